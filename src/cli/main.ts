@@ -1,0 +1,79 @@
+/**
+ * `npm run keyward -- <command>`: administration from a shell, against the same DATABASE_URL as
+ * the app. Applies pending migrations first. `--json` prints exactly one JSON document on stdout.
+ */
+import { parseArgs } from 'node:util';
+import { systemActor } from '../audit/audit-types';
+import { createContext } from '../context';
+import { AppError } from '../errors';
+import { createLogger } from '../logger';
+import { exitOnStartupError, prepare } from '../startup';
+import { COMMANDS, usageError } from './commands';
+
+function usage(): string {
+  return [
+    'Usage: npm run keyward -- <command>',
+    '',
+    '  migrate',
+    ...Object.values(COMMANDS).map((c) => `  ${c.usage}`),
+  ].join('\n');
+}
+
+async function main(argv: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    strict: true,
+    options: {
+      json: { type: 'boolean' },
+      help: { type: 'boolean', short: 'h' },
+      name: { type: 'string' },
+      slug: { type: 'string' },
+      email: { type: 'string' },
+      password: { type: 'string' },
+      tenant: { type: 'string' },
+      role: { type: 'string' },
+      'platform-admin': { type: 'boolean' },
+      scopes: { type: 'string' },
+      owner: { type: 'string' },
+      key: { type: 'string' },
+    },
+  });
+  const [group, action, ...args] = positionals;
+  if (values.help || !group) {
+    process.stdout.write(`${usage()}\n`);
+    return values.help ? 0 : 2;
+  }
+  // Migration progress goes to stderr so that stdout holds only the command's result.
+  const config = await prepare((message) => process.stderr.write(`keyward: ${message}\n`));
+  if (group === 'migrate') {
+    process.stderr.write('keyward: database is up to date\n');
+    return 0;
+  }
+  const command = COMMANDS[`${group} ${action ?? ''}`];
+  if (!command) throw usageError(`Unknown command "${positionals.join(' ')}".\n${usage()}`);
+
+  const ctx = createContext(config, { logger: createLogger('error') });
+  try {
+    const output = await command.run(ctx, values, args, systemActor('cli'));
+    process.stdout.write(values.json ? `${JSON.stringify(output.json)}\n` : `${output.text.join('\n')}\n`);
+    return 0;
+  } finally {
+    await ctx.close();
+  }
+}
+
+main(process.argv.slice(2))
+  .then((code) => process.exit(code))
+  .catch((error: unknown) => {
+    if (error instanceof AppError) {
+      const details = error.details?.map((d) => `\n  ${d.field}: ${d.message}`).join('') ?? '';
+      process.stderr.write(`keyward: ${error.message}${details}\n`);
+      process.exit(error.code === 'usage_error' ? 2 : 1);
+    }
+    if ((error as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
+      process.stderr.write(`keyward: ${(error as Error).message}\n${usage()}\n`);
+      process.exit(2);
+    }
+    exitOnStartupError(error);
+  });

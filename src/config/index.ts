@@ -1,0 +1,194 @@
+/**
+ * The one place that reads the environment. `loadConfig()` reads `.env` when present, validates
+ * every variable with zod once, at start, and throws a ConfigError naming each bad variable and
+ * how to fix it. Everything else receives the resulting Config object.
+ */
+import path from 'node:path';
+import dotenv from 'dotenv';
+import ipaddr from 'ipaddr.js';
+import { z } from 'zod';
+
+export type DatabaseProvider = 'sqlite' | 'postgresql';
+export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+/** Express `trust proxy`: false (trust none), a hop count, or trusted proxy addresses/CIDRs. */
+export type TrustProxy = false | number | string[];
+
+export interface DatabaseConfig {
+  url: string;
+  provider: DatabaseProvider;
+  /** Absolute path of the SQLite file (SQLite only). */
+  sqlitePath?: string;
+}
+
+/** Validated configuration, before SQLite-local secrets are filled in. */
+export interface Config {
+  port: number;
+  host: string;
+  database: DatabaseConfig;
+  /** Undefined only on SQLite, where resolveSecrets() generates and keeps them. */
+  keyHashSecret?: string;
+  sessionSecret?: string;
+  admin: { email: string; password?: string };
+  keyPrefix: string;
+  logLevel: LogLevel;
+  trustProxy: TrustProxy;
+  /** Expired keys are deleted this many days after they expire (0 = keep forever). */
+  expiredKeyRetentionDays: number;
+}
+
+/** Config whose secrets are known. */
+export interface ResolvedConfig extends Config {
+  keyHashSecret: string;
+  sessionSecret: string;
+  /** The file holding generated secrets (SQLite without both secrets in the environment), or null. */
+  secretsFile: string | null;
+}
+
+/** Raised when the environment is invalid; the message names each variable and the fix. */
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`Invalid configuration:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+const SECRET_HINT = 'use at least 32 random characters, e.g. the output of `openssl rand -base64 48`';
+const PROXY_NAMES = new Set(['loopback', 'linklocal', 'uniquelocal']);
+
+const optionalText = z
+  .string()
+  .transform((v) => v.trim())
+  .optional()
+  .transform((v) => (v === '' ? undefined : v));
+
+const envSchema = z.object({
+  PORT: z.coerce
+    .number({ message: 'must be a port number between 1 and 65535' })
+    .int('must be a port number between 1 and 65535')
+    .min(1, 'must be a port number between 1 and 65535')
+    .max(65535, 'must be a port number between 1 and 65535')
+    .default(3000),
+  HOST: optionalText,
+  DATABASE_URL: optionalText,
+  KEY_HASH_SECRET: optionalText.refine((v) => v === undefined || v.length >= 32, `is too short: ${SECRET_HINT}`),
+  SESSION_SECRET: optionalText.refine((v) => v === undefined || v.length >= 32, `is too short: ${SECRET_HINT}`),
+  ADMIN_EMAIL: optionalText.refine(
+    (v) => v === undefined || z.email().safeParse(v).success,
+    'must be an email address, e.g. admin@example.com',
+  ),
+  ADMIN_PASSWORD: z
+    .string()
+    .optional()
+    .refine((v) => v === undefined || v === '' || v.length >= 12, 'must be at least 12 characters long'),
+  KEY_PREFIX: optionalText.refine(
+    (v) => v === undefined || /^[a-z][a-z0-9]{0,15}$/.test(v),
+    'must be 1-16 lower-case letters or digits, starting with a letter (e.g. kw)',
+  ),
+  LOG_LEVEL: z
+    .enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], {
+      message: 'must be one of fatal, error, warn, info, debug, trace, silent',
+    })
+    .default('info'),
+  TRUST_PROXY: optionalText,
+  EXPIRED_KEY_RETENTION_DAYS: z.coerce
+    .number({ message: 'must be a whole number of days (0 keeps expired keys forever)' })
+    .int('must be a whole number of days (0 keeps expired keys forever)')
+    .min(0, 'must be a whole number of days (0 keeps expired keys forever)')
+    .default(30),
+});
+
+/** Reads `.env` (if present) into the environment, then validates it. */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.cwd()): Config {
+  dotenv.config({ path: path.join(cwd, '.env'), processEnv: env, quiet: true });
+  return parseConfig(env, cwd);
+}
+
+/** Validates an environment object; pure apart from resolving relative paths against `cwd`. */
+export function parseConfig(env: NodeJS.ProcessEnv, cwd = process.cwd()): Config {
+  const parsed = envSchema.safeParse(env);
+  const problems: string[] = [];
+  if (!parsed.success) {
+    for (const issue of parsed.error.issues) problems.push(`${issue.path.join('.')} ${issue.message}.`);
+    throw new ConfigError(problems);
+  }
+  const vars = parsed.data;
+
+  const database = parseDatabaseUrl(vars.DATABASE_URL ?? 'file:./data/keyward.db', cwd, problems);
+  if (database?.provider === 'postgresql') {
+    for (const name of ['KEY_HASH_SECRET', 'SESSION_SECRET'] as const) {
+      if (!vars[name]) problems.push(`${name} is required when DATABASE_URL is PostgreSQL: ${SECRET_HINT}.`);
+    }
+  }
+  const trustProxy = parseTrustProxy(vars.TRUST_PROXY, problems);
+  if (problems.length > 0 || !database) throw new ConfigError(problems);
+
+  return {
+    port: vars.PORT,
+    host: vars.HOST ?? '0.0.0.0',
+    database,
+    keyHashSecret: vars.KEY_HASH_SECRET,
+    sessionSecret: vars.SESSION_SECRET,
+    admin: {
+      email: (vars.ADMIN_EMAIL ?? 'admin@keyward.local').toLowerCase(),
+      password: vars.ADMIN_PASSWORD ? vars.ADMIN_PASSWORD : undefined,
+    },
+    keyPrefix: vars.KEY_PREFIX ?? 'kw',
+    logLevel: vars.LOG_LEVEL,
+    trustProxy,
+    expiredKeyRetentionDays: vars.EXPIRED_KEY_RETENTION_DAYS,
+  };
+}
+
+function parseDatabaseUrl(url: string, cwd: string, problems: string[]): DatabaseConfig | undefined {
+  if (/^postgres(ql)?:\/\//.test(url)) {
+    try {
+      new URL(url);
+    } catch {
+      problems.push('DATABASE_URL is not a valid URL: use postgresql://user:password@host:5432/database.');
+      return undefined;
+    }
+    return { url, provider: 'postgresql' };
+  }
+  if (url.startsWith('file:')) {
+    const file = url.slice('file:'.length);
+    if (file === '' || file.includes('?')) {
+      problems.push('DATABASE_URL must name a SQLite file, e.g. file:./data/keyward.db.');
+      return undefined;
+    }
+    const sqlitePath = path.resolve(cwd, file);
+    return { url: `file:${sqlitePath}`, provider: 'sqlite', sqlitePath };
+  }
+  problems.push(
+    'DATABASE_URL must start with file: (SQLite, e.g. file:./data/keyward.db) or postgresql:// (PostgreSQL).',
+  );
+  return undefined;
+}
+
+function parseTrustProxy(value: string | undefined, problems: string[]): TrustProxy {
+  if (value === undefined || value === 'false' || value === '0') return false;
+  if (value === 'true') {
+    problems.push(
+      'TRUST_PROXY=true would trust any client-supplied X-Forwarded-For: set the number of proxy hops (e.g. 1) or the proxies\' addresses/CIDRs (e.g. 10.0.0.0/8).',
+    );
+    return false;
+  }
+  if (/^\d+$/.test(value)) return Number(value);
+  const entries = value.split(',').map((e) => e.trim()).filter(Boolean);
+  const bad = entries.filter((e) => !PROXY_NAMES.has(e) && !isAddressOrCidr(e));
+  if (bad.length > 0) {
+    problems.push(
+      `TRUST_PROXY has invalid entries (${bad.join(', ')}): use a hop count, or addresses/CIDRs such as 10.0.0.0/8, or loopback, linklocal, uniquelocal.`,
+    );
+  }
+  return entries;
+}
+
+function isAddressOrCidr(value: string): boolean {
+  if (ipaddr.isValid(value)) return true;
+  try {
+    ipaddr.parseCIDR(value);
+    return true;
+  } catch {
+    return false;
+  }
+}

@@ -1,0 +1,73 @@
+import type { ErrorRequestHandler, Request, RequestHandler } from 'express';
+import { AppError } from '../errors';
+import type { Logger } from '../logger';
+
+/** The body of every /api error: the shape the `openai` SDK reads. */
+export function apiErrorBody(error: AppError) {
+  return {
+    error: {
+      code: error.code,
+      message: error.message,
+      type: error.type,
+      ...(error.details ? { details: error.details } : {}),
+    },
+  };
+}
+
+/** Errors the HTTP layer raises before any route runs (body parsing), as AppErrors. */
+function fromHttpError(error: unknown): AppError | null {
+  const http = error as { type?: string; status?: number; expose?: boolean; message?: string };
+  if (http.type === 'entity.parse.failed') {
+    return new AppError({ status: 400, code: 'invalid_json', message: 'The request body is not valid JSON.' });
+  }
+  if (http.type === 'entity.too.large') {
+    return new AppError({ status: 413, code: 'payload_too_large', message: 'The request body is too large.' });
+  }
+  if (typeof http.status === 'number' && http.status >= 400 && http.status < 500 && http.expose) {
+    return new AppError({ status: http.status, code: 'bad_request', message: http.message ?? 'Bad request.' });
+  }
+  return null;
+}
+
+/** 404 for every route nobody answered. */
+export function notFoundHandler(): RequestHandler {
+  return function notFound(_req, _res, next) {
+    next(new AppError({ status: 404, code: 'not_found', message: 'No such route.' }));
+  };
+}
+
+export interface ErrorHandlerOptions {
+  logger: Logger;
+  /** Renders errors for people (the dashboard); requests it declines get the JSON body. */
+  renderPage?: (req: Request, error: AppError) => string | null;
+}
+
+/**
+ * Turns every error into a response: AppErrors with their status and code; anything else is
+ * logged with the request id and answered as a generic 500 without details.
+ */
+export function errorHandler(options: ErrorHandlerOptions): ErrorRequestHandler {
+  return function handleError(error, req, res, next) {
+    let appError = error instanceof AppError ? error : fromHttpError(error);
+    if (!appError) {
+      options.logger.error({ err: error, requestId: req.id, method: req.method, path: req.path }, 'unhandled error');
+      appError = new AppError({
+        status: 500,
+        code: 'internal_error',
+        message: `Something went wrong on our side. Quote request id ${req.id} when reporting it.`,
+      });
+    }
+    if (res.headersSent) {
+      next(error);
+      return;
+    }
+    for (const [name, value] of Object.entries(appError.headers ?? {})) res.setHeader(name, value);
+    res.status(appError.status);
+    const page = options.renderPage?.(req, appError);
+    if (page !== undefined && page !== null) {
+      res.type('html').send(page);
+      return;
+    }
+    res.json(apiErrorBody(appError));
+  };
+}

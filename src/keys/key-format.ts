@@ -1,0 +1,58 @@
+/**
+ * The key string: `<prefix>_<id>_<secret><checksum>`, e.g. `kw_AbCd1234EfGh_…`.
+ *   prefix    KEY_PREFIX (lower-case letters/digits), so keys are recognisable in code and logs;
+ *   id        12 base62 characters, the non-secret public id used for lookup;
+ *   secret    43 base62 characters from a CSPRNG (256 bits);
+ *   checksum  6 base62 characters of CRC-32 over everything before it (GitHub's token scheme),
+ *             so typos and garbage are rejected without touching storage.
+ * Every character is URL-safe.
+ */
+import { crc32 } from 'node:zlib';
+import { encodeBase62, randomBase62 } from '../lib/base62';
+
+export const KEY_ID_LENGTH = 12;
+export const KEY_SECRET_LENGTH = 43;
+export const KEY_CHECKSUM_LENGTH = 6;
+
+const KEY_PATTERN = new RegExp(
+  `^([a-z][a-z0-9]{0,15})_([0-9A-Za-z]{${KEY_ID_LENGTH}})_([0-9A-Za-z]{${KEY_SECRET_LENGTH}})([0-9A-Za-z]{${KEY_CHECKSUM_LENGTH}})$`,
+);
+
+/** The parts of a well-formed key whose checksum matches. */
+export interface ParsedKey {
+  prefix: string;
+  id: string;
+}
+
+/** A fresh key: the full secret string (shown once) and what may be stored about it. */
+export interface GeneratedKey {
+  key: string;
+  id: string;
+  last4: string;
+}
+
+function checksum(body: string): string {
+  return encodeBase62(crc32(body), KEY_CHECKSUM_LENGTH);
+}
+
+/** Generates a new key, with a new public id unless `id` is given (regenerate and rotate keep it). */
+export function generateKey(prefix: string, id: string = randomBase62(KEY_ID_LENGTH)): GeneratedKey {
+  const body = `${prefix}_${id}_${randomBase62(KEY_SECRET_LENGTH)}`;
+  const key = body + checksum(body);
+  return { key, id, last4: key.slice(-4) };
+}
+
+/** Parses a presented key; returns null when it is malformed or its checksum does not match. */
+export function parseKey(candidate: string): ParsedKey | null {
+  if (candidate.length > 100) return null;
+  const match = KEY_PATTERN.exec(candidate);
+  if (!match) return null;
+  const body = candidate.slice(0, candidate.length - KEY_CHECKSUM_LENGTH);
+  if (checksum(body) !== match[4]) return null;
+  return { prefix: match[1], id: match[2] };
+}
+
+/** The non-secret display form of a key, e.g. `kw_AbCd1234EfGh…`. */
+export function displayPrefix(prefix: string, id: string): string {
+  return `${prefix}_${id}…`;
+}

@@ -1,0 +1,34 @@
+import { createHmac, createSecretKey, type KeyObject, timingSafeEqual } from 'node:crypto';
+
+/**
+ * Hashes key strings with HMAC-SHA256 under KEY_HASH_SECRET. Every stored hash carries the
+ * version of the secret that made it, so the secret can be replaced later: add the new secret as
+ * a new version and keep the old one for verifying existing keys.
+ */
+export class KeyHasher {
+  private readonly secrets: Map<number, KeyObject>;
+  readonly currentVersion: number;
+
+  /** `secrets` maps hash versions to HMAC secrets; the highest version hashes new keys. */
+  constructor(secrets: Record<number, string>) {
+    const versions = Object.keys(secrets).map(Number);
+    if (versions.length === 0) throw new TypeError('KeyHasher needs at least one secret');
+    this.secrets = new Map(versions.map((v) => [v, createSecretKey(Buffer.from(secrets[v], 'utf8'))]));
+    this.currentVersion = Math.max(...versions);
+  }
+
+  /** Hex HMAC of `key` under the secret of `version`. */
+  hash(key: string, version: number = this.currentVersion): string {
+    const secret = this.secrets.get(version);
+    if (!secret) throw new Error(`No key-hash secret for hash version ${version}`);
+    return createHmac('sha256', secret).update(key).digest('hex');
+  }
+
+  /** Constant-time check of `key` against a stored hex hash. */
+  matches(key: string, storedHash: string, version: number): boolean {
+    if (!this.secrets.has(version)) return false;
+    const expected = Buffer.from(storedHash, 'hex');
+    const actual = Buffer.from(this.hash(key, version), 'hex');
+    return expected.length === actual.length && timingSafeEqual(expected, actual);
+  }
+}

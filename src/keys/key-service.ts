@@ -1,0 +1,381 @@
+/**
+ * The key lifecycle, used by the dashboard, the management API, the CLI and (for verification)
+ * the middleware's store. Secrets enter here only as freshly generated strings, are returned once,
+ * and are stored as HMACs (see key-hasher.ts). Every change writes its audit event in the same
+ * transaction and, after commit, tells the key caches (KeyEventBus).
+ */
+import { type Actor, type AuditChanges, diffFields, toAuditValue } from '../audit/audit-types';
+import type { Tx } from '../data/client-types';
+import type { Database } from '../data/database';
+import {
+  countKeysByStatus,
+  deleteKey,
+  findKey,
+  findKeysExpiredBefore,
+  insertKey,
+  listKeys,
+  type KeyStateChange,
+  resetKeyUsage,
+  updateKey,
+} from '../data/repositories/api-keys';
+import { insertAuditEvent } from '../data/repositories/audit-events';
+import { findMembership } from '../data/repositories/users';
+import { invalidState, notFound, validationError } from '../errors';
+import { generateKey, parseKey } from './key-format';
+import type { KeyHasher } from './key-hasher';
+import type { KeyChange, KeyEventBus } from './key-events';
+import {
+  parseCreateKeyInput,
+  parseKeyListQuery,
+  parseRotateInput,
+  parseUpdateKeyInput,
+  type KeySettingsPatch,
+} from './key-input';
+import { type ApiKeyRecord, type DisplayStatus, displayStatus, type KeySettings } from './key-types';
+import { checkCredential, type CredentialFailure } from './key-verification';
+
+const SETTINGS_FIELDS = [
+  'name',
+  'description',
+  'scopes',
+  'tags',
+  'metadata',
+  'tier',
+  'rateLimits',
+  'allowedIps',
+  'allowedModels',
+  'allowedChatbots',
+  'usageLimit',
+  'budget',
+  'expiresAt',
+  'ownerId',
+] as const satisfies readonly (keyof KeySettings)[];
+
+export interface KeyServiceOptions {
+  database: Database;
+  hasher: KeyHasher;
+  /** KEY_PREFIX: the start of every new key. */
+  keyPrefix: string;
+  events: KeyEventBus;
+  clock?: () => Date;
+}
+
+/** A freshly issued secret with the key it belongs to. The secret is never retrievable again. */
+export interface IssuedKey {
+  key: string;
+  apiKey: ApiKeyRecord;
+}
+
+export interface Page<T> {
+  data: T[];
+  total: number;
+  page: number;
+  size: number;
+}
+
+export type VerifyFailure = CredentialFailure | 'quota_exceeded';
+export type VerifyResult = { ok: true; apiKey: ApiKeyRecord } | { ok: false; code: VerifyFailure };
+
+export type KeyStats = Record<DisplayStatus, number> & { total: number };
+
+export class KeyService {
+  private readonly db: Database;
+  private readonly hasher: KeyHasher;
+  private readonly keyPrefix: string;
+  private readonly events: KeyEventBus;
+  private readonly now: () => Date;
+
+  constructor(options: KeyServiceOptions) {
+    this.db = options.database;
+    this.hasher = options.hasher;
+    this.keyPrefix = options.keyPrefix;
+    this.events = options.events;
+    this.now = options.clock ?? (() => new Date());
+  }
+
+  /** Issues a new key in a tenant. The returned secret is shown once and stored only as a hash. */
+  async create(tenantId: string, input: unknown, actor: Actor): Promise<IssuedKey> {
+    const now = this.now();
+    const settings = parseCreateKeyInput(input, now);
+    const generated = generateKey(this.keyPrefix);
+    const apiKey = await this.db.transaction(async (tx) => {
+      await this.assertOwnerInTenant(tx, tenantId, settings.ownerId);
+      const created = await insertKey(tx, {
+        id: generated.id,
+        tenantId,
+        settings,
+        credentials: {
+          prefix: this.keyPrefix,
+          secretHash: this.hasher.hash(generated.key),
+          hashVersion: this.hasher.currentVersion,
+          last4: generated.last4,
+          previousSecretHash: null,
+          previousHashVersion: null,
+          previousSecretExpiresAt: null,
+        },
+        now,
+      });
+      const changes: AuditChanges = {};
+      for (const field of SETTINGS_FIELDS) changes[field] = { before: null, after: toAuditValue(created[field]) };
+      await this.audit(tx, created, actor, 'key.create', changes, now);
+      return created;
+    });
+    this.publish(apiKey, 'created');
+    return { key: generated.key, apiKey };
+  }
+
+  /** A key of the tenant; 404 for unknown ids and other tenants' keys alike. */
+  async get(tenantId: string, id: string): Promise<ApiKeyRecord> {
+    const key = await findKey(this.db.prisma, id);
+    if (!key || key.tenantId !== tenantId) throw notFound('API key');
+    return key;
+  }
+
+  /** The tenant of a key, for callers with authority over every tenant (the CLI). */
+  async tenantOf(id: string): Promise<string> {
+    const key = await findKey(this.db.prisma, id);
+    if (!key) throw notFound('API key');
+    return key.tenantId;
+  }
+
+  /** A page of the tenant's keys, filtered as asked (query-string values are accepted). */
+  async list(tenantId: string, query: unknown): Promise<Page<ApiKeyRecord>> {
+    const filters = parseKeyListQuery(query);
+    const { rows, total } = await listKeys(
+      this.db.prisma,
+      { tenantId, ...filters },
+      (text) => this.db.containsText(text),
+      this.now(),
+    );
+    return { data: rows, total, page: filters.page, size: filters.size };
+  }
+
+  /** Changes settings; fields absent from the input stay as they are. */
+  async update(tenantId: string, id: string, input: unknown, actor: Actor): Promise<ApiKeyRecord> {
+    const now = this.now();
+    const patch = parseUpdateKeyInput(input, now);
+    return this.change(tenantId, id, actor, 'key.update', 'updated', async (tx, before) => {
+      if (patch.ownerId !== undefined) await this.assertOwnerInTenant(tx, tenantId, patch.ownerId);
+      const settings = mergeSettings(before, patch);
+      return updateKey(tx, before, settings, {}, now);
+    });
+  }
+
+  /** Revokes a key for good. Revoking a revoked key is a no-op that still answers the key. */
+  async revoke(tenantId: string, id: string, actor: Actor): Promise<ApiKeyRecord> {
+    const now = this.now();
+    return this.change(tenantId, id, actor, 'key.revoke', 'revoked', async (tx, before) =>
+      before.status === 'revoked' ? before : updateKey(tx, before, {}, { status: 'revoked', revokedAt: now }, now),
+    );
+  }
+
+  /** Suspends a key; it can be activated again. */
+  async deactivate(tenantId: string, id: string, actor: Actor): Promise<ApiKeyRecord> {
+    const now = this.now();
+    return this.change(tenantId, id, actor, 'key.deactivate', 'deactivated', async (tx, before) => {
+      if (before.status === 'revoked') throw invalidState('This key is revoked; a revoked key cannot change state.');
+      return before.status === 'inactive' ? before : updateKey(tx, before, {}, { status: 'inactive' }, now);
+    });
+  }
+
+  /** Re-activates a deactivated key. A revoked key cannot be activated. */
+  async activate(tenantId: string, id: string, actor: Actor): Promise<ApiKeyRecord> {
+    const now = this.now();
+    return this.change(tenantId, id, actor, 'key.activate', 'activated', async (tx, before) => {
+      if (before.status === 'revoked') throw invalidState('This key is revoked; a revoked key cannot be activated.');
+      return before.status === 'active' ? before : updateKey(tx, before, {}, { status: 'active' }, now);
+    });
+  }
+
+  /** Deletes a key and its tags. Its audit events and usage history stay. */
+  async delete(tenantId: string, id: string, actor: Actor): Promise<void> {
+    const now = this.now();
+    const before = await this.db.transaction(async (tx) => {
+      const key = await this.findInTenant(tx, tenantId, id);
+      await deleteKey(tx, key.id);
+      await this.audit(tx, key, actor, 'key.delete', { name: { before: key.name, after: null } }, now);
+      return key;
+    });
+    this.publish(before, 'deleted');
+  }
+
+  /** Replaces the secret; the old one stops working at once. Returns the new secret (shown once). */
+  async regenerate(tenantId: string, id: string, actor: Actor): Promise<IssuedKey> {
+    return this.replaceSecret(tenantId, id, actor, 0, 'key.regenerate', 'regenerated');
+  }
+
+  /**
+   * Replaces the secret while the old one keeps working for `gracePeriodSeconds` (0 s to 7 days).
+   * Only one previous secret is kept: rotating again ends the earlier grace period.
+   */
+  async rotate(tenantId: string, id: string, input: unknown, actor: Actor): Promise<IssuedKey> {
+    const { gracePeriodSeconds } = parseRotateInput(input);
+    return this.replaceSecret(tenantId, id, actor, gracePeriodSeconds, 'key.rotate', 'rotated');
+  }
+
+  /** Clears usage counters: the request quota and the budget start over. History stays. */
+  async resetUsage(tenantId: string, id: string, actor: Actor): Promise<ApiKeyRecord> {
+    const now = this.now();
+    return this.change(
+      tenantId,
+      id,
+      actor,
+      'key.reset_usage',
+      'usage_reset',
+      (tx, before) => resetKeyUsage(tx, before.id, now),
+      usageChangesOf,
+    );
+  }
+
+  /**
+   * Checks a presented key: format, checksum, lookup, HMAC (current or rotated-out secret),
+   * status, expiry, then the request quota. The middleware runs the same checks from its cache.
+   */
+  async verify(presentedKey: string): Promise<VerifyResult> {
+    const parsed = parseKey(presentedKey);
+    if (!parsed) return { ok: false, code: 'invalid_api_key' };
+    const record = await findKey(this.db.prisma, parsed.id);
+    const check = checkCredential(record, presentedKey, this.hasher, this.now().getTime());
+    if (!check.ok) return check;
+    const apiKey = record as ApiKeyRecord;
+    const used = apiKey.usage.requestsOk + apiKey.usage.requestsFailed;
+    if (apiKey.usageLimit !== null && used >= apiKey.usageLimit) return { ok: false, code: 'quota_exceeded' };
+    return { ok: true, apiKey };
+  }
+
+  /** Key counts of a tenant by displayed status. */
+  async stats(tenantId: string): Promise<KeyStats> {
+    const counts = await countKeysByStatus(this.db.prisma, tenantId, this.now());
+    return { ...counts, total: counts.active + counts.inactive + counts.revoked + counts.expired };
+  }
+
+  /**
+   * Deletes keys that expired more than `retentionDays` ago, each with an audit event.
+   * Returns how many were deleted. Run periodically by the server.
+   */
+  async cleanupExpired(retentionDays: number, actor: Actor, batchSize = 500): Promise<number> {
+    if (retentionDays <= 0) return 0;
+    const now = this.now();
+    const cutoff = new Date(now.getTime() - retentionDays * 86_400_000);
+    let deleted = 0;
+    for (;;) {
+      const expired = await findKeysExpiredBefore(this.db.prisma, cutoff, batchSize);
+      if (expired.length === 0) return deleted;
+      for (const key of expired) {
+        await this.db.transaction(async (tx) => {
+          await deleteKey(tx, key.id);
+          await this.audit(tx, key, actor, 'key.expired_cleanup', { name: { before: key.name, after: null } }, now);
+        });
+        this.publish(key, 'deleted');
+        deleted += 1;
+      }
+      if (expired.length < batchSize) return deleted;
+    }
+  }
+
+  /** The displayed status of a key now. */
+  statusOf(key: ApiKeyRecord): DisplayStatus {
+    return displayStatus(key, this.now());
+  }
+
+  private async replaceSecret(
+    tenantId: string,
+    id: string,
+    actor: Actor,
+    gracePeriodSeconds: number,
+    action: string,
+    kind: KeyChange['kind'],
+  ): Promise<IssuedKey> {
+    const now = this.now();
+    let secret = '';
+    const apiKey = await this.change(tenantId, id, actor, action, kind, async (tx, before) => {
+      if (before.status === 'revoked') throw invalidState('This key is revoked; its secret cannot be replaced.');
+      const generated = generateKey(before.prefix, before.id);
+      secret = generated.key;
+      const keepPrevious = gracePeriodSeconds > 0;
+      const state: KeyStateChange = {
+        credentials: {
+          secretHash: this.hasher.hash(generated.key),
+          hashVersion: this.hasher.currentVersion,
+          last4: generated.last4,
+          previousSecretHash: keepPrevious ? before.secretHash : null,
+          previousHashVersion: keepPrevious ? before.hashVersion : null,
+          previousSecretExpiresAt: keepPrevious ? new Date(now.getTime() + gracePeriodSeconds * 1000) : null,
+        },
+      };
+      return updateKey(tx, before, {}, state, now);
+    });
+    return { key: secret, apiKey };
+  }
+
+  /**
+   * Runs one change to a key of the tenant in a transaction: load, apply, audit the difference,
+   * then tell the caches.
+   */
+  private async change(
+    tenantId: string,
+    id: string,
+    actor: Actor,
+    action: string,
+    kind: KeyChange['kind'],
+    apply: (tx: Tx, before: ApiKeyRecord) => Promise<ApiKeyRecord>,
+    describe: (before: ApiKeyRecord, after: ApiKeyRecord) => AuditChanges = changesOf,
+  ): Promise<ApiKeyRecord> {
+    const now = this.now();
+    const after = await this.db.transaction(async (tx) => {
+      const before = await this.findInTenant(tx, tenantId, id);
+      const updated = await apply(tx, before);
+      await this.audit(tx, updated, actor, action, describe(before, updated), now);
+      return updated;
+    });
+    this.publish(after, kind);
+    return after;
+  }
+
+  private async findInTenant(tx: Tx, tenantId: string, id: string): Promise<ApiKeyRecord> {
+    const key = await findKey(tx, id);
+    if (!key || key.tenantId !== tenantId) throw notFound('API key');
+    return key;
+  }
+
+  private async assertOwnerInTenant(tx: Tx, tenantId: string, ownerId: string | null | undefined): Promise<void> {
+    if (!ownerId) return;
+    if (!(await findMembership(tx, ownerId, tenantId))) {
+      throw validationError([{ field: 'ownerId', message: 'is not a member of this tenant' }]);
+    }
+  }
+
+  private audit(tx: Tx, key: ApiKeyRecord, actor: Actor, action: string, changes: AuditChanges, at: Date) {
+    return insertAuditEvent(
+      tx,
+      { tenantId: key.tenantId, actor, action, targetType: 'api_key', targetId: key.id, changes },
+      at,
+    );
+  }
+
+  private publish(key: ApiKeyRecord, kind: KeyChange['kind']): void {
+    this.events.publish({ keyId: key.id, tenantId: key.tenantId, kind });
+  }
+}
+
+function mergeSettings(before: ApiKeyRecord, patch: KeySettingsPatch): Partial<KeySettings> {
+  const { rateLimits, ...rest } = patch;
+  return rateLimits ? { ...rest, rateLimits: { ...before.rateLimits, ...rateLimits } } : rest;
+}
+
+/** Audit changes between two versions of a key: settings, status and credential metadata. */
+function changesOf(before: ApiKeyRecord, after: ApiKeyRecord): AuditChanges {
+  return diffFields(before, after, [...SETTINGS_FIELDS, 'status', 'revokedAt', 'last4', 'previousSecretExpiresAt']);
+}
+
+/** Audit changes of a usage reset: the counters before and after. */
+function usageChangesOf(before: ApiKeyRecord, after: ApiKeyRecord): AuditChanges {
+  const counters = (key: ApiKeyRecord) => ({ ...key.usage, budgetSpentMicroCents: key.ledger.budgetSpentMicroCents });
+  return diffFields(counters(before), counters(after), [
+    'requestsOk',
+    'requestsFailed',
+    'tokens',
+    'spendMicroCents',
+    'budgetSpentMicroCents',
+  ]);
+}

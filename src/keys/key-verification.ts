@@ -1,0 +1,39 @@
+import type { KeyHasher } from './key-hasher';
+import type { ApiKeyRecord } from './key-types';
+
+/** Why a presented key is refused, in the order the checks run. */
+export type CredentialFailure = 'invalid_api_key' | 'key_revoked' | 'key_inactive' | 'key_expired';
+
+export type CredentialCheck =
+  | { ok: true; usedPreviousSecret: boolean }
+  | { ok: false; code: CredentialFailure };
+
+/**
+ * Checks a presented key against its stored record: secret (current, or the previous one during
+ * a rotation), then status, then expiry. The format and checksum were checked by parseKey before
+ * the record was looked up. Shared by the key service and the middleware so they cannot disagree.
+ */
+export function checkCredential(
+  record: ApiKeyRecord | null,
+  presentedKey: string,
+  hasher: KeyHasher,
+  now: number,
+): CredentialCheck {
+  if (!record) return { ok: false, code: 'invalid_api_key' };
+  let usedPreviousSecret = false;
+  if (!hasher.matches(presentedKey, record.secretHash, record.hashVersion)) {
+    const previous =
+      record.previousSecretHash !== null &&
+      record.previousHashVersion !== null &&
+      hasher.matches(presentedKey, record.previousSecretHash, record.previousHashVersion);
+    if (!previous) return { ok: false, code: 'invalid_api_key' };
+    usedPreviousSecret = true;
+  }
+  if (record.status === 'revoked') return { ok: false, code: 'key_revoked' };
+  if (record.status === 'inactive') return { ok: false, code: 'key_inactive' };
+  if (record.expiresAt && record.expiresAt.getTime() <= now) return { ok: false, code: 'key_expired' };
+  if (usedPreviousSecret && (record.previousSecretExpiresAt?.getTime() ?? 0) <= now) {
+    return { ok: false, code: 'key_expired' };
+  }
+  return { ok: true, usedPreviousSecret };
+}

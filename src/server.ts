@@ -1,0 +1,79 @@
+/**
+ * The app's entry point (`npm start`): prepare configuration and database, create the first
+ * admin if needed, listen, and stop gracefully on SIGTERM/SIGINT.
+ */
+import type { AddressInfo } from 'node:net';
+import { createApp } from './app';
+import { systemActor } from './audit/audit-types';
+import { bootstrap, type BootstrapResult } from './bootstrap';
+import { createContext } from './context';
+import { exitOnStartupError, prepare } from './startup';
+
+const CLEANUP_INTERVAL_MS = 60 * 60 * 1000;
+const SHUTDOWN_TIMEOUT_MS = 25_000;
+
+function describeBootstrap(result: BootstrapResult): string {
+  if (!result.created) return 'Sign in with your existing account (the admin was created on first start from ADMIN_EMAIL/ADMIN_PASSWORD).';
+  if (result.generatedPassword) {
+    return [
+      'Created the platform admin and the tenant "default".',
+      `  email:    ${result.email}   (from ADMIN_EMAIL, default admin@keyward.local)`,
+      `  password: ${result.generatedPassword}   (generated because ADMIN_PASSWORD is unset; shown only this once)`,
+    ].join('\n');
+  }
+  return `Created the platform admin ${result.email} (password from ADMIN_PASSWORD), owner of the tenant "default".`;
+}
+
+async function main(): Promise<void> {
+  const config = await prepare((message) => process.stdout.write(`keyward: ${message}\n`));
+  const ctx = createContext(config);
+  const result = await bootstrap(ctx);
+  process.stdout.write(`${describeBootstrap(result)}\n`);
+  if (config.secretsFile) {
+    process.stdout.write(`Secrets: ${config.secretsFile} (generated on first start; back it up with the database).\n`);
+  }
+
+  const app = createApp(ctx);
+  const server = app.listen(config.port, config.host);
+  await new Promise<void>((resolve, reject) => {
+    server.once('listening', resolve);
+    server.once('error', reject);
+  });
+  const { port } = server.address() as AddressInfo;
+  ctx.logger.info({ port, database: config.database.provider }, `Keyward listening on http://localhost:${port}`);
+
+  const cleanup = setInterval(() => {
+    ctx.keys
+      .cleanupExpired(config.expiredKeyRetentionDays, systemActor('expired-key-cleanup'))
+      .then((count) => count > 0 && ctx.logger.info({ count }, 'deleted expired keys'))
+      .catch((error) => ctx.logger.error({ err: error }, 'expired-key cleanup failed'));
+  }, CLEANUP_INTERVAL_MS);
+  cleanup.unref();
+
+  let stopping = false;
+  const stop = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    ctx.logger.info({ signal }, 'stopping: no new connections, finishing requests in flight');
+    clearInterval(cleanup);
+    const force = setTimeout(() => {
+      ctx.logger.error('requests still running after the shutdown timeout; exiting');
+      process.exit(1);
+    }, SHUTDOWN_TIMEOUT_MS);
+    force.unref();
+    server.close(() => {
+      ctx
+        .close()
+        .then(() => process.exit(0))
+        .catch((error) => {
+          ctx.logger.error({ err: error }, 'error while closing');
+          process.exit(1);
+        });
+    });
+    server.closeIdleConnections();
+  };
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGINT', () => stop('SIGINT'));
+}
+
+main().catch(exitOnStartupError);

@@ -1,0 +1,91 @@
+/** A fully wired AppContext on a throwaway database, plus factories for the records tests need. */
+import type { Actor } from '../../src/audit/audit-types';
+import { PasswordHasher } from '../../src/auth/password';
+import type { DatabaseProvider, ResolvedConfig } from '../../src/config';
+import { type AppContext, createContext } from '../../src/context';
+import { migrate } from '../../src/data/migrations';
+import { createLogger } from '../../src/logger';
+import type { Tenant, User } from '../../src/tenants/tenant-types';
+import { createTestDatabase, type TestDatabase } from './databases';
+
+export const TEST_SECRET = 'test-key-hash-secret-0123456789abcdefghijklmnop';
+
+export function buildConfig(database: ResolvedConfig['database'], overrides: Partial<ResolvedConfig> = {}): ResolvedConfig {
+  return {
+    port: 0,
+    host: '127.0.0.1',
+    database,
+    keyHashSecret: TEST_SECRET,
+    sessionSecret: 'test-session-secret-0123456789abcdefghijklmnop',
+    secretsFile: null,
+    admin: { email: 'admin@example.com', password: 'correct horse battery staple' },
+    keyPrefix: 'kw',
+    logLevel: 'silent',
+    trustProxy: false,
+    expiredKeyRetentionDays: 30,
+    ...overrides,
+  };
+}
+
+export interface TestContext {
+  ctx: AppContext;
+  db: TestDatabase;
+  close(): Promise<void>;
+}
+
+/** A migrated database and the services on it. Passwords hash at low cost to keep tests quick. */
+export async function createTestContext(
+  provider: DatabaseProvider = 'sqlite',
+  options: { config?: Partial<ResolvedConfig>; clock?: () => Date } = {},
+): Promise<TestContext> {
+  const db = await createTestDatabase(provider);
+  await migrate(db.config);
+  const ctx = createContext(buildConfig(db.config, options.config), {
+    logger: createLogger('silent'),
+    passwords: new PasswordHasher({ log2N: 10 }),
+    clock: options.clock,
+  });
+  return {
+    ctx,
+    db,
+    close: async () => {
+      await ctx.close();
+      await db.drop();
+    },
+  };
+}
+
+export const testActor: Actor = { type: 'system', id: null, label: 'test' };
+
+let counter = 0;
+function unique(): string {
+  counter += 1;
+  return `${Date.now().toString(36)}${counter}`;
+}
+
+export async function buildTenant(ctx: AppContext, overrides: { name?: string; slug?: string } = {}): Promise<Tenant> {
+  const suffix = unique();
+  return ctx.tenants.create({ name: overrides.name ?? `Tenant ${suffix}`, slug: overrides.slug ?? `t-${suffix}` }, testActor);
+}
+
+export async function buildUser(
+  ctx: AppContext,
+  tenant: Tenant | null,
+  overrides: { email?: string; password?: string; role?: string; isPlatformAdmin?: boolean } = {},
+): Promise<User> {
+  const user = await ctx.users.create(
+    {
+      email: overrides.email ?? `user-${unique()}@example.com`,
+      password: overrides.password ?? 'a long enough password',
+      isPlatformAdmin: overrides.isPlatformAdmin ?? false,
+    },
+    testActor,
+  );
+  if (tenant) await ctx.users.setMembership(user.id, tenant.id, overrides.role ?? 'member', testActor);
+  return user;
+}
+
+/** Create-key input with sensible values; override any field. */
+export function buildKeyInput(overrides: Record<string, unknown> = {}): Record<string, unknown> {
+  return { name: `key ${unique()}`, ...overrides };
+}
