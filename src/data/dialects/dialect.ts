@@ -1,0 +1,41 @@
+import type { DatabaseConfig, DatabaseProvider } from '../../config';
+import type { Db, Prisma } from '../client-types';
+
+/** A row of Prisma's `_prisma_migrations` bookkeeping table. */
+export interface AppliedMigration {
+  name: string;
+  checksum: string;
+  finishedAt: Date | null;
+  rolledBackAt: Date | null;
+}
+
+/** A pending migration read from prisma/<provider>/migrations/<name>/migration.sql. */
+export interface MigrationFile {
+  name: string;
+  sql: string;
+  /** SHA-256 (hex) of the file, as `prisma migrate deploy` computes it. */
+  checksum: string;
+}
+
+/** A direct driver connection used to apply migrations (Prisma's migrate engine is not used). */
+export interface MigrationConnection {
+  /** Runs `fn` while holding a lock that keeps other processes from migrating at the same time. */
+  withLock<T>(fn: () => Promise<T>): Promise<T>;
+  ensureBookkeepingTable(): Promise<void>;
+  appliedMigrations(): Promise<AppliedMigration[]>;
+  /**
+   * Applies one migration and records it, in one transaction. Returns false when another process
+   * applied it first.
+   */
+  apply(migration: MigrationFile): Promise<boolean>;
+  close(): Promise<void>;
+}
+
+/** Everything that differs between SQLite and PostgreSQL, chosen once in src/data/database.ts. */
+export interface Dialect {
+  readonly provider: DatabaseProvider;
+  createClient(config: DatabaseConfig): Db;
+  openMigrationConnection(config: DatabaseConfig): Promise<MigrationConnection>;
+  /** A case-insensitive substring filter. */
+  containsText(text: string): Prisma.StringFilter;
+}
