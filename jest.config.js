@@ -7,6 +7,8 @@ module.exports = {
     // Type-checking is done once by `tsc --noEmit` in `npm test`; ts-jest only transpiles.
     '^.+\\.ts$': ['ts-jest', { diagnostics: false }],
   },
+  // The README's library example imports 'keyward', as an app using this package would.
+  moduleNameMapper: { '^keyward$': '<rootDir>/src/index.ts' },
   globalSetup: '<rootDir>/test/global-setup.js',
   testTimeout: 30000,
 };

@@ -6,6 +6,7 @@ import express, { type Express } from 'express';
 import type { AppContext } from './context';
 import { errorHandler, notFoundHandler } from './http/error-handler';
 import { requestId } from './http/request-id';
+import { apiRouter } from './routes/api';
 import { healthRouter } from './routes/health';
 
 export function createApp(ctx: AppContext): Express {
@@ -15,6 +16,7 @@ export function createApp(ctx: AppContext): Express {
 
   app.use(requestId());
   app.use(healthRouter(ctx.database));
+  app.use('/api', apiRouter(ctx));
 
   app.use(notFoundHandler());
   app.use(errorHandler({ logger: ctx.logger }));

@@ -42,3 +42,16 @@ export async function bootstrap(ctx: AppContext): Promise<BootstrapResult> {
     throw error;
   }
 }
+
+/** Where the admin's credentials come from, for the operator (the generated password only once). */
+export function describeBootstrap(result: BootstrapResult): string {
+  if (!result.created) return 'Sign in with your existing account (the admin was created on first start from ADMIN_EMAIL/ADMIN_PASSWORD).';
+  if (result.generatedPassword) {
+    return [
+      'Created the platform admin and the tenant "default".',
+      `  email:    ${result.email}   (from ADMIN_EMAIL, default admin@keyward.local)`,
+      `  password: ${result.generatedPassword}   (generated because ADMIN_PASSWORD is unset; shown only this once)`,
+    ].join('\n');
+  }
+  return `Created the platform admin ${result.email} (password from ADMIN_PASSWORD), owner of the tenant "default".`;
+}

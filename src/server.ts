@@ -5,24 +5,12 @@
 import type { AddressInfo } from 'node:net';
 import { createApp } from './app';
 import { systemActor } from './audit/audit-types';
-import { bootstrap, type BootstrapResult } from './bootstrap';
+import { bootstrap, describeBootstrap } from './bootstrap';
 import { createContext } from './context';
 import { exitOnStartupError, prepare } from './startup';
 
 const CLEANUP_INTERVAL_MS = 60 * 60 * 1000;
 const SHUTDOWN_TIMEOUT_MS = 25_000;
-
-function describeBootstrap(result: BootstrapResult): string {
-  if (!result.created) return 'Sign in with your existing account (the admin was created on first start from ADMIN_EMAIL/ADMIN_PASSWORD).';
-  if (result.generatedPassword) {
-    return [
-      'Created the platform admin and the tenant "default".',
-      `  email:    ${result.email}   (from ADMIN_EMAIL, default admin@keyward.local)`,
-      `  password: ${result.generatedPassword}   (generated because ADMIN_PASSWORD is unset; shown only this once)`,
-    ].join('\n');
-  }
-  return `Created the platform admin ${result.email} (password from ADMIN_PASSWORD), owner of the tenant "default".`;
-}
 
 async function main(): Promise<void> {
   const config = await prepare((message) => process.stdout.write(`keyward: ${message}\n`));

@@ -4,6 +4,7 @@
  */
 import { parseArgs } from 'node:util';
 import { systemActor } from '../audit/audit-types';
+import { bootstrap, describeBootstrap } from '../bootstrap';
 import { createContext } from '../context';
 import { AppError } from '../errors';
 import { createLogger } from '../logger';
@@ -55,6 +56,9 @@ async function main(argv: string[]): Promise<number> {
 
   const ctx = createContext(config, { logger: createLogger('error') });
   try {
+    // A fresh install works from the CLI too: the first run creates the admin and tenant "default".
+    const first = await bootstrap(ctx);
+    if (first.created) process.stderr.write(`keyward: ${describeBootstrap(first).replace(/\n/g, '\nkeyward: ')}\n`);
     const output = await command.run(ctx, values, args, systemActor('cli'));
     process.stdout.write(values.json ? `${JSON.stringify(output.json)}\n` : `${output.text.join('\n')}\n`);
     return 0;

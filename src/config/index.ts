@@ -7,6 +7,7 @@ import path from 'node:path';
 import dotenv from 'dotenv';
 import ipaddr from 'ipaddr.js';
 import { z } from 'zod';
+import { type CatalogModel, loadModelCatalog } from './model-catalog';
 
 export type DatabaseProvider = 'sqlite' | 'postgresql';
 export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
@@ -34,6 +35,19 @@ export interface Config {
   trustProxy: TrustProxy;
   /** Expired keys are deleted this many days after they expire (0 = keep forever). */
   expiredKeyRetentionDays: number;
+  /** How the /api middleware keeps keys and limits. */
+  api: {
+    usageFlushIntervalMs: number;
+    keyCacheTtlMs: number;
+    invalidKeys: { attempts: number; windowSeconds: number; blockSeconds: number };
+  };
+  /** The OpenAI-compatible endpoints. */
+  llm: {
+    models: CatalogModel[];
+    /** Completion tokens reserved (and allowed) when a request does not set max_tokens. */
+    defaultMaxTokens: number;
+    upstreamTimeoutMs: number;
+  };
 }
 
 /** Config whose secrets are known. */
@@ -60,6 +74,12 @@ const optionalText = z
   .transform((v) => v.trim())
   .optional()
   .transform((v) => (v === '' ? undefined : v));
+
+/** An integer variable with a default; `what` completes "must be ..." in the error. */
+function wholeNumber(what: string, min: number, max: number, fallback: number) {
+  const message = `must be ${what}`;
+  return z.coerce.number({ message }).int(message).min(min, message).max(max, message).default(fallback);
+}
 
 const envSchema = z.object({
   PORT: z.coerce
@@ -90,11 +110,15 @@ const envSchema = z.object({
     })
     .default('info'),
   TRUST_PROXY: optionalText,
-  EXPIRED_KEY_RETENTION_DAYS: z.coerce
-    .number({ message: 'must be a whole number of days (0 keeps expired keys forever)' })
-    .int('must be a whole number of days (0 keeps expired keys forever)')
-    .min(0, 'must be a whole number of days (0 keeps expired keys forever)')
-    .default(30),
+  EXPIRED_KEY_RETENTION_DAYS: wholeNumber('a whole number of days (0 keeps expired keys forever)', 0, 36_500, 30),
+  USAGE_FLUSH_INTERVAL_MS: wholeNumber('a number of milliseconds between 50 and 1000', 50, 1000, 1000),
+  KEY_CACHE_TTL_SECONDS: wholeNumber('a number of seconds between 1 and 3600', 1, 3600, 30),
+  INVALID_KEY_ATTEMPTS: wholeNumber('a number of attempts between 1 and 100000', 1, 100_000, 20),
+  INVALID_KEY_WINDOW_SECONDS: wholeNumber('a number of seconds between 1 and 86400', 1, 86_400, 60),
+  INVALID_KEY_BLOCK_SECONDS: wholeNumber('a number of seconds between 0 and 86400', 0, 86_400, 300),
+  MODEL_CATALOG_PATH: optionalText,
+  DEFAULT_MAX_TOKENS: wholeNumber('a number of tokens between 1 and 1000000', 1, 1_000_000, 1024),
+  UPSTREAM_TIMEOUT_MS: wholeNumber('a number of milliseconds between 1000 and 600000', 1000, 600_000, 120_000),
 });
 
 /** Reads `.env` (if present) into the environment, then validates it. */
@@ -120,7 +144,9 @@ export function parseConfig(env: NodeJS.ProcessEnv, cwd = process.cwd()): Config
     }
   }
   const trustProxy = parseTrustProxy(vars.TRUST_PROXY, problems);
-  if (problems.length > 0 || !database) throw new ConfigError(problems);
+  const catalog = loadModelCatalog(vars.MODEL_CATALOG_PATH && path.resolve(cwd, vars.MODEL_CATALOG_PATH), env);
+  problems.push(...catalog.problems);
+  if (problems.length > 0 || !database || !catalog.models) throw new ConfigError(problems);
 
   return {
     port: vars.PORT,
@@ -136,6 +162,20 @@ export function parseConfig(env: NodeJS.ProcessEnv, cwd = process.cwd()): Config
     logLevel: vars.LOG_LEVEL,
     trustProxy,
     expiredKeyRetentionDays: vars.EXPIRED_KEY_RETENTION_DAYS,
+    api: {
+      usageFlushIntervalMs: vars.USAGE_FLUSH_INTERVAL_MS,
+      keyCacheTtlMs: vars.KEY_CACHE_TTL_SECONDS * 1000,
+      invalidKeys: {
+        attempts: vars.INVALID_KEY_ATTEMPTS,
+        windowSeconds: vars.INVALID_KEY_WINDOW_SECONDS,
+        blockSeconds: vars.INVALID_KEY_BLOCK_SECONDS,
+      },
+    },
+    llm: {
+      models: catalog.models,
+      defaultMaxTokens: vars.DEFAULT_MAX_TOKENS,
+      upstreamTimeoutMs: vars.UPSTREAM_TIMEOUT_MS,
+    },
   };
 }
 

@@ -42,14 +42,23 @@ export function generateKey(prefix: string, id: string = randomBase62(KEY_ID_LEN
   return { key, id, last4: key.slice(-4) };
 }
 
-/** Parses a presented key; returns null when it is malformed or its checksum does not match. */
-export function parseKey(candidate: string): ParsedKey | null {
+/** Parses a presented key's shape (not its checksum); null when it is malformed. */
+export function parseKeyFormat(candidate: string): ParsedKey | null {
   if (candidate.length > 100) return null;
   const match = KEY_PATTERN.exec(candidate);
-  if (!match) return null;
-  const body = candidate.slice(0, candidate.length - KEY_CHECKSUM_LENGTH);
-  if (checksum(body) !== match[4]) return null;
-  return { prefix: match[1], id: match[2] };
+  return match ? { prefix: match[1], id: match[2] } : null;
+}
+
+/** True when the last 6 characters are the CRC-32 of the rest. */
+export function checksumMatches(candidate: string): boolean {
+  const split = candidate.length - KEY_CHECKSUM_LENGTH;
+  return checksum(candidate.slice(0, split)) === candidate.slice(split);
+}
+
+/** Parses a presented key; returns null when it is malformed or its checksum does not match. */
+export function parseKey(candidate: string): ParsedKey | null {
+  const parsed = parseKeyFormat(candidate);
+  return parsed && checksumMatches(candidate) ? parsed : null;
 }
 
 /** The non-secret display form of a key, e.g. `kw_AbCd1234EfGh…`. */

@@ -7,6 +7,8 @@ import { createHmac, createSecretKey, type KeyObject, timingSafeEqual } from 'no
  */
 export class KeyHasher {
   private readonly secrets: Map<number, KeyObject>;
+  /** Stored hex hashes decoded once (bounded): verification runs on every guarded request. */
+  private readonly decoded = new Map<string, Buffer>();
   readonly currentVersion: number;
 
   /** `secrets` maps hash versions to HMAC secrets; the highest version hashes new keys. */
@@ -26,9 +28,15 @@ export class KeyHasher {
 
   /** Constant-time check of `key` against a stored hex hash. */
   matches(key: string, storedHash: string, version: number): boolean {
-    if (!this.secrets.has(version)) return false;
-    const expected = Buffer.from(storedHash, 'hex');
-    const actual = Buffer.from(this.hash(key, version), 'hex');
+    const secret = this.secrets.get(version);
+    if (!secret) return false;
+    let expected = this.decoded.get(storedHash);
+    if (!expected) {
+      if (this.decoded.size >= 10_000) this.decoded.clear();
+      expected = Buffer.from(storedHash, 'hex');
+      this.decoded.set(storedHash, expected);
+    }
+    const actual = createHmac('sha256', secret).update(key).digest();
     return expected.length === actual.length && timingSafeEqual(expected, actual);
   }
 }

@@ -131,9 +131,14 @@ export class KeyService {
     return key;
   }
 
+  /** A key in any tenant, or null: for the middleware's store and the CLI, not for people. */
+  findById(id: string): Promise<ApiKeyRecord | null> {
+    return findKey(this.db.prisma, id);
+  }
+
   /** The tenant of a key, for callers with authority over every tenant (the CLI). */
   async tenantOf(id: string): Promise<string> {
-    const key = await findKey(this.db.prisma, id);
+    const key = await this.findById(id);
     if (!key) throw notFound('API key');
     return key.tenantId;
   }

@@ -8,32 +8,48 @@ export type CredentialCheck =
   | { ok: true; usedPreviousSecret: boolean }
   | { ok: false; code: CredentialFailure };
 
+type CredentialRecord = Pick<
+  ApiKeyRecord,
+  'secretHash' | 'hashVersion' | 'previousSecretHash' | 'previousHashVersion' | 'previousSecretExpiresAt' | 'status' | 'expiresAt'
+>;
+
+/** Which stored secret a presented key matches (constant-time HMAC comparison), if any. */
+export function matchSecret(record: CredentialRecord, presentedKey: string, hasher: KeyHasher): 'current' | 'previous' | null {
+  if (hasher.matches(presentedKey, record.secretHash, record.hashVersion)) return 'current';
+  if (
+    record.previousSecretHash !== null &&
+    record.previousHashVersion !== null &&
+    hasher.matches(presentedKey, record.previousSecretHash, record.previousHashVersion)
+  ) {
+    return 'previous';
+  }
+  return null;
+}
+
+/** Status, then expiry (of the key, and of a rotated-out secret), for a key whose secret matched. */
+export function checkKeyState(record: CredentialRecord, matched: 'current' | 'previous', now: number): CredentialCheck {
+  if (record.status === 'revoked') return { ok: false, code: 'key_revoked' };
+  if (record.status === 'inactive') return { ok: false, code: 'key_inactive' };
+  if (record.expiresAt && record.expiresAt.getTime() <= now) return { ok: false, code: 'key_expired' };
+  if (matched === 'previous' && (record.previousSecretExpiresAt?.getTime() ?? 0) <= now) {
+    return { ok: false, code: 'key_expired' };
+  }
+  return { ok: true, usedPreviousSecret: matched === 'previous' };
+}
+
 /**
  * Checks a presented key against its stored record: secret (current, or the previous one during
  * a rotation), then status, then expiry. The format and checksum were checked by parseKey before
  * the record was looked up. Shared by the key service and the middleware so they cannot disagree.
  */
 export function checkCredential(
-  record: ApiKeyRecord | null,
+  record: CredentialRecord | null,
   presentedKey: string,
   hasher: KeyHasher,
   now: number,
 ): CredentialCheck {
   if (!record) return { ok: false, code: 'invalid_api_key' };
-  let usedPreviousSecret = false;
-  if (!hasher.matches(presentedKey, record.secretHash, record.hashVersion)) {
-    const previous =
-      record.previousSecretHash !== null &&
-      record.previousHashVersion !== null &&
-      hasher.matches(presentedKey, record.previousSecretHash, record.previousHashVersion);
-    if (!previous) return { ok: false, code: 'invalid_api_key' };
-    usedPreviousSecret = true;
-  }
-  if (record.status === 'revoked') return { ok: false, code: 'key_revoked' };
-  if (record.status === 'inactive') return { ok: false, code: 'key_inactive' };
-  if (record.expiresAt && record.expiresAt.getTime() <= now) return { ok: false, code: 'key_expired' };
-  if (usedPreviousSecret && (record.previousSecretExpiresAt?.getTime() ?? 0) <= now) {
-    return { ok: false, code: 'key_expired' };
-  }
-  return { ok: true, usedPreviousSecret };
+  const matched = matchSecret(record, presentedKey, hasher);
+  if (!matched) return { ok: false, code: 'invalid_api_key' };
+  return checkKeyState(record, matched, now);
 }

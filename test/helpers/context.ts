@@ -1,7 +1,7 @@
 /** A fully wired AppContext on a throwaway database, plus factories for the records tests need. */
 import type { Actor } from '../../src/audit/audit-types';
 import { PasswordHasher } from '../../src/auth/password';
-import type { DatabaseProvider, ResolvedConfig } from '../../src/config';
+import { type DatabaseProvider, parseConfig, type ResolvedConfig } from '../../src/config';
 import { type AppContext, createContext } from '../../src/context';
 import { migrate } from '../../src/data/migrations';
 import { createLogger } from '../../src/logger';
@@ -23,6 +23,16 @@ export function buildConfig(database: ResolvedConfig['database'], overrides: Par
     logLevel: 'silent',
     trustProxy: false,
     expiredKeyRetentionDays: 30,
+    api: {
+      usageFlushIntervalMs: 1000,
+      keyCacheTtlMs: 30_000,
+      invalidKeys: { attempts: 20, windowSeconds: 60, blockSeconds: 300 },
+    },
+    llm: {
+      models: parseConfig({}).llm.models,
+      defaultMaxTokens: 1024,
+      upstreamTimeoutMs: 10_000,
+    },
     ...overrides,
   };
 }

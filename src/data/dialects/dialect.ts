@@ -1,5 +1,5 @@
 import type { DatabaseConfig, DatabaseProvider } from '../../config';
-import type { Db, Prisma } from '../client-types';
+import type { Db, Prisma, Tx } from '../client-types';
 
 /** A row of Prisma's `_prisma_migrations` bookkeeping table. */
 export interface AppliedMigration {
@@ -38,4 +38,11 @@ export interface Dialect {
   openMigrationConnection(config: DatabaseConfig): Promise<MigrationConnection>;
   /** A case-insensitive substring filter. */
   containsText(text: string): Prisma.StringFilter;
+  /**
+   * A query parameter with the SQL type a raw statement needs where the type cannot be inferred
+   * (a VALUES list): PostgreSQL needs a cast, SQLite's dynamic typing takes the value as is.
+   */
+  typed(value: unknown, type: 'bigint' | 'timestamp'): Prisma.Sql;
+  /** Locks api_keys rows in id order for the rest of the transaction (no-op where the database locks whole files). */
+  lockApiKeys(tx: Tx, ids: string[]): Promise<void>;
 }

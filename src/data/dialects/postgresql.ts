@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { PrismaPg } from '@prisma/adapter-pg';
 import pg from 'pg';
-import { PrismaClient } from '../../generated/postgresql/client';
+import { Prisma, PrismaClient } from '../../generated/postgresql/client';
 import type { AppliedMigration, Dialect, MigrationConnection, MigrationFile } from './dialect';
 
 /**
@@ -26,6 +26,16 @@ export const postgresqlDialect: Dialect = {
 
   containsText(text) {
     return { contains: text, mode: 'insensitive' };
+  },
+
+  typed(value, type) {
+    return type === 'bigint' ? Prisma.sql`CAST(${value} AS BIGINT)` : Prisma.sql`CAST(${value} AS TIMESTAMPTZ(3))`;
+  },
+
+  async lockApiKeys(tx, ids) {
+    // Two instances flushing overlapping keys take the row locks in the same order: no deadlock.
+    if (ids.length === 0) return;
+    await tx.$queryRaw`SELECT "id" FROM "api_keys" WHERE "id" IN (${Prisma.join(ids)}) ORDER BY "id" FOR UPDATE`;
   },
 };
 

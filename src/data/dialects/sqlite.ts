@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { PrismaBetterSqlite3 } from '@prisma/adapter-better-sqlite3';
 import BetterSqlite3 from 'better-sqlite3';
-import { PrismaClient } from '../../generated/sqlite/client';
+import { Prisma, PrismaClient } from '../../generated/sqlite/client';
 import type { DatabaseConfig } from '../../config';
 import type { Db } from '../client-types';
 import type { AppliedMigration, Dialect, MigrationConnection, MigrationFile } from './dialect';
@@ -38,6 +38,14 @@ export const sqliteDialect: Dialect = {
   containsText(text) {
     // SQLite's LIKE is case-insensitive for ASCII already.
     return { contains: text };
+  },
+
+  typed(value) {
+    return Prisma.sql`${value}`;
+  },
+
+  async lockApiKeys() {
+    // A write transaction holds SQLite's database lock already.
   },
 };
 

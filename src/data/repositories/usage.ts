@@ -1,0 +1,198 @@
+/**
+ * Usage writes and reads. Writes are atomic increments (`x = x + n`, INSERT ... ON CONFLICT DO
+ * UPDATE), valid SQL on both SQLite and PostgreSQL, so several instances flushing at the same
+ * time never lose or double-count. Rows are touched in key order so two concurrent batches lock
+ * them in the same order.
+ */
+import type { CounterKind } from '../../limits/ledger';
+import type { KeyUsageDelta, RollupDelta, UsageBatch } from '../../usage/usage-buffer';
+import type { Database } from '../database';
+import { Prisma } from '../../generated/postgresql/client';
+import type { Db, Tx } from '../client-types';
+
+const byKey = <T extends { keyId: string }>(a: T, b: T) => (a.keyId < b.keyId ? -1 : a.keyId > b.keyId ? 1 : 0);
+
+/** Rows per statement: well under SQLite's and PostgreSQL's parameter limits. */
+const CHUNK = 400;
+
+function chunks<T>(items: T[]): T[][] {
+  const out: T[][] = [];
+  for (let i = 0; i < items.length; i += CHUNK) out.push(items.slice(i, i + CHUNK));
+  return out;
+}
+
+type SqlDatabase = Pick<Database, 'transaction' | 'sql'>;
+
+async function upsertRollups(tx: Tx, table: 'usage_hourly' | 'usage_daily', rollups: RollupDelta[]): Promise<void> {
+  const name = Prisma.raw(`"${table}"`); // one of two constants, never input
+  for (const chunk of chunks([...rollups].sort((a, b) => byKey(a, b) || a.bucketStart - b.bucketStart))) {
+    const rows = chunk.map(
+      (r) =>
+        Prisma.sql`(${r.keyId}, ${new Date(r.bucketStart)}, ${r.tenantId}, ${r.requestsOk}, ${r.requestsFailed}, ${r.tokens}, ${r.spendMicroCents})`,
+    );
+    await tx.$executeRaw`INSERT INTO ${name} ("keyId", "bucketStart", "tenantId", "requestsOk", "requestsFailed", "tokens", "spendMicroCents")
+       VALUES ${Prisma.join(rows)}
+       ON CONFLICT ("keyId", "bucketStart") DO UPDATE SET
+         "requestsOk" = ${name}."requestsOk" + excluded."requestsOk",
+         "requestsFailed" = ${name}."requestsFailed" + excluded."requestsFailed",
+         "tokens" = ${name}."tokens" + excluded."tokens",
+         "spendMicroCents" = ${name}."spendMicroCents" + excluded."spendMicroCents"`;
+  }
+}
+
+/**
+ * Adds each key's counters in one statement per chunk. The budget-period counter is added within
+ * the stored period, started over (with its ceiling) when the batch's period is newer, and left
+ * alone when the batch's period is older; only a key's newest period in the batch is applied
+ * (older spend belongs to a period that has ended). lastUsedAt only moves forward.
+ */
+async function addKeyCounters(db: SqlDatabase, tx: Tx, keys: KeyUsageDelta[]): Promise<void> {
+  const { typed } = db.sql;
+  for (const chunk of chunks(keys)) {
+    const rows = chunk.map((key) => {
+      const periods = [...key.budgetSpend.keys()];
+      const period = periods.length > 0 ? Math.max(...periods) : null;
+      return Prisma.sql`(${key.keyId}, ${typed(key.requestsOk, 'bigint')}, ${typed(key.requestsFailed, 'bigint')},
+        ${typed(key.tokens, 'bigint')}, ${typed(key.spendMicroCents, 'bigint')},
+        ${typed(key.lastUsedAt === null ? null : new Date(key.lastUsedAt), 'timestamp')},
+        ${typed(period === null ? null : new Date(period), 'timestamp')},
+        ${typed(period === null ? 0 : (key.budgetSpend.get(period) ?? 0), 'bigint')})`;
+    });
+    await tx.$executeRaw`WITH v ("id", "ok", "failed", "tokens", "spend", "usedAt", "period", "periodSpend") AS (VALUES ${Prisma.join(rows)})
+      UPDATE "api_keys" AS k SET
+        "requestsOk" = k."requestsOk" + v."ok",
+        "requestsFailed" = k."requestsFailed" + v."failed",
+        "tokens" = k."tokens" + v."tokens",
+        "spendMicroCents" = k."spendMicroCents" + v."spend",
+        "lastUsedAt" = CASE WHEN v."usedAt" IS NOT NULL AND (k."lastUsedAt" IS NULL OR k."lastUsedAt" < v."usedAt")
+          THEN v."usedAt" ELSE k."lastUsedAt" END,
+        "budgetSpentMicroCents" = CASE
+          WHEN v."period" IS NULL THEN k."budgetSpentMicroCents"
+          WHEN k."budgetPeriodStart" = v."period" THEN k."budgetSpentMicroCents" + v."periodSpend"
+          WHEN k."budgetPeriodStart" IS NULL OR k."budgetPeriodStart" < v."period" THEN v."periodSpend"
+          ELSE k."budgetSpentMicroCents" END,
+        "budgetCeilingMicroCents" = CASE
+          WHEN v."period" IS NOT NULL AND (k."budgetPeriodStart" IS NULL OR k."budgetPeriodStart" < v."period") THEN 0
+          ELSE k."budgetCeilingMicroCents" END,
+        "budgetPeriodStart" = CASE
+          WHEN v."period" IS NOT NULL AND (k."budgetPeriodStart" IS NULL OR k."budgetPeriodStart" < v."period") THEN v."period"
+          ELSE k."budgetPeriodStart" END
+      FROM v WHERE k."id" = v."id"`;
+  }
+}
+
+/**
+ * Writes one usage batch in one transaction: a handful of statements whatever the number of keys.
+ * Keys deleted meanwhile are skipped (their history buckets are still written).
+ */
+export async function writeUsageBatch(db: SqlDatabase, batch: UsageBatch): Promise<void> {
+  const keys = [...batch.keys].sort(byKey);
+  await db.transaction(async (tx) => {
+    await db.sql.lockApiKeys(tx, keys.map((k) => k.keyId));
+    await addKeyCounters(db, tx, keys);
+    await upsertRollups(tx, 'usage_hourly', batch.hourly);
+    await upsertRollups(tx, 'usage_daily', batch.daily);
+  });
+}
+
+/** Raises a ledger ceiling (never lowers it); a newer budget period starts over. */
+export async function raiseCeiling(db: Db, keyId: string, kind: CounterKind, periodStart: number, ceiling: number): Promise<void> {
+  if (kind === 'quota') {
+    await db.$executeRaw`UPDATE "api_keys" SET
+        "quotaCeiling" = CASE WHEN "quotaCeiling" < ${ceiling} THEN ${ceiling} ELSE "quotaCeiling" END
+      WHERE "id" = ${keyId}`;
+    return;
+  }
+  const period = new Date(periodStart);
+  await db.$executeRaw`UPDATE "api_keys" SET
+      "budgetCeilingMicroCents" = CASE
+        WHEN "budgetPeriodStart" = ${period} AND "budgetCeilingMicroCents" >= ${ceiling} THEN "budgetCeilingMicroCents"
+        ELSE ${ceiling} END,
+      "budgetSpentMicroCents" = CASE WHEN "budgetPeriodStart" = ${period} THEN "budgetSpentMicroCents" ELSE 0 END,
+      "budgetPeriodStart" = ${period}
+    WHERE "id" = ${keyId} AND ("budgetPeriodStart" IS NULL OR "budgetPeriodStart" <= ${period})`;
+}
+
+/** Sets ceilings back to the usage a cleanly stopping process counted. */
+export async function lowerCeilings(
+  db: Pick<Database, 'transaction'>,
+  entries: { keyId: string; kind: CounterKind; periodStart: number; ceiling: number }[],
+): Promise<void> {
+  await db.transaction(async (tx) => {
+    for (const entry of [...entries].sort(byKey)) {
+      if (entry.kind === 'quota') {
+        await tx.$executeRaw`UPDATE "api_keys" SET "quotaCeiling" = ${entry.ceiling} WHERE "id" = ${entry.keyId}`;
+      } else {
+        await tx.$executeRaw`UPDATE "api_keys" SET "budgetCeilingMicroCents" = ${entry.ceiling}
+          WHERE "id" = ${entry.keyId} AND "budgetPeriodStart" = ${new Date(entry.periodStart)}`;
+      }
+    }
+  });
+}
+
+export interface UsageTotals {
+  requestsOk: number;
+  requestsFailed: number;
+  tokens: number;
+  spendMicroCents: number;
+}
+
+export interface UsageBucket extends UsageTotals {
+  bucketStart: Date;
+}
+
+type RollupRow = { bucketStart: Date; requestsOk: bigint; requestsFailed: bigint; tokens: bigint; spendMicroCents: bigint };
+
+function toBucket(row: RollupRow): UsageBucket {
+  return {
+    bucketStart: row.bucketStart,
+    requestsOk: Number(row.requestsOk),
+    requestsFailed: Number(row.requestsFailed),
+    tokens: Number(row.tokens),
+    spendMicroCents: Number(row.spendMicroCents),
+  };
+}
+
+/** A key's hourly or daily buckets from `from` (inclusive), oldest first. */
+export async function keyUsageBuckets(db: Db, keyId: string, granularity: 'hour' | 'day', from: Date): Promise<UsageBucket[]> {
+  const query = { where: { keyId, bucketStart: { gte: from } }, orderBy: { bucketStart: 'asc' } } as const;
+  const rows: RollupRow[] =
+    granularity === 'hour' ? await db.usageHourly.findMany(query) : await db.usageDaily.findMany(query);
+  return rows.map(toBucket);
+}
+
+/** A tenant's daily totals from `from`, summed over its keys, oldest first. */
+export async function tenantDailyUsage(db: Db, tenantId: string, from: Date): Promise<UsageBucket[]> {
+  const rows = await db.usageDaily.groupBy({
+    by: ['bucketStart'],
+    where: { tenantId, bucketStart: { gte: from } },
+    _sum: { requestsOk: true, requestsFailed: true, tokens: true, spendMicroCents: true },
+    orderBy: { bucketStart: 'asc' },
+  });
+  return rows.map((row) =>
+    toBucket({
+      bucketStart: row.bucketStart,
+      requestsOk: row._sum.requestsOk ?? 0n,
+      requestsFailed: row._sum.requestsFailed ?? 0n,
+      tokens: row._sum.tokens ?? 0n,
+      spendMicroCents: row._sum.spendMicroCents ?? 0n,
+    }),
+  );
+}
+
+/** Keys of a tenant with the most requests since `from` (from daily buckets). */
+export async function topKeysByRequests(db: Db, tenantId: string, from: Date, limit: number) {
+  const rows = await db.usageDaily.groupBy({
+    by: ['keyId'],
+    where: { tenantId, bucketStart: { gte: from } },
+    _sum: { requestsOk: true, requestsFailed: true, spendMicroCents: true },
+    orderBy: { _sum: { requestsOk: 'desc' } },
+    take: limit,
+  });
+  return rows.map((row) => ({
+    keyId: row.keyId,
+    requests: Number((row._sum.requestsOk ?? 0n) + (row._sum.requestsFailed ?? 0n)),
+    spendMicroCents: Number(row._sum.spendMicroCents ?? 0n),
+  }));
+}
+

@@ -1,0 +1,58 @@
+/**
+ * The stateful parts of enforcement, bundled so that every guarded route of an app shares them:
+ * rate windows, the quota/budget ledger, and the invalid-key guard. createMemoryLimits() keeps
+ * them in this process; the Redis variant shares them between instances.
+ */
+import { RateLimiterMemory } from 'rate-limiter-flexible';
+import { InvalidKeyGuard } from './invalid-key-guard';
+import { type CeilingStore, type LimitLedger, MemoryLedger } from './ledger';
+import { COUNT_ONLY_POINTS, RateWindows } from './rate-windows';
+
+export interface LimitBackend {
+  rateWindows: RateWindows;
+  ledger: LimitLedger;
+  invalidKeys: InvalidKeyGuard;
+  /** Releases resources (connections, timers); ledgers lower their ceilings where safe. */
+  close(): Promise<void>;
+}
+
+/** Invalid-key attempts allowed per client IP per window, and how long an IP is blocked after. */
+export interface InvalidKeyPolicy {
+  attempts: number;
+  windowSeconds: number;
+  blockSeconds: number;
+}
+
+export const DEFAULT_INVALID_KEY_POLICY: InvalidKeyPolicy = { attempts: 20, windowSeconds: 60, blockSeconds: 300 };
+
+/** Keeps ceilings nowhere: for apps without a database (counters restart at 0 with the process). */
+export const volatileCeilings: CeilingStore = {
+  raise: async () => undefined,
+  lower: async () => undefined,
+};
+
+export interface MemoryLimitsOptions {
+  ceilings?: CeilingStore;
+  invalidKeys?: InvalidKeyPolicy;
+}
+
+/** Limits for a single instance. */
+export function createMemoryLimits(options: MemoryLimitsOptions = {}): LimitBackend {
+  const policy = options.invalidKeys ?? DEFAULT_INVALID_KEY_POLICY;
+  const ledger = new MemoryLedger(options.ceilings ?? volatileCeilings);
+  return {
+    rateWindows: new RateWindows(
+      (window, duration) => new RateLimiterMemory({ keyPrefix: `kw:rl:${window}`, points: COUNT_ONLY_POINTS, duration }),
+    ),
+    ledger,
+    invalidKeys: new InvalidKeyGuard(
+      new RateLimiterMemory({
+        keyPrefix: 'kw:invalid-key',
+        points: policy.attempts,
+        duration: policy.windowSeconds,
+        blockDuration: policy.blockSeconds,
+      }),
+    ),
+    close: () => ledger.close(),
+  };
+}

@@ -1,0 +1,35 @@
+import type { ApiKeyRecord } from '../keys/key-types';
+import { type AuthenticatedKey, holdsScope, type ReportedUsage } from './authenticated-key';
+
+/** `req.apiKey`: one per guarded request (a class, so the per-request allocation stays small). */
+export class RequestKey implements AuthenticatedKey {
+  readonly id: string;
+  readonly tenantId: string;
+  readonly ownerId: string | null;
+  readonly name: string;
+  readonly scopes: readonly string[];
+  readonly usage = { tokens: 0, costMicroCents: 0 };
+
+  constructor(
+    readonly record: ApiKeyRecord,
+    readonly limits: AuthenticatedKey['limits'],
+    readonly reservedMicroCents: number,
+  ) {
+    this.id = record.id;
+    this.tenantId = record.tenantId;
+    this.ownerId = record.ownerId;
+    this.name = record.name;
+    this.scopes = record.scopes;
+  }
+
+  hasScope(scope: string): boolean {
+    return holdsScope(this.scopes, scope);
+  }
+
+  reportUsage(usage: ReportedUsage): void {
+    // Negative values correct earlier reports (an estimate replaced by the provider's count).
+    const tokens = (usage.tokens ?? 0) + (usage.promptTokens ?? 0) + (usage.completionTokens ?? 0);
+    this.usage.tokens = Math.max(0, this.usage.tokens + tokens);
+    this.usage.costMicroCents = Math.max(0, this.usage.costMicroCents + Math.ceil(usage.costMicroCents ?? 0));
+  }
+}

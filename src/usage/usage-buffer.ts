@@ -1,0 +1,209 @@
+/**
+ * Usage accounting off the request path: finished requests are added up in memory per key and per
+ * hour/day bucket, and written in one transaction every interval (default 1 s). A failed write
+ * keeps the numbers for the next attempt; stop() writes what is left (graceful shutdown). A crash
+ * loses at most one interval of counters; limits stay safe through the ledgers' ceilings.
+ */
+import { dayStart, hourStart } from '../limits/periods';
+import type { UsageEvent, UsageRecorder } from './usage-types';
+
+export interface Counts {
+  requestsOk: number;
+  requestsFailed: number;
+  tokens: number;
+  spendMicroCents: number;
+}
+
+/** What one key gained since the last write. */
+export interface KeyUsageDelta extends Counts {
+  keyId: string;
+  tenantId: string;
+  /** Spend per budget period start (ms), for the budget's period counter. */
+  budgetSpend: Map<number, number>;
+  /** Set when lastUsedAt is due to be written (at most once a minute per key). */
+  lastUsedAt: number | null;
+}
+
+/** One key's usage in one hour or day bucket. */
+export interface RollupDelta extends Counts {
+  keyId: string;
+  tenantId: string;
+  bucketStart: number;
+}
+
+export interface UsageBatch {
+  keys: KeyUsageDelta[];
+  hourly: RollupDelta[];
+  daily: RollupDelta[];
+}
+
+/** Writes a batch atomically (the app's sink is the database). */
+export interface UsageSink {
+  write(batch: UsageBatch): Promise<void>;
+}
+
+export interface UsageBufferOptions {
+  /** Default 1000 ms. */
+  intervalMs?: number;
+  /** lastUsedAt is written at most this often per key (default 60 s). */
+  lastUsedEveryMs?: number;
+  onError?: (error: unknown) => void;
+}
+
+const zero = (): Counts => ({ requestsOk: 0, requestsFailed: 0, tokens: 0, spendMicroCents: 0 });
+
+function add(target: Counts, ok: number, tokens: number, spend: number): void {
+  target.requestsOk += ok;
+  target.requestsFailed += 1 - ok;
+  target.tokens += tokens;
+  target.spendMicroCents += spend;
+}
+
+function addCounts(target: Counts, source: Counts): void {
+  target.requestsOk += source.requestsOk;
+  target.requestsFailed += source.requestsFailed;
+  target.tokens += source.tokens;
+  target.spendMicroCents += source.spendMicroCents;
+}
+
+export class UsageBuffer implements UsageRecorder {
+  private keys = new Map<string, KeyUsageDelta>();
+  /** Rollups by bucket start, then key id. */
+  private hourly = new Map<number, Map<string, RollupDelta>>();
+  private daily = new Map<number, Map<string, RollupDelta>>();
+  private readonly lastUsedWritten = new Map<string, number>();
+  private timer: NodeJS.Timeout | null = null;
+  private flushing: Promise<void> = Promise.resolve();
+  private readonly intervalMs: number;
+  private readonly lastUsedEveryMs: number;
+
+  constructor(
+    private readonly sink: UsageSink,
+    private readonly options: UsageBufferOptions = {},
+  ) {
+    this.intervalMs = options.intervalMs ?? 1000;
+    this.lastUsedEveryMs = options.lastUsedEveryMs ?? 60_000;
+  }
+
+  record(event: UsageEvent): void {
+    const okCount = event.ok ? 1 : 0;
+    let key = this.keys.get(event.keyId);
+    if (!key) {
+      key = { keyId: event.keyId, tenantId: event.tenantId, ...zero(), budgetSpend: new Map(), lastUsedAt: null };
+      this.keys.set(event.keyId, key);
+    }
+    add(key, okCount, event.tokens, event.costMicroCents);
+    if (event.budgetPeriodStart !== null && event.costMicroCents > 0) {
+      key.budgetSpend.set(event.budgetPeriodStart, (key.budgetSpend.get(event.budgetPeriodStart) ?? 0) + event.costMicroCents);
+    }
+    const written = this.lastUsedWritten.get(event.keyId);
+    if (written === undefined || event.at - written >= this.lastUsedEveryMs) key.lastUsedAt = Math.max(key.lastUsedAt ?? 0, event.at);
+    add(this.rollup(this.hourly, event, hourStart(event.at)), okCount, event.tokens, event.costMicroCents);
+    add(this.rollup(this.daily, event, dayStart(event.at)), okCount, event.tokens, event.costMicroCents);
+  }
+
+  private rollup(buckets: Map<number, Map<string, RollupDelta>>, event: UsageEvent, bucketStart: number): RollupDelta {
+    let bucket = buckets.get(bucketStart);
+    if (!bucket) {
+      bucket = new Map();
+      buckets.set(bucketStart, bucket);
+    }
+    let rollup = bucket.get(event.keyId);
+    if (!rollup) {
+      rollup = { keyId: event.keyId, tenantId: event.tenantId, bucketStart, ...zero() };
+      bucket.set(event.keyId, rollup);
+    }
+    return rollup;
+  }
+
+  /** Starts writing every interval. */
+  start(): void {
+    if (this.timer) return;
+    this.timer = setInterval(() => {
+      this.flush().catch(() => undefined);
+    }, this.intervalMs);
+    this.timer.unref();
+  }
+
+  /** Writes everything buffered so far (one write at a time). */
+  flush(): Promise<void> {
+    this.flushing = this.flushing.then(() => this.writeOnce());
+    return this.flushing;
+  }
+
+  private async writeOnce(): Promise<void> {
+    if (this.keys.size === 0) return;
+    const flatten = (buckets: Map<number, Map<string, RollupDelta>>) => [...buckets.values()].flatMap((b) => [...b.values()]);
+    const batch: UsageBatch = {
+      keys: [...this.keys.values()],
+      hourly: flatten(this.hourly),
+      daily: flatten(this.daily),
+    };
+    this.keys = new Map();
+    this.hourly = new Map();
+    this.daily = new Map();
+    try {
+      await this.sink.write(batch);
+      for (const key of batch.keys) if (key.lastUsedAt !== null) this.lastUsedWritten.set(key.keyId, key.lastUsedAt);
+    } catch (error) {
+      this.restore(batch);
+      this.options.onError?.(error);
+    }
+  }
+
+  /** Puts an unwritten batch back so the next flush carries it. */
+  private restore(batch: UsageBatch): void {
+    for (const key of batch.keys) {
+      const current = this.keys.get(key.keyId);
+      if (!current) {
+        this.keys.set(key.keyId, key);
+        continue;
+      }
+      addCounts(current, key);
+      for (const [period, spend] of key.budgetSpend) current.budgetSpend.set(period, (current.budgetSpend.get(period) ?? 0) + spend);
+      if (key.lastUsedAt !== null) current.lastUsedAt = Math.max(current.lastUsedAt ?? 0, key.lastUsedAt);
+    }
+    for (const [list, map] of [
+      [batch.hourly, this.hourly],
+      [batch.daily, this.daily],
+    ] as const) {
+      for (const rollup of list) {
+        let bucket = map.get(rollup.bucketStart);
+        if (!bucket) {
+          bucket = new Map();
+          map.set(rollup.bucketStart, bucket);
+        }
+        const current = bucket.get(rollup.keyId);
+        if (current) addCounts(current, rollup);
+        else bucket.set(rollup.keyId, rollup);
+      }
+    }
+  }
+
+  /** Forgets a key's buffered counters (its usage was reset); its history buckets stay. */
+  dropCounters(keyId: string): void {
+    const key = this.keys.get(keyId);
+    if (!key) return;
+    Object.assign(key, zero());
+    key.budgetSpend.clear();
+  }
+
+  /** Requests buffered and not yet written. */
+  pendingRequests(): number {
+    let total = 0;
+    for (const key of this.keys.values()) total += key.requestsOk + key.requestsFailed;
+    return total;
+  }
+
+  /** Stops the timer and writes what is left, retrying a few times (graceful shutdown). */
+  async stop(attempts = 5): Promise<void> {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = null;
+    for (let i = 0; i < attempts; i++) {
+      await this.flush();
+      if (this.keys.size === 0) return;
+      await new Promise((resolve) => setTimeout(resolve, 200 * (i + 1)));
+    }
+    throw new Error(`usage of ${this.pendingRequests()} requests could not be written`);
+  }
+}

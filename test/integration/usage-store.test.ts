@@ -1,0 +1,108 @@
+import { lowerCeilings, raiseCeiling, writeUsageBatch } from '../../src/data/repositories/usage';
+import type { KeyUsageDelta, RollupDelta, UsageBatch } from '../../src/usage/usage-buffer';
+import { availableProviders } from '../helpers/databases';
+import { buildKeyInput, buildTenant, createTestContext, type TestContext, testActor } from '../helpers/context';
+
+const NOV = Date.UTC(2026, 10, 1);
+const DEC = Date.UTC(2026, 11, 1);
+const HOUR = Date.UTC(2026, 10, 22, 10);
+const DAY = Date.UTC(2026, 10, 22);
+
+function batch(keyId: string, tenantId: string, n: number, options: { period?: number; lastUsedAt?: number | null } = {}): UsageBatch {
+  const counts = { requestsOk: n, requestsFailed: 1, tokens: 10 * n, spendMicroCents: 7 * n };
+  const key: KeyUsageDelta = {
+    keyId,
+    tenantId,
+    ...counts,
+    budgetSpend: new Map(options.period === undefined ? [] : [[options.period, 7 * n]]),
+    lastUsedAt: options.lastUsedAt ?? null,
+  };
+  const rollup = (bucketStart: number): RollupDelta => ({ keyId, tenantId, bucketStart, ...counts });
+  return { keys: [key], hourly: [rollup(HOUR)], daily: [rollup(DAY)] };
+}
+
+describe.each(availableProviders)('usage storage on %s', (provider) => {
+  let t: TestContext;
+  let tenantId: string;
+  const newKey = async (input: Record<string, unknown> = {}) => (await t.ctx.keys.create(tenantId, buildKeyInput(input), testActor)).apiKey.id;
+  const stored = async (id: string) => {
+    const key = await t.ctx.keys.findById(id);
+    if (!key) throw new Error('key gone');
+    return key;
+  };
+
+  beforeAll(async () => {
+    t = await createTestContext(provider);
+    tenantId = (await buildTenant(t.ctx)).id;
+  });
+  afterAll(async () => t.close());
+
+  it('adds counters and rollups atomically; lastUsedAt only moves forward', async () => {
+    const id = await newKey();
+    await writeUsageBatch(t.ctx.database, batch(id, tenantId, 5, { lastUsedAt: HOUR + 60_000 }));
+    await writeUsageBatch(t.ctx.database, batch(id, tenantId, 3, { lastUsedAt: HOUR }));
+    const key = await stored(id);
+    expect(key.usage).toEqual({ requestsOk: 8, requestsFailed: 2, tokens: 80, spendMicroCents: 56, lastUsedAt: new Date(HOUR + 60_000) });
+    const hourly = await t.ctx.database.prisma.usageHourly.findMany({ where: { keyId: id } });
+    expect(hourly.map((h) => [h.bucketStart.getTime(), Number(h.requestsOk), Number(h.requestsFailed), Number(h.spendMicroCents)])).toEqual([
+      [HOUR, 8, 2, 56],
+    ]);
+    const daily = await t.ctx.database.prisma.usageDaily.findMany({ where: { keyId: id } });
+    expect(Number(daily[0].tokens)).toBe(80);
+  });
+
+  it('never loses or double-counts when batches are written at the same time', async () => {
+    const ids = [await newKey(), await newKey(), await newKey()];
+    const batches = Array.from({ length: 12 }, (_, i) => {
+      // Overlapping keys in different orders, as several instances would write them.
+      const order = i % 2 === 0 ? ids : [...ids].reverse();
+      const parts = order.map((id) => batch(id, tenantId, 1 + i));
+      return { keys: parts.flatMap((p) => p.keys), hourly: parts.flatMap((p) => p.hourly), daily: parts.flatMap((p) => p.daily) };
+    });
+    await Promise.all(batches.map((b) => writeUsageBatch(t.ctx.database, b)));
+    const expected = Array.from({ length: 12 }, (_, i) => 1 + i).reduce((a, b) => a + b, 0);
+    for (const id of ids) expect((await stored(id)).usage.requestsOk).toBe(expected);
+  });
+
+  it('keeps the budget counter per period: added within it, restarted by a newer one, older spend ignored', async () => {
+    const id = await newKey({ budget: { limitCents: 100, period: 'monthly' } });
+    await raiseCeiling(t.ctx.database.prisma, id, 'budget', NOV, 500);
+    await writeUsageBatch(t.ctx.database, batch(id, tenantId, 10, { period: NOV }));
+    let key = await stored(id);
+    expect(key.ledger).toMatchObject({ budgetPeriodStart: new Date(NOV), budgetSpentMicroCents: 70, budgetCeilingMicroCents: 500 });
+    await writeUsageBatch(t.ctx.database, batch(id, tenantId, 2, { period: DEC }));
+    key = await stored(id);
+    expect(key.ledger).toMatchObject({ budgetPeriodStart: new Date(DEC), budgetSpentMicroCents: 14, budgetCeilingMicroCents: 0 });
+    await writeUsageBatch(t.ctx.database, batch(id, tenantId, 5, { period: NOV }));
+    key = await stored(id);
+    expect(key.ledger).toMatchObject({ budgetPeriodStart: new Date(DEC), budgetSpentMicroCents: 14 });
+    expect(key.usage.spendMicroCents).toBe(70 + 14 + 35);
+  });
+
+  it('raises ceilings without ever lowering them, and lowers them only on a clean stop', async () => {
+    const id = await newKey({ usageLimit: 1000, budget: { limitCents: 100, period: 'monthly' } });
+    await raiseCeiling(t.ctx.database.prisma, id, 'quota', 0, 50);
+    await raiseCeiling(t.ctx.database.prisma, id, 'quota', 0, 20);
+    await raiseCeiling(t.ctx.database.prisma, id, 'budget', NOV, 9000);
+    await raiseCeiling(t.ctx.database.prisma, id, 'budget', NOV, 100);
+    let key = await stored(id);
+    expect(key.ledger).toMatchObject({ quotaCeiling: 50, budgetCeilingMicroCents: 9000, budgetPeriodStart: new Date(NOV) });
+    await raiseCeiling(t.ctx.database.prisma, id, 'budget', DEC, 300);
+    key = await stored(id);
+    expect(key.ledger).toMatchObject({ budgetCeilingMicroCents: 300, budgetPeriodStart: new Date(DEC), budgetSpentMicroCents: 0 });
+    await lowerCeilings(t.ctx.database, [
+      { keyId: id, kind: 'quota', periodStart: 0, ceiling: 7 },
+      { keyId: id, kind: 'budget', periodStart: DEC, ceiling: 120 },
+    ]);
+    key = await stored(id);
+    expect(key.ledger).toMatchObject({ quotaCeiling: 7, budgetCeilingMicroCents: 120 });
+  });
+
+  it('skips keys deleted before their usage was written, keeping their history', async () => {
+    const id = await newKey();
+    await t.ctx.keys.delete(tenantId, id, testActor);
+    await writeUsageBatch(t.ctx.database, batch(id, tenantId, 4));
+    expect(await t.ctx.keys.findById(id)).toBeNull();
+    expect(await t.ctx.database.prisma.usageDaily.count({ where: { keyId: id } })).toBe(1);
+  });
+});

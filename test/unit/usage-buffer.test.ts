@@ -1,0 +1,95 @@
+import { type UsageBatch, UsageBuffer, type UsageSink } from '../../src/usage/usage-buffer';
+import type { UsageEvent } from '../../src/usage/usage-types';
+
+class MemorySink implements UsageSink {
+  batches: UsageBatch[] = [];
+  failures = 0;
+  async write(batch: UsageBatch) {
+    if (this.failures > 0) {
+      this.failures -= 1;
+      throw new Error('database down');
+    }
+    this.batches.push(batch);
+  }
+}
+
+const at = Date.UTC(2026, 10, 22, 10, 30);
+const event = (overrides: Partial<UsageEvent> = {}): UsageEvent => ({
+  keyId: 'k1',
+  tenantId: 't1',
+  ok: true,
+  tokens: 10,
+  costMicroCents: 500,
+  budgetPeriodStart: Date.UTC(2026, 10, 1),
+  at,
+  ...overrides,
+});
+
+describe('UsageBuffer', () => {
+  it('adds requests up per key, per hour and per day, and writes them in one batch', async () => {
+    const sink = new MemorySink();
+    const buffer = new UsageBuffer(sink);
+    buffer.record(event());
+    buffer.record(event({ ok: false, tokens: 0, costMicroCents: 0 }));
+    buffer.record(event({ keyId: 'k2', at: at + 3_600_000 }));
+    await buffer.flush();
+    expect(sink.batches).toHaveLength(1);
+    const [batch] = sink.batches;
+    expect(batch.keys.find((k) => k.keyId === 'k1')).toMatchObject({ requestsOk: 1, requestsFailed: 1, tokens: 10, spendMicroCents: 500 });
+    expect(batch.hourly.map((r) => [r.keyId, r.bucketStart, r.requestsOk + r.requestsFailed])).toEqual([
+      ['k1', Date.UTC(2026, 10, 22, 10), 2],
+      ['k2', Date.UTC(2026, 10, 22, 11), 1],
+    ]);
+    expect(batch.daily.map((r) => r.bucketStart)).toEqual([Date.UTC(2026, 10, 22), Date.UTC(2026, 10, 22)]);
+    await buffer.flush();
+    expect(sink.batches).toHaveLength(1);
+  });
+
+  it('writes lastUsedAt at most once a minute per key', async () => {
+    const sink = new MemorySink();
+    const buffer = new UsageBuffer(sink);
+    buffer.record(event());
+    await buffer.flush();
+    buffer.record(event({ at: at + 30_000 }));
+    await buffer.flush();
+    buffer.record(event({ at: at + 61_000 }));
+    await buffer.flush();
+    expect(sink.batches.map((b) => b.keys[0].lastUsedAt)).toEqual([at, null, at + 61_000]);
+  });
+
+  it('keeps a batch that failed to write and carries it with the next one', async () => {
+    const sink = new MemorySink();
+    const buffer = new UsageBuffer(sink, { onError: () => undefined });
+    sink.failures = 1;
+    buffer.record(event());
+    await buffer.flush();
+    expect(buffer.pendingRequests()).toBe(1);
+    buffer.record(event());
+    await buffer.flush();
+    expect(sink.batches).toHaveLength(1);
+    expect(sink.batches[0].keys[0]).toMatchObject({ requestsOk: 2, spendMicroCents: 1000 });
+    expect(sink.batches[0].keys[0].budgetSpend.get(Date.UTC(2026, 10, 1))).toBe(1000);
+    expect(sink.batches[0].hourly[0].requestsOk).toBe(2);
+  });
+
+  it('writes everything left on stop, retrying through failures', async () => {
+    const sink = new MemorySink();
+    const buffer = new UsageBuffer(sink, { onError: () => undefined });
+    buffer.start();
+    for (let i = 0; i < 1000; i++) buffer.record(event());
+    sink.failures = 2;
+    await buffer.stop();
+    const total = sink.batches.flatMap((b) => b.keys).reduce((sum, k) => sum + k.requestsOk, 0);
+    expect(total).toBe(1000);
+  });
+
+  it('forgets a key\'s counters when its usage is reset, but keeps its history buckets', async () => {
+    const sink = new MemorySink();
+    const buffer = new UsageBuffer(sink);
+    buffer.record(event());
+    buffer.dropCounters('k1');
+    await buffer.flush();
+    expect(sink.batches[0].keys[0]).toMatchObject({ requestsOk: 0, spendMicroCents: 0 });
+    expect(sink.batches[0].hourly[0].requestsOk).toBe(1);
+  });
+});
