@@ -41,6 +41,17 @@ export interface Config {
     keyCacheTtlMs: number;
     invalidKeys: { attempts: number; windowSeconds: number; blockSeconds: number };
   };
+  /** The dashboard's sessions and sign-in protection. */
+  dashboard: {
+    /** The public URL people open; https:// makes the session cookie Secure and __Host- prefixed. */
+    publicUrl: string | null;
+    sessionIdleMinutes: number;
+    sessionMaxHours: number;
+    /** Consecutive failed sign-ins per email+IP before that pair is blocked for a while. */
+    loginFailuresPerEmailAndIp: number;
+    /** Failed sign-ins per IP per day before the IP is blocked for the rest of the day. */
+    loginFailuresPerIpPerDay: number;
+  };
   /** The OpenAI-compatible endpoints. */
   llm: {
     models: CatalogModel[];
@@ -117,6 +128,14 @@ const envSchema = z.object({
   INVALID_KEY_WINDOW_SECONDS: wholeNumber('a number of seconds between 1 and 86400', 1, 86_400, 60),
   INVALID_KEY_BLOCK_SECONDS: wholeNumber('a number of seconds between 0 and 86400', 0, 86_400, 300),
   MODEL_CATALOG_PATH: optionalText,
+  PUBLIC_URL: optionalText.refine(
+    (v) => v === undefined || /^https?:\/\/[^/\s]+/.test(v),
+    'must be the URL people open, e.g. https://keys.example.com',
+  ),
+  SESSION_IDLE_MINUTES: wholeNumber('a number of minutes between 1 and 1440', 1, 1440, 30),
+  SESSION_MAX_HOURS: wholeNumber('a number of hours between 1 and 720', 1, 720, 12),
+  LOGIN_MAX_FAILURES: wholeNumber('a number of attempts between 1 and 100', 1, 100, 5),
+  LOGIN_MAX_FAILURES_PER_IP_PER_DAY: wholeNumber('a number of attempts between 1 and 100000', 1, 100_000, 100),
   DEFAULT_MAX_TOKENS: wholeNumber('a number of tokens between 1 and 1000000', 1, 1_000_000, 1024),
   UPSTREAM_TIMEOUT_MS: wholeNumber('a number of milliseconds between 1000 and 600000', 1000, 600_000, 120_000),
 });
@@ -170,6 +189,13 @@ export function parseConfig(env: NodeJS.ProcessEnv, cwd = process.cwd()): Config
         windowSeconds: vars.INVALID_KEY_WINDOW_SECONDS,
         blockSeconds: vars.INVALID_KEY_BLOCK_SECONDS,
       },
+    },
+    dashboard: {
+      publicUrl: vars.PUBLIC_URL?.replace(/\/+$/, '') ?? null,
+      sessionIdleMinutes: vars.SESSION_IDLE_MINUTES,
+      sessionMaxHours: vars.SESSION_MAX_HOURS,
+      loginFailuresPerEmailAndIp: vars.LOGIN_MAX_FAILURES,
+      loginFailuresPerIpPerDay: vars.LOGIN_MAX_FAILURES_PER_IP_PER_DAY,
     },
     llm: {
       models: catalog.models,

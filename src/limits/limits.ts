@@ -3,15 +3,31 @@
  * rate windows, the quota/budget ledger, and the invalid-key guard. createMemoryLimits() keeps
  * them in this process; the Redis variant shares them between instances.
  */
-import { RateLimiterMemory } from 'rate-limiter-flexible';
+import { type RateLimiterAbstract, RateLimiterMemory } from 'rate-limiter-flexible';
 import { InvalidKeyGuard } from './invalid-key-guard';
 import { type CeilingStore, type LimitLedger, MemoryLedger } from './ledger';
 import { COUNT_ONLY_POINTS, RateWindows } from './rate-windows';
+
+/** Options of a plain rate-limiter-flexible limiter (see createLimiter). */
+export interface LimiterOptions {
+  /** Distinct per use, e.g. "kw:login:email-ip". */
+  keyPrefix: string;
+  points: number;
+  /** Seconds. */
+  duration: number;
+  /** Seconds a key stays blocked once over the limit (0: until the window ends). */
+  blockDuration?: number;
+}
 
 export interface LimitBackend {
   rateWindows: RateWindows;
   ledger: LimitLedger;
   invalidKeys: InvalidKeyGuard;
+  /**
+   * A limiter on the same store as everything else here (memory, or Redis shared by every
+   * instance), for other counters such as sign-in attempts.
+   */
+  createLimiter(options: LimiterOptions): RateLimiterAbstract;
   /** Releases resources (connections, timers); ledgers lower their ceilings where safe. */
   close(): Promise<void>;
 }
@@ -45,6 +61,7 @@ export function createMemoryLimits(options: MemoryLimitsOptions = {}): LimitBack
       (window, duration) => new RateLimiterMemory({ keyPrefix: `kw:rl:${window}`, points: COUNT_ONLY_POINTS, duration }),
     ),
     ledger,
+    createLimiter: (limiter) => new RateLimiterMemory(limiter),
     invalidKeys: new InvalidKeyGuard(
       new RateLimiterMemory({
         keyPrefix: 'kw:invalid-key',

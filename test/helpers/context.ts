@@ -28,6 +28,13 @@ export function buildConfig(database: ResolvedConfig['database'], overrides: Par
       keyCacheTtlMs: 30_000,
       invalidKeys: { attempts: 20, windowSeconds: 60, blockSeconds: 300 },
     },
+    dashboard: {
+      publicUrl: null,
+      sessionIdleMinutes: 30,
+      sessionMaxHours: 12,
+      loginFailuresPerEmailAndIp: 5,
+      loginFailuresPerIpPerDay: 100,
+    },
     llm: {
       models: parseConfig({}).llm.models,
       defaultMaxTokens: 1024,
