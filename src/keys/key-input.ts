@@ -88,7 +88,8 @@ const fields = {
   ownerId: z.string({ error: 'must be a string' }).min(1).max(64).nullable(),
 };
 
-const keyInputSchema = z.strictObject(
+/** Every key setting, all optional (the body of create and update; create also needs `name`). */
+export const keyInputSchema = z.strictObject(
   Object.fromEntries(Object.entries(fields).map(([k, v]) => [k, v.optional()])) as {
     [K in keyof typeof fields]: z.ZodOptional<(typeof fields)[K]>;
   },
@@ -215,7 +216,7 @@ export function parseKeyListQuery(input: unknown): KeyListFilters {
 /** Longest rotation grace period: 7 days. */
 export const MAX_GRACE_PERIOD_SECONDS = 604_800;
 
-const rotateSchema = z.strictObject(
+export const rotateSchema = z.strictObject(
   {
     gracePeriodSeconds: wholeNumber(0, MAX_GRACE_PERIOD_SECONDS),
   },

@@ -20,7 +20,8 @@ import {
 } from '../data/repositories/api-keys';
 import { insertAuditEvent } from '../data/repositories/audit-events';
 import { findMembership } from '../data/repositories/users';
-import { invalidState, notFound, validationError } from '../errors';
+import { AppError, invalidState, notFound, validationError } from '../errors';
+
 import { generateKey, parseKey } from './key-format';
 import type { KeyHasher } from './key-hasher';
 import type { KeyChange, KeyEventBus } from './key-events';
@@ -33,6 +34,7 @@ import {
 } from './key-input';
 import { type ApiKeyRecord, type DisplayStatus, displayStatus, type KeySettings } from './key-types';
 import { checkCredential, type CredentialFailure } from './key-verification';
+import { holdsScope } from './scopes';
 
 const SETTINGS_FIELDS = [
   'name',
@@ -78,6 +80,25 @@ export type VerifyResult = { ok: true; apiKey: ApiKeyRecord } | { ok: false; cod
 
 export type KeyStats = Record<DisplayStatus, number> & { total: number };
 
+/** Restrictions on what a change may grant (set when a key manages keys through the API). */
+export interface ChangeLimits {
+  /** The scopes the caller holds; the key being written may hold no other. */
+  grantableScopes?: readonly string[];
+}
+
+function assertGrantable(scopes: readonly string[], grantable: readonly string[] | undefined): void {
+  if (!grantable) return;
+  const beyond = scopes.filter((scope) => !holdsScope(grantable, scope));
+  if (beyond.length > 0) {
+    throw new AppError({
+      status: 403,
+      code: 'insufficient_scope',
+      message: `This API key cannot grant scope${beyond.length > 1 ? 's' : ''} it does not hold itself: ${beyond.join(', ')}.`,
+      details: [{ field: 'scopes', message: `may only contain scopes the calling key holds (${grantable.join(', ')})` }],
+    });
+  }
+}
+
 export class KeyService {
   private readonly db: Database;
   private readonly hasher: KeyHasher;
@@ -93,10 +114,15 @@ export class KeyService {
     this.now = options.clock ?? (() => new Date());
   }
 
-  /** Issues a new key in a tenant. The returned secret is shown once and stored only as a hash. */
-  async create(tenantId: string, input: unknown, actor: Actor): Promise<IssuedKey> {
+  /**
+   * Issues a new key in a tenant. The returned secret is shown once and stored only as a hash.
+   * With `limits.grantableScopes` (a calling key's scopes), the new key may hold no scope the
+   * caller lacks: no privilege escalation through key management.
+   */
+  async create(tenantId: string, input: unknown, actor: Actor, limits: ChangeLimits = {}): Promise<IssuedKey> {
     const now = this.now();
     const settings = parseCreateKeyInput(input, now);
+    assertGrantable(settings.scopes, limits.grantableScopes);
     const generated = generateKey(this.keyPrefix);
     const apiKey = await this.db.transaction(async (tx) => {
       await this.assertOwnerInTenant(tx, tenantId, settings.ownerId);
@@ -155,10 +181,11 @@ export class KeyService {
     return { data: rows, total, page: filters.page, size: filters.size };
   }
 
-  /** Changes settings; fields absent from the input stay as they are. */
-  async update(tenantId: string, id: string, input: unknown, actor: Actor): Promise<ApiKeyRecord> {
+  /** Changes settings; fields absent from the input stay as they are. `limits` as for create(). */
+  async update(tenantId: string, id: string, input: unknown, actor: Actor, limits: ChangeLimits = {}): Promise<ApiKeyRecord> {
     const now = this.now();
     const patch = parseUpdateKeyInput(input, now);
+    if (patch.scopes) assertGrantable(patch.scopes, limits.grantableScopes);
     return this.change(tenantId, id, actor, 'key.update', 'updated', async (tx, before) => {
       if (patch.ownerId !== undefined) await this.assertOwnerInTenant(tx, tenantId, patch.ownerId);
       const settings = mergeSettings(before, patch);

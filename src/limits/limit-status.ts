@@ -1,4 +1,4 @@
-import type { ApiKeyRecord } from '../keys/key-types';
+import type { ApiKeyRecord, BudgetPeriod } from '../keys/key-types';
 import { effectiveRateLimits } from '../keys/tiers';
 import type { LimitBackend } from './limits';
 import { budgetPeriodEnd, budgetPeriodStart, microCentsToCents } from './periods';
@@ -7,7 +7,7 @@ import { budgetPeriodEnd, budgetPeriodStart, microCentsToCents } from './periods
 export interface LimitStatus {
   rateLimits: { window: string; limit: number; remaining: number; reset: number; resetsAt: string }[];
   quota: { used: number; limit: number; remaining: number } | null;
-  budget: { limitCents: number; period: string; spentCents: number; remainingCents: number; resetsAt: string | null } | null;
+  budget: { limitCents: number; period: BudgetPeriod; spentCents: number; remainingCents: number; resetsAt: string | null } | null;
 }
 
 export async function limitStatus(limits: LimitBackend, key: ApiKeyRecord, now = Date.now()): Promise<LimitStatus> {

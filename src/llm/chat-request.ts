@@ -19,7 +19,8 @@ const message = z
   })
   .passthrough();
 
-const chatRequestSchema = z
+/** The chat request as validated (other OpenAI fields pass through). */
+export const chatRequestSchema = z
   .object({
     model: z.string({ error: 'is required and must be a string' }).min(1, 'must not be empty'),
     messages: z.array(message, { error: 'is required and must be a list of messages' }).min(1, 'must hold at least one message'),

@@ -46,7 +46,4 @@ declare module 'express-serve-static-core' {
   }
 }
 
-/** `admin` implies every scope. */
-export function holdsScope(scopes: readonly string[], scope: string): boolean {
-  return scopes.includes(scope) || scopes.includes('admin');
-}
+export { holdsScope } from '../keys/scopes';

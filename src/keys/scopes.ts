@@ -1,0 +1,7 @@
+/** The scope that implies every other. */
+export const ADMIN_SCOPE = 'admin';
+
+/** True when `scopes` include `scope`, or `admin` (which implies every scope). */
+export function holdsScope(scopes: readonly string[], scope: string): boolean {
+  return scopes.includes(scope) || scopes.includes(ADMIN_SCOPE);
+}

@@ -1,0 +1,89 @@
+/** Response shapes of the OpenAI-compatible routes, for the OpenAPI document and its tests. */
+import { z } from 'zod';
+
+const usage = z.object({ prompt_tokens: z.number().int(), completion_tokens: z.number().int(), total_tokens: z.number().int() });
+
+export const modelListSchema = z.object({
+  object: z.literal('list'),
+  data: z.array(z.object({ id: z.string(), object: z.literal('model'), created: z.number().int(), owned_by: z.string() })),
+});
+
+export const chatCompletionSchema = z
+  .object({
+    id: z.string(),
+    object: z.literal('chat.completion'),
+    created: z.number().int(),
+    model: z.string(),
+    choices: z.array(
+      z
+        .object({
+          index: z.number().int(),
+          message: z.object({ role: z.literal('assistant'), content: z.string().nullable() }).passthrough(),
+          finish_reason: z.string().nullable(),
+        })
+        .passthrough(),
+    ),
+    usage,
+  })
+  .passthrough();
+
+export const chatCompletionChunkSchema = z
+  .object({
+    id: z.string(),
+    object: z.literal('chat.completion.chunk'),
+    created: z.number().int(),
+    model: z.string(),
+    choices: z.array(z.object({ index: z.number().int(), delta: z.object({}).passthrough(), finish_reason: z.string().nullable() }).passthrough()),
+    usage: usage.nullable().optional(),
+  })
+  .passthrough()
+  .describe('One server-sent event (`data: <chunk>`); the stream ends with `data: [DONE]`.');
+
+export const keyInfoSchema = z.object({
+  id: z.string(),
+  name: z.string(),
+  prefix: z.string(),
+  tenant: z.object({ id: z.string(), slug: z.string(), name: z.string() }),
+  scopes: z.array(z.string()),
+  expiresAt: z.iso.datetime({ offset: true }).nullable(),
+  allowedIps: z.array(z.string()),
+  allowedModels: z.array(z.string()),
+  rateLimits: z.array(
+    z.object({
+      window: z.enum(['minute', 'hour', 'day', 'month']),
+      limit: z.number().int(),
+      remaining: z.number().int(),
+      reset: z.number().int().describe('Seconds until the window resets.'),
+      resetsAt: z.iso.datetime({ offset: true }),
+    }),
+  ),
+  quota: z.object({ used: z.number().int(), limit: z.number().int() }).nullable(),
+  budget: z
+    .object({
+      limitCents: z.number().int(),
+      period: z.enum(['total', 'monthly']),
+      spentCents: z.number(),
+      remainingCents: z.number(),
+      resetsAt: z.iso.datetime({ offset: true }).nullable(),
+    })
+    .nullable(),
+});
+
+export const statsSchema = z.object({
+  totalKeys: z.number().int(),
+  activeKeys: z.number().int(),
+  inactiveKeys: z.number().int(),
+  revokedKeys: z.number().int(),
+  expiredKeys: z.number().int(),
+});
+
+export const errorSchema = z.object({
+  error: z
+    .object({
+      code: z.string().describe('Stable, machine-readable: see the README\'s tables.'),
+      message: z.string(),
+      type: z.string(),
+      details: z.array(z.object({ field: z.string(), message: z.string() })).optional().describe('Every bad field (validation errors).'),
+    })
+    .passthrough(),
+});

@@ -1,0 +1,15 @@
+import type { Request } from 'express';
+import type { Actor } from '../../audit/audit-types';
+import type { AuthenticatedKey } from '../../middleware/authenticated-key';
+
+/** The calling key (the guard ran before every management route). */
+export function callingKey(req: Request<object>): AuthenticatedKey {
+  if (!req.apiKey) throw new Error('management route mounted without the API-key guard');
+  return req.apiKey;
+}
+
+/** The audit actor of a management call: the calling key, its client address and user agent. */
+export function keyActor(req: Request<object>): Actor {
+  const key = callingKey(req);
+  return { type: 'api_key', id: key.id, label: key.name, ip: req.ip ?? null, userAgent: req.get('user-agent') ?? null };
+}

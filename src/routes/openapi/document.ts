@@ -1,0 +1,246 @@
+/**
+ * The OpenAPI 3.1 document of every /api route, served at GET /api/openapi.json. Its schemas are
+ * generated from the same zod schemas that validate requests (key settings, chat requests) and
+ * type the presenters, so the document cannot drift from what the routes accept and return.
+ */
+import { z } from 'zod';
+import { keyInputSchema, rotateSchema } from '../../keys/key-input';
+import { chatRequestSchema } from '../../llm/chat-request';
+import { auditEventSchema } from '../../presenters/audit-presenter';
+import { issuedKeySchema, keySchema, pageSchema } from '../../presenters/key-presenter';
+import {
+  chatCompletionChunkSchema,
+  chatCompletionSchema,
+  errorSchema,
+  keyInfoSchema,
+  modelListSchema,
+  statsSchema,
+} from '../../presenters/openai-schemas';
+import { keyUsageSchema } from '../../presenters/usage-presenter';
+
+type JsonSchema = Record<string, unknown>;
+
+const ref = (name: string) => ({ $ref: `#/components/schemas/${name}` });
+
+/** zod schemas to OpenAPI components (no $schema/$id inside components). */
+function components(entries: Record<string, z.ZodType>, io: 'input' | 'output'): Record<string, JsonSchema> {
+  const registry = z.registry<{ id: string }>();
+  for (const [id, schema] of Object.entries(entries)) registry.add(schema, { id });
+  const { schemas } = z.toJSONSchema(registry, {
+    target: 'draft-2020-12',
+    io,
+    unrepresentable: 'any',
+    uri: (id) => `#/components/schemas/${id}`,
+  });
+  return Object.fromEntries(
+    Object.entries(schemas).map(([id, schema]) => {
+      const { $schema: _schema, $id: _id, ...rest } = schema as JsonSchema;
+      return [id, rest];
+    }),
+  );
+}
+
+const json = (schema: JsonSchema) => ({ 'application/json': { schema } });
+
+function errors(...statuses: number[]) {
+  const describe: Record<number, string> = {
+    400: 'Invalid input: `validation_error` (every bad field in `details`), `invalid_json`, `invalid_request`.',
+    401: 'No valid key: `missing_api_key`, `invalid_api_key`, `key_revoked`, `key_inactive`, `key_expired`.',
+    402: 'The request could push spend over the key\'s budget: `budget_exceeded`.',
+    403: 'Not allowed: `ip_not_allowed`, `insufficient_scope`, `model_not_allowed`, `chatbot_not_allowed`.',
+    404: 'Unknown id, or one of another tenant (`not_found`); unknown model (`model_not_found`).',
+    409: 'The key\'s state does not allow this: `invalid_state`.',
+    413: 'The body is larger than 2 MB: `payload_too_large`.',
+    429: 'A rate-limit window is full or the IP keeps guessing (`rate_limited`, with Retry-After), or the quota is used up (`quota_exceeded`).',
+    503: 'The limit stores cannot be reached: `limits_unavailable` (Retry-After).',
+  };
+  return Object.fromEntries(statuses.map((status) => [String(status), { description: describe[status], content: json(ref('Error')) }]));
+}
+
+const GUARD_ERRORS = [401, 403, 429, 503];
+
+const rateLimitHeaders = {
+  'RateLimit-Policy': { description: 'Every window of the key, e.g. `"minute";q=10;w=60, "hour";q=100;w=3600`.', schema: { type: 'string' } },
+  RateLimit: { description: 'The most constrained window, e.g. `"minute";r=7;t=42`.', schema: { type: 'string' } },
+};
+
+const idParameter = { name: 'id', in: 'path', required: true, description: 'The key\'s public id.', schema: { type: 'string' } };
+const pageParameters = [
+  { name: 'page', in: 'query', schema: { type: 'integer', minimum: 1, default: 1 } },
+  { name: 'size', in: 'query', schema: { type: 'integer', minimum: 1, maximum: 100, default: 20 } },
+];
+
+function operation(spec: {
+  summary: string;
+  scopes: string[];
+  request?: JsonSchema;
+  ok: { status: number; description: string; content?: Record<string, unknown> };
+  errors: number[];
+  parameters?: unknown[];
+}) {
+  return {
+    summary: spec.summary,
+    description: `Needs scope ${spec.scopes.map((s) => `\`${s}\``).join(' or ')} (\`admin\` implies every scope).`,
+    'x-required-scopes': spec.scopes,
+    ...(spec.parameters ? { parameters: spec.parameters } : {}),
+    ...(spec.request ? { requestBody: { required: true, content: json(spec.request) } } : {}),
+    responses: {
+      [String(spec.ok.status)]: { description: spec.ok.description, headers: rateLimitHeaders, ...(spec.ok.content ? { content: spec.ok.content } : {}) },
+      ...errors(...spec.errors),
+    },
+  };
+}
+
+const read = ['keys:read'];
+const write = ['keys:write'];
+const keyAction = (summary: string, extra: number[] = []) =>
+  operation({ summary, scopes: write, parameters: [idParameter], ok: { status: 200, description: 'The key after the change.', content: json(ref('Key')) }, errors: [...GUARD_ERRORS, 404, ...extra] });
+
+/** Builds the document; `serverUrl` (e.g. PUBLIC_URL) is listed as the server when known. */
+export function buildOpenApiDocument(serverUrl: string | null = null) {
+  const createKey = { ...ref('KeySettings'), required: ['name'] };
+  return {
+    openapi: '3.1.0',
+    info: {
+      title: 'Keyward API',
+      version: '1.0.0',
+      description:
+        'OpenAI-compatible endpoints guarded by Keyward API keys, and key management for programs. ' +
+        'Send the key as `Authorization: Bearer <key>` or `X-API-Key: <key>`. Every error body is `{"error": {"code", "message", "type"}}`.',
+    },
+    ...(serverUrl ? { servers: [{ url: serverUrl }] } : {}),
+    security: [{ bearerKey: [] }, { headerKey: [] }],
+    paths: {
+      '/api/openapi.json': {
+        get: { summary: 'This document', security: [], responses: { '200': { description: 'OpenAPI 3.1', content: json({ type: 'object' }) } } },
+      },
+      '/api/v1/models': {
+        get: operation({ summary: 'Models this key may use', scopes: ['api'], ok: { status: 200, description: 'Model list', content: json(ref('ModelList')) }, errors: GUARD_ERRORS }),
+      },
+      '/api/v1/chat/completions': {
+        post: operation({
+          summary: 'Create a chat completion (streams server-sent events with "stream": true)',
+          scopes: ['api'],
+          request: ref('ChatCompletionRequest'),
+          ok: {
+            status: 200,
+            description: 'A completion, or a stream of chunks ending with `data: [DONE]`.',
+            content: { ...json(ref('ChatCompletion')), 'text/event-stream': { schema: ref('ChatCompletionChunk') } },
+          },
+          errors: [400, ...GUARD_ERRORS, 402, 404, 413],
+        }),
+      },
+      '/api/v1/key': {
+        get: operation({ summary: 'The calling key, its limits and where it stands', scopes: ['api'], ok: { status: 200, description: 'The key', content: json(ref('KeyInfo')) }, errors: GUARD_ERRORS }),
+      },
+      '/api/v1/keys': {
+        post: operation({
+          summary: 'Create a key (its owner defaults to the calling key\'s owner; it may not hold scopes the caller lacks)',
+          scopes: write,
+          request: createKey,
+          ok: { status: 201, description: 'The secret (shown once) and the key.', content: json(ref('IssuedKey')) },
+          errors: [400, ...GUARD_ERRORS, 413],
+        }),
+        get: operation({
+          summary: 'List keys of the tenant, newest first',
+          scopes: read,
+          parameters: [
+            ...pageParameters,
+            { name: 'status', in: 'query', schema: { type: 'string', enum: ['active', 'inactive', 'revoked', 'expired'] } },
+            { name: 'search', in: 'query', description: 'In name and description, case-insensitive.', schema: { type: 'string' } },
+            { name: 'tag', in: 'query', schema: { type: 'string' } },
+            { name: 'ownerId', in: 'query', schema: { type: 'string' } },
+            { name: 'sort', in: 'query', schema: { type: 'string', enum: ['createdAt', 'name', 'lastUsedAt'], default: 'createdAt' } },
+            { name: 'order', in: 'query', schema: { type: 'string', enum: ['asc', 'desc'] } },
+          ],
+          ok: { status: 200, description: 'A page of keys', content: json(ref('KeyPage')) },
+          errors: [400, ...GUARD_ERRORS],
+        }),
+      },
+      '/api/v1/keys/{id}': {
+        get: operation({ summary: 'One key', scopes: read, parameters: [idParameter], ok: { status: 200, description: 'The key', content: json(ref('Key')) }, errors: [...GUARD_ERRORS, 404] }),
+        patch: operation({
+          summary: 'Change settings (absent fields stay; null clears a nullable one)',
+          scopes: write,
+          parameters: [idParameter],
+          request: ref('KeySettings'),
+          ok: { status: 200, description: 'The key', content: json(ref('Key')) },
+          errors: [400, ...GUARD_ERRORS, 404],
+        }),
+        put: operation({
+          summary: 'Same as PATCH',
+          scopes: write,
+          parameters: [idParameter],
+          request: ref('KeySettings'),
+          ok: { status: 200, description: 'The key', content: json(ref('Key')) },
+          errors: [400, ...GUARD_ERRORS, 404],
+        }),
+        delete: operation({ summary: 'Delete a key (its audit trail and usage history stay)', scopes: write, parameters: [idParameter], ok: { status: 204, description: 'Deleted' }, errors: [...GUARD_ERRORS, 404] }),
+      },
+      '/api/v1/keys/{id}/regenerate': {
+        post: operation({
+          summary: 'New secret, same key; the old secret stops working at once',
+          scopes: write,
+          parameters: [idParameter],
+          ok: { status: 200, description: 'The new secret (shown once) and the key.', content: json(ref('IssuedKey')) },
+          errors: [...GUARD_ERRORS, 404, 409],
+        }),
+      },
+      '/api/v1/keys/{id}/rotate': {
+        post: operation({
+          summary: 'New secret; the old one keeps working for gracePeriodSeconds (0-604800)',
+          scopes: write,
+          parameters: [idParameter],
+          request: ref('RotateKeyRequest'),
+          ok: { status: 200, description: 'The new secret (shown once) and the key.', content: json(ref('IssuedKey')) },
+          errors: [400, ...GUARD_ERRORS, 404, 409],
+        }),
+      },
+      '/api/v1/keys/{id}/revoke': { post: keyAction('Revoke for good') },
+      '/api/v1/keys/{id}/activate': { post: keyAction('Activate a deactivated key (not a revoked one)', [409]) },
+      '/api/v1/keys/{id}/deactivate': { post: keyAction('Deactivate (reversible)', [409]) },
+      '/api/v1/keys/{id}/reset-usage': { post: keyAction('Reset usage: quota and budget start over') },
+      '/api/v1/keys/{id}/usage': {
+        get: operation({ summary: 'Usage: totals, this hour, today, the last 30 days, budget', scopes: read, parameters: [idParameter], ok: { status: 200, description: 'Usage', content: json(ref('KeyUsage')) }, errors: [...GUARD_ERRORS, 404] }),
+      },
+      '/api/v1/stats': {
+        get: operation({ summary: 'Key counts of the tenant by status', scopes: read, ok: { status: 200, description: 'Counts', content: json(ref('Stats')) }, errors: GUARD_ERRORS }),
+      },
+      '/api/v1/audit-events': {
+        get: operation({
+          summary: 'Audit events of the tenant, newest first',
+          scopes: read,
+          parameters: [...pageParameters, { name: 'action', in: 'query', schema: { type: 'string' } }, { name: 'keyId', in: 'query', schema: { type: 'string' } }],
+          ok: { status: 200, description: 'A page of events', content: json(ref('AuditEventPage')) },
+          errors: [400, ...GUARD_ERRORS],
+        }),
+      },
+    },
+    components: {
+      securitySchemes: {
+        bearerKey: { type: 'http', scheme: 'bearer', description: 'A Keyward API key.' },
+        headerKey: { type: 'apiKey', in: 'header', name: 'X-API-Key', description: 'A Keyward API key.' },
+      },
+      schemas: {
+        ...components({ KeySettings: keyInputSchema, RotateKeyRequest: rotateSchema, ChatCompletionRequest: chatRequestSchema }, 'input'),
+        ...components(
+          {
+            Key: keySchema,
+            IssuedKey: issuedKeySchema,
+            KeyPage: pageSchema(keySchema),
+            KeyUsage: keyUsageSchema,
+            AuditEvent: auditEventSchema,
+            AuditEventPage: pageSchema(auditEventSchema),
+            Stats: statsSchema,
+            ModelList: modelListSchema,
+            ChatCompletion: chatCompletionSchema,
+            ChatCompletionChunk: chatCompletionChunkSchema,
+            KeyInfo: keyInfoSchema,
+            Error: errorSchema,
+          },
+          'output',
+        ),
+      },
+    },
+  };
+}
