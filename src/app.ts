@@ -1,9 +1,12 @@
 /**
- * createApp() wires the HTTP app in one visible order: settings, request ids, routers, then the
- * not-found and error handlers. It does not listen; server.ts does, and tests use supertest.
+ * createApp() wires the HTTP app in one visible order: settings, request ids, routers (health,
+ * /api, then the dashboard at "/" with its helmet, assets, sessions and CSRF), then the not-found
+ * and error handlers: JSON for /api, the dashboard's error page for everything else. It does not
+ * listen; server.ts does, and tests use supertest.
  */
 import express, { type Express } from 'express';
 import type { AppContext } from './context';
+import { createDashboard } from './dashboard/dashboard-router';
 import { errorHandler, notFoundHandler } from './http/error-handler';
 import { requestId } from './http/request-id';
 import { apiRouter } from './routes/api';
@@ -17,8 +20,10 @@ export function createApp(ctx: AppContext): Express {
   app.use(requestId());
   app.use(healthRouter(ctx.database));
   app.use('/api', apiRouter(ctx));
+  const dashboard = createDashboard(ctx);
+  app.use(dashboard.router);
 
   app.use(notFoundHandler());
-  app.use(errorHandler({ logger: ctx.logger }));
+  app.use(errorHandler({ logger: ctx.logger, renderPage: (req, error) => dashboard.pages.errorPage(req, error) }));
   return app;
 }

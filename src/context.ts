@@ -6,15 +6,16 @@
 import { PasswordHasher } from './auth/password';
 import type { ResolvedConfig } from './config';
 import type { CatalogModel } from './config/model-catalog';
+import { createDashboardServices, type DashboardServices } from './dashboard/dashboard-services';
 import { type Database, openDatabase } from './data/database';
-import { lowerCeilings, raiseCeiling, writeUsageBatch } from './data/repositories/usage';
-import { type KeyEventBus, LocalKeyEventBus } from './keys/key-events';
+import { writeUsageBatch } from './data/repositories/usage';
+import type { KeyEventBus } from './keys/key-events';
 import { KeyHasher } from './keys/key-hasher';
 import { KeyService } from './keys/key-service';
-import type { CeilingStore } from './limits/ledger';
-import { createMemoryLimits, type LimitBackend } from './limits/limits';
+import type { LimitBackend } from './limits/limits';
 import { createLogger, type Logger } from './logger';
 import { type CachedKeyStore, cachedKeyStore } from './middleware/key-store';
+import { createSharedState } from './shared-state';
 import { TenantService } from './tenants/tenant-service';
 import { UsageBuffer } from './usage/usage-buffer';
 import { UserService } from './users/user-service';
@@ -34,6 +35,10 @@ export interface AppContext {
   limits: LimitBackend;
   usage: UsageBuffer;
   models: ReadonlyMap<string, CatalogModel>;
+  /** Sessions, sign-in and account actions of the dashboard. */
+  dashboard: DashboardServices;
+  /** Resolves once shared stores (Redis) answer, or after a short wait. */
+  ready(): Promise<void>;
   /** Writes buffered usage, settles ledgers, and releases every resource. */
   close(): Promise<void>;
 }
@@ -49,16 +54,13 @@ export interface ContextOverrides {
 export function createContext(config: ResolvedConfig, overrides: ContextOverrides = {}): AppContext {
   const logger = overrides.logger ?? createLogger(config.logLevel);
   const database = openDatabase(config.database);
-  const keyEvents = new LocalKeyEventBus();
+  const shared = createSharedState(config, { database, logger });
+  const keyEvents = shared.keyEvents;
   const passwords = overrides.passwords ?? new PasswordHasher();
   const hasher = new KeyHasher({ 1: config.keyHashSecret });
   const keys = new KeyService({ database, hasher, keyPrefix: config.keyPrefix, events: keyEvents, clock: overrides.clock });
 
-  const ceilings: CeilingStore = {
-    raise: (keyId, kind, periodStart, ceiling) => raiseCeiling(database.prisma, keyId, kind, periodStart, ceiling),
-    lower: (entries) => lowerCeilings(database, entries),
-  };
-  const limits = overrides.limits ?? createMemoryLimits({ ceilings, invalidKeys: config.api.invalidKeys });
+  const limits = overrides.limits ?? shared.limits;
   const usage = new UsageBuffer(
     { write: (batch) => writeUsageBatch(database, batch) },
     {
@@ -67,13 +69,19 @@ export function createContext(config: ResolvedConfig, overrides: ContextOverride
     },
   );
   usage.start();
-  const keyStore = cachedKeyStore({ findKey: (id) => keys.findById(id) }, { events: keyEvents, ttlMs: config.api.keyCacheTtlMs });
+  const keyStore = cachedKeyStore(
+    { findKey: (id) => keys.findById(id) },
+    { events: keyEvents, ttlMs: config.api.keyCacheTtlMs, bypass: shared.cacheUnsafe },
+  );
+  shared.onMissedChanges(() => keyStore.clear());
   keyEvents.subscribe((change) => {
-    if (change.kind === 'usage_reset') {
-      usage.dropCounters(change.keyId);
-      limits.ledger.reset(change.keyId).catch((error) => logger.error({ err: error }, 'resetting limits failed'));
-    }
+    if (change.kind !== 'usage_reset') return;
+    usage.dropCounters(change.keyId);
+    // The instance that made the change resets the shared counters; the others only their own.
+    if (!change.remote) limits.ledger.reset(change.keyId).catch((error) => logger.error({ err: error }, 'resetting limits failed'));
   });
+
+  const users = new UserService(database, passwords);
 
   return {
     config,
@@ -83,18 +91,21 @@ export function createContext(config: ResolvedConfig, overrides: ContextOverride
     hasher,
     keys,
     tenants: new TenantService(database),
-    users: new UserService(database, passwords),
+    users,
     passwords,
     keyStore,
     limits,
     usage,
     models: new Map(config.llm.models.map((m) => [m.id, m])),
+    dashboard: createDashboardServices({ config, database, users, limits, clock: overrides.clock }),
+    ready: () => shared.ready(),
     close: async () => {
       keyStore.close();
       try {
         await usage.stop();
         await limits.close();
       } finally {
+        await shared.close();
         await database.close();
       }
     },

@@ -9,7 +9,7 @@ import { bootstrap, describeBootstrap } from './bootstrap';
 import { createContext } from './context';
 import { exitOnStartupError, prepare } from './startup';
 
-const CLEANUP_INTERVAL_MS = 60 * 60 * 1000;
+const CLEANUP_INTERVAL_MS = 15 * 60 * 1000;
 const SHUTDOWN_TIMEOUT_MS = 25_000;
 
 async function main(): Promise<void> {
@@ -21,6 +21,7 @@ async function main(): Promise<void> {
     process.stdout.write(`Secrets: ${config.secretsFile} (generated on first start; back it up with the database).\n`);
   }
 
+  await ctx.ready();
   const app = createApp(ctx);
   const server = app.listen(config.port, config.host);
   await new Promise<void>((resolve, reject) => {
@@ -28,13 +29,18 @@ async function main(): Promise<void> {
     server.once('error', reject);
   });
   const { port } = server.address() as AddressInfo;
-  ctx.logger.info({ port, database: config.database.provider }, `Keyward listening on http://localhost:${port}`);
+  ctx.logger.info(
+    { port, database: config.database.provider, redis: config.redis ? 'shared limits' : 'none' },
+    `Keyward listening on http://localhost:${port}`,
+  );
 
   const cleanup = setInterval(() => {
     ctx.keys
       .cleanupExpired(config.expiredKeyRetentionDays, systemActor('expired-key-cleanup'))
       .then((count) => count > 0 && ctx.logger.info({ count }, 'deleted expired keys'))
       .catch((error) => ctx.logger.error({ err: error }, 'expired-key cleanup failed'));
+    // Expired sessions are refused anyway; this keeps the table small (sign-in pages create rows).
+    ctx.dashboard.sessions.pruneExpired().catch((error) => ctx.logger.error({ err: error }, 'session cleanup failed'));
   }, CLEANUP_INTERVAL_MS);
   cleanup.unref();
 

@@ -56,6 +56,8 @@ async function main(argv: string[]): Promise<number> {
 
   const ctx = createContext(config, { logger: createLogger('error') });
   try {
+    // With REDIS_URL, key changes made here are broadcast to running instances.
+    await ctx.ready();
     // A fresh install works from the CLI too: the first run creates the admin and tenant "default".
     const first = await bootstrap(ctx);
     if (first.created) process.stderr.write(`keyward: ${describeBootstrap(first).replace(/\n/g, '\nkeyward: ')}\n`);

@@ -35,6 +35,8 @@ export interface Config {
   trustProxy: TrustProxy;
   /** Expired keys are deleted this many days after they expire (0 = keep forever). */
   expiredKeyRetentionDays: number;
+  /** Redis for several instances (null: everything stays in this process). */
+  redis: { url: string; failureMode: 'closed' | 'open' } | null;
   /** How the /api middleware keeps keys and limits. */
   api: {
     usageFlushIntervalMs: number;
@@ -128,6 +130,13 @@ const envSchema = z.object({
   INVALID_KEY_WINDOW_SECONDS: wholeNumber('a number of seconds between 1 and 86400', 1, 86_400, 60),
   INVALID_KEY_BLOCK_SECONDS: wholeNumber('a number of seconds between 0 and 86400', 0, 86_400, 300),
   MODEL_CATALOG_PATH: optionalText,
+  REDIS_URL: optionalText.refine(
+    (v) => v === undefined || /^rediss?:\/\/.+/.test(v),
+    'must be a Redis URL, e.g. redis://127.0.0.1:6379',
+  ),
+  REDIS_FAILURE_MODE: z
+    .enum(['closed', 'open'], { message: 'must be "closed" (quotas and budgets refuse while Redis is down) or "open"' })
+    .default('closed'),
   PUBLIC_URL: optionalText.refine(
     (v) => v === undefined || /^https?:\/\/[^/\s]+/.test(v),
     'must be the URL people open, e.g. https://keys.example.com',
@@ -181,6 +190,7 @@ export function parseConfig(env: NodeJS.ProcessEnv, cwd = process.cwd()): Config
     logLevel: vars.LOG_LEVEL,
     trustProxy,
     expiredKeyRetentionDays: vars.EXPIRED_KEY_RETENTION_DAYS,
+    redis: vars.REDIS_URL ? { url: vars.REDIS_URL, failureMode: vars.REDIS_FAILURE_MODE } : null,
     api: {
       usageFlushIntervalMs: vars.USAGE_FLUSH_INTERVAL_MS,
       keyCacheTtlMs: vars.KEY_CACHE_TTL_SECONDS * 1000,

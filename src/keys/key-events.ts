@@ -5,6 +5,8 @@ export interface KeyChange {
   keyId: string;
   tenantId: string;
   kind: 'created' | 'updated' | 'revoked' | 'deactivated' | 'activated' | 'deleted' | 'regenerated' | 'rotated' | 'usage_reset';
+  /** Set on changes made by another instance (delivered through Redis). */
+  remote?: boolean;
 }
 
 /**

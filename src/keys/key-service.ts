@@ -10,10 +10,12 @@ import type { Database } from '../data/database';
 import {
   countKeysByStatus,
   deleteKey,
+  type ExpiringKey,
   findKey,
   findKeysExpiredBefore,
   insertKey,
   listKeys,
+  listKeysExpiringBetween,
   type KeyStateChange,
   resetKeyUsage,
   updateKey,
@@ -273,6 +275,11 @@ export class KeyService {
     const used = apiKey.usage.requestsOk + apiKey.usage.requestsFailed;
     if (apiKey.usageLimit !== null && used >= apiKey.usageLimit) return { ok: false, code: 'quota_exceeded' };
     return { ok: true, apiKey };
+  }
+
+  /** A tenant's keys (of one owner, when given) expiring in [from, to), soonest first. */
+  expiringBetween(tenantId: string, from: Date, to: Date, options: { ownerId?: string; limit?: number } = {}): Promise<ExpiringKey[]> {
+    return listKeysExpiringBetween(this.db.prisma, { tenantId, from, to, ownerId: options.ownerId, limit: options.limit ?? 10 });
   }
 
   /** Key counts of a tenant by displayed status. */

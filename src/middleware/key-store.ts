@@ -23,6 +23,11 @@ export interface KeyCacheOptions {
   ttlMs?: number;
   /** How long an unknown id is remembered as unknown (default 5 s). */
   negativeTtlMs?: number;
+  /**
+   * When it returns true the cache is not trusted and every lookup asks the store (e.g. while
+   * this instance cannot hear other instances' key changes).
+   */
+  bypass?: () => boolean;
 }
 
 const MISSING = Symbol('missing');
@@ -56,10 +61,12 @@ export function cachedKeyStore(store: KeyStore, options: KeyCacheOptions = {}): 
 
   return {
     peek(id) {
+      if (options.bypass?.()) return undefined;
       const hit = cache.get(id);
       return hit === undefined ? undefined : hit === MISSING ? null : hit;
     },
     async findKey(id) {
+      if (options.bypass?.()) return store.findKey(id);
       const hit = cache.get(id);
       if (hit !== undefined) return hit === MISSING ? null : hit;
       const pending = inFlight.get(id);

@@ -1,5 +1,6 @@
 /** Response shapes of the OpenAI-compatible routes, for the OpenAPI document and its tests. */
 import { z } from 'zod';
+import { budgetStatusSchema } from './usage-presenter';
 
 const usage = z.object({ prompt_tokens: z.number().int(), completion_tokens: z.number().int(), total_tokens: z.number().int() });
 
@@ -58,15 +59,7 @@ export const keyInfoSchema = z.object({
     }),
   ),
   quota: z.object({ used: z.number().int(), limit: z.number().int() }).nullable(),
-  budget: z
-    .object({
-      limitCents: z.number().int(),
-      period: z.enum(['total', 'monthly']),
-      spentCents: z.number(),
-      remainingCents: z.number(),
-      resetsAt: z.iso.datetime({ offset: true }).nullable(),
-    })
-    .nullable(),
+  budget: budgetStatusSchema,
 });
 
 export const statsSchema = z.object({

@@ -1,8 +1,20 @@
 import { z } from 'zod';
+import { BUDGET_PERIODS } from '../keys/key-types';
 import { microCentsToCents } from '../limits/periods';
 import type { KeyUsageReport, UsagePoint } from '../usage/usage-report';
 
 const window = z.object({ requests: z.number().int(), tokens: z.number().int(), costCents: z.number() });
+
+/** Where a key's budget stands (null when the key has no budget). */
+export const budgetStatusSchema = z
+  .object({
+    limitCents: z.number().int(),
+    period: z.enum(BUDGET_PERIODS),
+    spentCents: z.number(),
+    remainingCents: z.number(),
+    resetsAt: z.iso.datetime({ offset: true }).nullable().describe('When a monthly budget starts over; null for a total budget.'),
+  })
+  .nullable();
 
 export const keyUsageSchema = z
   .object({
@@ -15,15 +27,7 @@ export const keyUsageSchema = z
     thisHour: window,
     daily: z.array(window.extend({ date: z.iso.date() })).describe('The last 30 UTC days, oldest first.'),
     lastUsedAt: z.iso.datetime({ offset: true }).nullable(),
-    budget: z
-      .object({
-        limitCents: z.number().int(),
-        period: z.enum(['total', 'monthly']),
-        spentCents: z.number(),
-        remainingCents: z.number(),
-        resetsAt: z.iso.datetime({ offset: true }).nullable(),
-      })
-      .nullable(),
+    budget: budgetStatusSchema,
   });
 
 export type KeyUsageView = z.infer<typeof keyUsageSchema>;

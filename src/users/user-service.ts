@@ -8,16 +8,23 @@ import { findTenantById } from '../data/repositories/tenants';
 import {
   deleteMembership,
   findMembership,
+  findPasswordHash,
   findUserByEmail,
   findUserById,
+  findUserCredentials,
+  findUsersByIds,
   insertUser,
+  listAllMemberships,
+  listMembersOfTenant,
+  listTenantsOfUser,
+  listUsers,
   updateUser,
   upsertMembership,
 } from '../data/repositories/users';
-import { conflict, notFound } from '../errors';
+import { conflict, notFound, validationError } from '../errors';
 import { newId } from '../lib/base62';
 import { parseInput } from '../lib/validation';
-import { MEMBER_ROLES, type MemberRole, type Membership, type User } from '../tenants/tenant-types';
+import { MEMBER_ROLES, type MemberRole, type Membership, type Tenant, type User } from '../tenants/tenant-types';
 
 export const emailField = z
   .string({ error: 'must be a string' })
@@ -40,8 +47,16 @@ const createUserSchema = z.strictObject({
   isPlatformAdmin: z.boolean({ error: 'must be true or false' }).optional(),
 });
 
+const changePasswordSchema = z.strictObject({
+  currentPassword: z.string({ error: 'must be a string' }).min(1, 'is required'),
+  newPassword: passwordField,
+});
+
 /** People: accounts, their memberships in tenants, and their passwords. */
 export class UserService {
+  /** Compared against when an email is unknown, so sign-in takes as long either way. */
+  private dummyHash: Promise<string> | null = null;
+
   constructor(
     private readonly db: Database,
     private readonly passwords: PasswordHasher,
@@ -139,5 +154,93 @@ export class UserService {
       });
       return user;
     });
+  }
+  /**
+   * The user whose email and password match, disabled or not (the caller decides what a disabled
+   * account may do), or null. Unknown emails cost a hash comparison too, so timing tells nothing.
+   */
+  async authenticate(email: string, password: string): Promise<User | null> {
+    const normalized = email.trim().toLowerCase();
+    const credentials = normalized ? await findUserCredentials(this.db.prisma, normalized) : null;
+    if (!credentials) {
+      this.dummyHash ??= this.passwords.dummyHash();
+      await this.passwords.verify(password, await this.dummyHash);
+      return null;
+    }
+    if (!(await this.passwords.verify(password, credentials.passwordHash))) return null;
+    const { passwordHash: _hash, ...user } = credentials;
+    return user;
+  }
+
+  /**
+   * Changes a person's own password after checking the current one. Field errors name
+   * `currentPassword` and `newPassword`. Ending their other sessions is the caller's part.
+   */
+  async changePassword(userId: string, input: unknown, actor: Actor): Promise<User> {
+    const { currentPassword, newPassword } = parseInput(changePasswordSchema, input);
+    const stored = await findPasswordHash(this.db.prisma, userId);
+    if (!stored) throw notFound('User');
+    if (!(await this.passwords.verify(currentPassword, stored))) {
+      throw validationError([{ field: 'currentPassword', message: 'is not your current password' }]);
+    }
+    const passwordHash = await this.passwords.hash(newPassword);
+    return this.db.transaction(async (tx) => {
+      const user = await updateUser(tx, userId, { passwordHash });
+      await insertAuditEvent(tx, {
+        tenantId: null,
+        actor,
+        action: 'user.password_change',
+        targetType: 'user',
+        targetId: userId,
+        changes: null,
+      });
+      return user;
+    });
+  }
+
+  /** A user by email (case-insensitive), or null. */
+  findByEmail(email: string): Promise<User | null> {
+    return findUserByEmail(this.db.prisma, email.trim().toLowerCase());
+  }
+
+  /** A user by id, or null. */
+  findById(id: string): Promise<User | null> {
+    return findUserById(this.db.prisma, id);
+  }
+
+  async getById(id: string): Promise<User> {
+    const user = await findUserById(this.db.prisma, id);
+    if (!user) throw notFound('User');
+    return user;
+  }
+
+  /** Users by id; unknown ids are left out. */
+  findManyByIds(ids: readonly string[]): Promise<User[]> {
+    return findUsersByIds(this.db.prisma, ids);
+  }
+
+  /** Every user, by email. */
+  list(): Promise<User[]> {
+    return listUsers(this.db.prisma);
+  }
+
+  /** Every membership with its tenant (for the platform admin's overview of people). */
+  listAllMemberships(): Promise<(Membership & { tenant: Tenant })[]> {
+    return listAllMemberships(this.db.prisma);
+  }
+
+  /** The tenants a user belongs to, with their role there, by tenant name. */
+  tenantsOf(userId: string): Promise<(Membership & { tenant: Tenant })[]> {
+    return listTenantsOfUser(this.db.prisma, userId);
+  }
+
+  /** A tenant's members with their accounts, by email. */
+  membersOf(tenantId: string): Promise<(Membership & { user: User })[]> {
+    return listMembersOfTenant(this.db.prisma, tenantId);
+  }
+
+  /** A user's membership in a tenant, or null. */
+  membershipOf(userId: string, tenantId: string): Promise<Membership | null> {
+    return findMembership(this.db.prisma, userId, tenantId);
   }
 }

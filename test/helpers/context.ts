@@ -23,6 +23,7 @@ export function buildConfig(database: ResolvedConfig['database'], overrides: Par
     logLevel: 'silent',
     trustProxy: false,
     expiredKeyRetentionDays: 30,
+    redis: null,
     api: {
       usageFlushIntervalMs: 1000,
       keyCacheTtlMs: 30_000,

@@ -268,3 +268,34 @@ export async function findKeysExpiredBefore(db: Db, before: Date, limit: number)
   });
   return rows.map(toRecord);
 }
+
+/** A key that expires soon, as the dashboard's overview lists it. */
+export interface ExpiringKey {
+  id: string;
+  name: string;
+  ownerId: string | null;
+  status: string;
+  expiresAt: Date;
+}
+
+/**
+ * A tenant's non-revoked keys expiring in [from, to), soonest first, optionally of one owner.
+ * Uses the (tenantId, expiresAt) index.
+ */
+export async function listKeysExpiringBetween(
+  db: Db,
+  query: { tenantId: string; from: Date; to: Date; ownerId?: string; limit: number },
+): Promise<ExpiringKey[]> {
+  const rows = await db.apiKey.findMany({
+    where: {
+      tenantId: query.tenantId,
+      expiresAt: { gte: query.from, lt: query.to },
+      status: { not: 'revoked' },
+      ...(query.ownerId ? { ownerId: query.ownerId } : {}),
+    },
+    select: { id: true, name: true, ownerId: true, status: true, expiresAt: true },
+    orderBy: { expiresAt: 'asc' },
+    take: query.limit,
+  });
+  return rows.map((row) => ({ ...row, expiresAt: row.expiresAt as Date }));
+}

@@ -20,3 +20,4 @@ export async function listTenants(db: Db): Promise<Tenant[]> {
 export async function renameTenant(tx: Tx, id: string, name: string, now = new Date()): Promise<Tenant> {
   return tx.tenant.update({ where: { id }, data: { name, updatedAt: now } });
 }
+

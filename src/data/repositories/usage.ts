@@ -196,3 +196,48 @@ export async function topKeysByRequests(db: Db, tenantId: string, from: Date, li
   }));
 }
 
+
+/** Daily buckets of several keys from `from` (inclusive), in one query, by key id. */
+export async function keysDailyUsage(db: Db, keyIds: string[], from: Date): Promise<Map<string, UsageBucket[]>> {
+  const byKey = new Map<string, UsageBucket[]>(keyIds.map((id) => [id, []]));
+  if (keyIds.length === 0) return byKey;
+  const rows = await db.usageDaily.findMany({
+    where: { keyId: { in: keyIds }, bucketStart: { gte: from } },
+    orderBy: { bucketStart: 'asc' },
+  });
+  for (const row of rows) byKey.get(row.keyId)?.push(toBucket(row));
+  return byKey;
+}
+
+type SummedRow = { bucketStart?: Date | string; keyId?: string; ok: unknown; failed: unknown; tokens: unknown; spend: unknown };
+
+/** Sums come back as bigint (SQLite) or numeric strings (PostgreSQL). */
+const sum = (value: unknown) => Number(value ?? 0);
+
+/** A tenant's daily totals over the keys of one owner, from `from`, oldest first (one query). */
+export async function ownerDailyUsage(db: Db, tenantId: string, ownerId: string, from: Date): Promise<UsageBucket[]> {
+  const rows = await db.$queryRaw<SummedRow[]>`
+    SELECT d."bucketStart" AS "bucketStart", SUM(d."requestsOk") AS ok, SUM(d."requestsFailed") AS failed,
+           SUM(d."tokens") AS tokens, SUM(d."spendMicroCents") AS spend
+      FROM "usage_daily" d JOIN "api_keys" k ON k."id" = d."keyId"
+     WHERE d."tenantId" = ${tenantId} AND k."ownerId" = ${ownerId} AND d."bucketStart" >= ${from}
+     GROUP BY d."bucketStart" ORDER BY d."bucketStart"`;
+  return rows.map((row) => ({
+    bucketStart: new Date(row.bucketStart as Date | string),
+    requestsOk: sum(row.ok),
+    requestsFailed: sum(row.failed),
+    tokens: sum(row.tokens),
+    spendMicroCents: sum(row.spend),
+  }));
+}
+
+/** One owner's keys with the most requests since `from` (one query). */
+export async function topKeysOfOwner(db: Db, tenantId: string, ownerId: string, from: Date, limit: number) {
+  const rows = await db.$queryRaw<SummedRow[]>`
+    SELECT d."keyId" AS "keyId", SUM(d."requestsOk") AS ok, SUM(d."requestsFailed") AS failed,
+           SUM(d."tokens") AS tokens, SUM(d."spendMicroCents") AS spend
+      FROM "usage_daily" d JOIN "api_keys" k ON k."id" = d."keyId"
+     WHERE d."tenantId" = ${tenantId} AND k."ownerId" = ${ownerId} AND d."bucketStart" >= ${from}
+     GROUP BY d."keyId" ORDER BY SUM(d."requestsOk") + SUM(d."requestsFailed") DESC LIMIT ${limit}`;
+  return rows.map((row) => ({ keyId: row.keyId as string, requests: sum(row.ok) + sum(row.failed), spendMicroCents: sum(row.spend) }));
+}

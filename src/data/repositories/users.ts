@@ -98,3 +98,15 @@ export async function listMembersOfTenant(db: Db, tenantId: string): Promise<(Me
   });
   return rows.map((row) => ({ ...row, role: row.role as MemberRole }));
 }
+
+/** Users by id (missing ids are left out), e.g. the owners of one page of keys. */
+export async function findUsersByIds(db: Db, ids: readonly string[]): Promise<User[]> {
+  if (ids.length === 0) return [];
+  return db.user.findMany({ where: { id: { in: [...new Set(ids)] } }, select: publicUser });
+}
+
+/** Every membership of every user, for the platform admin's user list. */
+export async function listAllMemberships(db: Db): Promise<(Membership & { tenant: Tenant })[]> {
+  const rows = await db.membership.findMany({ include: { tenant: true }, orderBy: { tenant: { name: 'asc' } } });
+  return rows.map((row) => ({ ...row, role: row.role as MemberRole }));
+}

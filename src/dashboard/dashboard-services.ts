@@ -1,0 +1,55 @@
+/**
+ * The dashboard's services, built once per app context: the session store, sign-in with
+ * brute-force counters, account actions and the sealing of one-time secrets.
+ */
+import type { ResolvedConfig } from '../config';
+import type { Database } from '../data/database';
+import type { LimitBackend } from '../limits/limits';
+import type { UserService } from '../users/user-service';
+import { AccountService } from './account-service';
+import { SecretBox } from './secret-box';
+import { DatabaseSessionStore } from './session-store';
+import { SignInService } from './sign-in-service';
+
+/** The dashboard's services in the app context. */
+export interface DashboardServices {
+  /** "Now" for sessions and pages (tests move it). */
+  clock: () => Date;
+  sessions: DatabaseSessionStore;
+  signIn: SignInService;
+  accounts: AccountService;
+  secrets: SecretBox;
+}
+
+/** Builds the dashboard's services on the app's database, people directory and limit store. */
+export function createDashboardServices(deps: {
+  config: ResolvedConfig;
+  database: Database;
+  users: UserService;
+  limits: LimitBackend;
+  clock?: () => Date;
+}): DashboardServices {
+  const clock = deps.clock ?? (() => new Date());
+  const { dashboard } = deps.config;
+  const sessions = new DatabaseSessionStore({
+    database: deps.database,
+    idleMs: dashboard.sessionIdleMinutes * 60_000,
+    maxMs: dashboard.sessionMaxHours * 3_600_000,
+    clock,
+  });
+  return {
+    clock,
+    sessions,
+    signIn: new SignInService(
+      deps.users,
+      deps.limits,
+      {
+        failuresPerEmailAndIp: dashboard.loginFailuresPerEmailAndIp,
+        failuresPerIpPerDay: dashboard.loginFailuresPerIpPerDay,
+      },
+      clock,
+    ),
+    accounts: new AccountService(deps.users, sessions),
+    secrets: new SecretBox(deps.config.sessionSecret),
+  };
+}

@@ -1,0 +1,100 @@
+/**
+ * GET /keys: the tenant's keys (a member's own keys) with filters (status, owner, tag), search
+ * (name, description), sort and server-side pagination. One indexed page query plus a count, then
+ * per row of the page only: today's usage bucket and the budget state.
+ */
+import { Router } from 'express';
+import { z } from 'zod';
+import { keysDailyUsage } from '../../data/repositories/usage';
+import { displayStatus } from '../../keys/key-types';
+import { limitStatus } from '../../limits/limit-status';
+import { dayStart } from '../../limits/periods';
+import { paginate } from '../links';
+import { ownerScope } from '../policy';
+import { requireTenant } from '../require-tenant';
+import { requireSignIn, tenantOf } from '../viewer';
+import type { DashboardDeps } from './deps';
+
+/** Sort choices of the list, as the service's sort and order. */
+export const KEY_SORTS = {
+  newest: { sort: 'createdAt', order: 'desc', label: 'Newest first' },
+  oldest: { sort: 'createdAt', order: 'asc', label: 'Oldest first' },
+  name: { sort: 'name', order: 'asc', label: 'Name A–Z' },
+  'name-desc': { sort: 'name', order: 'desc', label: 'Name Z–A' },
+  'last-used': { sort: 'lastUsedAt', order: 'desc', label: 'Recently used' },
+} as const;
+
+const PAGE_SIZES = [10, 20, 50, 100];
+
+// Filters arrive in links people edit by hand: a bad value falls back to "any" instead of an error page.
+const listQuerySchema = z.object({
+  status: z.enum(['active', 'inactive', 'revoked', 'expired']).optional().catch(undefined),
+  owner: z.string().trim().max(64).optional().catch(undefined),
+  tag: z.string().trim().max(50).optional().catch(undefined),
+  q: z.string().trim().max(200).optional().catch(undefined),
+  sort: z.enum(Object.keys(KEY_SORTS) as [keyof typeof KEY_SORTS]).catch('newest'),
+  page: z.coerce.number().int().min(1).max(1_000_000).catch(1),
+  size: z.coerce.number().int().refine((n) => PAGE_SIZES.includes(n)).catch(20),
+});
+
+/** GET /keys. */
+export function keyListRoutes({ ctx, pages }: DashboardDeps): Router {
+  const router = Router();
+  const signedIn = requireSignIn();
+
+  router.get('/keys', signedIn, requireTenant(pages), async (req, res) => {
+    const viewer = tenantOf(req);
+    const query = listQuerySchema.parse(req.query);
+    const now = ctx.dashboard.clock();
+    const ownerId = ownerScope(viewer) ?? (query.owner || undefined);
+    const sort = KEY_SORTS[query.sort];
+    const result = await ctx.keys.list(viewer.tenant.id, {
+      status: query.status,
+      ownerId,
+      tag: query.tag || undefined,
+      search: query.q || undefined,
+      sort: sort.sort,
+      order: sort.order,
+      page: query.page,
+      size: query.size,
+    });
+
+    const today = new Date(dayStart(now.getTime()));
+    const [owners, usage, budgets, members] = await Promise.all([
+      ctx.users.findManyByIds(result.data.flatMap((k) => (k.ownerId ? [k.ownerId] : []))),
+      keysDailyUsage(ctx.database.prisma, result.data.map((k) => k.id), today),
+      Promise.all(result.data.map((k) => (k.budget ? limitStatus(ctx.limits, k, now.getTime()) : null))),
+      viewer.managesTenant ? ctx.users.membersOf(viewer.tenant.id) : [],
+    ]);
+    const ownerEmail = new Map(owners.map((u) => [u.id, u.email]));
+    const rows = result.data.map((key, i) => ({
+      key,
+      status: displayStatus(key, now),
+      owner: key.ownerId ? (ownerEmail.get(key.ownerId) ?? null) : null,
+      requestsToday: (usage.get(key.id) ?? []).reduce((sum, b) => sum + b.requestsOk + b.requestsFailed, 0),
+      budget: budgets[i]?.budget ?? null,
+    }));
+
+    const filters = {
+      status: query.status,
+      owner: viewer.managesTenant ? query.owner : undefined,
+      tag: query.tag,
+      q: query.q,
+      sort: query.sort === 'newest' ? undefined : query.sort,
+      size: query.size === 20 ? undefined : query.size,
+    };
+    const filtered = Boolean(query.status || (viewer.managesTenant && query.owner) || query.tag || query.q);
+    pages.send(req, res, 'keys/list', {
+      title: 'API keys',
+      rows,
+      query,
+      filtered,
+      members,
+      sorts: KEY_SORTS,
+      pageSizes: PAGE_SIZES,
+      pagination: paginate('/keys', filters, query.page, query.size, result.total),
+    });
+  });
+
+  return router;
+}

@@ -1,0 +1,92 @@
+/**
+ * GET/POST /login and POST /logout. Sign-in: CSRF (router-wide) → input → brute-force check and
+ * credentials (SignInService) → a new session id → back to where the person was going.
+ */
+import { type Request, Router } from 'express';
+import { z } from 'zod';
+import { clientIp } from '../actor';
+import { csrfTokenOf, renewCsrfToken } from '../csrf';
+import { clearSessionCookie } from '../session';
+import { SignInRefused } from '../sign-in-service';
+import { regenerateSession } from '../viewer';
+import type { DashboardDeps } from './deps';
+
+const signInSchema = z.object({
+  email: z.string().max(254).catch(''),
+  password: z.string().max(1024).catch(''),
+  next: z.string().max(2000).optional().catch(undefined),
+});
+
+/** A local path to return to after sign-in; anything else (other sites, //host) goes to "/". */
+export function safeNext(next: unknown): string {
+  if (typeof next !== 'string' || !next.startsWith('/') || next.startsWith('//') || next.startsWith('/\\')) return '/';
+  if (next.startsWith('/login') || next.startsWith('/logout')) return '/';
+  return next;
+}
+
+function saveSession(req: Request): Promise<void> {
+  return new Promise((resolve, reject) => req.session.save((error) => (error ? reject(error) : resolve())));
+}
+
+/** GET/POST /login and POST /logout. */
+export function signInRoutes({ ctx, pages }: DashboardDeps): Router {
+  const router = Router();
+  const { dashboard } = ctx;
+
+  router.get('/login', (req, res) => {
+    if (req.viewer) {
+      res.redirect(safeNext(req.query.next));
+      return;
+    }
+    pages.send(req, res, 'login', {
+      title: 'Sign in',
+      csrfToken: csrfTokenOf(req),
+      values: { email: '', next: safeNext(req.query.next) },
+      signedOut: req.query.signedOut === '1',
+      message: null,
+    });
+  });
+
+  router.post('/login', async (req, res) => {
+    const input = signInSchema.parse(req.body ?? {});
+    const next = safeNext(input.next);
+    try {
+      const user = await dashboard.signIn.signIn(input.email, input.password, clientIp(req));
+      // A new session id at sign-in: a session id planted before sign-in (fixation) is worthless.
+      await regenerateSession(req);
+      req.session.userId = user.id;
+      req.session.signedInAt = dashboard.clock().getTime();
+      req.session.ip = clientIp(req);
+      req.session.userAgent = req.get('user-agent')?.slice(0, 300);
+      renewCsrfToken(req);
+      await saveSession(req);
+      dashboard.sessions.pruneExpired().catch((error) => ctx.logger.warn({ err: error }, 'pruning expired sessions failed'));
+      res.redirect(next);
+    } catch (error) {
+      if (!(error instanceof SignInRefused)) throw error;
+      for (const [name, value] of Object.entries(error.headers ?? {})) res.setHeader(name, value);
+      pages.send(
+        req,
+        res,
+        'login',
+        {
+          title: error.reason === 'blocked' ? 'Too many attempts' : 'Sign in',
+          csrfToken: csrfTokenOf(req),
+          values: { email: input.email, next },
+          signedOut: false,
+          message: error.message,
+          blocked: error.block ?? null,
+        },
+        { status: error.status },
+      );
+    }
+  });
+
+  router.post('/logout', async (req, res) => {
+    await new Promise<void>((resolve, reject) => req.session.destroy((error) => (error ? reject(error) : resolve())));
+    clearSessionCookie(res, ctx.config.dashboard.publicUrl);
+    res.redirect('/login?signedOut=1');
+  });
+
+  return router;
+}

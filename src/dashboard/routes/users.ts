@@ -1,0 +1,142 @@
+/**
+ * People, for platform admins only (everyone else gets 404): GET /users (list and create form),
+ * POST /users, GET /users/:id, POST /users/:id/disable|enable (disabling ends their sessions),
+ * POST /users/:id/memberships (assign a tenant and role), POST /users/:id/memberships/:tenantId/remove.
+ */
+import { type Request, type Response, Router } from 'express';
+import { z } from 'zod';
+import { AppError } from '../../errors';
+import { MEMBER_ROLES, type MemberRole } from '../../tenants/tenant-types';
+import { userActor } from '../actor';
+import { assertMayChangeRole, hidden, requirePlatformAdmin } from '../policy';
+import { requireSignIn, viewerOf } from '../viewer';
+import type { DashboardDeps } from './deps';
+
+const createForm = z.object({
+  email: z.string().max(300).catch(''),
+  name: z.string().max(200).catch(''),
+  password: z.string().max(1024).catch(''),
+  isPlatformAdmin: z.literal('on').optional().catch(undefined),
+  tenantId: z.string().max(64).catch(''),
+  role: z.string().max(20).catch('member'),
+});
+const membershipForm = z.object({ tenantId: z.string().max(64).catch(''), role: z.string().max(20).catch('') });
+
+/** The user routes (see the file comment). */
+export function userRoutes({ ctx, pages }: DashboardDeps): Router {
+  const router = Router();
+  const signedIn = requireSignIn();
+  const admin = requirePlatformAdmin();
+
+  async function renderList(req: Request, res: Response, extra: { values?: object; errors?: Record<string, string>; status?: number } = {}) {
+    const [users, memberships, tenants] = await Promise.all([ctx.users.list(), ctx.users.listAllMemberships(), ctx.tenants.list()]);
+    pages.send(
+      req,
+      res,
+      'users/list',
+      {
+        title: 'Users',
+        rows: users.map((user) => ({ user, memberships: memberships.filter((m) => m.userId === user.id) })),
+        tenants,
+        roles: MEMBER_ROLES,
+        values: extra.values ?? { email: '', name: '', tenantId: '', role: 'member' },
+        errors: extra.errors ?? {},
+      },
+      { status: extra.status },
+    );
+  }
+
+  async function userById(id: string) {
+    const user = await ctx.users.findById(id);
+    if (!user) throw hidden();
+    return user;
+  }
+
+  async function ownerCount(tenantId: string) {
+    return (await ctx.users.membersOf(tenantId)).filter((m) => m.role === 'owner').length;
+  }
+
+  router.get('/users', signedIn, admin, (req, res) => renderList(req, res));
+
+  router.post('/users', signedIn, admin, async (req, res) => {
+    const values = createForm.parse(req.body ?? {});
+    const { password: _password, ...kept } = values; // never echo a password back into the page
+    const errors: Record<string, string> = {};
+    const tenant = values.tenantId ? (await ctx.tenants.list()).find((t) => t.id === values.tenantId) : null;
+    if (values.tenantId && !tenant) errors.tenantId = 'is not a tenant';
+    if (tenant && !(MEMBER_ROLES as readonly string[]).includes(values.role)) errors.role = 'must be one of owner, admin, member';
+    if (Object.keys(errors).length > 0) {
+      await renderList(req, res, { values: kept, errors, status: 400 });
+      return;
+    }
+    try {
+      const user = await ctx.users.create(
+        { email: values.email, password: values.password, name: values.name.trim() || undefined, isPlatformAdmin: values.isPlatformAdmin === 'on' },
+        userActor(req),
+      );
+      if (tenant) await ctx.users.setMembership(user.id, tenant.id, values.role, userActor(req));
+      req.session.flash = { kind: 'success', message: `Created ${user.email}${tenant ? ` as ${values.role} of ${tenant.name}` : ''}.` };
+      res.redirect(`/users/${user.id}`);
+    } catch (error) {
+      if (!(error instanceof AppError) || !error.details || (error.status !== 400 && error.status !== 409)) throw error;
+      await renderList(req, res, {
+        values: kept,
+        errors: Object.fromEntries(error.details.map((d) => [d.field, d.message])),
+        status: 400,
+      });
+    }
+  });
+
+  router.get('/users/:id', signedIn, admin, async (req, res) => {
+    const user = await userById(req.params.id as string);
+    const [memberships, tenants] = await Promise.all([ctx.users.tenantsOf(user.id), ctx.tenants.list()]);
+    pages.send(req, res, 'users/detail', {
+      title: user.email,
+      user,
+      memberships,
+      tenants: tenants.filter((t) => !memberships.some((m) => m.tenantId === t.id)),
+      roles: MEMBER_ROLES,
+      self: user.id === viewerOf(req).user.id,
+    });
+  });
+
+  for (const [path, disabled] of [['disable', true], ['enable', false]] as const) {
+    router.post(`/users/:id/${path}`, signedIn, admin, async (req, res) => {
+      const user = await userById(req.params.id as string);
+      if (user.id === viewerOf(req).user.id) {
+        throw new AppError({ status: 403, code: 'forbidden', message: 'You cannot disable your own account.' });
+      }
+      await ctx.dashboard.accounts.setDisabled(user.id, disabled, userActor(req));
+      req.session.flash = {
+        kind: 'success',
+        message: disabled ? `Disabled ${user.email}; their sessions have ended.` : `Enabled ${user.email}.`,
+      };
+      res.redirect(`/users/${user.id}`);
+    });
+  }
+
+  router.post('/users/:id/memberships', signedIn, admin, async (req, res) => {
+    const user = await userById(req.params.id as string);
+    const { tenantId, role } = membershipForm.parse(req.body ?? {});
+    const tenant = await ctx.tenants.getById(tenantId);
+    const before = await ctx.users.membershipOf(user.id, tenant.id);
+    if ((MEMBER_ROLES as readonly string[]).includes(role)) {
+      assertMayChangeRole(viewerOf(req), { from: before?.role ?? null, to: role as MemberRole, ownerCount: await ownerCount(tenant.id) });
+    }
+    await ctx.users.setMembership(user.id, tenant.id, role, userActor(req));
+    req.session.flash = { kind: 'success', message: `${user.email} is now ${role} of ${tenant.name}.` };
+    res.redirect(`/users/${user.id}`);
+  });
+
+  router.post('/users/:id/memberships/:tenantId/remove', signedIn, admin, async (req, res) => {
+    const user = await userById(req.params.id as string);
+    const membership = await ctx.users.membershipOf(user.id, req.params.tenantId as string);
+    if (!membership) throw hidden();
+    assertMayChangeRole(viewerOf(req), { from: membership.role, to: null, ownerCount: await ownerCount(membership.tenantId) });
+    await ctx.users.removeMembership(user.id, membership.tenantId, userActor(req));
+    req.session.flash = { kind: 'success', message: `Removed ${user.email} from the tenant.` };
+    res.redirect(`/users/${user.id}`);
+  });
+
+  return router;
+}

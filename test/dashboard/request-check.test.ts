@@ -1,0 +1,58 @@
+/** "Would this request pass?": the guard's checks, in order, without counting. */
+import { parseConfig } from '../../src/config';
+import { checkRequest, requestCheckIssues } from '../../src/dashboard/request-check';
+import type { ApiKeyRecord } from '../../src/keys/key-types';
+import type { LimitStatus } from '../../src/limits/limit-status';
+
+const models = new Map(parseConfig({}).llm.models.map((m) => [m.id, m]));
+const now = new Date('2026-11-22T12:00:00Z');
+
+function key(overrides: Partial<ApiKeyRecord> = {}): ApiKeyRecord {
+  return {
+    status: 'active',
+    expiresAt: null,
+    allowedIps: [],
+    allowedModels: [],
+    allowedChatbots: [],
+    scopes: ['api'],
+    ...overrides,
+  } as ApiKeyRecord;
+}
+
+const open: LimitStatus = {
+  rateLimits: [{ window: 'minute', limit: 10, remaining: 10, reset: 60, resetsAt: now.toISOString() }],
+  quota: null,
+  budget: null,
+};
+
+const run = (k: ApiKeyRecord, input: { ip?: string; model?: string; chatbot?: string } = {}, limits = open) =>
+  checkRequest(k, { ip: input.ip ?? '10.0.0.1', model: input.model ?? 'local-small', chatbot: input.chatbot ?? '' }, limits, { now, models, defaultMaxTokens: 1024 });
+
+test('passes an open key', () => {
+  const result = run(key());
+  expect(result.refusal).toBeNull();
+  expect(result.steps.map((s) => s.check)).toEqual(['Status', 'Client IP', 'Scope', 'Model', 'Chatbot', 'Rate limits', 'Quota', 'Budget']);
+});
+
+test('names the first refusing check, in the guard\'s order', () => {
+  expect(run(key({ status: 'revoked', allowedIps: ['192.0.2.0/24'] })).refusal?.code).toBe('key_revoked');
+  expect(run(key({ expiresAt: new Date('2026-01-01T00:00:00Z') })).refusal?.code).toBe('key_expired');
+  expect(run(key({ allowedIps: ['192.0.2.0/24'] }), { ip: '10.0.0.1' }).refusal).toMatchObject({ code: 'ip_not_allowed', status: 403 });
+  expect(run(key({ allowedIps: ['10.0.0.0/8'] }), { ip: '::ffff:10.1.1.1' }).refusal).toBeNull();
+  expect(run(key({ scopes: ['keys:read'] })).refusal?.code).toBe('insufficient_scope');
+  expect(run(key({ scopes: ['admin'] })).refusal).toBeNull();
+  expect(run(key({ allowedModels: ['local-large'] })).refusal?.code).toBe('model_not_allowed');
+  expect(run(key({ allowedChatbots: ['helpdesk'] })).refusal?.detail).toContain('X-Chatbot-Id');
+  expect(run(key({ allowedChatbots: ['helpdesk'] }), { chatbot: 'helpdesk' }).refusal).toBeNull();
+  const full: LimitStatus = { ...open, rateLimits: [{ window: 'hour', limit: 100, remaining: 0, reset: 1200, resetsAt: now.toISOString() }] };
+  expect(run(key(), {}, full).refusal).toMatchObject({ code: 'rate_limited', status: 429 });
+  expect(run(key(), {}, { ...open, quota: { used: 5, limit: 5, remaining: 0 } }).refusal?.code).toBe('quota_exceeded');
+  const budget = { limitCents: 100, period: 'total' as const, spentCents: 100, remainingCents: 0, resetsAt: null };
+  expect(run(key(), {}, { ...open, budget }).refusal).toMatchObject({ code: 'budget_exceeded', status: 402 });
+});
+
+test('asks for a real IP address', () => {
+  expect(requestCheckIssues({ ip: '', model: '', chatbot: '' }).ip).toMatch(/required/);
+  expect(requestCheckIssues({ ip: '10.0.0.0/8', model: '', chatbot: '' }).ip).toMatch(/IPv4 or IPv6 address/);
+  expect(requestCheckIssues({ ip: '2001:db8::1', model: '', chatbot: '' })).toEqual({});
+});
