@@ -36,7 +36,7 @@ import {
 } from './key-input';
 import { type ApiKeyRecord, type DisplayStatus, displayStatus, type KeySettings } from './key-types';
 import { checkCredential, type CredentialFailure } from './key-verification';
-import { holdsScope } from './scopes';
+import { missingScopes } from './scopes';
 
 const SETTINGS_FIELDS = [
   'name',
@@ -90,7 +90,7 @@ export interface ChangeLimits {
 
 function assertGrantable(scopes: readonly string[], grantable: readonly string[] | undefined): void {
   if (!grantable) return;
-  const beyond = scopes.filter((scope) => !holdsScope(grantable, scope));
+  const beyond = missingScopes(grantable, scopes);
   if (beyond.length > 0) {
     throw new AppError({
       status: 403,

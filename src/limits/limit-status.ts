@@ -1,5 +1,6 @@
 import type { ApiKeyRecord, BudgetPeriod } from '../keys/key-types';
 import { effectiveRateLimits } from '../keys/tiers';
+import { budgetBaseline, quotaBaseline } from './key-baselines';
 import type { LimitBackend } from './limits';
 import { budgetPeriodEnd, budgetPeriodStart, microCentsToCents } from './periods';
 
@@ -14,22 +15,14 @@ export async function limitStatus(limits: LimitBackend, key: ApiKeyRecord, now =
   const windows = await limits.rateWindows.peek(key.id, effectiveRateLimits(key.tier, key.rateLimits));
   let quota: LimitStatus['quota'] = null;
   if (key.usageLimit !== null) {
-    const usage = await limits.ledger.usage(key.id, 'quota', 0, {
-      used: key.usage.requestsOk + key.usage.requestsFailed,
-      ceiling: key.ledger.quotaCeiling,
-      periodStart: 0,
-    });
+    const usage = await limits.ledger.usage(key.id, 'quota', 0, quotaBaseline(key));
     const used = usage.used + usage.reserved;
     quota = { used, limit: key.usageLimit, remaining: Math.max(0, key.usageLimit - used) };
   }
   let budget: LimitStatus['budget'] = null;
   if (key.budget) {
     const periodStart = budgetPeriodStart(key.budget.period, now);
-    const usage = await limits.ledger.usage(key.id, 'budget', periodStart, {
-      used: key.ledger.budgetSpentMicroCents,
-      ceiling: key.ledger.budgetCeilingMicroCents,
-      periodStart: key.ledger.budgetPeriodStart?.getTime() ?? -1,
-    });
+    const usage = await limits.ledger.usage(key.id, 'budget', periodStart, budgetBaseline(key));
     const limitMicro = key.budget.limitCents * 1_000_000;
     const end = budgetPeriodEnd(key.budget.period, now);
     budget = {

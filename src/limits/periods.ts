@@ -1,26 +1,42 @@
 import type { BudgetPeriod } from '../keys/key-types';
 
-let month = { start: 0, end: 0 };
+/** A calendar month (UTC): monthly budgets and the month rate window both follow it. */
+export interface CalendarMonth {
+  /** e.g. "2026-11". */
+  id: string;
+  previousId: string;
+  /** 00:00 UTC on the 1st (ms). */
+  start: number;
+  /** 00:00 UTC on the 1st of the next month (ms). */
+  end: number;
+}
+
+let cached: CalendarMonth | null = null;
+
+/** The calendar month containing `now`. Asked on every guarded request: computed once per month. */
+export function calendarMonth(now: number): CalendarMonth {
+  if (cached && now >= cached.start && now < cached.end) return cached;
+  const date = new Date(now);
+  const year = date.getUTCFullYear();
+  const month = date.getUTCMonth();
+  const id = (d: Date) => `${d.getUTCFullYear()}-${String(d.getUTCMonth() + 1).padStart(2, '0')}`;
+  cached = {
+    id: id(date),
+    previousId: id(new Date(Date.UTC(year, month - 1, 1))),
+    start: Date.UTC(year, month, 1),
+    end: Date.UTC(year, month + 1, 1),
+  };
+  return cached;
+}
 
 /** Start of the budget period containing `now` (ms): the 1st of the month 00:00 UTC, or 0 for "total". */
 export function budgetPeriodStart(period: BudgetPeriod, now: number): number {
-  if (period === 'total') return 0;
-  // Asked on every guarded request with a budget: the month is computed once per month.
-  if (now < month.start || now >= month.end) {
-    const date = new Date(now);
-    month = {
-      start: Date.UTC(date.getUTCFullYear(), date.getUTCMonth(), 1),
-      end: Date.UTC(date.getUTCFullYear(), date.getUTCMonth() + 1, 1),
-    };
-  }
-  return month.start;
+  return period === 'total' ? 0 : calendarMonth(now).start;
 }
 
 /** When the budget period containing `now` ends (ms), or null for "total". */
 export function budgetPeriodEnd(period: BudgetPeriod, now: number): number | null {
-  if (period === 'total') return null;
-  const date = new Date(now);
-  return Date.UTC(date.getUTCFullYear(), date.getUTCMonth() + 1, 1);
+  return period === 'total' ? null : calendarMonth(now).end;
 }
 
 /** Start of the UTC hour and day containing `at` (ms). */

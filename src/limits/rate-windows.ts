@@ -11,6 +11,7 @@
  */
 import type { RateLimiterAbstract, RateLimiterRes } from 'rate-limiter-flexible';
 import { RATE_WINDOWS, type RateLimits, type RateWindow } from '../keys/key-types';
+import { type CalendarMonth, calendarMonth } from './periods';
 
 /** Window lengths; the month window's is the current calendar month's (see windowSeconds()). */
 export const WINDOW_SECONDS: Record<Exclude<RateWindow, 'month'>, number> = {
@@ -19,35 +20,10 @@ export const WINDOW_SECONDS: Record<Exclude<RateWindow, 'month'>, number> = {
   day: 86_400,
 };
 
-interface MonthBounds {
-  id: string;
-  previousId: string;
-  start: number;
-  end: number;
-}
-
-let cachedMonth: MonthBounds | null = null;
-
-/** The calendar month (UTC) containing `now`; computed once per month, not per request. */
-function monthBounds(now: number): MonthBounds {
-  if (cachedMonth && now >= cachedMonth.start && now < cachedMonth.end) return cachedMonth;
-  const date = new Date(now);
-  const year = date.getUTCFullYear();
-  const month = date.getUTCMonth();
-  const id = (d: Date) => `${d.getUTCFullYear()}-${String(d.getUTCMonth() + 1).padStart(2, '0')}`;
-  cachedMonth = {
-    id: id(date),
-    previousId: id(new Date(Date.UTC(year, month - 1, 1))),
-    start: Date.UTC(year, month, 1),
-    end: Date.UTC(year, month + 1, 1),
-  };
-  return cachedMonth;
-}
-
 /** A window's length in seconds at `now` (the month window has the current month's length). */
 export function windowSeconds(window: RateWindow, now: number): number {
   if (window !== 'month') return WINDOW_SECONDS[window];
-  const { start, end } = monthBounds(now);
+  const { start, end } = calendarMonth(now);
   return (end - start) / 1000;
 }
 
@@ -97,7 +73,7 @@ export class RateWindows {
     ) as Record<RateWindow, RateLimiterAbstract>;
   }
 
-  private counterKey(window: RateWindow, keyId: string, month: ReturnType<typeof monthBounds>): string {
+  private counterKey(window: RateWindow, keyId: string, month: CalendarMonth): string {
     return window === 'month' ? `${keyId}:${month.id}` : keyId;
   }
 
@@ -111,7 +87,7 @@ export class RateWindows {
   /** Counts one request against every window; refuses when any window is over its limit. */
   async consume(keyId: string, limits: RateLimits): Promise<RateCheck> {
     const now = this.now();
-    const month = monthBounds(now);
+    const month = calendarMonth(now);
     const results = await Promise.all(
       RATE_WINDOWS.map((window) => this.limiters[window].consume(this.counterKey(window, keyId, month), 1)),
     );
@@ -132,7 +108,7 @@ export class RateWindows {
   /** The windows' current state without counting a request. */
   async peek(keyId: string, limits: RateLimits): Promise<WindowState[]> {
     const now = this.now();
-    const month = monthBounds(now);
+    const month = calendarMonth(now);
     const results = await Promise.all(RATE_WINDOWS.map((window) => this.limiters[window].get(this.counterKey(window, keyId, month))));
     return RATE_WINDOWS.map((window, i) => this.stateOf(window, limits[LIMIT_FIELD[window]], results[i], now, month.end));
   }
@@ -146,7 +122,7 @@ const policyCache = new WeakMap<RateLimits, { month: string; policy: string }>()
  * the object the windows were checked against; its policy string is built once per month.
  */
 export function rateLimitHeaders(windows: WindowState[], limits: RateLimits, now = Date.now()): { policy: string; current: string } {
-  const month = monthBounds(now);
+  const month = calendarMonth(now);
   let cached = policyCache.get(limits);
   if (!cached || cached.month !== month.id) {
     cached = {

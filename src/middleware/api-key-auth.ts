@@ -12,11 +12,12 @@
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import { checksumMatches, parseKeyFormat } from '../keys/key-format';
 import type { ApiKeyRecord, RateLimits } from '../keys/key-types';
+import { missingScopes } from '../keys/scopes';
+import { budgetBaseline, quotaBaseline } from '../limits/key-baselines';
 import type { Reservation } from '../limits/ledger';
 import { createMemoryLimits } from '../limits/limits';
 import { budgetPeriodStart } from '../limits/periods';
 import { rateLimitHeaders, type WindowState } from '../limits/rate-windows';
-import { holdsScope } from './authenticated-key';
 import { clientAddress, presentedKey } from './credentials';
 import { type DenialCode, deny } from './deny';
 import { type ApiKeyAuthOptions, validateOptions } from './options';
@@ -48,12 +49,6 @@ function setRateHeaders(res: Response, windows: WindowState[], limits: RateLimit
   const headers = rateLimitHeaders(windows, limits);
   res.setHeader('RateLimit-Policy', headers.policy);
   res.setHeader('RateLimit', headers.current);
-}
-
-function missingScopes(held: readonly string[], required: readonly string[]): string[] | null {
-  let missing: string[] | null = null;
-  for (const scope of required) if (!holdsScope(held, scope)) (missing ??= []).push(scope);
-  return missing;
 }
 
 /** Creates the middleware. Options are checked now; a mistake throws a TypeError saying how to fix it. */
@@ -130,7 +125,7 @@ export function apiKeyAuth(options: ApiKeyAuthOptions): RequestHandler {
       return false;
     }
     const missing = missingScopes(key.scopes, requiredScopes(req));
-    if (missing) {
+    if (missing.length > 0) {
       const plural = missing.length > 1 ? 's' : '';
       await refuseKnown(res, key, info, 'insufficient_scope', `This API key lacks the scope${plural} ${missing.join(', ')}.`);
       return false;
@@ -172,7 +167,7 @@ export function apiKeyAuth(options: ApiKeyAuthOptions): RequestHandler {
         periodStart: 0,
         limit: key.usageLimit,
         amount: 1,
-        baseline: { used: key.usage.requestsOk + key.usage.requestsFailed, ceiling: key.ledger.quotaCeiling, periodStart: 0 },
+        baseline: quotaBaseline(key),
       });
       if (!result.ok) {
         deny(res, 'quota_exceeded', `This API key has used its quota of ${key.usageLimit.toLocaleString('en-US')} requests.`);
@@ -193,11 +188,7 @@ export function apiKeyAuth(options: ApiKeyAuthOptions): RequestHandler {
           periodStart,
           limit: key.budget.limitCents * 1_000_000,
           amount: cost,
-          baseline: {
-            used: key.ledger.budgetSpentMicroCents,
-            ceiling: key.ledger.budgetCeilingMicroCents,
-            periodStart: key.ledger.budgetPeriodStart?.getTime() ?? -1,
-          },
+          baseline: budgetBaseline(key),
         });
         if (!result.ok) {
           if (quota) limits.ledger.settle(quota, 0).catch((error) => reportError(error, req));

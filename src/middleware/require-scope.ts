@@ -1,5 +1,5 @@
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
-import { holdsScope } from './authenticated-key';
+import { missingScopes } from '../keys/scopes';
 import { deny } from './deny';
 
 /**
@@ -17,7 +17,7 @@ export function requireScope(...scopes: string[]): RequestHandler {
       deny(res, 'missing_api_key', 'No API key: send it as "Authorization: Bearer <key>" or in the X-API-Key header.');
       return;
     }
-    const missing = scopes.filter((scope) => !holdsScope(key.scopes, scope));
+    const missing = missingScopes(key.scopes, scopes);
     if (missing.length > 0) {
       deny(res, 'insufficient_scope', `This API key lacks the scope${missing.length > 1 ? 's' : ''} ${missing.join(', ')}.`);
       return;
