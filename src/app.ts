@@ -18,7 +18,7 @@ export function createApp(ctx: AppContext): Express {
   app.set('trust proxy', ctx.config.trustProxy);
 
   app.use(requestId());
-  app.use(healthRouter(ctx.database));
+  app.use(healthRouter(ctx.health));
   app.use('/api', apiRouter(ctx));
   const dashboard = createDashboard(ctx);
   app.use(dashboard.router);

@@ -14,6 +14,7 @@ import { KeyHasher } from './keys/key-hasher';
 import { KeyService } from './keys/key-service';
 import type { LimitBackend } from './limits/limits';
 import { createLogger, type Logger } from './logger';
+import type { HealthCheck } from './routes/health';
 import { type CachedKeyStore, cachedKeyStore } from './middleware/key-store';
 import { createSharedState } from './shared-state';
 import { TenantService } from './tenants/tenant-service';
@@ -37,6 +38,8 @@ export interface AppContext {
   models: ReadonlyMap<string, CatalogModel>;
   /** Sessions, sign-in and account actions of the dashboard. */
   dashboard: DashboardServices;
+  /** What GET /healthz reports: the database (critical) and shared stores (Redis). */
+  health: HealthCheck[];
   /** Resolves once shared stores (Redis) answer, or after a short wait. */
   ready(): Promise<void>;
   /** Writes buffered usage, settles ledgers, and releases every resource. */
@@ -98,6 +101,17 @@ export function createContext(config: ResolvedConfig, overrides: ContextOverride
     usage,
     models: new Map(config.llm.models.map((m) => [m.id, m])),
     dashboard: createDashboardServices({ config, database, users, limits, clock: overrides.clock }),
+    health: [
+      {
+        name: 'database',
+        critical: true,
+        check: async () => {
+          await database.ping();
+          return { status: 'up' };
+        },
+      },
+      ...shared.health,
+    ],
     ready: () => shared.ready(),
     close: async () => {
       keyStore.close();

@@ -11,6 +11,7 @@ import { type KeyEventBus, LocalKeyEventBus } from './keys/key-events';
 import type { CeilingStore } from './limits/ledger';
 import { createMemoryLimits, type LimitBackend } from './limits/limits';
 import type { Logger } from './logger';
+import type { HealthCheck } from './routes/health';
 import { closeRedis, createRedisClient, whenReady } from './redis/redis-client';
 import { RedisKeyEventBus } from './redis/redis-key-events';
 import { createRedisLimits } from './redis/redis-limits';
@@ -24,6 +25,8 @@ export interface SharedState {
   onMissedChanges(listener: () => void): void;
   /** Resolves once Redis answers (or after a short wait: the failure policy covers the rest). */
   ready(): Promise<void>;
+  /** Health checks of the shared stores (none in memory mode). */
+  health: HealthCheck[];
   close(): Promise<void>;
 }
 
@@ -42,6 +45,7 @@ export function createSharedState(config: ResolvedConfig, deps: { database: Data
       cacheUnsafe: () => false,
       onMissedChanges: () => undefined,
       ready: async () => undefined,
+      health: [],
       close: async () => undefined,
     };
   }
@@ -71,6 +75,16 @@ export function createSharedState(config: ResolvedConfig, deps: { database: Data
     ready: async () => {
       await Promise.all([whenReady(commands, 5000), whenReady(subscriber, 5000)]);
     },
+    health: [
+      {
+        name: 'redis',
+        critical: false,
+        check: async () => {
+          await commands.ping();
+          return events.listening() ? { status: 'up' } : { status: 'degraded', detail: 'not subscribed to key changes' };
+        },
+      },
+    ],
     close: async () => {
       await Promise.all([closeRedis(commands), closeRedis(subscriber)]);
     },

@@ -36,7 +36,15 @@ export interface Config {
   /** Expired keys are deleted this many days after they expire (0 = keep forever). */
   expiredKeyRetentionDays: number;
   /** Redis for several instances (null: everything stays in this process). */
-  redis: { url: string; failureMode: 'closed' | 'open' } | null;
+  redis: RedisConfig | null;
+  /** How long the app waits for its database before answering 503 database_unavailable. */
+  databaseTimeouts: { connectMs: number; queryMs: number };
+  /** HTTP server behaviour (keep-alive, header timeout, stalled streams, graceful stop). */
+  http: { keepAliveTimeoutMs: number; headersTimeoutMs: number; streamIdleTimeoutMs: number; shutdownTimeoutMs: number };
+  /** Management routes (/api/v1/keys, stats, audit events): their own per-key rate limit. */
+  management: { ratePerMinute: number };
+  /** How often each instance reads the key-change table (revocations from any process). */
+  keyChanges: { pollMs: number };
   /** How the /api middleware keeps keys and limits. */
   api: {
     usageFlushIntervalMs: number;
@@ -61,6 +69,16 @@ export interface Config {
     defaultMaxTokens: number;
     upstreamTimeoutMs: number;
   };
+}
+
+/** Redis (scale-out) and how a failing or stalled Redis is handled. */
+export interface RedisConfig {
+  url: string;
+  failureMode: 'closed' | 'open';
+  /** A command that takes longer fails (a stalled Redis is treated like a dead one). */
+  commandTimeoutMs: number;
+  /** After repeated failures Redis is not asked at all for this long (circuit breaker). */
+  breakerCooldownMs: number;
 }
 
 /** Config whose secrets are known. */
@@ -147,6 +165,16 @@ const envSchema = z.object({
   LOGIN_MAX_FAILURES_PER_IP_PER_DAY: wholeNumber('a number of attempts between 1 and 100000', 1, 100_000, 100),
   DEFAULT_MAX_TOKENS: wholeNumber('a number of tokens between 1 and 1000000', 1, 1_000_000, 1024),
   UPSTREAM_TIMEOUT_MS: wholeNumber('a number of milliseconds between 1000 and 600000', 1000, 600_000, 120_000),
+  REDIS_COMMAND_TIMEOUT_MS: wholeNumber('a number of milliseconds between 50 and 10000', 50, 10_000, 250),
+  REDIS_BREAKER_COOLDOWN_MS: wholeNumber('a number of milliseconds between 100 and 60000', 100, 60_000, 2000),
+  DATABASE_CONNECT_TIMEOUT_MS: wholeNumber('a number of milliseconds between 100 and 60000', 100, 60_000, 3000),
+  DATABASE_QUERY_TIMEOUT_MS: wholeNumber('a number of milliseconds between 100 and 300000', 100, 300_000, 10_000),
+  KEEP_ALIVE_TIMEOUT_SECONDS: wholeNumber('a number of seconds between 1 and 3600', 1, 3600, 65),
+  HEADERS_TIMEOUT_SECONDS: wholeNumber('a number of seconds between 2 and 3601, above KEEP_ALIVE_TIMEOUT_SECONDS', 2, 3601, 66),
+  STREAM_IDLE_TIMEOUT_SECONDS: wholeNumber('a number of seconds between 1 and 3600', 1, 3600, 30),
+  SHUTDOWN_TIMEOUT_SECONDS: wholeNumber('a number of seconds between 1 and 3600', 1, 3600, 25),
+  MANAGEMENT_RATE_LIMIT_PER_MINUTE: wholeNumber('a number of requests between 1 and 100000', 1, 100_000, 600),
+  KEY_CHANGES_POLL_MS: wholeNumber('a number of milliseconds between 50 and 1000', 50, 1000, 250),
 });
 
 /** Reads `.env` (if present) into the environment, then validates it. */
@@ -172,6 +200,11 @@ export function parseConfig(env: NodeJS.ProcessEnv, cwd = process.cwd()): Config
     }
   }
   const trustProxy = parseTrustProxy(vars.TRUST_PROXY, problems);
+  if (vars.HEADERS_TIMEOUT_SECONDS <= vars.KEEP_ALIVE_TIMEOUT_SECONDS) {
+    problems.push(
+      `HEADERS_TIMEOUT_SECONDS (${vars.HEADERS_TIMEOUT_SECONDS}) must be above KEEP_ALIVE_TIMEOUT_SECONDS (${vars.KEEP_ALIVE_TIMEOUT_SECONDS}), e.g. ${vars.KEEP_ALIVE_TIMEOUT_SECONDS + 1}.`,
+    );
+  }
   const catalog = loadModelCatalog(vars.MODEL_CATALOG_PATH && path.resolve(cwd, vars.MODEL_CATALOG_PATH), env);
   problems.push(...catalog.problems);
   if (problems.length > 0 || !database || !catalog.models) throw new ConfigError(problems);
@@ -190,7 +223,23 @@ export function parseConfig(env: NodeJS.ProcessEnv, cwd = process.cwd()): Config
     logLevel: vars.LOG_LEVEL,
     trustProxy,
     expiredKeyRetentionDays: vars.EXPIRED_KEY_RETENTION_DAYS,
-    redis: vars.REDIS_URL ? { url: vars.REDIS_URL, failureMode: vars.REDIS_FAILURE_MODE } : null,
+    redis: vars.REDIS_URL
+      ? {
+          url: vars.REDIS_URL,
+          failureMode: vars.REDIS_FAILURE_MODE,
+          commandTimeoutMs: vars.REDIS_COMMAND_TIMEOUT_MS,
+          breakerCooldownMs: vars.REDIS_BREAKER_COOLDOWN_MS,
+        }
+      : null,
+    databaseTimeouts: { connectMs: vars.DATABASE_CONNECT_TIMEOUT_MS, queryMs: vars.DATABASE_QUERY_TIMEOUT_MS },
+    http: {
+      keepAliveTimeoutMs: vars.KEEP_ALIVE_TIMEOUT_SECONDS * 1000,
+      headersTimeoutMs: vars.HEADERS_TIMEOUT_SECONDS * 1000,
+      streamIdleTimeoutMs: vars.STREAM_IDLE_TIMEOUT_SECONDS * 1000,
+      shutdownTimeoutMs: vars.SHUTDOWN_TIMEOUT_SECONDS * 1000,
+    },
+    management: { ratePerMinute: vars.MANAGEMENT_RATE_LIMIT_PER_MINUTE },
+    keyChanges: { pollMs: vars.KEY_CHANGES_POLL_MS },
     api: {
       usageFlushIntervalMs: vars.USAGE_FLUSH_INTERVAL_MS,
       keyCacheTtlMs: vars.KEY_CACHE_TTL_SECONDS * 1000,

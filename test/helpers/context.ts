@@ -24,6 +24,10 @@ export function buildConfig(database: ResolvedConfig['database'], overrides: Par
     trustProxy: false,
     expiredKeyRetentionDays: 30,
     redis: null,
+    databaseTimeouts: { connectMs: 3000, queryMs: 10_000 },
+    http: { keepAliveTimeoutMs: 65_000, headersTimeoutMs: 66_000, streamIdleTimeoutMs: 30_000, shutdownTimeoutMs: 25_000 },
+    management: { ratePerMinute: 600 },
+    keyChanges: { pollMs: 250 },
     api: {
       usageFlushIntervalMs: 1000,
       keyCacheTtlMs: 30_000,

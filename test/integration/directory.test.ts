@@ -109,12 +109,26 @@ describe('GET /healthz', () => {
     const app = createApp(t.ctx);
     const ok = await request(app).get('/healthz');
     expect(ok.status).toBe(200);
-    expect(ok.body).toEqual({ status: 'ok' });
+    expect(ok.body).toMatchObject({ status: 'ok', checks: { database: { status: 'up' } } });
     t.ctx.database.ping = () => Promise.reject(new Error('disk on fire'));
     const down = await request(app).get('/healthz');
     expect(down.status).toBe(503);
+    expect(down.headers['retry-after']).toBe('1');
     expect(down.body.error.code).toBe('database_unavailable');
+    expect(down.body.checks.database.status).toBe('down');
     expect(JSON.stringify(down.body)).not.toContain('disk on fire');
+    await t.close();
+  });
+
+  it('answers 503 within 2 s when the database never answers', async () => {
+    const t = await createTestContext('sqlite');
+    const app = createApp(t.ctx);
+    t.ctx.database.ping = () => new Promise(() => undefined);
+    const started = Date.now();
+    const down = await request(app).get('/healthz');
+    expect(Date.now() - started).toBeLessThan(2000);
+    expect(down.status).toBe(503);
+    expect(down.body.checks.database).toMatchObject({ status: 'down' });
     await t.close();
   });
 

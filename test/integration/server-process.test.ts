@@ -10,7 +10,7 @@ describe('npm start on a fresh SQLite install', () => {
     const cwd = tempDir();
     const port = await freePort();
     const first = await startServer({ cwd, port, env: {} });
-    expect(await (await fetch(`${first.url}/healthz`)).json()).toEqual({ status: 'ok' });
+    expect(await (await fetch(`${first.url}/healthz`)).json()).toMatchObject({ status: 'ok', checks: { database: { status: 'up' } } });
     expect(fs.existsSync(path.join(cwd, 'data', 'keyward.db'))).toBe(true);
     expect(fs.statSync(path.join(cwd, 'data', 'keyward.secrets.json')).mode & 0o777).toBe(0o600);
     const output = first.output();
