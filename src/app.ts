@@ -1,5 +1,6 @@
 /**
- * createApp() wires the HTTP app in one visible order: settings, request ids, routers (health,
+ * createApp() wires the HTTP app in one visible order: settings, X-Forwarded-For cleaned of
+ * entries that are not addresses, request ids, routers (health,
  * /api, then the dashboard at "/" with its helmet, assets, sessions and CSRF), then the not-found
  * and error handlers: JSON for /api, the dashboard's error page for everything else. It does not
  * listen; server.ts does, and tests use supertest.
@@ -8,6 +9,7 @@ import express, { type Express } from 'express';
 import type { AppContext } from './context';
 import { createDashboard } from './dashboard/dashboard-router';
 import { errorHandler, notFoundHandler } from './http/error-handler';
+import { forwardedForCleanup } from './http/forwarded';
 import { requestId } from './http/request-id';
 import { apiRouter } from './routes/api';
 import { healthRouter } from './routes/health';
@@ -17,6 +19,7 @@ export function createApp(ctx: AppContext): Express {
   app.disable('x-powered-by');
   app.set('trust proxy', ctx.config.trustProxy);
 
+  app.use(forwardedForCleanup(ctx.config.trustProxy)); // before anything reads req.ip
   app.use(requestId());
   app.use(healthRouter(ctx.health));
   app.use('/api', apiRouter(ctx));

@@ -8,10 +8,15 @@ import type { ResolvedConfig } from './config';
 import type { CatalogModel } from './config/model-catalog';
 import { createDashboardServices, type DashboardServices } from './dashboard/dashboard-services';
 import { type Database, openDatabase } from './data/database';
+import { databaseUnavailableReason } from './data/errors';
+import { deleteKeyChangesBefore, latestKeyChangeId, listKeyChangesAfter } from './data/repositories/key-changes';
 import { writeUsageBatch } from './data/repositories/usage';
+import { KeyChangeFeed } from './keys/key-change-feed';
+import { KeyChangeInbox } from './keys/key-change-inbox';
 import type { KeyEventBus } from './keys/key-events';
 import { KeyHasher } from './keys/key-hasher';
 import { KeyService } from './keys/key-service';
+import { ThrottledLog } from './lib/throttled-log';
 import type { LimitBackend } from './limits/limits';
 import { createLogger, type Logger } from './logger';
 import type { HealthCheck } from './routes/health';
@@ -40,7 +45,10 @@ export interface AppContext {
   dashboard: DashboardServices;
   /** What GET /healthz reports: the database (critical) and shared stores (Redis). */
   health: HealthCheck[];
-  /** Resolves once shared stores (Redis) answer, or after a short wait. */
+  /**
+   * Resolves once shared stores (Redis) answer, or after a short wait, and the key-change feed
+   * knows where to start (before the first key is cached).
+   */
   ready(): Promise<void>;
   /** Writes buffered usage, settles ledgers, and releases every resource. */
   close(): Promise<void>;
@@ -51,37 +59,74 @@ export interface ContextOverrides {
   passwords?: PasswordHasher;
   clock?: () => Date;
   limits?: LimitBackend;
+  /**
+   * false: do not poll key changes made by other processes. For processes that only make changes
+   * and cache no keys (the CLI).
+   */
+  keyChangeFeed?: boolean;
 }
+
+/** How long key_changes rows are kept: pollers only need the recent tail. */
+const KEY_CHANGE_RETENTION_MS = 60 * 60_000;
 
 /** Wires the services for a configuration. Migrations must have been applied. */
 export function createContext(config: ResolvedConfig, overrides: ContextOverrides = {}): AppContext {
   const logger = overrides.logger ?? createLogger(config.logLevel);
-  const database = openDatabase(config.database);
-  const shared = createSharedState(config, { database, logger });
+  const database = openDatabase(config.database, { timeouts: config.databaseTimeouts, logger });
+  const inbox = new KeyChangeInbox();
+  const shared = createSharedState(config, { database, logger, inbox });
   const keyEvents = shared.keyEvents;
   const passwords = overrides.passwords ?? new PasswordHasher();
   const hasher = new KeyHasher({ 1: config.keyHashSecret });
-  const keys = new KeyService({ database, hasher, keyPrefix: config.keyPrefix, events: keyEvents, clock: overrides.clock });
+  const keys = new KeyService({ database, hasher, keyPrefix: config.keyPrefix, events: keyEvents, origin: inbox.origin, clock: overrides.clock });
 
   const limits = overrides.limits ?? shared.limits;
+  const usageFailures = new ThrottledLog(logger);
   const usage = new UsageBuffer(
     { write: (batch) => writeUsageBatch(database, batch) },
     {
       intervalMs: config.api.usageFlushIntervalMs,
-      onError: (error) => logger.error({ err: error }, 'writing usage failed; kept for the next attempt'),
+      onError: (error) => {
+        // Every interval while the database is away: one line per kind and interval, with a count.
+        const reason = databaseUnavailableReason(error);
+        const message = 'writing usage failed; kept for the next attempt';
+        usageFailures.error(`usage-write:${reason ?? 'other'}`, reason ? undefined : error, message, { reason });
+      },
+      // What a crash can lose grows with a write's duration (README, Crash safety): visible at debug.
+      onWritten: ({ requests, ms }) => logger.debug({ requests, ms: Math.round(ms) }, 'usage written'),
     },
   );
   usage.start();
   const keyStore = cachedKeyStore(
     { findKey: (id) => keys.findById(id) },
-    { events: keyEvents, ttlMs: config.api.keyCacheTtlMs, bypass: shared.cacheUnsafe },
+    { events: keyEvents, ttlMs: config.api.keyCacheTtlMs },
   );
-  shared.onMissedChanges(() => keyStore.clear());
+  // Other processes' changes (another instance, the CLI) within KEY_CHANGES_POLL_MS, with or
+  // without Redis; while polls fail, cached keys live out their TTL.
+  const feed =
+    overrides.keyChangeFeed === false
+      ? null
+      : new KeyChangeFeed({
+          source: {
+            latestId: () => latestKeyChangeId(database.prisma),
+            after: (id, limit) => listKeyChangesAfter(database.prisma, id, limit),
+            pruneBefore: (cutoff) => deleteKeyChangesBefore(database.prisma, cutoff),
+          },
+          inbox,
+          pollMs: config.keyChanges.pollMs,
+          // Longer than any cache TTL: a process that missed pruned rows has nothing cached from before them.
+          retentionMs: Math.max(KEY_CHANGE_RETENTION_MS, 2 * config.api.keyCacheTtlMs),
+          logger,
+        });
+  feed?.start();
   keyEvents.subscribe((change) => {
     if (change.kind !== 'usage_reset') return;
     usage.dropCounters(change.keyId);
-    // The instance that made the change resets the shared counters; the others only their own.
-    if (!change.remote) limits.ledger.reset(change.keyId).catch((error) => logger.error({ err: error }, 'resetting limits failed'));
+    // Counters shared in Redis are reset by the process that made the change; counters kept in
+    // this process (no Redis) by each process.
+    if (!change.remote || !config.redis) {
+      limits.ledger.reset(change.keyId).catch((error) => logger.error({ err: error }, 'resetting limits failed'));
+    }
   });
 
   const users = new UserService(database, passwords);
@@ -106,14 +151,21 @@ export function createContext(config: ResolvedConfig, overrides: ContextOverride
         name: 'database',
         critical: true,
         check: async () => {
-          await database.ping();
-          return { status: 'up' };
+          try {
+            await database.ping();
+            return { status: 'up' };
+          } catch (error) {
+            return { status: 'down', detail: databaseUnavailableReason(error) ?? 'unreachable' };
+          }
         },
       },
       ...shared.health,
     ],
-    ready: () => shared.ready(),
+    ready: async () => {
+      await Promise.all([shared.ready(), feed?.ready()]);
+    },
     close: async () => {
+      await feed?.stop();
       keyStore.close();
       try {
         await usage.stop();

@@ -8,6 +8,7 @@
 export { apiKeyAuth } from './middleware/api-key-auth';
 export { requireScope } from './middleware/require-scope';
 export type { ApiKeyAuthOptions } from './middleware/options';
+export type { SeparateRateLimit } from './middleware/meters';
 export type { AuthenticatedKey, ReportedUsage } from './middleware/authenticated-key';
 export { cachedKeyStore } from './middleware/key-store';
 export type { CachedKeyStore, KeyCacheOptions, KeyStore } from './middleware/key-store';

@@ -10,7 +10,8 @@ import { createContext } from './context';
 import { exitOnStartupError, prepare } from './startup';
 
 const CLEANUP_INTERVAL_MS = 15 * 60 * 1000;
-const SHUTDOWN_TIMEOUT_MS = 25_000;
+/** While stopping, how often connections that finished their last response are closed. */
+const IDLE_SWEEP_MS = 100;
 
 async function main(): Promise<void> {
   const config = await prepare((message) => process.stdout.write(`keyward: ${message}\n`));
@@ -24,6 +25,10 @@ async function main(): Promise<void> {
   await ctx.ready();
   const app = createApp(ctx);
   const server = app.listen(config.port, config.host);
+  // Above a load balancer's idle timeout (60 s is common): the balancer, not Keyward, closes an idle
+  // connection first, so it never sends a request on a socket Keyward is closing (a 502).
+  server.keepAliveTimeout = config.http.keepAliveTimeoutMs;
+  server.headersTimeout = config.http.headersTimeoutMs;
   await new Promise<void>((resolve, reject) => {
     server.once('listening', resolve);
     server.once('error', reject);
@@ -51,20 +56,26 @@ async function main(): Promise<void> {
     ctx.logger.info({ signal }, 'stopping: no new connections, finishing requests in flight');
     clearInterval(cleanup);
     const force = setTimeout(() => {
-      ctx.logger.error('requests still running after the shutdown timeout; exiting');
+      ctx.logger.error({ timeoutMs: config.http.shutdownTimeoutMs }, 'requests still running after the shutdown timeout; exiting');
       process.exit(1);
-    }, SHUTDOWN_TIMEOUT_MS);
+    }, config.http.shutdownTimeoutMs);
     force.unref();
     server.close(() => {
       ctx
         .close()
-        .then(() => process.exit(0))
+        .then(() => {
+          ctx.logger.info({ signal }, 'stopped: requests finished, usage written, connections closed');
+          process.exit(0);
+        })
         .catch((error) => {
           ctx.logger.error({ err: error }, 'error while closing');
           process.exit(1);
         });
     });
+    // close() ends idle connections once; a keep-alive connection whose response finishes later
+    // would otherwise stay open for the whole keep-alive timeout and hold the stop up.
     server.closeIdleConnections();
+    setInterval(() => server.closeIdleConnections(), IDLE_SWEEP_MS).unref();
   };
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));

@@ -7,22 +7,27 @@
 import type { ResolvedConfig } from './config';
 import type { Database } from './data/database';
 import { lowerCeilings, raiseCeiling } from './data/repositories/usage';
-import { type KeyEventBus, LocalKeyEventBus } from './keys/key-events';
+import type { KeyChangeInbox } from './keys/key-change-inbox';
+import type { KeyEventBus } from './keys/key-events';
+import { ThrottledLog } from './lib/throttled-log';
 import type { CeilingStore } from './limits/ledger';
 import { createMemoryLimits, type LimitBackend } from './limits/limits';
 import type { Logger } from './logger';
 import type { HealthCheck } from './routes/health';
+import { CircuitOpenError, describeFailure, RedisBreaker } from './redis/redis-breaker';
 import { closeRedis, createRedisClient, whenReady } from './redis/redis-client';
 import { RedisKeyEventBus } from './redis/redis-key-events';
 import { createRedisLimits } from './redis/redis-limits';
 
 export interface SharedState {
   limits: LimitBackend;
+  /**
+   * Key changes: the inbox's listeners, plus Redis broadcasting when configured. Losing the Redis
+   * subscription does not make key caches unsafe (they used to be bypassed, then cleared on
+   * resubscribe): the change feed brings every change within KEY_CHANGES_POLL_MS whatever Redis
+   * does, so bypassing would only put every request on the database during a Redis outage.
+   */
   keyEvents: KeyEventBus;
-  /** True while key caches must not be trusted (this instance may be missing key changes). */
-  cacheUnsafe(): boolean;
-  /** Registers what to do when missed key changes are possible (clear caches). */
-  onMissedChanges(listener: () => void): void;
   /** Resolves once Redis answers (or after a short wait: the failure policy covers the rest). */
   ready(): Promise<void>;
   /** Health checks of the shared stores (none in memory mode). */
@@ -32,8 +37,10 @@ export interface SharedState {
 
 /** Longest a reservation may live if its instance dies before settling it. */
 const RESERVATION_TTL_MS = 11 * 60_000;
+/** Consecutive unanswered Redis calls that open the breaker (one request makes up to four at once). */
+const BREAKER_FAILURES = 3;
 
-export function createSharedState(config: ResolvedConfig, deps: { database: Database; logger: Logger }): SharedState {
+export function createSharedState(config: ResolvedConfig, deps: { database: Database; logger: Logger; inbox: KeyChangeInbox }): SharedState {
   const ceilings: CeilingStore = {
     raise: (keyId, kind, periodStart, ceiling) => raiseCeiling(deps.database.prisma, keyId, kind, periodStart, ceiling),
     lower: (entries) => lowerCeilings(deps.database, entries),
@@ -41,37 +48,42 @@ export function createSharedState(config: ResolvedConfig, deps: { database: Data
   if (!config.redis) {
     return {
       limits: createMemoryLimits({ ceilings, invalidKeys: config.api.invalidKeys }),
-      keyEvents: new LocalKeyEventBus(),
-      cacheUnsafe: () => false,
-      onMissedChanges: () => undefined,
+      keyEvents: deps.inbox.bus,
       ready: async () => undefined,
       health: [],
       close: async () => undefined,
     };
   }
 
-  const commands = createRedisClient(config.redis.url, deps.logger, 'commands');
-  const subscriber = createRedisClient(config.redis.url, deps.logger, 'subscriber');
-  const events = new RedisKeyEventBus(commands, subscriber, deps.logger);
-  let lastFailureLog = 0;
+  const { commandTimeoutMs, breakerCooldownMs, failureMode } = config.redis;
+  const commands = createRedisClient({ url: config.redis.url, commandTimeoutMs }, deps.logger, 'commands');
+  const subscriber = createRedisClient({ url: config.redis.url }, deps.logger, 'subscriber');
+  const events = new RedisKeyEventBus(commands, subscriber, deps.logger, deps.inbox);
+  // During an outage every guarded request fails the same way: one line per kind per interval.
+  const log = new ThrottledLog(deps.logger);
+  const breaker = new RedisBreaker({ failureThreshold: BREAKER_FAILURES, cooldownMs: breakerCooldownMs, probe: () => commands.ping() });
+  breaker.onOpen((error) =>
+    log.error('redis-breaker-opened', error, 'Redis breaker opened: Redis is not asked until a probe finds it answering', {
+      probeEveryMs: breakerCooldownMs,
+    }),
+  );
+  breaker.onClose((openForMs) => log.warn('redis-breaker-closed', undefined, 'Redis breaker closed: Redis answers again', { openForMs }));
   const limits = createRedisLimits({
     client: commands,
+    breaker,
     ceilings,
     invalidKeys: config.api.invalidKeys,
-    failureMode: config.redis.failureMode,
+    failureMode,
     reservationTtlMs: RESERVATION_TTL_MS,
     onFailure: (error) => {
-      // Once a minute at most: during an outage every guarded request would log.
-      if (Date.now() - lastFailureLog < 60_000) return;
-      lastFailureLog = Date.now();
-      deps.logger.error({ err: error }, 'Redis unavailable: quotas and budgets follow REDIS_FAILURE_MODE');
+      const policy = `rate windows count in this instance; quotas and budgets follow REDIS_FAILURE_MODE=${failureMode}`;
+      if (error instanceof CircuitOpenError) log.warn('redis-circuit-open', undefined, `Redis not asked (breaker open): ${policy}`);
+      else log.error('redis-command', error, `Redis command failed (${describeFailure(error)}): ${policy}`);
     },
   });
   return {
     limits,
     keyEvents: events,
-    cacheUnsafe: () => !events.listening(),
-    onMissedChanges: (listener) => events.onResubscribe(listener),
     ready: async () => {
       await Promise.all([whenReady(commands, 5000), whenReady(subscriber, 5000)]);
     },
@@ -79,13 +91,21 @@ export function createSharedState(config: ResolvedConfig, deps: { database: Data
       {
         name: 'redis',
         critical: false,
+        // Honest within the check's deadline: 'down' while the breaker is open or a PING times out.
         check: async () => {
-          await commands.ping();
+          if (breaker.state !== 'closed') return { status: 'down', detail: breaker.describe() };
+          try {
+            await breaker.run(() => commands.ping());
+          } catch (error) {
+            const reason = describeFailure(error);
+            return { status: 'down', detail: reason === 'no answer' ? `no answer within ${commandTimeoutMs} ms` : reason };
+          }
           return events.listening() ? { status: 'up' } : { status: 'degraded', detail: 'not subscribed to key changes' };
         },
       },
     ],
     close: async () => {
+      breaker.close();
       await Promise.all([closeRedis(commands), closeRedis(subscriber)]);
     },
   };

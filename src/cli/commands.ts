@@ -5,9 +5,9 @@
 import type { Actor } from '../audit/audit-types';
 import { generatePassword } from '../auth/password';
 import type { AppContext } from '../context';
-import { AppError } from '../errors';
 import { displayPrefix } from '../keys/key-format';
 import type { ApiKeyRecord } from '../keys/key-types';
+import { readNewPassword, readStdin, usageError } from './input';
 
 export type Options = Record<string, string | boolean | undefined>;
 
@@ -18,9 +18,7 @@ export interface CommandOutput {
 
 export type Command = (ctx: AppContext, options: Options, args: string[], actor: Actor) => Promise<CommandOutput>;
 
-export function usageError(message: string): AppError {
-  return new AppError({ status: 400, code: 'usage_error', message });
-}
+export { usageError };
 
 function required(options: Options, name: string): string {
   const value = options[name];
@@ -70,18 +68,57 @@ const createUser: Command = async (ctx, options, _args, actor) => {
   return { json: { ...user, role, tenant: tenant.slug, ...(generated ? { password: generated } : {}) }, text };
 };
 
+const setPassword: Command = async (ctx, options, _args, actor) => {
+  if (options.password !== undefined) {
+    throw usageError('users set-password reads the new password from standard input, never from the command line (or use --generate).');
+  }
+  const user = await ctx.users.getByEmail(required(options, 'email'));
+  const generated = options.generate === true ? generatePassword() : null;
+  const password = generated ?? (await readNewPassword(`printf '%s\\n' "$NEW_PASSWORD" | npx keyward users set-password --email ${user.email}`));
+  await ctx.users.setPassword(user.id, { newPassword: password }, actor);
+  const text = [`Set a new password for ${user.email}; every dashboard session of theirs has ended.`];
+  if (generated) text.push(`Generated password (shown once): ${generated}`);
+  return { json: { id: user.id, email: user.email, ...(generated ? { password: generated } : {}) }, text };
+};
+
+/** A comma-separated option as a list (absent: undefined, so the key service's default applies). */
+function list(value: string | boolean | undefined): string[] | undefined {
+  return typeof value === 'string' ? value.split(',').map((s) => s.trim()).filter(Boolean) : undefined;
+}
+
+/** A numeric option as a number; anything else becomes NaN, which the key service refuses by field name. */
+function number(value: string | boolean | undefined): number | undefined {
+  if (typeof value !== 'string') return undefined;
+  return value.trim() === '' ? Number.NaN : Number(value);
+}
+
 const createKey: Command = async (ctx, options, _args, actor) => {
   const tenant = await ctx.tenants.getBySlug(required(options, 'tenant'));
   const owner = typeof options.owner === 'string' ? await ctx.users.getByEmail(options.owner) : null;
-  const scopes = typeof options.scopes === 'string' ? options.scopes.split(',').map((s) => s.trim()).filter(Boolean) : undefined;
-  const { key, apiKey } = await ctx.keys.create(
-    tenant.id,
-    { name: required(options, 'name'), ...(scopes ? { scopes } : {}), ...(owner ? { ownerId: owner.id } : {}) },
-    actor,
-  );
+  const budgetCents = number(options['budget-cents']);
+  const budgetPeriod = options['budget-period'];
+  // Everything is validated by the key service, exactly as for the API and the dashboard.
+  const input = {
+    name: required(options, 'name'),
+    description: options.description,
+    scopes: list(options.scopes),
+    tags: list(options.tags),
+    tier: options.tier,
+    allowedIps: list(options['allowed-ips']),
+    allowedModels: list(options['allowed-models']),
+    usageLimit: number(options['usage-limit']),
+    budget: budgetCents === undefined && budgetPeriod === undefined ? undefined : { limitCents: budgetCents, period: budgetPeriod },
+    expiresInDays: number(options['expires-in-days']),
+    ownerId: owner?.id,
+  };
+  const defined = Object.fromEntries(Object.entries(input).filter(([, value]) => value !== undefined));
+  const { key, apiKey } = await ctx.keys.create(tenant.id, defined, actor);
   return {
     json: { id: apiKey.id, key },
-    text: [`Created key ${apiKey.id} "${apiKey.name}" in ${tenant.slug}.`, `Secret (shown once, store it now): ${key}`],
+    text: [
+      `Created key ${apiKey.id} "${apiKey.name}" in ${tenant.slug} (tier ${apiKey.tier}, scopes ${apiKey.scopes.join(', ')}).`,
+      `Secret (shown once, store it now): ${key}`,
+    ],
   };
 };
 
@@ -116,18 +153,12 @@ const revokeKey: Command = async (ctx, _options, args, actor) => {
 };
 
 const verifyKey: Command = async (ctx, options) => {
-  const presented = typeof options.key === 'string' ? options.key : await readStdin();
+  const presented =
+    typeof options.key === 'string' ? options.key : await readStdin('Pipe the key on standard input, e.g. `echo "$KEY" | npx keyward keys verify`.');
   const result = await ctx.keys.verify(presented.trim());
   if (!result.ok) return { json: { valid: false, code: result.code }, text: [`Refused: ${result.code}`] };
   return { json: { valid: true, id: result.apiKey.id }, text: [`Valid: key ${result.apiKey.id} "${result.apiKey.name}".`] };
 };
-
-async function readStdin(): Promise<string> {
-  if (process.stdin.isTTY) throw usageError('Pipe the key on standard input, e.g. `echo "$KEY" | keyward keys verify`.');
-  let data = '';
-  for await (const chunk of process.stdin) data += chunk;
-  return data;
-}
 
 /** Every command, by "<group> <action>". */
 export const COMMANDS: Record<string, { run: Command; usage: string }> = {
@@ -137,7 +168,18 @@ export const COMMANDS: Record<string, { run: Command; usage: string }> = {
     run: createUser,
     usage: 'users create --email EMAIL [--password PASSWORD] --tenant SLUG --role owner|admin|member [--platform-admin] [--json]',
   },
-  'keys create': { run: createKey, usage: 'keys create --tenant SLUG --name NAME [--scopes a,b] [--owner EMAIL] [--json]' },
+  'users set-password': {
+    run: setPassword,
+    usage: 'users set-password --email EMAIL [--generate] [--json]   (reads the new password from stdin without --generate; ends their sessions)',
+  },
+  'keys create': {
+    run: createKey,
+    usage: [
+      'keys create --tenant SLUG --name NAME [--scopes a,b] [--owner EMAIL] [--tier free|pro|enterprise]',
+      '      [--description TEXT] [--tags a,b] [--allowed-ips ADDR,CIDR] [--allowed-models a,b] [--usage-limit N]',
+      '      [--budget-cents N --budget-period total|monthly] [--expires-in-days N] [--json]',
+    ].join('\n'),
+  },
   'keys list': { run: listKeys, usage: 'keys list --tenant SLUG [--json]' },
   'keys revoke': { run: revokeKey, usage: 'keys revoke ID [--json]' },
   'keys verify': { run: verifyKey, usage: 'keys verify [--key KEY] [--json]   (reads the key from stdin without --key)' },

@@ -1,6 +1,7 @@
 /**
- * `npm run keyward -- <command>`: administration from a shell, against the same DATABASE_URL as
- * the app. Applies pending migrations first. `--json` prints exactly one JSON document on stdout.
+ * `npx keyward <command>` (bin/keyward.js, or `npm run keyward -- <command>`): administration from
+ * a shell, against the same DATABASE_URL as the app. Applies pending migrations first. `--json`
+ * prints exactly one JSON document on stdout; everything else goes to stderr.
  */
 import { parseArgs } from 'node:util';
 import { systemActor } from '../audit/audit-types';
@@ -13,7 +14,7 @@ import { COMMANDS, usageError } from './commands';
 
 function usage(): string {
   return [
-    'Usage: npm run keyward -- <command>',
+    'Usage: npx keyward <command>   (or: npm run -s keyward -- <command>)',
     '',
     '  migrate',
     ...Object.values(COMMANDS).map((c) => `  ${c.usage}`),
@@ -38,6 +39,16 @@ async function main(argv: string[]): Promise<number> {
       scopes: { type: 'string' },
       owner: { type: 'string' },
       key: { type: 'string' },
+      generate: { type: 'boolean' },
+      tier: { type: 'string' },
+      description: { type: 'string' },
+      tags: { type: 'string' },
+      'allowed-ips': { type: 'string' },
+      'allowed-models': { type: 'string' },
+      'usage-limit': { type: 'string' },
+      'budget-cents': { type: 'string' },
+      'budget-period': { type: 'string' },
+      'expires-in-days': { type: 'string' },
     },
   });
   const [group, action, ...args] = positionals;
@@ -54,7 +65,8 @@ async function main(argv: string[]): Promise<number> {
   const command = COMMANDS[`${group} ${action ?? ''}`];
   if (!command) throw usageError(`Unknown command "${positionals.join(' ')}".\n${usage()}`);
 
-  const ctx = createContext(config, { logger: createLogger('error') });
+  // The CLI only makes changes (running instances poll them): it has no key cache to keep fresh.
+  const ctx = createContext(config, { logger: createLogger('error'), keyChangeFeed: false });
   try {
     // With REDIS_URL, key changes made here are broadcast to running instances.
     await ctx.ready();

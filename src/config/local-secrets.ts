@@ -36,7 +36,8 @@ export function resolveSecrets(config: Config): ResolvedConfig {
 }
 
 function readOrCreateSecretsFile(file: string): SecretsFile {
-  fs.mkdirSync(path.dirname(file), { recursive: true });
+  // Owner-only like the database beside it (created after this, in the same folder).
+  fs.mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
   const fresh: SecretsFile = {
     keyHashSecret: randomBytes(48).toString('base64url'),
     sessionSecret: randomBytes(48).toString('base64url'),

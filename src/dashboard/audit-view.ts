@@ -23,6 +23,7 @@ export const AUDIT_ACTIONS: Record<string, string> = {
   'user.disable': 'User disabled',
   'user.enable': 'User enabled',
   'user.password_change': 'Password changed',
+  'user.password_set': 'Password reset (sessions ended)',
 };
 
 const MAX_VALUE = 80;

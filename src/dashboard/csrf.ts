@@ -1,21 +1,23 @@
 /**
- * CSRF protection with synchronizer tokens (csrf-sync): each session holds a random token, every
- * state-changing form sends it back in `_csrf` (or the X-CSRF-Token header), and a POST without
- * it or with a wrong one is refused with 403 before any route runs.
+ * CSRF protection with synchronizer tokens (csrf-sync): each signed-in session holds a random
+ * token, every state-changing form sends it back in `_csrf` (or the X-CSRF-Token header), and a
+ * POST without it or with a wrong one is refused with 403 before any route runs. The sign-in form
+ * comes before any session: POST /login is checked with its own signed token (sign-in-csrf.ts).
  */
 import { csrfSync } from 'csrf-sync';
 import type { NextFunction, Request, Response } from 'express';
 import { AppError } from '../errors';
+import type { SignInCsrf } from './sign-in-csrf';
 
-const { generateToken, isRequestValid } = csrfSync({
-  size: 32,
-  getTokenFromRequest: (req) => {
-    const field = (req.body as Record<string, unknown> | undefined)?._csrf;
-    if (typeof field === 'string') return field;
-    const header = req.headers['x-csrf-token'];
-    return typeof header === 'string' ? header : undefined;
-  },
-});
+/** The token a request sends: the form field `_csrf`, else the X-CSRF-Token header. */
+export function submittedCsrfToken(req: Request): string | undefined {
+  const field = (req.body as Record<string, unknown> | undefined)?._csrf;
+  if (typeof field === 'string') return field;
+  const header = req.headers['x-csrf-token'];
+  return typeof header === 'string' ? header : undefined;
+}
+
+const { generateToken, isRequestValid } = csrfSync({ size: 32, getTokenFromRequest: submittedCsrfToken });
 
 const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
 
@@ -39,13 +41,22 @@ export function csrfError(): AppError {
   });
 }
 
-/** Refuses unsafe methods without the session's token. Needs the session and the parsed body. */
-export function csrfProtection() {
+/**
+ * Refuses unsafe methods without a valid token: the sign-in form's for POST /login, the session's
+ * for everything else. Needs the session and the parsed body.
+ */
+export function csrfProtection(signInForm: SignInCsrf) {
   return function csrfProtectionMiddleware(req: Request, _res: Response, next: NextFunction): void {
-    if (SAFE_METHODS.has(req.method) || isRequestValid(req)) {
+    if (SAFE_METHODS.has(req.method)) {
       next();
       return;
     }
-    next(csrfError());
+    // Express matches /LOGIN and /login/ to the sign-in route too: they get the same check.
+    const valid = isSignIn(req) ? signInForm.isValid(req) : isRequestValid(req);
+    next(valid ? undefined : csrfError());
   };
+}
+
+function isSignIn(req: Request): boolean {
+  return /^\/login\/?$/i.test(req.path);
 }

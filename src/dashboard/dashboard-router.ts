@@ -5,6 +5,9 @@
  *   form bodies → CSRF check of every unsafe method → who is signed in → pages (each declares
  *   its steps: sign-in required, tenant, role, record)
  *
+ * Anonymous visitors never get a stored session: a session row is written only at sign-in, and
+ * the sign-in form carries its own CSRF token (sign-in-csrf.ts).
+ *
  * Unknown paths fall through to the app's not-found handler, which renders the dashboard's 404.
  */
 import path from 'node:path';
@@ -61,7 +64,7 @@ export function createDashboard(ctx: AppContext): Dashboard {
     }),
   );
   router.use(express.urlencoded({ extended: false, limit: '64kb', parameterLimit: 500 }));
-  router.use(csrfProtection());
+  router.use(csrfProtection(ctx.dashboard.signInForm));
   router.use(loadViewer(ctx));
 
   // Every route below declares requireSignIn() itself, so unknown paths stay 404 for everyone.

@@ -1,6 +1,7 @@
 /**
  * The dashboard's services, built once per app context: the session store, sign-in with
- * brute-force counters, account actions and the sealing of one-time secrets.
+ * brute-force counters and its form's CSRF token, account actions and the sealing of one-time
+ * secrets.
  */
 import type { ResolvedConfig } from '../config';
 import type { Database } from '../data/database';
@@ -9,6 +10,7 @@ import type { UserService } from '../users/user-service';
 import { AccountService } from './account-service';
 import { SecretBox } from './secret-box';
 import { DatabaseSessionStore } from './session-store';
+import { SignInCsrf } from './sign-in-csrf';
 import { SignInService } from './sign-in-service';
 
 /** The dashboard's services in the app context. */
@@ -17,6 +19,8 @@ export interface DashboardServices {
   clock: () => Date;
   sessions: DatabaseSessionStore;
   signIn: SignInService;
+  /** The sign-in form's CSRF token, which needs no session. */
+  signInForm: SignInCsrf;
   accounts: AccountService;
   secrets: SecretBox;
 }
@@ -49,6 +53,7 @@ export function createDashboardServices(deps: {
       },
       clock,
     ),
+    signInForm: new SignInCsrf({ sessionSecret: deps.config.sessionSecret, publicUrl: dashboard.publicUrl, clock }),
     accounts: new AccountService(deps.users, sessions),
     secrets: new SecretBox(deps.config.sessionSecret),
   };

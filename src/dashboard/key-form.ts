@@ -92,8 +92,9 @@ export function keyInputFromForm(values: FormValues, context: KeyFormContext): {
 
   const scopes = splitList(text(values, 'scopes'), /[\s,]+/);
   if (scopes.length > 0 || context.mode === 'edit') input.scopes = scopes;
-  // A member keeps what an owner granted before, but cannot add more.
-  const beyond = context.chooseOwner ? [] : scopes.filter((s) => isManagementScope(s) && !context.key?.scopes.includes(s));
+  // Members hold none of the management scopes, so they grant none (the key service also refuses
+  // them any change to a key that holds one).
+  const beyond = context.chooseOwner ? [] : scopes.filter((s) => isManagementScope(s));
   if (beyond.length > 0) {
     issues.push({ field: 'scopes', message: `only owners and admins of the tenant can grant ${beyond.join(', ')}` });
   }

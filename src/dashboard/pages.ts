@@ -86,8 +86,9 @@ export class Pages {
     if (flash && req.session) delete req.session.flash;
     return {
       viewer: req.viewer ?? null,
-      // Anonymous visitors get a token (and so a stored session) only where a form needs one: the sign-in page.
-      csrfToken: req.session && (req.viewer || req.session.csrfToken) ? csrfTokenOf(req) : '',
+      // Only signed-in people get the session's token: creating one would store a session for
+      // every anonymous page. The sign-in form brings its own token (sign-in-csrf.ts).
+      csrfToken: req.viewer && req.session ? csrfTokenOf(req) : '',
       flash: flash ?? null,
       path: req.path,
       now: this.clock(),

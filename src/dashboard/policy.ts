@@ -12,8 +12,9 @@
 import type { NextFunction, Request, Response } from 'express';
 import type { AppContext } from '../context';
 import { AppError, notFound } from '../errors';
+import type { ChangeLimits } from '../keys/key-authority';
 import type { ApiKeyRecord } from '../keys/key-types';
-import { ADMIN_SCOPE } from '../keys/scopes';
+import { ADMIN_SCOPE, type ScopeAuthority } from '../keys/scopes';
 import type { MemberRole } from '../tenants/tenant-types';
 import type { Viewer } from './viewer';
 import { tenantOf, viewerOf } from './viewer';
@@ -44,6 +45,18 @@ export function requireTenantManager() {
  */
 export function isManagementScope(scope: string): boolean {
   return scope === ADMIN_SCOPE || scope.startsWith('keys:');
+}
+
+/** What a member holds: every scope but the management ones. */
+const MEMBER_AUTHORITY: ScopeAuthority = { holds: (scope) => !isManagementScope(scope), who: 'A member' };
+
+/**
+ * What a person may do to keys in the current tenant: owners, admins and platform admins hold
+ * every scope; members hold none of `admin`/`keys:*`, so they can neither grant those scopes nor
+ * change a key that holds them (even their own, if a tenant admin gave it one).
+ */
+export function keyLimitsOf(req: Request): ChangeLimits {
+  return tenantOf(req).managesTenant ? {} : { authority: MEMBER_AUTHORITY };
 }
 
 /** The owner filter a person's key lists get: members see their own keys only. */

@@ -1,7 +1,10 @@
 import type { DatabaseConfig, DatabaseProvider } from '../config';
+import { ThrottledLog } from '../lib/throttled-log';
+import type { Logger } from '../logger';
 import type { Db, Prisma, Tx } from './client-types';
 import { dialectFor } from './dialects';
-import type { Dialect } from './dialects/dialect';
+import { type DatabaseTimeouts, type Dialect, transactionTimeoutMs } from './dialects/dialect';
+import { databaseUnavailableReason } from './errors';
 
 /** The app's handle on its database: the Prisma client plus provider-specific strategies. */
 export interface Database {
@@ -10,24 +13,51 @@ export interface Database {
   /** A case-insensitive substring filter for this provider. */
   containsText(text: string): Prisma.StringFilter;
   /** Provider-specific pieces of raw SQL (see dialects/dialect.ts). */
-  readonly sql: Pick<Dialect, 'typed' | 'lockApiKeys'>;
-  /** Runs `fn` in one transaction; it commits when `fn` resolves and rolls back when it throws. */
+  readonly sql: Pick<Dialect, 'typed' | 'lockApiKeys' | 'lockKeyChanges'>;
+  /**
+   * Runs `fn` in one transaction; it commits when `fn` resolves and rolls back when it throws.
+   * It waits about `connectMs` for a connection and may last 2 x `queryMs` (then it fails).
+   */
   transaction<T>(fn: (tx: Tx) => Promise<T>): Promise<T>;
   /** Resolves when the database answers a trivial query. */
   ping(): Promise<void>;
   close(): Promise<void>;
 }
 
+/** How long to wait for the database, and where to report failures. */
+export interface DatabaseOptions {
+  /** config.databaseTimeouts: every wait for the database ends (and answers 503) after these. */
+  timeouts: DatabaseTimeouts;
+  /** Where connections that fail outside any request are reported, throttled. */
+  logger?: Logger;
+}
+
+/**
+ * A transaction's wait for a connection outlasts the driver's own connect timeout a little, so
+ * the driver's error (which says why) is the one that surfaces.
+ */
+const MAX_WAIT_MARGIN_MS = 500;
+
 /** Opens the database named by the configuration (migrations are applied separately). */
-export function openDatabase(config: DatabaseConfig): Database {
+export function openDatabase(config: DatabaseConfig, options: DatabaseOptions): Database {
+  const { timeouts } = options;
   const dialect = dialectFor(config.provider);
-  const prisma = dialect.createClient(config);
+  const failures = options.logger ? new ThrottledLog(options.logger) : null;
+  const prisma = dialect.createClient(config, {
+    timeouts,
+    // A connection ended while no query waited on it (a failover, a restart): the next query opens
+    // a new one. One line per kind and interval; the reason only, never the connection string.
+    onConnectionError: (error) => {
+      const reason = databaseUnavailableReason(error) ?? (error as { code?: string }).code ?? 'connection error';
+      failures?.warn(`database-connection:${reason}`, undefined, 'a database connection failed; it is replaced on next use', { reason });
+    },
+  });
   return {
     provider: config.provider,
     prisma,
     containsText: (text) => dialect.containsText(text),
-    sql: { typed: dialect.typed, lockApiKeys: dialect.lockApiKeys },
-    transaction: (fn) => prisma.$transaction(fn, { maxWait: 10_000, timeout: 20_000 }),
+    sql: { typed: dialect.typed, lockApiKeys: dialect.lockApiKeys, lockKeyChanges: dialect.lockKeyChanges },
+    transaction: (fn) => prisma.$transaction(fn, { maxWait: timeouts.connectMs + MAX_WAIT_MARGIN_MS, timeout: transactionTimeoutMs(timeouts) }),
     ping: async () => {
       await prisma.$queryRawUnsafe('SELECT 1');
     },

@@ -1,5 +1,7 @@
 import type { ErrorRequestHandler, Request, RequestHandler } from 'express';
+import { databaseUnavailable, databaseUnavailableReason } from '../data/errors';
 import { AppError } from '../errors';
+import { ThrottledLog } from '../lib/throttled-log';
 import type { Logger } from '../logger';
 
 /** The body of every /api error: the shape the `openai` SDK reads. */
@@ -43,12 +45,21 @@ export interface ErrorHandlerOptions {
 }
 
 /**
- * Turns every error into a response: AppErrors with their status and code; anything else is
- * logged with the request id and answered as a generic 500 without details.
+ * Turns every error into a response: AppErrors with their status and code; a database that is
+ * down, silent or ending connections as 503 `database_unavailable` (logged once in a while, not
+ * per request); anything else is logged with the request id and answered as a generic 500
+ * without details.
  */
 export function errorHandler(options: ErrorHandlerOptions): ErrorRequestHandler {
+  const outages = new ThrottledLog(options.logger);
   return function handleError(error, req, res, next) {
     let appError = error instanceof AppError ? error : fromHttpError(error);
+    const unavailable = appError ? null : databaseUnavailableReason(error);
+    if (unavailable) {
+      // The reason only (a code or driver message): a Prisma error's message can quote query arguments.
+      outages.error(`database:${unavailable}`, undefined, 'database unavailable: answering 503', { reason: unavailable, path: req.path });
+      appError = databaseUnavailable();
+    }
     if (!appError) {
       options.logger.error({ err: error, requestId: req.id, method: req.method, path: req.path }, 'unhandled error');
       appError = new AppError({

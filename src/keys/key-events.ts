@@ -5,7 +5,12 @@ export interface KeyChange {
   keyId: string;
   tenantId: string;
   kind: 'created' | 'updated' | 'revoked' | 'deactivated' | 'activated' | 'deleted' | 'regenerated' | 'rotated' | 'usage_reset';
-  /** Set on changes made by another instance (delivered through Redis). */
+  /**
+   * The change's row in key_changes, set when the change was written through Keyward's database:
+   * a process applies each id once, whichever transport (Redis, the change feed) brings it first.
+   */
+  changeId?: number;
+  /** Set on changes made by another process (another instance, the CLI). */
   remote?: boolean;
 }
 

@@ -35,6 +35,13 @@ function checksum(body: string): string {
   return encodeBase62(crc32(body), KEY_CHECKSUM_LENGTH);
 }
 
+const KEY_ID_PATTERN = new RegExp(`^[0-9A-Za-z]{${KEY_ID_LENGTH}}$`);
+
+/** True when `id` has the shape of a key id (so anything else is not looked up at all). */
+export function isKeyId(id: string): boolean {
+  return KEY_ID_PATTERN.test(id);
+}
+
 /** Generates a new key, with a new public id unless `id` is given (regenerate and rotate keep it). */
 export function generateKey(prefix: string, id: string = randomBase62(KEY_ID_LENGTH)): GeneratedKey {
   const body = `${prefix}_${id}_${randomBase62(KEY_SECRET_LENGTH)}`;

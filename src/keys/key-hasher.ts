@@ -5,6 +5,9 @@ import { createHmac, createSecretKey, type KeyObject, timingSafeEqual } from 'no
  * version of the secret that made it, so the secret can be replaced later: add the new secret as
  * a new version and keep the old one for verifying existing keys.
  */
+/** A well-formed stored hash that no key hashes to in practice (all zero bits). */
+const UNMATCHABLE_HASH = '0'.repeat(64);
+
 export class KeyHasher {
   private readonly secrets: Map<number, KeyObject>;
   /** Stored hex hashes decoded once (bounded): verification runs on every guarded request. */
@@ -24,6 +27,14 @@ export class KeyHasher {
     const secret = this.secrets.get(version);
     if (!secret) throw new Error(`No key-hash secret for hash version ${version}`);
     return createHmac('sha256', secret).update(key).digest('hex');
+  }
+
+  /**
+   * The work of matches() against a hash nothing can match: for unknown key ids, so that they take
+   * as long to refuse as a wrong secret for a real id. Always false.
+   */
+  matchesNothing(key: string): boolean {
+    return this.matches(key, UNMATCHABLE_HASH, this.currentVersion) && false;
   }
 
   /** Constant-time check of `key` against a stored hex hash. */

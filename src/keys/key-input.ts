@@ -4,6 +4,7 @@
  */
 import { z } from 'zod';
 import { normalizeIpEntry } from '../lib/ip';
+import { isStorableText, jsonProblem, MAX_JSON_DEPTH } from '../lib/storable-json';
 import { parseInput } from '../lib/validation';
 import { BUDGET_PERIODS, type KeySettings, TIERS } from './key-types';
 import { MAX_RATE_LIMITS } from './tiers';
@@ -12,8 +13,12 @@ const MAX_INT32 = 2_147_483_647;
 const METADATA_MAX_BYTES = 4096;
 const DAY_MS = 86_400_000;
 
-const text = (max: number) =>
-  z.string({ error: 'must be a string' }).trim().max(max, `must be at most ${max} characters`);
+const STORABLE = 'must not contain NUL characters or unpaired surrogates';
+
+/** A string every database stores as given. */
+const storableString = () => z.string({ error: 'must be a string' }).refine(isStorableText, STORABLE);
+
+const text = (max: number) => storableString().trim().max(max, `must be at most ${max} characters`);
 
 const wholeNumber = (min: number, max: number) =>
   z
@@ -33,7 +38,7 @@ const scopeName = z
   .trim()
   .regex(/^[a-z][a-z0-9_.:-]{0,63}$/, 'must be lower-case letters, digits, and _ . : - (e.g. keys:read)');
 
-const ipEntry = z.string({ error: 'must be a string' }).transform((value, ctx) => {
+const ipEntry = storableString().transform((value, ctx) => {
   const normalized = normalizeIpEntry(value);
   if (!normalized) {
     ctx.addIssue({ code: 'custom', message: `"${value}" is not an IPv4/IPv6 address or CIDR range` });
@@ -42,11 +47,28 @@ const ipEntry = z.string({ error: 'must be a string' }).transform((value, ctx) =
   return normalized;
 });
 
+/**
+ * A JSON object of at most 4 KB, nested at most MAX_JSON_DEPTH levels, with keys that neither start
+ * with "$" nor name prototype properties (checked before the size: a hostile value is refused, not
+ * serialized).
+ */
 const metadata = z
-  .record(z.string(), z.unknown(), { error: 'must be a JSON object' })
-  .refine((value) => Buffer.byteLength(JSON.stringify(value), 'utf8') <= METADATA_MAX_BYTES, {
-    message: `must be at most ${METADATA_MAX_BYTES} bytes as JSON`,
+  .custom<Record<string, unknown>>((value) => typeof value === 'object' && value !== null && !Array.isArray(value), {
+    error: 'must be a JSON object',
+  })
+  .superRefine((value, ctx) => {
+    const problem = jsonProblem(value);
+    if (problem) {
+      ctx.addIssue({ code: 'custom', path: problem.path ? problem.path.split('.') : [], message: problem.message });
+      return;
+    }
+    if (Buffer.byteLength(JSON.stringify(value), 'utf8') > METADATA_MAX_BYTES) {
+      ctx.addIssue({ code: 'custom', message: `must be at most ${METADATA_MAX_BYTES} bytes as JSON` });
+    }
   });
+
+/** Documented for callers: how deep metadata may nest. */
+export const METADATA_MAX_DEPTH = MAX_JSON_DEPTH;
 
 const rateLimits = z.strictObject(
   {
@@ -85,7 +107,7 @@ const fields = {
     .datetime({ offset: true, error: 'must be an ISO 8601 date-time, e.g. 2027-01-31T00:00:00Z' })
     .nullable(),
   expiresInDays: wholeNumber(1, 365),
-  ownerId: z.string({ error: 'must be a string' }).min(1).max(64).nullable(),
+  ownerId: storableString().min(1, 'must not be empty').max(64, 'must be at most 64 characters').nullable(),
 };
 
 /** Every key setting, all optional (the body of create and update; create also needs `name`). */
@@ -182,8 +204,7 @@ export const paginationSchema = z.object({
     .default(20),
 });
 
-const optionalFilter = z
-  .string({ error: 'must be a string' })
+const optionalFilter = storableString()
   .trim()
   .max(200, 'must be at most 200 characters')
   .optional()

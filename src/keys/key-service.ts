@@ -1,10 +1,11 @@
 /**
  * The key lifecycle, used by the dashboard, the management API, the CLI and (for verification)
  * the middleware's store. Secrets enter here only as freshly generated strings, are returned once,
- * and are stored as HMACs (see key-hasher.ts). Every change writes its audit event in the same
- * transaction and, after commit, tells the key caches (KeyEventBus).
+ * and are stored as HMACs (see key-hasher.ts). Every change writes its audit event and its change
+ * record (key_changes, which every process polls) in the same transaction and, after commit, tells
+ * the key caches (KeyEventBus).
  */
-import { type Actor, type AuditChanges, diffFields, toAuditValue } from '../audit/audit-types';
+import type { Actor, AuditChanges } from '../audit/audit-types';
 import type { Tx } from '../data/client-types';
 import type { Database } from '../data/database';
 import {
@@ -21,39 +22,18 @@ import {
   updateKey,
 } from '../data/repositories/api-keys';
 import { insertAuditEvent } from '../data/repositories/audit-events';
+import { insertKeyChange } from '../data/repositories/key-changes';
 import { findMembership } from '../data/repositories/users';
-import { AppError, invalidState, notFound, validationError } from '../errors';
-
-import { generateKey, parseKey } from './key-format';
+import { invalidState, notFound, validationError } from '../errors';
+import { changesOf, creationChangesOf, mergeSettings, usageChangesOf } from './key-audit';
+import { assertGrantable, assertMayActOn, type ChangeLimits } from './key-authority';
+import { generateKey, isKeyId, parseKey } from './key-format';
 import type { KeyHasher } from './key-hasher';
 import type { KeyChange, KeyEventBus } from './key-events';
-import {
-  parseCreateKeyInput,
-  parseKeyListQuery,
-  parseRotateInput,
-  parseUpdateKeyInput,
-  type KeySettingsPatch,
-} from './key-input';
-import { type ApiKeyRecord, type DisplayStatus, displayStatus, type KeySettings } from './key-types';
+import { parseCreateKeyInput, parseKeyListQuery, parseRotateInput, parseUpdateKeyInput } from './key-input';
+import { type ApiKeyRecord, type DisplayStatus, displayStatus } from './key-types';
 import { checkCredential, type CredentialFailure } from './key-verification';
-import { missingScopes } from './scopes';
 
-const SETTINGS_FIELDS = [
-  'name',
-  'description',
-  'scopes',
-  'tags',
-  'metadata',
-  'tier',
-  'rateLimits',
-  'allowedIps',
-  'allowedModels',
-  'allowedChatbots',
-  'usageLimit',
-  'budget',
-  'expiresAt',
-  'ownerId',
-] as const satisfies readonly (keyof KeySettings)[];
 
 export interface KeyServiceOptions {
   database: Database;
@@ -61,7 +41,16 @@ export interface KeyServiceOptions {
   /** KEY_PREFIX: the start of every new key. */
   keyPrefix: string;
   events: KeyEventBus;
+  /** Written with each change record, so this process's change feed can skip its own changes. */
+  origin: string;
   clock?: () => Date;
+}
+
+/** A change written in its transaction, to announce once committed. */
+interface RecordedChange {
+  key: ApiKeyRecord;
+  kind: KeyChange['kind'];
+  changeId: number;
 }
 
 /** A freshly issued secret with the key it belongs to. The secret is never retrievable again. */
@@ -82,30 +71,12 @@ export type VerifyResult = { ok: true; apiKey: ApiKeyRecord } | { ok: false; cod
 
 export type KeyStats = Record<DisplayStatus, number> & { total: number };
 
-/** Restrictions on what a change may grant (set when a key manages keys through the API). */
-export interface ChangeLimits {
-  /** The scopes the caller holds; the key being written may hold no other. */
-  grantableScopes?: readonly string[];
-}
-
-function assertGrantable(scopes: readonly string[], grantable: readonly string[] | undefined): void {
-  if (!grantable) return;
-  const beyond = missingScopes(grantable, scopes);
-  if (beyond.length > 0) {
-    throw new AppError({
-      status: 403,
-      code: 'insufficient_scope',
-      message: `This API key cannot grant scope${beyond.length > 1 ? 's' : ''} it does not hold itself: ${beyond.join(', ')}.`,
-      details: [{ field: 'scopes', message: `may only contain scopes the calling key holds (${grantable.join(', ')})` }],
-    });
-  }
-}
-
 export class KeyService {
   private readonly db: Database;
   private readonly hasher: KeyHasher;
   private readonly keyPrefix: string;
   private readonly events: KeyEventBus;
+  private readonly origin: string;
   private readonly now: () => Date;
 
   constructor(options: KeyServiceOptions) {
@@ -113,20 +84,20 @@ export class KeyService {
     this.hasher = options.hasher;
     this.keyPrefix = options.keyPrefix;
     this.events = options.events;
+    this.origin = options.origin;
     this.now = options.clock ?? (() => new Date());
   }
 
   /**
    * Issues a new key in a tenant. The returned secret is shown once and stored only as a hash.
-   * With `limits.grantableScopes` (a calling key's scopes), the new key may hold no scope the
-   * caller lacks: no privilege escalation through key management.
+   * With `limits.authority`, the new key may hold no scope the actor lacks.
    */
   async create(tenantId: string, input: unknown, actor: Actor, limits: ChangeLimits = {}): Promise<IssuedKey> {
     const now = this.now();
     const settings = parseCreateKeyInput(input, now);
-    assertGrantable(settings.scopes, limits.grantableScopes);
+    assertGrantable(settings.scopes, limits.authority);
     const generated = generateKey(this.keyPrefix);
-    const apiKey = await this.db.transaction(async (tx) => {
+    const recorded = await this.db.transaction(async (tx) => {
       await this.assertOwnerInTenant(tx, tenantId, settings.ownerId);
       const created = await insertKey(tx, {
         id: generated.id,
@@ -143,25 +114,23 @@ export class KeyService {
         },
         now,
       });
-      const changes: AuditChanges = {};
-      for (const field of SETTINGS_FIELDS) changes[field] = { before: null, after: toAuditValue(created[field]) };
-      await this.audit(tx, created, actor, 'key.create', changes, now);
-      return created;
+      const changes = creationChangesOf(created);
+      return this.record(tx, created, actor, 'key.create', changes, now, 'created');
     });
-    this.publish(apiKey, 'created');
-    return { key: generated.key, apiKey };
+    this.publish(recorded);
+    return { key: generated.key, apiKey: recorded.key };
   }
 
   /** A key of the tenant; 404 for unknown ids and other tenants' keys alike. */
   async get(tenantId: string, id: string): Promise<ApiKeyRecord> {
-    const key = await findKey(this.db.prisma, id);
+    const key = isKeyId(id) ? await findKey(this.db.prisma, id) : null;
     if (!key || key.tenantId !== tenantId) throw notFound('API key');
     return key;
   }
 
   /** A key in any tenant, or null: for the middleware's store and the CLI, not for people. */
-  findById(id: string): Promise<ApiKeyRecord | null> {
-    return findKey(this.db.prisma, id);
+  async findById(id: string): Promise<ApiKeyRecord | null> {
+    return isKeyId(id) ? findKey(this.db.prisma, id) : null;
   }
 
   /** The tenant of a key, for callers with authority over every tenant (the CLI). */
@@ -187,8 +156,8 @@ export class KeyService {
   async update(tenantId: string, id: string, input: unknown, actor: Actor, limits: ChangeLimits = {}): Promise<ApiKeyRecord> {
     const now = this.now();
     const patch = parseUpdateKeyInput(input, now);
-    if (patch.scopes) assertGrantable(patch.scopes, limits.grantableScopes);
-    return this.change(tenantId, id, actor, 'key.update', 'updated', async (tx, before) => {
+    if (patch.scopes) assertGrantable(patch.scopes, limits.authority);
+    return this.change(tenantId, id, actor, limits, 'key.update', 'updated', async (tx, before) => {
       if (patch.ownerId !== undefined) await this.assertOwnerInTenant(tx, tenantId, patch.ownerId);
       const settings = mergeSettings(before, patch);
       return updateKey(tx, before, settings, {}, now);
@@ -196,64 +165,65 @@ export class KeyService {
   }
 
   /** Revokes a key for good. Revoking a revoked key is a no-op that still answers the key. */
-  async revoke(tenantId: string, id: string, actor: Actor): Promise<ApiKeyRecord> {
+  async revoke(tenantId: string, id: string, actor: Actor, limits: ChangeLimits = {}): Promise<ApiKeyRecord> {
     const now = this.now();
-    return this.change(tenantId, id, actor, 'key.revoke', 'revoked', async (tx, before) =>
+    return this.change(tenantId, id, actor, limits, 'key.revoke', 'revoked', async (tx, before) =>
       before.status === 'revoked' ? before : updateKey(tx, before, {}, { status: 'revoked', revokedAt: now }, now),
     );
   }
 
   /** Suspends a key; it can be activated again. */
-  async deactivate(tenantId: string, id: string, actor: Actor): Promise<ApiKeyRecord> {
+  async deactivate(tenantId: string, id: string, actor: Actor, limits: ChangeLimits = {}): Promise<ApiKeyRecord> {
     const now = this.now();
-    return this.change(tenantId, id, actor, 'key.deactivate', 'deactivated', async (tx, before) => {
+    return this.change(tenantId, id, actor, limits, 'key.deactivate', 'deactivated', async (tx, before) => {
       if (before.status === 'revoked') throw invalidState('This key is revoked; a revoked key cannot change state.');
       return before.status === 'inactive' ? before : updateKey(tx, before, {}, { status: 'inactive' }, now);
     });
   }
 
   /** Re-activates a deactivated key. A revoked key cannot be activated. */
-  async activate(tenantId: string, id: string, actor: Actor): Promise<ApiKeyRecord> {
+  async activate(tenantId: string, id: string, actor: Actor, limits: ChangeLimits = {}): Promise<ApiKeyRecord> {
     const now = this.now();
-    return this.change(tenantId, id, actor, 'key.activate', 'activated', async (tx, before) => {
+    return this.change(tenantId, id, actor, limits, 'key.activate', 'activated', async (tx, before) => {
       if (before.status === 'revoked') throw invalidState('This key is revoked; a revoked key cannot be activated.');
       return before.status === 'active' ? before : updateKey(tx, before, {}, { status: 'active' }, now);
     });
   }
 
   /** Deletes a key and its tags. Its audit events and usage history stay. */
-  async delete(tenantId: string, id: string, actor: Actor): Promise<void> {
+  async delete(tenantId: string, id: string, actor: Actor, limits: ChangeLimits = {}): Promise<void> {
     const now = this.now();
-    const before = await this.db.transaction(async (tx) => {
+    const recorded = await this.db.transaction(async (tx) => {
       const key = await this.findInTenant(tx, tenantId, id);
+      assertMayActOn(key, limits.authority);
       await deleteKey(tx, key.id);
-      await this.audit(tx, key, actor, 'key.delete', { name: { before: key.name, after: null } }, now);
-      return key;
+      return this.record(tx, key, actor, 'key.delete', { name: { before: key.name, after: null } }, now, 'deleted');
     });
-    this.publish(before, 'deleted');
+    this.publish(recorded);
   }
 
   /** Replaces the secret; the old one stops working at once. Returns the new secret (shown once). */
-  async regenerate(tenantId: string, id: string, actor: Actor): Promise<IssuedKey> {
-    return this.replaceSecret(tenantId, id, actor, 0, 'key.regenerate', 'regenerated');
+  async regenerate(tenantId: string, id: string, actor: Actor, limits: ChangeLimits = {}): Promise<IssuedKey> {
+    return this.replaceSecret(tenantId, id, actor, limits, 0, 'key.regenerate', 'regenerated');
   }
 
   /**
    * Replaces the secret while the old one keeps working for `gracePeriodSeconds` (0 s to 7 days).
    * Only one previous secret is kept: rotating again ends the earlier grace period.
    */
-  async rotate(tenantId: string, id: string, input: unknown, actor: Actor): Promise<IssuedKey> {
+  async rotate(tenantId: string, id: string, input: unknown, actor: Actor, limits: ChangeLimits = {}): Promise<IssuedKey> {
     const { gracePeriodSeconds } = parseRotateInput(input);
-    return this.replaceSecret(tenantId, id, actor, gracePeriodSeconds, 'key.rotate', 'rotated');
+    return this.replaceSecret(tenantId, id, actor, limits, gracePeriodSeconds, 'key.rotate', 'rotated');
   }
 
   /** Clears usage counters: the request quota and the budget start over. History stays. */
-  async resetUsage(tenantId: string, id: string, actor: Actor): Promise<ApiKeyRecord> {
+  async resetUsage(tenantId: string, id: string, actor: Actor, limits: ChangeLimits = {}): Promise<ApiKeyRecord> {
     const now = this.now();
     return this.change(
       tenantId,
       id,
       actor,
+      limits,
       'key.reset_usage',
       'usage_reset',
       (tx, before) => resetKeyUsage(tx, before.id, now),
@@ -301,11 +271,11 @@ export class KeyService {
       const expired = await findKeysExpiredBefore(this.db.prisma, cutoff, batchSize);
       if (expired.length === 0) return deleted;
       for (const key of expired) {
-        await this.db.transaction(async (tx) => {
+        const recorded = await this.db.transaction(async (tx) => {
           await deleteKey(tx, key.id);
-          await this.audit(tx, key, actor, 'key.expired_cleanup', { name: { before: key.name, after: null } }, now);
+          return this.record(tx, key, actor, 'key.expired_cleanup', { name: { before: key.name, after: null } }, now, 'deleted');
         });
-        this.publish(key, 'deleted');
+        this.publish(recorded);
         deleted += 1;
       }
       if (expired.length < batchSize) return deleted;
@@ -321,13 +291,14 @@ export class KeyService {
     tenantId: string,
     id: string,
     actor: Actor,
+    limits: ChangeLimits,
     gracePeriodSeconds: number,
     action: string,
     kind: KeyChange['kind'],
   ): Promise<IssuedKey> {
     const now = this.now();
     let secret = '';
-    const apiKey = await this.change(tenantId, id, actor, action, kind, async (tx, before) => {
+    const apiKey = await this.change(tenantId, id, actor, limits, action, kind, async (tx, before) => {
       if (before.status === 'revoked') throw invalidState('This key is revoked; its secret cannot be replaced.');
       const generated = generateKey(before.prefix, before.id);
       secret = generated.key;
@@ -348,31 +319,32 @@ export class KeyService {
   }
 
   /**
-   * Runs one change to a key of the tenant in a transaction: load, apply, audit the difference,
-   * then tell the caches.
+   * Runs one change to a key of the tenant in a transaction: load, check the actor may act on it,
+   * apply, audit the difference, then tell the caches.
    */
   private async change(
     tenantId: string,
     id: string,
     actor: Actor,
+    limits: ChangeLimits,
     action: string,
     kind: KeyChange['kind'],
     apply: (tx: Tx, before: ApiKeyRecord) => Promise<ApiKeyRecord>,
     describe: (before: ApiKeyRecord, after: ApiKeyRecord) => AuditChanges = changesOf,
   ): Promise<ApiKeyRecord> {
     const now = this.now();
-    const after = await this.db.transaction(async (tx) => {
+    const recorded = await this.db.transaction(async (tx) => {
       const before = await this.findInTenant(tx, tenantId, id);
+      assertMayActOn(before, limits.authority);
       const updated = await apply(tx, before);
-      await this.audit(tx, updated, actor, action, describe(before, updated), now);
-      return updated;
+      return this.record(tx, updated, actor, action, describe(before, updated), now, kind);
     });
-    this.publish(after, kind);
-    return after;
+    this.publish(recorded);
+    return recorded.key;
   }
 
   private async findInTenant(tx: Tx, tenantId: string, id: string): Promise<ApiKeyRecord> {
-    const key = await findKey(tx, id);
+    const key = isKeyId(id) ? await findKey(tx, id) : null;
     if (!key || key.tenantId !== tenantId) throw notFound('API key');
     return key;
   }
@@ -384,37 +356,26 @@ export class KeyService {
     }
   }
 
-  private audit(tx: Tx, key: ApiKeyRecord, actor: Actor, action: string, changes: AuditChanges, at: Date) {
-    return insertAuditEvent(
-      tx,
-      { tenantId: key.tenantId, actor, action, targetType: 'api_key', targetId: key.id, changes },
-      at,
-    );
+  /**
+   * Writes the audit event and the change record other processes poll (key_changes). Last in
+   * every change's transaction: the change record holds a lock until the commit.
+   */
+  private async record(
+    tx: Tx,
+    key: ApiKeyRecord,
+    actor: Actor,
+    action: string,
+    changes: AuditChanges,
+    at: Date,
+    kind: KeyChange['kind'],
+  ): Promise<RecordedChange> {
+    await insertAuditEvent(tx, { tenantId: key.tenantId, actor, action, targetType: 'api_key', targetId: key.id, changes }, at);
+    const changeId = await insertKeyChange(this.db, tx, { keyId: key.id, tenantId: key.tenantId, kind, origin: this.origin });
+    return { key, kind, changeId };
   }
 
-  private publish(key: ApiKeyRecord, kind: KeyChange['kind']): void {
-    this.events.publish({ keyId: key.id, tenantId: key.tenantId, kind });
+  /** Tells this process's caches (and, through Redis, other instances) after the commit. */
+  private publish({ key, kind, changeId }: RecordedChange): void {
+    this.events.publish({ keyId: key.id, tenantId: key.tenantId, kind, changeId });
   }
-}
-
-function mergeSettings(before: ApiKeyRecord, patch: KeySettingsPatch): Partial<KeySettings> {
-  const { rateLimits, ...rest } = patch;
-  return rateLimits ? { ...rest, rateLimits: { ...before.rateLimits, ...rateLimits } } : rest;
-}
-
-/** Audit changes between two versions of a key: settings, status and credential metadata. */
-function changesOf(before: ApiKeyRecord, after: ApiKeyRecord): AuditChanges {
-  return diffFields(before, after, [...SETTINGS_FIELDS, 'status', 'revokedAt', 'last4', 'previousSecretExpiresAt']);
-}
-
-/** Audit changes of a usage reset: the counters before and after. */
-function usageChangesOf(before: ApiKeyRecord, after: ApiKeyRecord): AuditChanges {
-  const counters = (key: ApiKeyRecord) => ({ ...key.usage, budgetSpentMicroCents: key.ledger.budgetSpentMicroCents });
-  return diffFields(counters(before), counters(after), [
-    'requestsOk',
-    'requestsFailed',
-    'tokens',
-    'spendMicroCents',
-    'budgetSpentMicroCents',
-  ]);
 }

@@ -6,8 +6,13 @@ import { z } from 'zod';
 import { AppError } from '../errors';
 import { toFieldIssues } from '../lib/validation';
 
-const textPart = z.object({ type: z.literal('text'), text: z.string() }).passthrough();
-const contentPart = z.union([textPart, z.object({ type: z.string() }).passthrough()]);
+/** A content part: text parts need their text; other kinds (images, audio, ...) pass through. */
+const contentPart = z
+  .object({ type: z.string({ error: 'must be a string naming the part\'s kind, e.g. "text"' }), text: z.unknown().optional() }, { error: 'must be a content part object' })
+  .passthrough()
+  .superRefine((part, ctx) => {
+    if (part.type === 'text' && typeof part.text !== 'string') ctx.addIssue({ code: 'custom', path: ['text'], message: 'must be a string' });
+  });
 
 const message = z
   .object({

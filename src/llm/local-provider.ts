@@ -10,13 +10,15 @@ import type { AuthenticatedKey } from '../middleware/authenticated-key';
 import { type ChatRequest, messageText } from './chat-request';
 import { tokenUsage } from './completion-types';
 import { promptTokensEstimate, UsageMeter } from './pricing';
-import { sendEvent, startEventStream } from './sse';
+import { EventStream } from './sse';
 
 export interface LocalChatInput {
   request: ChatRequest;
   model: CatalogModel;
   maxTokens: number;
   apiKey: AuthenticatedKey;
+  /** A stream whose client reads nothing for this long is ended. */
+  streamIdleMs: number;
 }
 
 /** The words of the deterministic answer, cut at `maxTokens`. */
@@ -63,21 +65,23 @@ export async function localChat(res: Response, input: LocalChatInput): Promise<v
     choices: [{ index: 0, delta, logprobs: null, finish_reason: finish }],
     ...(includeUsage ? { usage: null } : {}),
   });
-  startEventStream(res);
+  const stream = new EventStream(res, input.streamIdleMs);
+  stream.start();
   // Usage is counted as it is produced, so a client that leaves early pays for what it got.
   meter.add(promptTokens, 0);
-  if (!sendEvent(res, chunk({ role: 'assistant', content: '' }, null))) return;
+  if (!(await stream.send(chunk({ role: 'assistant', content: '' }, null)))) return;
   for (const [i, word] of words.entries()) {
-    if (!sendEvent(res, chunk({ content: i === 0 ? word : ` ${word}` }, null))) return;
+    if (!(await stream.send(chunk({ content: i === 0 ? word : ` ${word}` }, null)))) return;
     meter.add(0, 1);
     // Yield between chunks so other requests (and client disconnects) are served.
-    await new Promise((resolve) => setImmediate(resolve));
+    if (i % 16 === 15) await new Promise((resolve) => setImmediate(resolve));
   }
-  sendEvent(res, chunk({}, finishReason));
+  if (!(await stream.send(chunk({}, finishReason)))) return;
   if (includeUsage) {
     const usage = tokenUsage(meter.promptTokens, meter.completionTokens);
-    sendEvent(res, { id, object: 'chat.completion.chunk', created, model: model.id, system_fingerprint: 'keyward-local', choices: [], usage });
+    const sent = await stream.send({ id, object: 'chat.completion.chunk', created, model: model.id, system_fingerprint: 'keyward-local', choices: [], usage });
+    if (!sent) return;
   }
-  sendEvent(res, '[DONE]');
-  res.end();
+  if (!(await stream.send('[DONE]'))) return;
+  stream.end();
 }

@@ -10,17 +10,31 @@ import { messageText } from './chat-request';
 const MESSAGE_OVERHEAD = 4;
 const REPLY_PRIMING = 3;
 
+/** Request fields that reach the model as prompt text besides the messages. */
+const PROMPT_FIELDS = ['tools', 'tool_choice', 'functions', 'function_call', 'response_format'] as const;
+
 /**
  * An upper bound of a prompt's tokens: every token of a BPE tokenizer covers at least one byte,
- * so UTF-8 bytes plus framing can never be exceeded. Used for budget reservations.
+ * so UTF-8 bytes plus framing can never be exceeded. Counts the messages' text, roles and names,
+ * and tool/function definitions and response formats (sent to the model as prompt text too).
+ * Used for budget reservations.
  */
-export function promptTokensUpperBound(messages: readonly Partial<ChatMessage>[]): number {
+export function promptTokensUpperBound(request: { messages: readonly Partial<ChatMessage>[] } & Partial<Record<(typeof PROMPT_FIELDS)[number], unknown>>): number {
   let tokens = REPLY_PRIMING;
-  for (const message of messages) {
+  for (const message of request.messages) {
     tokens += MESSAGE_OVERHEAD + Buffer.byteLength(messageText(message.content), 'utf8');
     tokens += Buffer.byteLength(message.role ?? '', 'utf8') + Buffer.byteLength(message.name ?? '', 'utf8');
   }
+  for (const field of PROMPT_FIELDS) {
+    const value = request[field];
+    if (value !== undefined && value !== null) tokens += Buffer.byteLength(JSON.stringify(value), 'utf8');
+  }
   return tokens;
+}
+
+/** An upper bound of the tokens of a text: its UTF-8 bytes (every token covers at least one byte). */
+export function textTokensUpperBound(text: string): number {
+  return Buffer.byteLength(text, 'utf8');
 }
 
 /** A typical token count (about 4 characters per token), as the local provider reports usage. */

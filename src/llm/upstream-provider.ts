@@ -10,8 +10,8 @@ import { AppError } from '../errors';
 import type { AuthenticatedKey } from '../middleware/authenticated-key';
 import { type ChatRequest, requestedMaxTokens } from './chat-request';
 import type { TokenUsage } from './completion-types';
-import { estimateTokens, promptTokensEstimate, UsageMeter } from './pricing';
-import { readEventData, sendEvent, startEventStream } from './sse';
+import { promptTokensUpperBound, textTokensUpperBound, UsageMeter } from './pricing';
+import { EventStream, readEventData } from './sse';
 
 export interface UpstreamChatInput {
   request: ChatRequest;
@@ -19,8 +19,8 @@ export interface UpstreamChatInput {
   maxTokens: number;
   apiKey: AuthenticatedKey;
   timeoutMs: number;
-  /** Aborted when the client goes away. */
-  clientGone: AbortSignal;
+  /** A stream whose client reads nothing for this long is ended. */
+  streamIdleMs: number;
 }
 
 function upstreamError(status: number, code: string, message: string): AppError {
@@ -48,7 +48,8 @@ export async function upstreamChat(res: Response, input: UpstreamChatInput): Pro
   if (requestedMaxTokens(request) === undefined) body.max_tokens = maxTokens;
   if (streaming) body.stream_options = { ...(request.stream_options ?? {}), include_usage: true };
 
-  const signal = AbortSignal.any([AbortSignal.timeout(input.timeoutMs), input.clientGone]);
+  // The upstream call stops when the client leaves (req.apiKey.signal), or at the timeout.
+  const signal = AbortSignal.any([AbortSignal.timeout(input.timeoutMs), apiKey.signal]);
   let response: globalThis.Response;
   try {
     response = await fetch(`${model.upstream.baseUrl}/chat/completions`, {
@@ -69,24 +70,34 @@ export async function upstreamChat(res: Response, input: UpstreamChatInput): Pro
 
   const meter = new UsageMeter(apiKey, model);
   if (!streaming) {
-    const completion = (await response.json()) as { model?: string; usage?: TokenUsage };
+    const completion = (await response.json()) as { model?: string; usage?: TokenUsage; choices?: { message?: { content?: unknown } }[] };
     const usage = completion.usage;
-    meter.set(usage?.prompt_tokens ?? promptTokensEstimate(request.messages), usage?.completion_tokens ?? 0);
+    if (usage) {
+      meter.set(usage.prompt_tokens, usage.completion_tokens);
+    } else {
+      // No usage from the upstream: charge upper bounds, never less than what was served.
+      const text = (completion.choices ?? []).map((c) => (typeof c.message?.content === 'string' ? c.message.content : '')).join('');
+      meter.set(promptTokensUpperBound(request), Math.min(maxTokens, textTokensUpperBound(text)));
+    }
     res.json({ ...completion, model: model.id });
     return;
   }
 
   if (!response.body) throw upstreamError(502, 'upstream_error', 'The upstream provider sent an empty stream.');
   const clientWantsUsage = request.stream_options?.include_usage === true;
-  startEventStream(res);
-  // Until the upstream's usage chunk arrives, count what streamed by estimate, so an interrupted
-  // stream is still paid for; the usage chunk then replaces the estimate.
+  const stream = new EventStream(res, input.streamIdleMs);
+  stream.start();
+  // Until the upstream's usage chunk arrives, count upper bounds (the prompt's, and each streamed
+  // text's UTF-8 bytes, at most max_tokens in all), so an interrupted stream is never charged less
+  // than it was served; the usage chunk then replaces the bounds with the upstream's own count.
   let usageSeen = false;
-  meter.add(promptTokensEstimate(request.messages), 0);
+  let streamedBound = 0;
+  meter.add(promptTokensUpperBound(request), 0);
   try {
+    // Reading waits while the client's buffer is full: backpressure reaches the upstream.
     for await (const data of readEventData(response.body)) {
       if (data === '[DONE]') {
-        sendEvent(res, '[DONE]');
+        await stream.send('[DONE]');
         break;
       }
       const chunk = JSON.parse(data) as { model?: string; usage?: TokenUsage | null; choices?: { delta?: { content?: string | null } }[] };
@@ -95,17 +106,20 @@ export async function upstreamChat(res: Response, input: UpstreamChatInput): Pro
         meter.set(chunk.usage.prompt_tokens, chunk.usage.completion_tokens);
       } else if (!usageSeen) {
         const text = (chunk.choices ?? []).map((c) => c.delta?.content ?? '').join('');
-        const tokens = estimateTokens(text);
-        if (tokens > 0) meter.add(0, tokens);
+        const tokens = Math.min(textTokensUpperBound(text), maxTokens - streamedBound);
+        if (tokens > 0) {
+          streamedBound += tokens;
+          meter.add(0, tokens);
+        }
       }
       const isUsageOnly = Array.isArray(chunk.choices) && chunk.choices.length === 0 && chunk.usage;
       if (isUsageOnly && !clientWantsUsage) continue;
       if (!clientWantsUsage) delete chunk.usage;
-      if (!sendEvent(res, { ...chunk, model: model.id })) return;
+      if (!(await stream.send({ ...chunk, model: model.id }))) return;
     }
   } catch {
-    // The upstream broke off, timed out, or the client left. Headers are sent, so the stream just
-    // ends here; usage counted so far stands.
+    // The upstream broke off, timed out, or the client left (which aborted the upstream call).
+    // Headers are sent, so the stream just ends here; usage counted so far stands.
   }
-  if (!res.writableEnded) res.end();
+  stream.end();
 }

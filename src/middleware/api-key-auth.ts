@@ -3,27 +3,31 @@
  * order and the first failure answers (see README, "The /api contract"):
  *
  *   key present → not blocked for guessing → format/checksum → lookup → secret → status → expiry
- *   → client IP → scopes → model → chatbot → rate windows → quota → budget → handler
+ *   → client IP → scopes → model → chatbot → request validation → rate windows → quota → budget
+ *   → handler
  *
- * Nothing here writes to the database per request: keys come from a cache, limits from the
- * limit backend (memory or Redis), and usage goes to a buffered recorder when the response ends.
- * The path of a cached key does no I/O; it is kept lean because it runs on every API call.
+ * Nothing is counted before the request is known to be well-formed and allowed, and whatever was
+ * reserved is settled on every way out: a refusal, a store failure, a client that leaves before
+ * the handler runs, during it, or after. Nothing here writes to the database per request: keys
+ * come from a cache, limits from the limit backend (memory or Redis), and usage goes to a buffered
+ * recorder when the response ends. The path of a cached key does no I/O.
  */
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import { checksumMatches, parseKeyFormat } from '../keys/key-format';
-import type { ApiKeyRecord, RateLimits } from '../keys/key-types';
+import type { ApiKeyRecord } from '../keys/key-types';
 import { missingScopes } from '../keys/scopes';
 import { budgetBaseline, quotaBaseline } from '../limits/key-baselines';
-import type { Reservation } from '../limits/ledger';
+import type { LimitLedger, Reservation } from '../limits/ledger';
 import { createMemoryLimits } from '../limits/limits';
 import { budgetPeriodStart } from '../limits/periods';
-import { rateLimitHeaders, type WindowState } from '../limits/rate-windows';
 import { clientAddress, presentedKey } from './credentials';
 import { type DenialCode, deny } from './deny';
+import { keyWindowsMeter, type Meter, separateWindowMeter } from './meters';
 import { type ApiKeyAuthOptions, validateOptions } from './options';
 import { OverdueResponses } from './overdue-responses';
 import { type PreparedKey, prepare, verifyPresented } from './prepared-key';
 import { RequestKey } from './request-key';
+import { clientLeft, whenClosed } from './response-end';
 
 const CREDENTIAL_MESSAGES = {
   invalid_api_key: 'The API key is not valid. Check that it was copied completely.',
@@ -45,10 +49,17 @@ function defaultChatbot(req: Request): string | undefined {
   return typeof header === 'string' && header !== '' ? header : undefined;
 }
 
-function setRateHeaders(res: Response, windows: WindowState[], limits: RateLimits): void {
-  const headers = rateLimitHeaders(windows, limits);
-  res.setHeader('RateLimit-Policy', headers.policy);
-  res.setHeader('RateLimit', headers.current);
+/** A request that passed every check, with what it reserved. */
+interface Admission {
+  key: ApiKeyRecord;
+  info: PreparedKey;
+  budget: Reservation | null;
+  periodStart: number | null;
+}
+
+/** Thrown by the `validate` option: forwarded to Express's error handler, nothing counted. */
+class InvalidRequest {
+  constructor(readonly error: unknown) {}
 }
 
 /** Creates the middleware. Options are checked now; a mistake throws a TypeError saying how to fix it. */
@@ -56,6 +67,8 @@ export function apiKeyAuth(options: ApiKeyAuthOptions): RequestHandler {
   validateOptions(options);
   const { keys, hasher, usage } = options;
   const limits = options.limits ?? createMemoryLimits();
+  const ledger: LimitLedger = limits.ledger;
+  const meter: Meter = options.rateLimit ? separateWindowMeter(limits, options.rateLimit) : keyWindowsMeter(limits);
   const now = options.now ?? Date.now;
   const getModel = options.model ?? defaultModel;
   const getChatbot = options.chatbot ?? defaultChatbot;
@@ -65,10 +78,13 @@ export function apiKeyAuth(options: ApiKeyAuthOptions): RequestHandler {
   const requiredScopes = typeof scopesOption === 'function' ? scopesOption : () => scopesOption;
   const overdue = new OverdueResponses(now);
   const reportError = (error: unknown, req: Request) => options.onError?.(error, req);
+  const release = (reservation: Reservation | null, req: Request) => {
+    if (reservation) ledger.settle(reservation, 0).catch((error) => reportError(error, req));
+  };
 
   /** Refusals after the key is known also carry the rate-limit headers (without counting the request). */
   async function refuseKnown(res: Response, key: ApiKeyRecord, info: PreparedKey, code: DenialCode, message: string) {
-    setRateHeaders(res, await limits.rateWindows.peek(key.id, info.rateLimits), info.rateLimits);
+    await meter.peek(res, key.id, info);
     deny(res, code, message);
   }
 
@@ -84,9 +100,11 @@ export function apiKeyAuth(options: ApiKeyAuthOptions): RequestHandler {
     // A key already verified against the cached record skips checksum and HMAC (see prepared-key.ts);
     // any other well-formed key must pass the checksum before the store is asked.
     const cached = parsed ? keys.peek?.(parsed.id) : undefined;
+    let lookedUp = false;
     if (cached && prepare(cached).verified.has(presented)) {
       record = cached;
     } else if (parsed && checksumMatches(presented)) {
+      lookedUp = true;
       try {
         record = cached !== undefined ? cached : await keys.findKey(parsed.id);
       } catch (error) {
@@ -95,7 +113,8 @@ export function apiKeyAuth(options: ApiKeyAuthOptions): RequestHandler {
         return null;
       }
     }
-    const check = verifyPresented(record, record && prepare(record), presented, hasher, now());
+    // An unknown id costs the same HMAC as a wrong secret, so timing does not tell which ids exist.
+    const check = verifyPresented(record, record && prepare(record), presented, hasher, now(), lookedUp);
     if (check.ok) return record;
     if (check.code === 'invalid_api_key') {
       const nowBlockedMs = await limits.invalidKeys.recordFailure(ip);
@@ -108,18 +127,8 @@ export function apiKeyAuth(options: ApiKeyAuthOptions): RequestHandler {
     return null;
   }
 
-  /** Runs every check in order; answers and returns false at the first refusal. */
-  async function authenticate(req: Request, res: Response): Promise<boolean> {
-    const presented = presentedKey(req);
-    if (!presented) {
-      deny(res, 'missing_api_key', MISSING_KEY);
-      return false;
-    }
-    const ip = clientAddress(getClientIp(req));
-    const key = await identify(req, res, presented, ip);
-    if (!key) return false;
-    const info = prepare(key);
-
+  /** Checks that count nothing: IP, scopes, model, chatbot, then the request's own validity. */
+  async function allowed(req: Request, res: Response, key: ApiKeyRecord, info: PreparedKey, ip: string): Promise<boolean> {
     if (!info.ipAllowed(ip)) {
       await refuseKnown(res, key, info, 'ip_not_allowed', `Requests from ${ip} are not allowed for this API key.`);
       return false;
@@ -148,20 +157,28 @@ export function apiKeyAuth(options: ApiKeyAuthOptions): RequestHandler {
         return false;
       }
     }
-
-    const rate = await limits.rateWindows.consume(key.id, info.rateLimits);
-    setRateHeaders(res, rate.windows, info.rateLimits);
-    if (!rate.allowed) {
-      const full = rate.windows.filter((w) => w.remaining === 0).map((w) => w.window);
-      deny(res, 'rate_limited', `Rate limit reached (${full.join(', ')} window). Retry after ${rate.retryAfterSeconds} s.`, {
-        'Retry-After': String(rate.retryAfterSeconds),
-      });
-      return false;
+    if (options.validate) {
+      try {
+        options.validate(req, key);
+      } catch (error) {
+        throw new InvalidRequest(error);
+      }
     }
+    return true;
+  }
+
+  /** Counts the request: rate windows, then quota and budget (each released if a later step refuses or fails). */
+  async function count(req: Request, res: Response, key: ApiKeyRecord, info: PreparedKey): Promise<Admission | null> {
+    const rate = await meter.consume(res, key.id, info);
+    if (!rate.allowed) {
+      deny(res, 'rate_limited', rate.message ?? 'Rate limit reached.', { 'Retry-After': String(rate.retryAfterSeconds ?? 1) });
+      return null;
+    }
+    if (!meter.keyAllowance) return { key, info, budget: null, periodStart: null };
 
     let quota: Reservation | null = null;
     if (key.usageLimit !== null) {
-      const result = await limits.ledger.reserve({
+      const result = await ledger.reserve({
         keyId: key.id,
         kind: 'quota',
         periodStart: 0,
@@ -171,57 +188,84 @@ export function apiKeyAuth(options: ApiKeyAuthOptions): RequestHandler {
       });
       if (!result.ok) {
         deny(res, 'quota_exceeded', `This API key has used its quota of ${key.usageLimit.toLocaleString('en-US')} requests.`);
-        return false;
+        return null;
       }
       quota = result.reservation;
     }
 
     let budget: Reservation | null = null;
     let periodStart: number | null = null;
-    if (key.budget) {
-      periodStart = budgetPeriodStart(key.budget.period, now());
-      const cost = Math.max(0, Math.ceil(options.maxCost?.(req, key) ?? 0));
-      if (cost > 0) {
-        const result = await limits.ledger.reserve({
-          keyId: key.id,
-          kind: 'budget',
-          periodStart,
-          limit: key.budget.limitCents * 1_000_000,
-          amount: cost,
-          baseline: budgetBaseline(key),
-        });
-        if (!result.ok) {
-          if (quota) limits.ledger.settle(quota, 0).catch((error) => reportError(error, req));
-          deny(res, 'budget_exceeded', `This request could cost more than the API key's remaining ${key.budget.period} budget.`);
-          return false;
+    try {
+      if (key.budget) {
+        periodStart = budgetPeriodStart(key.budget.period, now());
+        const cost = Math.max(0, Math.ceil(options.maxCost?.(req, key) ?? 0));
+        if (cost > 0) {
+          const result = await ledger.reserve({
+            keyId: key.id,
+            kind: 'budget',
+            periodStart,
+            limit: key.budget.limitCents * 1_000_000,
+            amount: cost,
+            baseline: budgetBaseline(key),
+          });
+          if (!result.ok) {
+            release(quota, req);
+            deny(res, 'budget_exceeded', `This request could cost more than the API key's remaining ${key.budget.period} budget.`);
+            return null;
+          }
+          budget = result.reservation;
         }
-        budget = result.reservation;
       }
+    } catch (error) {
+      release(quota, req);
+      throw error;
     }
-    // The request passed every check: it counts against the quota whatever the handler answers.
-    if (quota) limits.ledger.settle(quota, 1).catch((error) => reportError(error, req));
-
-    attach(req, res, key, info, budget, periodStart);
-    return true;
+    // The request passed every check: it counts against the quota whatever happens next.
+    if (quota) ledger.settle(quota, 1).catch((error) => reportError(error, req));
+    return { key, info, budget, periodStart };
   }
 
-  /** Sets `req.apiKey` and, when the response ends, settles the budget and records usage. */
-  function attach(req: Request, res: Response, key: ApiKeyRecord, info: PreparedKey, budget: Reservation | null, periodStart: number | null) {
-    const apiKey = new RequestKey(key, info.limits, budget?.amount ?? 0);
-    req.apiKey = apiKey;
-    if (budget) overdue.track(res, now() + timeoutMs);
-    // 'close' comes after a finished response and after an aborted one alike.
-    res.on('close', () => {
+  /** Runs every check in order; answers and returns null at the first refusal. */
+  async function admit(req: Request, res: Response): Promise<Admission | null> {
+    const presented = presentedKey(req);
+    if (!presented) {
+      deny(res, 'missing_api_key', MISSING_KEY);
+      return null;
+    }
+    const ip = clientAddress(getClientIp(req));
+    const key = await identify(req, res, presented, ip);
+    if (!key) return null;
+    const info = prepare(key);
+    if (!(await allowed(req, res, key, info, ip))) return null;
+    return count(req, res, key, info);
+  }
+
+  /**
+   * Settles the request when its response closes: the budget reservation to what the handler
+   * reported (or, if the client left before the response was complete and nothing was reported,
+   * to the whole reservation: the cost is unknown), and its usage to the recorder.
+   */
+  function settleOnClose(req: Request, res: Response, admission: Admission, apiKey: RequestKey | null): void {
+    const { key, budget, periodStart } = admission;
+    whenClosed(res, () => {
+      const left = clientLeft(res);
+      if (left) apiKey?.clientLeft();
+      const reported = apiKey?.usage ?? { tokens: 0, costMicroCents: 0 };
+      let cost = reported.costMicroCents;
       if (budget) {
         overdue.forget(res);
-        limits.ledger.settle(budget, apiKey.usage.costMicroCents).catch((error) => reportError(error, req));
+        // The handler never ran (apiKey null): nothing was served, nothing is charged.
+        if (left && apiKey && cost === 0) cost = budget.amount;
+        ledger.settle(budget, cost).catch((error) => reportError(error, req));
       }
+      const outcome = left ? 'client_closed' : res.statusCode < 400 ? 'ok' : 'failed';
       usage?.record({
         keyId: key.id,
         tenantId: key.tenantId,
-        ok: res.statusCode < 400,
-        tokens: apiKey.usage.tokens,
-        costMicroCents: apiKey.usage.costMicroCents,
+        ok: outcome === 'ok',
+        outcome,
+        tokens: reported.tokens,
+        costMicroCents: cost,
         budgetPeriodStart: periodStart,
         at: now(),
       });
@@ -229,15 +273,30 @@ export function apiKeyAuth(options: ApiKeyAuthOptions): RequestHandler {
   }
 
   return async function apiKeyAuthMiddleware(req: Request, res: Response, next: NextFunction): Promise<void> {
-    let passed: boolean;
+    let admission: Admission | null;
     try {
-      passed = await authenticate(req, res);
+      admission = await admit(req, res);
     } catch (error) {
+      if (error instanceof InvalidRequest) {
+        next(error.error);
+        return;
+      }
       // A limit store (Redis, a ceiling write) failed: refuse rather than guess.
       reportError(error, req);
       if (!res.headersSent) deny(res, 'limits_unavailable', 'Usage limits cannot be checked right now. Retry shortly.', { 'Retry-After': '1' });
       return;
     }
-    if (passed) next();
+    if (!admission) return;
+    if (clientLeft(res)) {
+      // The client left while the guard was checking: the handler does not run (nobody would get
+      // its answer, and an upstream call would be paid for nothing); the request is settled as such.
+      settleOnClose(req, res, admission, null);
+      return;
+    }
+    const apiKey = new RequestKey(admission.key, admission.info.limits, admission.budget?.amount ?? 0);
+    req.apiKey = apiKey;
+    if (admission.budget) overdue.track(res, now() + timeoutMs);
+    settleOnClose(req, res, admission, apiKey);
+    next();
   };
 }

@@ -31,8 +31,15 @@ export interface AuthenticatedKey {
   /** True when the key holds `scope` (or `admin`). */
   hasScope(scope: string): boolean;
   /**
+   * Aborted when the client leaves before the response is complete (or the response is ended by
+   * `requestTimeoutMs`): pass it to upstream calls (`fetch(url, { signal })`) so they stop too.
+   */
+  readonly signal: AbortSignal;
+  /**
    * Records tokens and cost of this request (calls add up; negative values correct an earlier
    * estimate). Settled against the budget when the response ends, even if the client left early.
+   * If the client leaves before the response is complete and nothing was reported, the whole
+   * reservation is charged (the cost is unknown): report usage as it happens to pay only for it.
    */
   reportUsage(usage: ReportedUsage): void;
   /** What has been reported so far. */

@@ -4,6 +4,7 @@ import type { ApiKeyRecord } from '../keys/key-types';
 import type { LimitBackend } from '../limits/limits';
 import type { UsageRecorder } from '../usage/usage-types';
 import type { KeyStore } from './key-store';
+import type { SeparateRateLimit } from './meters';
 
 /** Options of apiKeyAuth(). Only `keys` and `hasher` are required. */
 export interface ApiKeyAuthOptions {
@@ -25,6 +26,18 @@ export interface ApiKeyAuthOptions {
   model?: (req: Request) => string | undefined;
   /** The chatbot a request speaks for, checked against the key's allowed chatbots. Default: the `X-Chatbot-Id` header. */
   chatbot?: (req: Request) => string | undefined;
+  /**
+   * Validates the request once the key and its scopes are known, before anything is counted. Throw
+   * to refuse it: the error goes to your Express error handler (`next(error)`) and no rate window,
+   * quota or budget is touched. Return normally to go on (you may keep what you parsed on `req`).
+   */
+  validate?: (req: Request, key: ApiKeyRecord) => void;
+  /**
+   * Count this guard's requests in a separate per-key window instead of the key's rate windows,
+   * quota and budget, e.g. `{ name: 'management', perMinute: 600 }` for key-management calls that
+   * must not spend the key's API allowance. Refusals are 429 `rate_limited` with the same headers.
+   */
+  rateLimit?: SeparateRateLimit;
   /** The most a request can cost, in micro-cents, reserved from the key's budget before the handler runs. Default: 0. */
   maxCost?: (req: Request, key: ApiKeyRecord) => number | undefined;
   /** The client's address. Default: `req.ip` (Express's `trust proxy` setting decides what that is). */
@@ -62,7 +75,14 @@ export function validateOptions(options: ApiKeyAuthOptions): void {
       fail('`scopes` must be an array of scope names (e.g. ["api"]) or a function of the request.');
     }
   }
-  for (const name of ['model', 'chatbot', 'maxCost', 'clientIp', 'onError', 'now'] as const) {
+  const rateLimit = options.rateLimit;
+  if (rateLimit !== undefined) {
+    if (typeof rateLimit !== 'object' || rateLimit === null || typeof rateLimit.name !== 'string' || !/^[a-z][a-z0-9_-]{0,31}$/.test(rateLimit.name)) {
+      fail('`rateLimit.name` must be a short lower-case name such as "management".');
+    }
+    if (!(Number.isInteger(rateLimit.perMinute) && rateLimit.perMinute > 0)) fail('`rateLimit.perMinute` must be a positive whole number.');
+  }
+  for (const name of ['model', 'chatbot', 'maxCost', 'clientIp', 'onError', 'now', 'validate'] as const) {
     if (options[name] !== undefined && !isFunction(options[name])) fail(`\`${name}\` must be a function.`);
   }
   const timeout = options.requestTimeoutMs;

@@ -56,7 +56,8 @@ export function prepare(record: ApiKeyRecord): PreparedKey {
 /**
  * checkCredential() with a memo: a presented string that already matched this record's current
  * secret skips the HMAC. Status and expiry are always checked, at `now`. A null record (unknown
- * id) is refused like a wrong secret.
+ * id) is refused like a wrong secret, after the same HMAC work when `lookedUp` (a well-formed key
+ * whose id was looked up), so response times do not tell which ids exist.
  */
 export function verifyPresented(
   record: ApiKeyRecord | null,
@@ -64,8 +65,12 @@ export function verifyPresented(
   presented: string,
   hasher: KeyHasher,
   now: number,
+  lookedUp = false,
 ): CredentialCheck {
-  if (!record || !info) return { ok: false, code: 'invalid_api_key' };
+  if (!record || !info) {
+    if (lookedUp) hasher.matchesNothing(presented);
+    return { ok: false, code: 'invalid_api_key' };
+  }
   if (info.verified.has(presented)) return checkKeyState(record, 'current', now);
   const matched = matchSecret(record, presented, hasher);
   if (!matched) return { ok: false, code: 'invalid_api_key' };

@@ -9,6 +9,9 @@ export class RequestKey implements AuthenticatedKey {
   readonly name: string;
   readonly scopes: readonly string[];
   readonly usage = { tokens: 0, costMicroCents: 0 };
+  /** Created on first use: most handlers never ask for the signal. */
+  private controller: AbortController | null = null;
+  private gone = false;
 
   constructor(
     readonly record: ApiKeyRecord,
@@ -22,6 +25,20 @@ export class RequestKey implements AuthenticatedKey {
     this.scopes = record.scopes;
   }
 
+  get signal(): AbortSignal {
+    if (!this.controller) {
+      this.controller = new AbortController();
+      if (this.gone) this.controller.abort(clientGoneReason());
+    }
+    return this.controller.signal;
+  }
+
+  /** Called by the guard when the response closed before it was complete. */
+  clientLeft(): void {
+    this.gone = true;
+    this.controller?.abort(clientGoneReason());
+  }
+
   hasScope(scope: string): boolean {
     return holdsScope(this.scopes, scope);
   }
@@ -32,4 +49,10 @@ export class RequestKey implements AuthenticatedKey {
     this.usage.tokens = Math.max(0, this.usage.tokens + tokens);
     this.usage.costMicroCents = Math.max(0, this.usage.costMicroCents + Math.ceil(usage.costMicroCents ?? 0));
   }
+}
+
+function clientGoneReason(): Error {
+  const error = new Error('The client closed the connection before the response was complete.');
+  error.name = 'AbortError';
+  return error;
 }

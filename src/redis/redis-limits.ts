@@ -6,16 +6,73 @@
  *     they fail closed: requests of keys with a quota or budget get 503 `limits_unavailable`
  *     (REDIS_FAILURE_MODE=open lets them through unchecked instead). Keys without either are
  *     not affected.
+ * "Fails" includes a Redis that stalls: every command has a timeout (redis-client.ts) and every
+ * Redis call goes through one breaker (redis-breaker.ts), so once Redis is known not to answer the
+ * policy applies at once, without asking Redis, until a probe finds it answering again.
  */
 import { RateLimiterMemory, RateLimiterRedis } from 'rate-limiter-flexible';
 import { InvalidKeyGuard } from '../limits/invalid-key-guard';
 import type { CeilingStore, CounterBaseline, CounterKind, LimitLedger, Reservation, ReserveRequest, ReserveResult } from '../limits/ledger';
 import type { InvalidKeyPolicy, LimiterOptions, LimitBackend } from '../limits/limits';
 import { COUNT_ONLY_POINTS, RateWindows } from '../limits/rate-windows';
+import type { RedisBreaker } from './redis-breaker';
 import type { RedisClient } from './redis-client';
 import { RedisLedger } from './redis-ledger';
 
 export type RedisFailureMode = 'closed' | 'open';
+
+/**
+ * rate-limiter-flexible's store primitives: every Redis round trip of RateLimiterRedis goes
+ * through one of them, and when one rejects (with anything but a RateLimiterRes) the library
+ * answers from the insurance limiter instead. They are the seam for the breaker.
+ */
+interface RedisStorePrimitives {
+  _upsert(...args: unknown[]): Promise<unknown>;
+  _get(...args: unknown[]): Promise<unknown>;
+  _delete(...args: unknown[]): Promise<unknown>;
+}
+
+const redisStore = RateLimiterRedis.prototype as unknown as RedisStorePrimitives;
+for (const name of ['_upsert', '_get', '_delete'] as const) {
+  if (typeof redisStore[name] !== 'function') {
+    throw new Error(`rate-limiter-flexible's RateLimiterRedis has no ${name}() any more: update BreakerRateLimiterRedis in src/redis/redis-limits.ts.`);
+  }
+}
+
+/**
+ * RateLimiterRedis whose Redis calls go through the breaker: while it is open they reject at once
+ * and the insurance limiter counts in this instance, without waiting for Redis. (Its own
+ * `rejectIfRedisNotReady` only sees a closed connection; a stalled Redis stays "ready".)
+ */
+class BreakerRateLimiterRedis extends RateLimiterRedis implements RedisStorePrimitives {
+  private readonly breaker: RedisBreaker;
+  private readonly onFailure: (error: unknown) => void;
+
+  constructor(options: ConstructorParameters<typeof RateLimiterRedis>[0], breaker: RedisBreaker, onFailure: (error: unknown) => void) {
+    super(options);
+    this.breaker = breaker;
+    this.onFailure = onFailure;
+  }
+
+  private guarded(primitive: keyof RedisStorePrimitives, args: unknown[]): Promise<unknown> {
+    return this.breaker.run(() => redisStore[primitive].apply(this, args)).catch((error: unknown) => {
+      this.onFailure(error);
+      throw error;
+    });
+  }
+
+  _upsert(...args: unknown[]): Promise<unknown> {
+    return this.guarded('_upsert', args);
+  }
+
+  _get(...args: unknown[]): Promise<unknown> {
+    return this.guarded('_get', args);
+  }
+
+  _delete(...args: unknown[]): Promise<unknown> {
+    return this.guarded('_delete', args);
+  }
+}
 
 /** A reservation granted without Redis (fail-open): nothing to settle. */
 const UNCHECKED = Symbol('unchecked');
@@ -32,8 +89,8 @@ class PolicyLedger implements LimitLedger {
     try {
       return await this.inner.reserve(request);
     } catch (error) {
-      if (this.mode === 'closed') throw error;
       this.onFailure(error);
+      if (this.mode === 'closed') throw error;
       const reservation = { keyId: request.keyId, kind: request.kind, periodStart: request.periodStart, amount: request.amount, [UNCHECKED]: true };
       return { ok: true, reservation, used: 0, reserved: 0 };
     }
@@ -65,37 +122,46 @@ class PolicyLedger implements LimitLedger {
 
 export interface RedisLimitsOptions {
   client: RedisClient;
+  /** The breaker every Redis call of these limits goes through. */
+  breaker: RedisBreaker;
   ceilings: CeilingStore;
   invalidKeys: InvalidKeyPolicy;
   failureMode: RedisFailureMode;
   /** How long a reservation lives if its instance never settles it (longer than any request). */
   reservationTtlMs: number;
+  /** Told about every failed Redis call, including those refused by the open breaker: throttle it. */
   onFailure: (error: unknown) => void;
 }
 
 /** Limits shared through Redis, with the failure policy above. */
 export function createRedisLimits(options: RedisLimitsOptions): LimitBackend {
-  const { client } = options;
+  const { client, breaker, onFailure } = options;
   const limiter = (limiterOptions: LimiterOptions) =>
-    new RateLimiterRedis({
-      storeClient: client,
-      ...limiterOptions,
-      // Without a connection, do not wait for Redis: count in this instance until it is back.
-      rejectIfRedisNotReady: true,
-      insuranceLimiter: new RateLimiterMemory(limiterOptions),
-    });
+    new BreakerRateLimiterRedis(
+      {
+        storeClient: client,
+        ...limiterOptions,
+        // Without a connection, do not wait for Redis: count in this instance until it is back.
+        rejectIfRedisNotReady: true,
+        insuranceLimiter: new RateLimiterMemory(limiterOptions),
+      },
+      breaker,
+      onFailure,
+    );
   const policy = options.invalidKeys;
+  const ledger = new PolicyLedger(
+    new RedisLedger(client, options.ceilings, { reservationTtlMs: options.reservationTtlMs, breaker, onFailure }),
+    options.failureMode,
+    onFailure,
+  );
   return {
     rateWindows: new RateWindows((window, duration) => limiter({ keyPrefix: `kw:rl:${window}`, points: COUNT_ONLY_POINTS, duration })),
-    ledger: new PolicyLedger(
-      new RedisLedger(client, options.ceilings, { reservationTtlMs: options.reservationTtlMs }),
-      options.failureMode,
-      options.onFailure,
-    ),
+    ledger,
     invalidKeys: new InvalidKeyGuard(
       limiter({ keyPrefix: 'kw:invalid-key', points: policy.attempts, duration: policy.windowSeconds, blockDuration: policy.blockSeconds }),
     ),
     createLimiter: limiter,
-    close: async () => undefined,
+    // Sends settlements Redis has not confirmed yet (see redis-ledger.ts).
+    close: () => ledger.close(),
   };
 }

@@ -2,9 +2,10 @@
  * Everything under /api: JSON bodies (2 MB at most), then the routers. Each router puts the
  * API-key guard in front of its own routes with the scopes they need.
  */
-import express, { type Request, Router } from 'express';
+import express, { type NextFunction, type Request, type Response, Router } from 'express';
 import type { AppContext } from '../context';
-import { chatMaxCost } from '../llm/chat-cost';
+import { ThrottledLog } from '../lib/throttled-log';
+import { chatGuardHooks } from '../llm/chat-plan';
 import { apiKeyAuth } from '../middleware/api-key-auth';
 import { socketAddress } from '../middleware/credentials';
 import { keysRouter } from './management/keys';
@@ -14,23 +15,32 @@ import { openApiRouter } from './openapi/router';
 
 export function apiRouter(ctx: AppContext): Router {
   const router = Router();
+  router.use(apiHeaders);
   router.use(express.json({ limit: '2mb' }));
 
+  // While a store is down every guarded request fails alike: one line per kind per interval.
+  const storeFailures = new ThrottledLog(ctx.logger);
   const shared = {
     keys: ctx.keyStore,
     hasher: ctx.hasher,
     limits: ctx.limits,
-    usage: ctx.usage,
     clientIp: ctx.config.trustProxy === false ? socketAddress : (req: Request) => req.ip,
-    onError: (error: unknown) => ctx.logger.error({ err: error }, 'API-key guard: a store failed'),
+    onError: (error: unknown) => {
+      const kind = (error as { code?: unknown } | null)?.code ?? (error as Error | null)?.name ?? 'unknown';
+      storeFailures.error(`api-guard:${String(kind)}`, error, 'API-key guard: a store failed');
+    },
   };
-  const guard = apiKeyAuth({ ...shared, scopes: ['api'], maxCost: chatMaxCost(ctx.models, ctx.config.llm.defaultMaxTokens) });
-  // Key management: reading needs keys:read, changing needs keys:write (admin implies both).
-  // Bodies here carry no model, so the model check is off.
+  const guard = apiKeyAuth({ ...shared, usage: ctx.usage, scopes: ['api'] });
+  // Chat bodies are validated and priced before anything is counted (a bad body consumes nothing).
+  const chatGuard = apiKeyAuth({ ...shared, usage: ctx.usage, scopes: ['api'], ...chatGuardHooks(ctx.models, ctx.config.llm.defaultMaxTokens) });
+  // Key management: reading needs keys:read, changing needs keys:write (admin implies both). It
+  // has its own per-key window and never spends the calling key's /api windows, quota or budget
+  // (so it is not recorded as /api usage either). Bodies here carry no model: the model check is off.
   const manage = apiKeyAuth({
     ...shared,
     scopes: (req) => (req.method === 'GET' || req.method === 'HEAD' ? ['keys:read'] : ['keys:write']),
     model: () => undefined,
+    rateLimit: { name: 'management', perMinute: ctx.config.management.ratePerMinute },
   });
 
   router.use(openApiRouter(ctx));
@@ -40,12 +50,24 @@ export function apiRouter(ctx: AppContext): Router {
     '/v1',
     openAiRouter({
       guard,
+      chatGuard,
       models: ctx.models,
       limits: ctx.limits,
       defaultMaxTokens: ctx.config.llm.defaultMaxTokens,
       upstreamTimeoutMs: ctx.config.llm.upstreamTimeoutMs,
+      streamIdleMs: ctx.config.http.streamIdleTimeoutMs,
       findTenant: (id) => ctx.tenants.getById(id),
     }),
   );
   return router;
+}
+
+/**
+ * Every /api answer: never sniffed as another content type, never cached (answers carry key
+ * settings and, on create/regenerate/rotate, a secret). The OpenAPI document overrides caching.
+ */
+function apiHeaders(_req: Request, res: Response, next: NextFunction): void {
+  res.setHeader('X-Content-Type-Options', 'nosniff');
+  res.setHeader('Cache-Control', 'no-store');
+  next();
 }

@@ -5,21 +5,24 @@
  */
 import { type RequestHandler, Router } from 'express';
 import type { CatalogModel, UpstreamTarget } from '../config/model-catalog';
-import { AppError } from '../errors';
 import { displayPrefix } from '../keys/key-format';
 import type { LimitBackend } from '../limits/limits';
 import { limitStatus } from '../limits/limit-status';
-import { parseChatRequest, requestedMaxTokens } from '../llm/chat-request';
+import { chatPlanOf } from '../llm/chat-plan';
 import { localChat } from '../llm/local-provider';
 import { upstreamChat } from '../llm/upstream-provider';
 import type { AuthenticatedKey } from '../middleware/authenticated-key';
 
 export interface OpenAiRoutesOptions {
   guard: RequestHandler;
+  /** The guard of POST /chat/completions: it validates and prices the body before counting (chatGuardHooks). */
+  chatGuard: RequestHandler;
   models: ReadonlyMap<string, CatalogModel>;
   limits: LimitBackend;
   defaultMaxTokens: number;
   upstreamTimeoutMs: number;
+  /** A stream whose client reads nothing for this long is ended. */
+  streamIdleMs: number;
   findTenant: (id: string) => Promise<{ id: string; slug: string; name: string }>;
 }
 
@@ -42,43 +45,27 @@ export function openAiRouter(options: OpenAiRoutesOptions): Router {
     });
   });
 
-  router.post('/chat/completions', options.guard, async (req, res) => {
+  router.post('/chat/completions', options.chatGuard, async (req, res) => {
     const key = keyOf(req.apiKey);
-    const request = parseChatRequest(req.body);
-    const model = models.get(request.model);
-    if (!model) {
-      throw new AppError({
-        status: 404,
-        code: 'model_not_found',
-        type: 'invalid_request_error',
-        message: `The model "${request.model}" does not exist. GET /api/v1/models lists the models you can use.`,
-      });
+    const { request, model, maxTokens } = chatPlanOf(req, models, options.defaultMaxTokens);
+    if (!model.upstream) {
+      await localChat(res, { request, model, maxTokens, apiKey: key, streamIdleMs: options.streamIdleMs });
+      return;
     }
-    const maxTokens = requestedMaxTokens(request) ?? Math.min(options.defaultMaxTokens, model.maxOutputTokens);
-    if (maxTokens > model.maxOutputTokens) {
-      const field = request.max_completion_tokens != null ? 'max_completion_tokens' : 'max_tokens';
-      throw new AppError({
-        status: 400,
-        code: 'invalid_request',
-        type: 'invalid_request_error',
-        message: `Invalid ${field}: ${model.id} produces at most ${model.maxOutputTokens} tokens.`,
-        details: [{ field, message: `must be at most ${model.maxOutputTokens}` }],
-      });
-    }
-    if (model.upstream) {
-      const clientGone = new AbortController();
-      res.once('close', () => clientGone.abort());
+    try {
       await upstreamChat(res, {
         request,
         model: model as CatalogModel & { upstream: UpstreamTarget },
         maxTokens,
         apiKey: key,
         timeoutMs: options.upstreamTimeoutMs,
-        clientGone: clientGone.signal,
+        streamIdleMs: options.streamIdleMs,
       });
-      return;
+    } catch (error) {
+      // The client left and the upstream call was aborted: nobody is waiting for an answer.
+      if (key.signal.aborted) return;
+      throw error;
     }
-    await localChat(res, { request, model, maxTokens, apiKey: key });
   });
 
   router.get('/key', options.guard, async (req, res) => {

@@ -1,8 +1,15 @@
 /**
  * Usage accounting off the request path: finished requests are added up in memory per key and per
- * hour/day bucket, and written in one transaction every interval (default 1 s). A failed write
- * keeps the numbers for the next attempt; stop() writes what is left (graceful shutdown). A crash
- * loses at most one interval of counters; limits stay safe through the ledgers' ceilings.
+ * hour/day bucket, and written in one transaction every interval (default 1 s), one write at a
+ * time. A failed write keeps the numbers for the next attempt; stop() writes what is left
+ * (graceful shutdown).
+ *
+ * A crash loses what was recorded after the last write that committed began. A write is due at
+ * each tick; one that comes due while another runs (a write slower than the interval: under CPU
+ * load each statement waits for the busy event loop) starts the moment that one ends. So the loss
+ * is at most the interval, or the last write if it took longer, plus the write in flight: at most
+ * one interval plus two writes (and the event loop's delay of the tick). Limits stay safe through
+ * the ledgers' ceilings.
  */
 import { dayStart, hourStart } from '../limits/periods';
 import type { UsageEvent, UsageRecorder } from './usage-types';
@@ -48,6 +55,8 @@ export interface UsageBufferOptions {
   /** lastUsedAt is written at most this often per key (default 60 s). */
   lastUsedEveryMs?: number;
   onError?: (error: unknown) => void;
+  /** After each batch is written: its requests and how long the write took (ms). */
+  onWritten?: (written: { requests: number; ms: number }) => void;
 }
 
 const zero = (): Counts => ({ requestsOk: 0, requestsFailed: 0, tokens: 0, spendMicroCents: 0 });
@@ -74,6 +83,8 @@ export class UsageBuffer implements UsageRecorder {
   private readonly lastUsedWritten = new Map<string, number>();
   private timer: NodeJS.Timeout | null = null;
   private flushing: Promise<void> = Promise.resolve();
+  /** A write waiting for the one in flight to end; flushes asked for meanwhile join it. */
+  private queued: Promise<void> | null = null;
   private readonly intervalMs: number;
   private readonly lastUsedEveryMs: number;
 
@@ -125,10 +136,22 @@ export class UsageBuffer implements UsageRecorder {
     this.timer.unref();
   }
 
-  /** Writes everything buffered so far (one write at a time). */
+  /**
+   * Writes everything buffered so far, one write at a time. A write asked for while another runs
+   * starts as soon as that one ends; further asks join it (it takes its batch when it starts, so it
+   * carries their usage too), so ticks during a slow write never queue up behind it.
+   */
   flush(): Promise<void> {
-    this.flushing = this.flushing.then(() => this.writeOnce());
-    return this.flushing;
+    if (this.queued) return this.queued;
+    const start = () => {
+      this.queued = null;
+      return this.writeOnce();
+    };
+    // A throwing hook rejects its own flush, never the writes after it.
+    const queued = this.flushing.then(start, start);
+    this.queued = queued;
+    this.flushing = queued;
+    return queued;
   }
 
   private async writeOnce(): Promise<void> {
@@ -142,13 +165,17 @@ export class UsageBuffer implements UsageRecorder {
     this.keys = new Map();
     this.hourly = new Map();
     this.daily = new Map();
+    const started = performance.now();
     try {
       await this.sink.write(batch);
-      for (const key of batch.keys) if (key.lastUsedAt !== null) this.lastUsedWritten.set(key.keyId, key.lastUsedAt);
     } catch (error) {
       this.restore(batch);
       this.options.onError?.(error);
+      return;
     }
+    for (const key of batch.keys) if (key.lastUsedAt !== null) this.lastUsedWritten.set(key.keyId, key.lastUsedAt);
+    const requests = batch.keys.reduce((sum, key) => sum + key.requestsOk + key.requestsFailed, 0);
+    this.options.onWritten?.({ requests, ms: performance.now() - started });
   }
 
   /** Puts an unwritten batch back so the next flush carries it. */

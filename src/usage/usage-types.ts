@@ -2,8 +2,10 @@
 export interface UsageEvent {
   keyId: string;
   tenantId: string;
-  /** 2xx/3xx from the handler: ok; 4xx/5xx: failed. */
+  /** 2xx/3xx from the handler: ok; 4xx/5xx, or a client that left before the response was complete: failed. */
   ok: boolean;
+  /** `ok`; `failed` (the handler answered 4xx/5xx); `client_closed` (the response could not be completed). */
+  outcome: 'ok' | 'failed' | 'client_closed';
   tokens: number;
   costMicroCents: number;
   /** Start of the key's budget period the cost belongs to (ms), or null without a budget. */

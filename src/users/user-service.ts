@@ -4,6 +4,7 @@ import { MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH, type PasswordHasher } from '.
 import type { Database } from '../data/database';
 import { isUniqueViolation } from '../data/errors';
 import { insertAuditEvent } from '../data/repositories/audit-events';
+import { deleteSessionsOfUser } from '../data/repositories/sessions';
 import { findTenantById } from '../data/repositories/tenants';
 import {
   deleteMembership,
@@ -51,6 +52,8 @@ const changePasswordSchema = z.strictObject({
   currentPassword: z.string({ error: 'must be a string' }).min(1, 'is required'),
   newPassword: passwordField,
 });
+
+const setPasswordSchema = z.strictObject({ newPassword: passwordField });
 
 /** People: accounts, their memberships in tenants, and their passwords. */
 export class UserService {
@@ -190,6 +193,30 @@ export class UserService {
         tenantId: null,
         actor,
         action: 'user.password_change',
+        targetType: 'user',
+        targetId: userId,
+        changes: null,
+      });
+      return user;
+    });
+  }
+
+  /**
+   * Sets a person's password without their current one (a platform admin, or the CLI on the
+   * server) and ends every dashboard session of theirs in the same transaction, with an audit
+   * event `user.password_set`. The field error names `newPassword`.
+   */
+  async setPassword(userId: string, input: unknown, actor: Actor): Promise<User> {
+    const { newPassword } = parseInput(setPasswordSchema, input);
+    if (!(await findUserById(this.db.prisma, userId))) throw notFound('User');
+    const passwordHash = await this.passwords.hash(newPassword);
+    return this.db.transaction(async (tx) => {
+      const user = await updateUser(tx, userId, { passwordHash });
+      await deleteSessionsOfUser(tx, userId);
+      await insertAuditEvent(tx, {
+        tenantId: null,
+        actor,
+        action: 'user.password_set',
         targetType: 'user',
         targetId: userId,
         changes: null,

@@ -173,6 +173,7 @@ describeBrowser('dashboard in Chromium', () => {
       ['users', '/users'],
       ['account', '/account'],
       ['user-detail', `/users/${world.member.id}`],
+      ['user-password', `/users/${world.member.id}/password`],
       ['tenant-detail', `/tenants/${world.tenant.id}`],
       ['confirm-revoke', `/keys/${world.keys.member.id}/revoke`],
       ['not-found', '/no-such-page'],

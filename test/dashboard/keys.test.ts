@@ -309,8 +309,8 @@ describe('key detail', () => {
     id = (await w.issue({ name: 'detailed', allowedIps: ['10.0.0.0/8'], allowedModels: ['local-small'], usageLimit: 2000, budget: { limitCents: 123456, period: 'monthly' } })).apiKey.id;
     // 1,234 requests today, some failed, with spend.
     const now = Date.now();
-    w.ctx.usage.record({ keyId: id, tenantId: w.tenant.id, ok: true, tokens: 5000, costMicroCents: 1_234_000_000, budgetPeriodStart: null, at: now });
-    for (let i = 0; i < 1233; i++) w.ctx.usage.record({ keyId: id, tenantId: w.tenant.id, ok: i % 100 !== 0, tokens: 1, costMicroCents: 0, budgetPeriodStart: null, at: now });
+    w.ctx.usage.record({ keyId: id, tenantId: w.tenant.id, ok: true, outcome: 'ok', tokens: 5000, costMicroCents: 1_234_000_000, budgetPeriodStart: null, at: now });
+    for (let i = 0; i < 1233; i++) w.ctx.usage.record({ keyId: id, tenantId: w.tenant.id, ok: i % 100 !== 0, outcome: i % 100 !== 0 ? 'ok' : 'failed', tokens: 1, costMicroCents: 0, budgetPeriodStart: null, at: now });
     await w.ctx.usage.flush();
   });
   afterAll(() => w.close());

@@ -52,6 +52,8 @@ export const ROUTES: RouteSpec[] = [
   { method: 'GET', path: '/users/:id', ids: 'user', access: 'platform' },
   { method: 'POST', path: '/users/:id/disable', ids: 'user', access: 'platform' },
   { method: 'POST', path: '/users/:id/enable', ids: 'user', access: 'platform' },
+  { method: 'GET', path: '/users/:id/password', ids: 'user', access: 'platform' },
+  { method: 'POST', path: '/users/:id/password', ids: 'user', access: 'platform', body: { newPassword: 'a swept new password', confirmPassword: 'a swept new password' } },
   { method: 'POST', path: '/users/:id/memberships', ids: 'user', access: 'platform', body: { tenantId: 'placeholder', role: 'admin' } },
   { method: 'POST', path: '/users/:id/memberships/:tenantId/remove', ids: 'membership', access: 'platform' },
   { method: 'GET', path: '/account', access: 'signed-in' },

@@ -21,13 +21,17 @@ describe('sign-in', () => {
   });
   afterAll(() => w.close());
 
-  test('the sign-in page has the email, password and CSRF fields', async () => {
+  test('the sign-in page has the email, password and CSRF fields, and starts no session', async () => {
     const res = await request(w.app).get('/login').expect(200);
     expect(res.headers['content-type']).toMatch(/text\/html/);
     expect(res.text).toMatch(/<form method="post" action="\/login"/);
     expect(res.text).toMatch(/<input id="f-email" name="email" type="email"/);
     expect(res.text).toMatch(/<input id="f-password" name="password" type="password"/);
-    expect(csrfOf(res.text)).toMatch(/^[0-9a-f]{64}$/);
+    // <issued at>.<HMAC>, bound to the short-lived sign-in cookie; no session cookie yet.
+    expect(csrfOf(res.text)).toMatch(/^[0-9a-z]+\.[A-Za-z0-9_-]{43}$/);
+    expect(sessionCookie(res)).toBeNull();
+    const raw = (res.headers['set-cookie'] as unknown as string[]).find((c) => c.startsWith('keyward.login='));
+    expect(raw).toMatch(/^keyward\.login=[A-Za-z0-9_-]{43}; Max-Age=7200; Path=\/; Expires=[^;]+; HttpOnly; SameSite=Strict$/);
   });
 
   test('pages need a signed-in person: GET goes to /login and comes back after', async () => {
@@ -53,23 +57,32 @@ describe('sign-in', () => {
   });
 
   test('success regenerates the session id and sets a strict cookie', async () => {
-    const agent = request.agent(w.app);
-    const page = await agent.get('/login').expect(200);
-    const before = sessionCookie(page);
+    // A session that exists before the sign-in (here a real one, as a planted cookie would be).
+    const before = sessionCookie(await (await signedIn(w.app, w.member.email)).get('/').expect(200)) as string;
     expect(before).not.toBeNull();
-    const res = await agent.post('/login').type('form').send({ email: w.owner.email, password: PASSWORD, _csrf: csrfOf(page.text) }).expect(302);
+    const page = await request(w.app).get('/login').expect(200);
+    const loginCookie = (page.headers['set-cookie'] as unknown as string[])[0].split(';')[0];
+    const res = await request(w.app)
+      .post('/login')
+      .set('Cookie', `${before}; ${loginCookie}`)
+      .type('form')
+      .send({ email: w.owner.email, password: PASSWORD, _csrf: csrfOf(page.text) })
+      .expect(302);
     const after = sessionCookie(res);
     expect(after).not.toBeNull();
     expect(after).not.toBe(before);
-    const raw = (res.headers['set-cookie'] as unknown as string[]).find((c) => c.startsWith('keyward.sid='));
+    const cookies = res.headers['set-cookie'] as unknown as string[];
+    const raw = cookies.find((c) => c.startsWith('keyward.sid='));
     expect(raw).toMatch(/; HttpOnly/);
     expect(raw).toMatch(/; SameSite=Lax/);
     expect(raw).toMatch(/; Path=\//);
     expect(raw).not.toMatch(/; Secure/);
+    // The sign-in form's cookie is done with: the session's own token takes over.
+    expect(cookies.find((c) => c.startsWith('keyward.login='))).toMatch(/^keyward\.login=; Path=\/; Expires=Thu, 01 Jan 1970/);
 
     // The session from before sign-in is gone: replaying its cookie is anonymous.
-    await request(w.app).get('/').set('Cookie', before as string).expect(302).expect('Location', '/login');
-    await agent.get('/').expect(200);
+    await request(w.app).get('/').set('Cookie', before).expect(302).expect('Location', '/login');
+    await request(w.app).get('/account').set('Cookie', after as string).expect(200);
   });
 
   test('a wrong password or unknown email answers 401 with the form again and no session', async () => {
@@ -196,16 +209,26 @@ describe('over HTTPS', () => {
   });
   afterAll(() => w.close());
 
-  test('the cookie is Secure with the __Host- prefix, and HSTS and upgrade-insecure-requests are sent', async () => {
+  test('the cookies are Secure with the __Host- prefix, and HSTS and upgrade-insecure-requests are sent', async () => {
     const res = await request(w.app).get('/login').set('X-Forwarded-Proto', 'https').expect(200);
-    const raw = (res.headers['set-cookie'] as unknown as string[])[0];
-    expect(raw).toMatch(/^__Host-keyward\.sid=/);
-    expect(raw).toMatch(/; Path=\//);
-    expect(raw).toMatch(/; Secure/);
-    expect(raw).toMatch(/; HttpOnly/);
-    expect(raw).toMatch(/; SameSite=Lax/);
-    expect(raw).not.toMatch(/; Domain=/);
+    const [login, ...others] = res.headers['set-cookie'] as unknown as string[];
+    expect(others).toEqual([]);
+    expect(login).toMatch(/^__Host-keyward\.login=/);
+    for (const attribute of [/; Path=\/(;|$)/, /; Secure/, /; HttpOnly/, /; SameSite=Strict/]) expect(login).toMatch(attribute);
+    expect(login).not.toMatch(/; Domain=/);
     expect(res.headers['strict-transport-security']).toMatch(/max-age=31536000/);
     expect(res.headers['content-security-policy']).toContain('upgrade-insecure-requests');
+
+    // Secure cookies are not sent back over plain HTTP by the test client: send them by hand.
+    const signed = await request(w.app)
+      .post('/login')
+      .set('X-Forwarded-Proto', 'https')
+      .set('Cookie', login.split(';')[0])
+      .type('form')
+      .send({ email: w.owner.email, password: PASSWORD, _csrf: csrfOf(res.text) })
+      .expect(302);
+    const raw = (signed.headers['set-cookie'] as unknown as string[]).find((c) => c.startsWith('__Host-keyward.sid='));
+    for (const attribute of [/; Path=\//, /; Secure/, /; HttpOnly/, /; SameSite=Lax/]) expect(raw).toMatch(attribute);
+    expect(raw).not.toMatch(/; Domain=/);
   });
 });

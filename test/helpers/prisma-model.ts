@@ -75,6 +75,10 @@ function columnType(provider: DatabaseProvider, type: string, nativeType: unknow
   return map[type];
 }
 
+function isAutoincrement(fieldDefault: unknown): boolean {
+  return (fieldDefault as { name?: string } | undefined)?.name === 'autoincrement';
+}
+
 /** What the migrations of `provider` must build, derived from its Prisma schema. */
 export async function expectedTables(provider: DatabaseProvider): Promise<ExpectedTable[]> {
   const datamodel = await loadDatamodel(provider);
@@ -84,7 +88,12 @@ export async function expectedTables(provider: DatabaseProvider): Promise<Expect
     const columnOf = (field: string) => model.fields.find((f) => f.name === field)?.dbName ?? field;
     const columns = model.fields
       .filter((f) => f.kind === 'scalar')
-      .map((f) => ({ name: f.dbName ?? f.name, type: columnType(provider, f.type, f.nativeType), nullable: !f.isRequired }));
+      .map((f) => ({
+        name: f.dbName ?? f.name,
+        // SQLite autoincrements only an INTEGER PRIMARY KEY (64-bit), whatever the Prisma type.
+        type: provider === 'sqlite' && isAutoincrement(f.default) ? 'INTEGER' : columnType(provider, f.type, f.nativeType),
+        nullable: !f.isRequired,
+      }));
     const indexes = datamodel.indexes
       .filter((index) => index.model === model.name)
       .map((index) => {

@@ -17,10 +17,14 @@ export function childEnv(extra: Record<string, string | undefined>): NodeJS.Proc
   return { PATH: process.env.PATH, LOG_LEVEL: 'warn', ...extra };
 }
 
-/** Runs the CLI to completion. */
-export function runCli(args: string[], options: { cwd: string; env: Record<string, string | undefined>; input?: string }): Promise<RunResult> {
+/** Runs a command to completion with an environment of its own (`childEnv`), stdin closed after `input`. */
+export function runCommand(
+  command: string,
+  args: string[],
+  options: { cwd: string; env: Record<string, string | undefined>; input?: string },
+): Promise<RunResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [CLI, ...args], { cwd: options.cwd, env: childEnv(options.env) });
+    const child = spawn(command, args, { cwd: options.cwd, env: childEnv(options.env) });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d) => (stdout += d));
@@ -29,6 +33,11 @@ export function runCli(args: string[], options: { cwd: string; env: Record<strin
     child.on('close', (code) => resolve({ code, stdout, stderr }));
     child.stdin.end(options.input ?? '');
   });
+}
+
+/** Runs the CLI to completion. */
+export function runCli(args: string[], options: { cwd: string; env: Record<string, string | undefined>; input?: string }): Promise<RunResult> {
+  return runCommand(process.execPath, [CLI, ...args], options);
 }
 
 export interface ServerProcess {
@@ -89,4 +98,29 @@ export async function freePort(): Promise<number> {
     });
     server.on('error', reject);
   });
+}
+
+/** The cookies a response set that a browser would send back to the dashboard (name=value; ...). */
+export function dashboardCookies(res: Response): string {
+  return (
+    (res.headers.getSetCookie?.() ?? [])
+      .map((c) => c.split(';')[0])
+      // The session cookie, and the sign-in form's cookie its CSRF token is bound to.
+      .filter((c) => c.includes('keyward.sid') || c.includes('keyward.login'))
+      .join('; ')
+  );
+}
+
+/** Signs in on a running server through the login form, as a browser does; the status and session cookie. */
+export async function signInOn(server: { url: string }, email: string, password: string): Promise<{ status: number; cookie: string }> {
+  const loginPage = await fetch(`${server.url}/login`);
+  const csrf = /name="_csrf"[^>]*value="([^"]+)"|value="([^"]+)"[^>]*name="_csrf"/.exec(await loginPage.text());
+  if (!csrf) throw new Error('no CSRF field on the login page');
+  const res = await fetch(`${server.url}/login`, {
+    method: 'POST',
+    redirect: 'manual',
+    headers: { 'content-type': 'application/x-www-form-urlencoded', cookie: dashboardCookies(loginPage) },
+    body: new URLSearchParams({ email, password, _csrf: csrf[1] ?? csrf[2] }),
+  });
+  return { status: res.status, cookie: dashboardCookies(res) };
 }

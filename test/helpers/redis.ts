@@ -1,4 +1,7 @@
-/** A private redis-server for a test, on its own port, that the test can stop and start again. */
+/**
+ * A private redis-server for a test, on its own port, that the test can stop and start again, or
+ * freeze (SIGSTOP: sockets stay open, nothing answers) and thaw.
+ */
 import { type ChildProcess, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
@@ -10,6 +13,10 @@ export interface TestRedis {
   port: number;
   stop(): Promise<void>;
   start(): Promise<void>;
+  /** Freezes the server (SIGSTOP): connections stay open but no command is answered. */
+  pause(): void;
+  /** Lets a paused server run again (SIGCONT); what clients sent meanwhile is answered then. */
+  resume(): void;
 }
 
 async function waitForPort(port: number, open: boolean, timeoutMs = 10_000): Promise<void> {
@@ -44,6 +51,10 @@ export async function startTestRedis(port: number): Promise<TestRedis> {
     child = null;
     await waitForPort(port, false);
   };
+  const signal = (name: NodeJS.Signals) => {
+    if (!child) throw new Error('redis-server is not running');
+    child.kill(name);
+  };
   await start();
-  return { url: `redis://127.0.0.1:${port}`, port, stop, start };
+  return { url: `redis://127.0.0.1:${port}`, port, stop, start, pause: () => signal('SIGSTOP'), resume: () => signal('SIGCONT') };
 }

@@ -56,7 +56,7 @@ describe.each(availableProviders)('KeyService on %s', (provider) => {
     const [event] = await auditOf(apiKey.id);
     expect(event).toMatchObject({ action: 'key.create', actorType: 'system', actorLabel: 'test', targetType: 'api_key' });
     expect(event.changes).toMatchObject({ name: { before: null, after: apiKey.name }, tags: { after: ['prod'] } });
-    expect(changes).toEqual([{ keyId: apiKey.id, tenantId: tenant.id, kind: 'created' }]);
+    expect(changes).toEqual([{ keyId: apiKey.id, tenantId: tenant.id, kind: 'created', changeId: expect.any(Number) }]);
   });
 
   it('writes nothing when input is invalid, naming every bad field', async () => {

@@ -169,12 +169,14 @@ describe('keys', () => {
     for (let i = 0; i < 3; i++) {
       await request(t.app).post('/api/v1/chat/completions').set('Authorization', `Bearer ${key}`).send({ model: 'local-small', messages: [{ role: 'user', content: 'hi' }], max_tokens: 5 });
     }
-    await request(t.app).post('/api/v1/chat/completions').set('Authorization', `Bearer ${key}`).send({ model: 'local-small', messages: [] });
+    // A malformed body is refused before anything is counted: it is not part of the key's usage.
+    const bad = await request(t.app).post('/api/v1/chat/completions').set('Authorization', `Bearer ${key}`).send({ model: 'local-small', messages: [] });
+    expect(bad.status).toBe(400);
     await t.ctx.usage.flush();
     const res = await call('get', `/api/v1/keys/${apiKey.id}/usage`, '/api/v1/keys/{id}/usage', admin);
-    expect(res.body).toMatchObject({ totalRequests: 4, successfulRequests: 3, failedRequests: 1, today: { requests: 4 }, thisHour: { requests: 4 } });
+    expect(res.body).toMatchObject({ totalRequests: 3, successfulRequests: 3, failedRequests: 0, today: { requests: 3 }, thisHour: { requests: 3 } });
     expect(res.body.daily).toHaveLength(30);
-    expect(res.body.daily[29]).toMatchObject({ date: new Date().toISOString().slice(0, 10), requests: 4 });
+    expect(res.body.daily[29]).toMatchObject({ date: new Date().toISOString().slice(0, 10), requests: 3 });
     expect(res.body.totalCostCents).toBeGreaterThan(0);
     expect(res.body.budget).toMatchObject({ limitCents: 100, period: 'monthly' });
     expect(res.body.budget.spentCents).toBeCloseTo(res.body.totalCostCents, 6);

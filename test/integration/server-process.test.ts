@@ -13,6 +13,11 @@ describe('npm start on a fresh SQLite install', () => {
     expect(await (await fetch(`${first.url}/healthz`)).json()).toMatchObject({ status: 'ok', checks: { database: { status: 'up' } } });
     expect(fs.existsSync(path.join(cwd, 'data', 'keyward.db'))).toBe(true);
     expect(fs.statSync(path.join(cwd, 'data', 'keyward.secrets.json')).mode & 0o777).toBe(0o600);
+    // The database holds key hashes, password hashes and sessions: owner-only, like the secrets.
+    expect(fs.statSync(path.join(cwd, 'data')).mode & 0o777).toBe(0o700);
+    for (const file of ['keyward.db', 'keyward.db-wal', 'keyward.db-shm']) {
+      expect({ file, mode: fs.statSync(path.join(cwd, 'data', file)).mode & 0o777 }).toEqual({ file, mode: 0o600 });
+    }
     const output = first.output();
     expect(output).toMatch(/applied migration 20261122000000_init/);
     expect(output).toMatch(/email: +admin@keyward\.local/);

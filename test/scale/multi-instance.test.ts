@@ -12,7 +12,7 @@ import { createLogger } from '../../src/logger';
 import { PasswordHasher } from '../../src/auth/password';
 import { buildConfig, TEST_SECRET, testActor } from '../helpers/context';
 import { createPostgresDatabase, postgresAdminUrl, type TestDatabase, tempDir } from '../helpers/databases';
-import { freePort, type ServerProcess, startServer } from '../helpers/processes';
+import { freePort, type ServerProcess, signInOn, startServer } from '../helpers/processes';
 import { REDIS_SERVER, startTestRedis, type TestRedis } from '../helpers/redis';
 
 const canRun = Boolean(postgresAdminUrl && REDIS_SERVER);
@@ -74,25 +74,8 @@ async function storedUsage(id: string) {
   }
 }
 
-const cookieOf = (res: Response) =>
-  (res.headers.getSetCookie?.() ?? [])
-    .map((c) => c.split(';')[0])
-    .filter((c) => c.includes('keyward.sid'))
-    .join('; ');
-
 /** Signs the bootstrap admin in on a server through the login form; the session cookie and status. */
-async function signIn(server: ServerProcess): Promise<{ status: number; cookie: string }> {
-  const loginPage = await fetch(`${server.url}/login`);
-  const csrf = /name="_csrf"[^>]*value="([^"]+)"|value="([^"]+)"[^>]*name="_csrf"/.exec(await loginPage.text());
-  if (!csrf) throw new Error('no CSRF field on the login page');
-  const res = await fetch(`${server.url}/login`, {
-    method: 'POST',
-    redirect: 'manual',
-    headers: { 'content-type': 'application/x-www-form-urlencoded', cookie: cookieOf(loginPage) },
-    body: new URLSearchParams({ email: 'admin@keyward.local', password: 'a very good password', _csrf: csrf[1] ?? csrf[2] }),
-  });
-  return { status: res.status, cookie: cookieOf(res) };
-}
+const signIn = (server: ServerProcess) => signInOn(server, 'admin@keyward.local', 'a very good password');
 
 describeScale('two instances on PostgreSQL + Redis', () => {
   beforeAll(async () => {
@@ -211,6 +194,15 @@ describeScale('two instances on PostgreSQL + Redis', () => {
     }
     // Sign-in counters fall back to the instance's memory: people can still sign in.
     expect((await signIn(b)).status).toBe(302);
+    // Key changes still reach B within a second, through the key_changes poll.
+    const cached = await issue({ rateLimits: { perMinute: 10_000 } });
+    expect((await call(b, cached.key)).status).toBe(200);
+    const revokedAt = Date.now();
+    await fetch(`${a.url}/api/v1/keys/${cached.apiKey.id}/revoke`, { method: 'POST', headers: { authorization: `Bearer ${admin}` } });
+    let refusedDuring = await call(b, cached.key);
+    while (refusedDuring.status === 200 && Date.now() - revokedAt < 2000) refusedDuring = await call(b, cached.key);
+    expect(refusedDuring.code).toBe('key_revoked');
+    expect(Date.now() - revokedAt).toBeLessThan(1000);
 
     await redis.start();
     const deadline = Date.now() + 15_000;

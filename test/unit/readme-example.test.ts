@@ -3,47 +3,11 @@ import path from 'node:path';
 import request from 'supertest';
 import { generateKey } from '../../src/keys/key-format';
 import { KeyHasher } from '../../src/keys/key-hasher';
-import type { ApiKeyRecord } from '../../src/keys/key-types';
 import { createReportsApp } from '../examples/guard-another-app';
+import { buildKeyRecord as record } from '../helpers/key-record';
 
 const EXAMPLE = path.join(__dirname, '..', 'examples', 'guard-another-app.ts');
 const README = path.join(__dirname, '..', '..', 'README.md');
-
-function record(overrides: Partial<ApiKeyRecord> & { key: string }, hasher: KeyHasher): ApiKeyRecord {
-  const { key, ...rest } = overrides;
-  return {
-    id: key.split('_')[1],
-    tenantId: 'acme',
-    ownerId: null,
-    prefix: 'kw',
-    secretHash: hasher.hash(key),
-    hashVersion: 1,
-    last4: key.slice(-4),
-    previousSecretHash: null,
-    previousHashVersion: null,
-    previousSecretExpiresAt: null,
-    name: 'reports',
-    description: '',
-    metadata: {},
-    scopes: ['api', 'reports:read'],
-    tags: [],
-    tier: 'free',
-    rateLimits: { perMinute: null, perHour: null, perDay: null, perMonth: null },
-    allowedIps: [],
-    allowedModels: [],
-    allowedChatbots: [],
-    usageLimit: null,
-    budget: null,
-    expiresAt: null,
-    status: 'active',
-    revokedAt: null,
-    usage: { requestsOk: 0, requestsFailed: 0, tokens: 0, spendMicroCents: 0, lastUsedAt: null },
-    ledger: { budgetPeriodStart: null, budgetSpentMicroCents: 0, budgetCeilingMicroCents: 0, quotaCeiling: 0 },
-    createdAt: new Date(),
-    updatedAt: new Date(),
-    ...rest,
-  };
-}
 
 describe('README: guarding another Express app', () => {
   it('shows exactly the example this test runs', () => {

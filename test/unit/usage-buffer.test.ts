@@ -13,11 +13,30 @@ class MemorySink implements UsageSink {
   }
 }
 
+/** A sink whose writes end when the test says so. */
+class GatedSink implements UsageSink {
+  batches: UsageBatch[] = [];
+  private readonly ends: (() => void)[] = [];
+  write(batch: UsageBatch) {
+    this.batches.push(batch);
+    return new Promise<void>((resolve) => this.ends.push(resolve));
+  }
+  /** Ends the oldest write in flight. */
+  end() {
+    this.ends.shift()?.();
+  }
+}
+
+/** Lets pending promise callbacks run. */
+const settle = () => new Promise((resolve) => setImmediate(resolve));
+const requestsIn = (batch: UsageBatch) => batch.keys.reduce((sum, k) => sum + k.requestsOk + k.requestsFailed, 0);
+
 const at = Date.UTC(2026, 10, 22, 10, 30);
 const event = (overrides: Partial<UsageEvent> = {}): UsageEvent => ({
   keyId: 'k1',
   tenantId: 't1',
   ok: true,
+  outcome: overrides.ok === false ? 'failed' : 'ok',
   tokens: 10,
   costMicroCents: 500,
   budgetPeriodStart: Date.UTC(2026, 10, 1),
@@ -91,5 +110,83 @@ describe('UsageBuffer', () => {
     await buffer.flush();
     expect(sink.batches[0].keys[0]).toMatchObject({ requestsOk: 0, spendMicroCents: 0 });
     expect(sink.batches[0].hourly[0].requestsOk).toBe(1);
+  });
+
+  it('ticks during a slow write leave one write behind it, started the moment it ends, not a backlog', async () => {
+    const sink = new GatedSink();
+    const buffer = new UsageBuffer(sink);
+    buffer.record(event());
+    const first = buffer.flush();
+    await settle();
+    // Three ticks while the first write runs: one write comes due and they all wait for it.
+    const asks = [buffer.flush(), buffer.flush(), buffer.flush()];
+    expect(asks[1]).toBe(asks[0]);
+    expect(asks[2]).toBe(asks[0]);
+    buffer.record(event());
+    buffer.record(event());
+    sink.end();
+    await first;
+    await settle();
+    // It started as the first ended, with everything recorded until then.
+    expect(sink.batches.map(requestsIn)).toEqual([1, 2]);
+    buffer.record(event());
+    sink.end();
+    await asks[0];
+    await settle();
+    // Usage recorded during the second write waits for the next tick, not for a queued-up write.
+    expect(sink.batches).toHaveLength(2);
+    expect(buffer.pendingRequests()).toBe(1);
+  });
+
+  it('writes slower than the interval run back to back, so usage waits at most one interval plus two writes; stop writes the rest', async () => {
+    jest.useFakeTimers();
+    try {
+      const started: number[] = [];
+      const sink: UsageSink = {
+        write: async (batch) => {
+          started.push(Date.now());
+          written += requestsIn(batch);
+          await new Promise((resolve) => setTimeout(resolve, 250));
+        },
+      };
+      let written = 0;
+      let recorded = 0;
+      const buffer = new UsageBuffer(sink, { intervalMs: 100 });
+      const t0 = Date.now();
+      const load = setInterval(() => {
+        buffer.record(event());
+        recorded += 1;
+      }, 10);
+      buffer.start();
+      await jest.advanceTimersByTimeAsync(1_000);
+      clearInterval(load);
+      expect(started.map((t) => t - t0)).toEqual([100, 350, 600, 850]);
+      const stopping = buffer.stop();
+      await jest.advanceTimersByTimeAsync(1_000);
+      await stopping;
+      expect(written).toBe(recorded);
+      expect(recorded).toBe(100);
+    } finally {
+      jest.useRealTimers();
+    }
+  });
+
+  it('reports each write with its requests and duration; a throwing report neither rewrites the batch nor stops later writes', async () => {
+    const sink = new MemorySink();
+    const reports: { requests: number; ms: number }[] = [];
+    const buffer = new UsageBuffer(sink, {
+      onWritten: (report) => {
+        reports.push(report);
+        if (reports.length === 1) throw new Error('report failed');
+      },
+    });
+    buffer.record(event());
+    buffer.record(event({ ok: false }));
+    await expect(buffer.flush()).rejects.toThrow('report failed');
+    buffer.record(event());
+    await buffer.flush();
+    expect(sink.batches.map(requestsIn)).toEqual([2, 1]);
+    expect(reports.map((r) => r.requests)).toEqual([2, 1]);
+    expect(reports.every((r) => r.ms >= 0)).toBe(true);
   });
 });

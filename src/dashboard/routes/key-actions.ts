@@ -10,7 +10,7 @@ import type { AppContext } from '../../context';
 import type { ApiKeyRecord } from '../../keys/key-types';
 import { parseInput } from '../../lib/validation';
 import { userActor } from '../actor';
-import { visibleKey } from '../policy';
+import { keyLimitsOf, visibleKey } from '../policy';
 import { requireTenant } from '../require-tenant';
 import { requireSignIn, tenantOf } from '../viewer';
 import type { DashboardDeps } from './deps';
@@ -58,7 +58,7 @@ export const KEY_ACTIONS: Record<string, KeyAction> = {
     explain: 'Every request with this key is refused from now on (key_revoked). Revoking is permanent: a revoked key cannot be activated again.',
     allowed: notRevoked,
     run: async (ctx, req, key) => {
-      await ctx.keys.revoke(tenantOf(req).tenant.id, key.id, userActor(req));
+      await ctx.keys.revoke(tenantOf(req).tenant.id, key.id, userActor(req), keyLimitsOf(req));
       return done(req, `Revoked ${key.name}.`, `/keys/${key.id}`);
     },
   },
@@ -69,7 +69,7 @@ export const KEY_ACTIONS: Record<string, KeyAction> = {
     explain: 'Requests with this key are refused (key_inactive) until you activate it again.',
     allowed: (key) => key.status === 'active',
     run: async (ctx, req, key) => {
-      await ctx.keys.deactivate(tenantOf(req).tenant.id, key.id, userActor(req));
+      await ctx.keys.deactivate(tenantOf(req).tenant.id, key.id, userActor(req), keyLimitsOf(req));
       return done(req, `Deactivated ${key.name}.`, `/keys/${key.id}`);
     },
   },
@@ -80,7 +80,7 @@ export const KEY_ACTIONS: Record<string, KeyAction> = {
     explain: 'Requests with this key are accepted again (within its limits and expiry).',
     allowed: (key) => key.status === 'inactive',
     run: async (ctx, req, key) => {
-      await ctx.keys.activate(tenantOf(req).tenant.id, key.id, userActor(req));
+      await ctx.keys.activate(tenantOf(req).tenant.id, key.id, userActor(req), keyLimitsOf(req));
       return done(req, `Activated ${key.name}.`, `/keys/${key.id}`);
     },
   },
@@ -91,7 +91,7 @@ export const KEY_ACTIONS: Record<string, KeyAction> = {
     explain: 'A new secret replaces the current one, which stops working immediately. Programs using the old secret fail until they get the new one. To switch over without downtime, rotate instead.',
     allowed: notRevoked,
     run: async (ctx, req, key) => {
-      const issued = await ctx.keys.regenerate(tenantOf(req).tenant.id, key.id, userActor(req));
+      const issued = await ctx.keys.regenerate(tenantOf(req).tenant.id, key.id, userActor(req), keyLimitsOf(req));
       stashSecret(ctx, req, issued, 'regenerate');
       return `/keys/${key.id}/secret`;
     },
@@ -104,7 +104,7 @@ export const KEY_ACTIONS: Record<string, KeyAction> = {
     allowed: notRevoked,
     run: async (ctx, req, key) => {
       const { grace } = parseInput(graceSchema, req.body ?? {});
-      const issued = await ctx.keys.rotate(tenantOf(req).tenant.id, key.id, { gracePeriodSeconds: grace }, userActor(req));
+      const issued = await ctx.keys.rotate(tenantOf(req).tenant.id, key.id, { gracePeriodSeconds: grace }, userActor(req), keyLimitsOf(req));
       stashSecret(ctx, req, issued, 'rotate');
       return `/keys/${key.id}/secret`;
     },
@@ -116,7 +116,7 @@ export const KEY_ACTIONS: Record<string, KeyAction> = {
     explain: 'The request quota and the budget start over from zero. The usage history (charts) stays.',
     allowed: () => true,
     run: async (ctx, req, key) => {
-      await ctx.keys.resetUsage(tenantOf(req).tenant.id, key.id, userActor(req));
+      await ctx.keys.resetUsage(tenantOf(req).tenant.id, key.id, userActor(req), keyLimitsOf(req));
       return done(req, `Reset the usage of ${key.name}.`, `/keys/${key.id}`);
     },
   },
@@ -127,7 +127,7 @@ export const KEY_ACTIONS: Record<string, KeyAction> = {
     explain: 'The key is removed and every request with it is refused. Its audit events and usage history stay. This cannot be undone.',
     allowed: () => true,
     run: async (ctx, req, key) => {
-      await ctx.keys.delete(tenantOf(req).tenant.id, key.id, userActor(req));
+      await ctx.keys.delete(tenantOf(req).tenant.id, key.id, userActor(req), keyLimitsOf(req));
       return done(req, `Deleted ${key.name}.`, '/keys');
     },
   },

@@ -11,7 +11,7 @@ import { TIERS } from '../../keys/key-types';
 import { TIER_LIMITS } from '../../keys/tiers';
 import { userActor } from '../actor';
 import { all, assertValidKeyForm, type FormValues, formErrors, formValuesOf, type KeyFormContext } from '../key-form';
-import { visibleKey } from '../policy';
+import { keyLimitsOf, visibleKey } from '../policy';
 import { requireTenant } from '../require-tenant';
 import { requireSignIn, tenantOf } from '../viewer';
 import type { DashboardDeps } from './deps';
@@ -72,7 +72,7 @@ export function keyFormRoutes(deps: DashboardDeps): Router {
     const values = (req.body ?? {}) as FormValues;
     try {
       const input = assertValidKeyForm(values, context(req, 'create'), ctx.dashboard.clock());
-      const issued = await ctx.keys.create(viewer.tenant.id, input, userActor(req));
+      const issued = await ctx.keys.create(viewer.tenant.id, input, userActor(req), keyLimitsOf(req));
       stashSecret(ctx, req, issued, 'create');
       res.redirect(`/keys/${issued.apiKey.id}/secret`);
     } catch (error) {
@@ -93,7 +93,7 @@ export function keyFormRoutes(deps: DashboardDeps): Router {
     const values = (req.body ?? {}) as FormValues;
     try {
       const input = assertValidKeyForm(values, context(req, 'edit', key), ctx.dashboard.clock());
-      await ctx.keys.update(viewer.tenant.id, key.id, input, userActor(req));
+      await ctx.keys.update(viewer.tenant.id, key.id, input, userActor(req), keyLimitsOf(req));
       req.session.flash = { kind: 'success', message: `Saved the changes to ${input.name as string}.` };
       res.redirect(`/keys/${key.id}`);
     } catch (error) {

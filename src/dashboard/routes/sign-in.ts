@@ -1,11 +1,12 @@
 /**
- * GET/POST /login and POST /logout. Sign-in: CSRF (router-wide) → input → brute-force check and
- * credentials (SignInService) → a new session id → back to where the person was going.
+ * GET/POST /login and POST /logout. Sign-in: CSRF (router-wide, the sign-in form's own token) →
+ * input → brute-force check and credentials (SignInService) → a new session id with its own CSRF
+ * token → back to where the person was going. The form is served and refused without a session.
  */
 import { type Request, Router } from 'express';
 import { z } from 'zod';
 import { clientIp } from '../actor';
-import { csrfTokenOf, renewCsrfToken } from '../csrf';
+import { renewCsrfToken } from '../csrf';
 import { clearSessionCookie } from '../session';
 import { SignInRefused } from '../sign-in-service';
 import { regenerateSession } from '../viewer';
@@ -40,7 +41,7 @@ export function signInRoutes({ ctx, pages }: DashboardDeps): Router {
     }
     pages.send(req, res, 'login', {
       title: 'Sign in',
-      csrfToken: csrfTokenOf(req),
+      csrfToken: dashboard.signInForm.issue(req, res),
       values: { email: '', next: safeNext(req.query.next) },
       signedOut: req.query.signedOut === '1',
       message: null,
@@ -60,6 +61,7 @@ export function signInRoutes({ ctx, pages }: DashboardDeps): Router {
       req.session.userAgent = req.get('user-agent')?.slice(0, 300);
       renewCsrfToken(req);
       await saveSession(req);
+      dashboard.signInForm.clear(res);
       dashboard.sessions.pruneExpired().catch((error) => ctx.logger.warn({ err: error }, 'pruning expired sessions failed'));
       res.redirect(next);
     } catch (error) {
@@ -71,7 +73,7 @@ export function signInRoutes({ ctx, pages }: DashboardDeps): Router {
         'login',
         {
           title: error.reason === 'blocked' ? 'Too many attempts' : 'Sign in',
-          csrfToken: csrfTokenOf(req),
+          csrfToken: dashboard.signInForm.issue(req, res),
           values: { email: input.email, next },
           signedOut: false,
           message: error.message,

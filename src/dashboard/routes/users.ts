@@ -1,14 +1,17 @@
 /**
  * People, for platform admins only (everyone else gets 404): GET /users (list and create form),
  * POST /users, GET /users/:id, POST /users/:id/disable|enable (disabling ends their sessions),
- * POST /users/:id/memberships (assign a tenant and role), POST /users/:id/memberships/:tenantId/remove.
+ * POST /users/:id/memberships (assign a tenant and role), POST /users/:id/memberships/:tenantId/remove,
+ * GET/POST /users/:id/password (set a new password: every session of theirs ends, yours too if
+ * it is your own account, and you sign in again).
  */
 import { type Request, type Response, Router } from 'express';
 import { z } from 'zod';
 import { AppError } from '../../errors';
-import { MEMBER_ROLES, type MemberRole } from '../../tenants/tenant-types';
+import { MEMBER_ROLES, type MemberRole, type User } from '../../tenants/tenant-types';
 import { userActor } from '../actor';
 import { assertMayChangeRole, hidden, requirePlatformAdmin } from '../policy';
+import { clearSessionCookie } from '../session';
 import { requireSignIn, viewerOf } from '../viewer';
 import type { DashboardDeps } from './deps';
 
@@ -21,6 +24,7 @@ const createForm = z.object({
   role: z.string().max(20).catch('member'),
 });
 const membershipForm = z.object({ tenantId: z.string().max(64).catch(''), role: z.string().max(20).catch('') });
+const passwordForm = z.object({ newPassword: z.string().max(1024).catch(''), confirmPassword: z.string().max(1024).catch('') });
 
 /** The user routes (see the file comment). */
 export function userRoutes({ ctx, pages }: DashboardDeps): Router {
@@ -114,6 +118,40 @@ export function userRoutes({ ctx, pages }: DashboardDeps): Router {
       res.redirect(`/users/${user.id}`);
     });
   }
+
+  async function renderPassword(req: Request, res: Response, user: User, extra: { errors?: Record<string, string>; status?: number } = {}) {
+    const self = user.id === viewerOf(req).user.id;
+    pages.send(req, res, 'users/password', { title: `Set a password for ${user.email}`, user, self, errors: extra.errors ?? {} }, { status: extra.status });
+  }
+
+  router.get('/users/:id/password', signedIn, admin, async (req, res) => {
+    await renderPassword(req, res, await userById(req.params.id as string));
+  });
+
+  router.post('/users/:id/password', signedIn, admin, async (req, res) => {
+    const user = await userById(req.params.id as string);
+    const form = passwordForm.parse(req.body ?? {});
+    if (form.newPassword !== form.confirmPassword) {
+      await renderPassword(req, res, user, { errors: { confirmPassword: 'does not match the new password' }, status: 400 });
+      return;
+    }
+    try {
+      await ctx.users.setPassword(user.id, { newPassword: form.newPassword }, userActor(req));
+    } catch (error) {
+      if (!(error instanceof AppError) || error.status !== 400 || !error.details) throw error;
+      await renderPassword(req, res, user, { errors: Object.fromEntries(error.details.map((d) => [d.field, d.message])), status: 400 });
+      return;
+    }
+    if (user.id === viewerOf(req).user.id) {
+      // Your own account: this session ended with the others; sign in with the new password.
+      await new Promise<void>((resolve, reject) => req.session.destroy((error) => (error ? reject(error) : resolve())));
+      clearSessionCookie(res, ctx.config.dashboard.publicUrl);
+      res.redirect('/login?signedOut=1');
+      return;
+    }
+    req.session.flash = { kind: 'success', message: `Set a new password for ${user.email}; every session of theirs has ended.` };
+    res.redirect(`/users/${user.id}`);
+  });
 
   router.post('/users/:id/memberships', signedIn, admin, async (req, res) => {
     const user = await userById(req.params.id as string);

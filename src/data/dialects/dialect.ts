@@ -31,12 +31,38 @@ export interface MigrationConnection {
   close(): Promise<void>;
 }
 
+/** How long the app waits for its database (DATABASE_CONNECT_TIMEOUT_MS, DATABASE_QUERY_TIMEOUT_MS). */
+export interface DatabaseTimeouts {
+  /** Getting a connection: opening one, or waiting for a free one in the pool. */
+  connectMs: number;
+  /** One statement, or SQLite's wait for another connection's lock. */
+  queryMs: number;
+}
+
+/**
+ * The longest an interactive transaction may run: it holds a connection (and locks) for a few
+ * statements, each bounded by queryMs.
+ */
+export function transactionTimeoutMs(timeouts: DatabaseTimeouts): number {
+  return 2 * timeouts.queryMs;
+}
+
+/** What a dialect's app client needs besides the URL. */
+export interface ClientOptions {
+  timeouts: DatabaseTimeouts;
+  /**
+   * Told about connection failures no query is waiting for (a server ending an idle connection):
+   * such a failure must never become an unhandled 'error' event, which would end the process.
+   */
+  onConnectionError(error: Error): void;
+}
+
 /** Everything that differs between SQLite and PostgreSQL, chosen once in src/data/database.ts. */
 export interface Dialect {
   readonly provider: DatabaseProvider;
-  createClient(config: DatabaseConfig): Db;
+  createClient(config: DatabaseConfig, options: ClientOptions): Db;
   openMigrationConnection(config: DatabaseConfig): Promise<MigrationConnection>;
-  /** A case-insensitive substring filter. */
+  /** A case-insensitive substring filter matching `text` literally (`%`, `_`, `\` are plain characters). */
   containsText(text: string): Prisma.StringFilter;
   /**
    * A query parameter with the SQL type a raw statement needs where the type cannot be inferred
@@ -45,4 +71,11 @@ export interface Dialect {
   typed(value: unknown, type: 'bigint' | 'timestamp'): Prisma.Sql;
   /** Locks api_keys rows in id order for the rest of the transaction (no-op where the database locks whole files). */
   lockApiKeys(tx: Tx, ids: string[]): Promise<void>;
+  /**
+   * Makes key_changes ids become visible in id order: held from just before a change record is
+   * inserted until its transaction ends, so a poller that has seen id N can never later find a
+   * smaller id committed (see src/keys/key-change-feed.ts). No-op where one writer holds the
+   * whole database anyway.
+   */
+  lockKeyChanges(tx: Tx): Promise<void>;
 }

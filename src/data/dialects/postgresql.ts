@@ -2,7 +2,8 @@ import { randomUUID } from 'node:crypto';
 import { PrismaPg } from '@prisma/adapter-pg';
 import pg from 'pg';
 import { Prisma, PrismaClient } from '../../generated/postgresql/client';
-import type { AppliedMigration, Dialect, MigrationConnection, MigrationFile } from './dialect';
+import { type AppliedMigration, type Dialect, type MigrationConnection, type MigrationFile, transactionTimeoutMs } from './dialect';
+import { escapeLike } from './like-escape';
 
 /**
  * The advisory lock `prisma migrate deploy` takes, so Keyward's migrator and Prisma's never run
@@ -10,22 +11,54 @@ import type { AppliedMigration, Dialect, MigrationConnection, MigrationFile } fr
  */
 const MIGRATION_LOCK_ID = 72707369;
 
+/**
+ * How much longer than statement_timeout the client waits for an answer. A slow statement is
+ * cancelled by the server first (57014, the connection stays usable); only a network that
+ * delivers nothing (a partition, a stalled server) reaches the client-side timeout.
+ */
+const READ_TIMEOUT_MARGIN_MS = 500;
+
 /** PostgreSQL through node-postgres: the scale-out database. */
 export const postgresqlDialect: Dialect = {
   provider: 'postgresql',
 
-  createClient(config) {
-    return new PrismaClient({ adapter: new PrismaPg({ connectionString: config.url }) });
+  createClient(config, { timeouts, onConnectionError }) {
+    const pool = new pg.Pool({
+      connectionString: config.url,
+      // Opening a connection, or waiting for a free one, fails after this long (never hangs).
+      connectionTimeoutMillis: timeouts.connectMs,
+      statement_timeout: timeouts.queryMs,
+      query_timeout: timeouts.queryMs + READ_TIMEOUT_MARGIN_MS,
+      // The server ends a transaction whose client vanished mid-way (a partition), releasing its
+      // row locks, once it has been idle longer than any transaction may last.
+      idle_in_transaction_session_timeout: transactionTimeoutMs(timeouts),
+      // TCP keep-alive probes find a peer that disappeared without closing (failover, partition).
+      keepAlive: true,
+      keepAliveInitialDelayMillis: 10_000,
+    });
+    // A connection the server ends (pg_terminate_backend, a failover, a pooler, a restart: 57P01)
+    // emits 'error' on its client, whether idle in the pool or checked out between queries, and an
+    // 'error' event without a listener ends the process. The pool drops a broken client and opens
+    // a new one on next use; these listeners only report.
+    pool.on('connect', (client) => client.on('error', onConnectionError));
+    // The pool re-emits an idle client's error: the client's own listener has reported it.
+    pool.on('error', () => undefined);
+    // PrismaPg takes an existing pool when it is an instance of the same `pg` (one copy is installed).
+    return new PrismaClient({ adapter: new PrismaPg(pool, { disposeExternalPool: true }) });
   },
 
   async openMigrationConnection(config) {
     const client = new pg.Client({ connectionString: config.url });
+    // A connection ended between statements must not end the process: the next statement fails
+    // with the reason, and the migration with it.
+    client.on('error', () => undefined);
     await client.connect();
     return new PostgresMigrationConnection(client);
   },
 
   containsText(text) {
-    return { contains: text, mode: 'insensitive' };
+    // ILIKE; its default escape character is the backslash escapeLike() uses.
+    return { contains: escapeLike(text), mode: 'insensitive' };
   },
 
   typed(value, type) {
@@ -36,6 +69,14 @@ export const postgresqlDialect: Dialect = {
     // Two instances flushing overlapping keys take the row locks in the same order: no deadlock.
     if (ids.length === 0) return;
     await tx.$queryRaw`SELECT "id" FROM "api_keys" WHERE "id" IN (${Prisma.join(ids)}) ORDER BY "id" FOR UPDATE`;
+  },
+
+  async lockKeyChanges(tx) {
+    // Sequence values are handed out at insert, not at commit: without this, id 11 could commit
+    // before id 10 and a poller past 11 would never see 10. The mode conflicts with itself and
+    // with writes (not with reads), and is taken last in a change's transaction, so it is held
+    // only for the insert and the commit, and its holder never waits for another lock.
+    await tx.$executeRawUnsafe('LOCK TABLE "key_changes" IN SHARE ROW EXCLUSIVE MODE');
   },
 };
 

@@ -7,8 +7,9 @@ import { Prisma, PrismaClient } from '../../generated/sqlite/client';
 import type { DatabaseConfig } from '../../config';
 import type { Db } from '../client-types';
 import type { AppliedMigration, Dialect, MigrationConnection, MigrationFile } from './dialect';
+import { escapeLike, likeEscapingAdapter } from './like-escape';
 
-/** How long a connection waits for another process's write lock before failing. */
+/** How long the migration connection waits for another process's write lock before failing. */
 const BUSY_TIMEOUT_MS = 5000;
 
 function sqlitePath(config: DatabaseConfig): string {
@@ -16,19 +17,32 @@ function sqlitePath(config: DatabaseConfig): string {
   return config.sqlitePath;
 }
 
+/**
+ * Creates the database file owner-only (0600), in a folder made owner-only (0700) when Keyward
+ * creates it: the file holds key hashes, password hashes and sessions. SQLite gives its -wal and
+ * -shm files the database file's mode. An existing file or folder keeps the mode it has.
+ */
+function createOwnerOnly(file: string): void {
+  fs.mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
+  fs.closeSync(fs.openSync(file, fs.constants.O_RDWR | fs.constants.O_CREAT, 0o600));
+}
+
 /** SQLite through better-sqlite3: the embedded default. */
 export const sqliteDialect: Dialect = {
   provider: 'sqlite',
 
-  createClient(config) {
-    const adapter = new PrismaBetterSqlite3({ url: sqlitePath(config), timeout: BUSY_TIMEOUT_MS });
+  createClient(config, { timeouts }) {
+    createOwnerOnly(sqlitePath(config));
+    // The app waits for another process's write lock as long as for any statement; past that,
+    // SQLITE_BUSY answers 503 database_unavailable (see src/data/errors.ts).
+    const adapter = likeEscapingAdapter(new PrismaBetterSqlite3({ url: sqlitePath(config), timeout: timeouts.queryMs }));
     // The SQLite client has the same model API as the PostgreSQL one the data layer is typed with.
     return new PrismaClient({ adapter }) as unknown as Db;
   },
 
   async openMigrationConnection(config) {
     const file = sqlitePath(config);
-    fs.mkdirSync(path.dirname(file), { recursive: true });
+    createOwnerOnly(file);
     const db = new BetterSqlite3(file, { timeout: BUSY_TIMEOUT_MS });
     // WAL lets the dashboard read while usage batches are written; the setting is kept in the file.
     db.pragma('journal_mode = WAL');
@@ -36,8 +50,8 @@ export const sqliteDialect: Dialect = {
   },
 
   containsText(text) {
-    // SQLite's LIKE is case-insensitive for ASCII already.
-    return { contains: text };
+    // SQLite's LIKE is case-insensitive for ASCII already; the client's LIKE escapes with `\`.
+    return { contains: escapeLike(text) };
   },
 
   typed(value) {
@@ -46,6 +60,10 @@ export const sqliteDialect: Dialect = {
 
   async lockApiKeys() {
     // A write transaction holds SQLite's database lock already.
+  },
+
+  async lockKeyChanges() {
+    // Same: writers are serialised by the database lock, so ids commit in order.
   },
 };
 

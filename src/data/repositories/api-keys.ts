@@ -185,7 +185,7 @@ export async function deleteKey(tx: Tx, id: string): Promise<void> {
   await tx.apiKey.delete({ where: { id } });
 }
 
-/** Filters of a key list; `search` matches name or description, case-insensitively. */
+/** Filters of a key list; `search` matches name or description, case-insensitively and literally. */
 export interface KeyListQuery {
   tenantId: string;
   status?: DisplayStatus;

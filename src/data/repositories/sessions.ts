@@ -3,7 +3,7 @@
  * `userId` is copied out of it so "sign out everywhere" and "end my other sessions" are one
  * indexed delete, and `expiresAt` so expired rows are found and pruned by index.
  */
-import type { Db } from '../client-types';
+import type { Db, Tx } from '../client-types';
 
 /** A row of the `sessions` table. */
 export interface SessionRow {
@@ -43,7 +43,7 @@ export async function deleteSession(db: Db, sid: string): Promise<void> {
 }
 
 /** Deletes every session of a user, except `keepSid` when given. Returns how many ended. */
-export async function deleteSessionsOfUser(db: Db, userId: string, keepSid?: string): Promise<number> {
+export async function deleteSessionsOfUser(db: Db | Tx, userId: string, keepSid?: string): Promise<number> {
   const result = await db.session.deleteMany({
     where: { userId, ...(keepSid ? { sid: { not: keepSid } } : {}) },
   });

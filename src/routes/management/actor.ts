@@ -1,5 +1,7 @@
 import type { Request } from 'express';
 import type { Actor } from '../../audit/audit-types';
+import type { ChangeLimits } from '../../keys/key-authority';
+import { keyAuthority } from '../../keys/scopes';
 import type { AuthenticatedKey } from '../../middleware/authenticated-key';
 
 /** The calling key (the guard ran before every management route). */
@@ -12,4 +14,9 @@ export function callingKey(req: Request<object>): AuthenticatedKey {
 export function keyActor(req: Request<object>): Actor {
   const key = callingKey(req);
   return { type: 'api_key', id: key.id, label: key.name, ip: req.ip ?? null, userAgent: req.get('user-agent') ?? null };
+}
+
+/** What a management call may do to keys: nothing beyond the calling key's own scopes. */
+export function keyLimits(req: Request<object>): ChangeLimits {
+  return { authority: keyAuthority(callingKey(req).scopes) };
 }

@@ -1,14 +1,15 @@
 /**
  * /api/v1/keys: key management for programs, inside the calling key's tenant. Every change goes
  * through the key service (validation, audit event with the calling key as actor, cache
- * invalidation); a key may not grant scopes it does not hold.
+ * invalidation). A calling key may not grant scopes it does not hold, nor act on a key holding
+ * scopes it does not hold (403 insufficient_scope): a keys:write key cannot take over an admin key.
  */
 import { type Request, type Response, Router } from 'express';
 import type { AppContext } from '../../context';
 import { presentKey } from '../../presenters/key-presenter';
 import { presentKeyUsage } from '../../presenters/usage-presenter';
 import { keyUsageReport } from '../../usage/usage-report';
-import { callingKey, keyActor } from './actor';
+import { callingKey, keyActor, keyLimits } from './actor';
 
 export function keysRouter(ctx: AppContext): Router {
   const router = Router();
@@ -19,7 +20,7 @@ export function keysRouter(ctx: AppContext): Router {
     const body = (req.body ?? {}) as Record<string, unknown>;
     // A new key belongs to the calling key's owner unless the body names one.
     const input = typeof body === 'object' && !Array.isArray(body) && !('ownerId' in body) ? { ...body, ownerId: caller.ownerId } : body;
-    const issued = await keys.create(caller.tenantId, input, keyActor(req), { grantableScopes: caller.scopes });
+    const issued = await keys.create(caller.tenantId, input, keyActor(req), keyLimits(req));
     res.status(201).json({ key: issued.key, apiKey: presentKey(issued.apiKey) });
   });
 
@@ -35,28 +36,28 @@ export function keysRouter(ctx: AppContext): Router {
 
   const update = async (req: Request<{ id: string }>, res: Response) => {
     const caller = callingKey(req);
-    res.json(presentKey(await keys.update(caller.tenantId, req.params.id, req.body, keyActor(req), { grantableScopes: caller.scopes })));
+    res.json(presentKey(await keys.update(caller.tenantId, req.params.id, req.body, keyActor(req), keyLimits(req))));
   };
   router.patch('/:id', update);
   router.put('/:id', update);
 
   router.delete('/:id', async (req, res) => {
-    await keys.delete(callingKey(req).tenantId, req.params.id, keyActor(req));
+    await keys.delete(callingKey(req).tenantId, req.params.id, keyActor(req), keyLimits(req));
     res.status(204).end();
   });
 
   router.post('/:id/regenerate', async (req, res) => {
-    const issued = await keys.regenerate(callingKey(req).tenantId, req.params.id, keyActor(req));
+    const issued = await keys.regenerate(callingKey(req).tenantId, req.params.id, keyActor(req), keyLimits(req));
     res.json({ key: issued.key, apiKey: presentKey(issued.apiKey) });
   });
 
   router.post('/:id/rotate', async (req, res) => {
-    const issued = await keys.rotate(callingKey(req).tenantId, req.params.id, req.body, keyActor(req));
+    const issued = await keys.rotate(callingKey(req).tenantId, req.params.id, req.body, keyActor(req), keyLimits(req));
     res.json({ key: issued.key, apiKey: presentKey(issued.apiKey) });
   });
 
   const action = (name: 'revoke' | 'activate' | 'deactivate' | 'resetUsage') => async (req: Request<{ id: string }>, res: Response) => {
-    res.json(presentKey(await keys[name](callingKey(req).tenantId, req.params.id, keyActor(req))));
+    res.json(presentKey(await keys[name](callingKey(req).tenantId, req.params.id, keyActor(req), keyLimits(req))));
   };
   router.post('/:id/revoke', action('revoke'));
   router.post('/:id/activate', action('activate'));

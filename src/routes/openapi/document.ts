@@ -47,12 +47,12 @@ function errors(...statuses: number[]) {
     400: 'Invalid input: `validation_error` (every bad field in `details`), `invalid_json`, `invalid_request`.',
     401: 'No valid key: `missing_api_key`, `invalid_api_key`, `key_revoked`, `key_inactive`, `key_expired`.',
     402: 'The request could push spend over the key\'s budget: `budget_exceeded`.',
-    403: 'Not allowed: `ip_not_allowed`, `insufficient_scope`, `model_not_allowed`, `chatbot_not_allowed`.',
+    403: 'Not allowed: `ip_not_allowed`, `insufficient_scope` (also: acting on a key holding a scope the calling key lacks), `model_not_allowed`, `chatbot_not_allowed`.',
     404: 'Unknown id, or one of another tenant (`not_found`); unknown model (`model_not_found`).',
     409: 'The key\'s state does not allow this: `invalid_state`.',
     413: 'The body is larger than 2 MB: `payload_too_large`.',
-    429: 'A rate-limit window is full or the IP keeps guessing (`rate_limited`, with Retry-After), or the quota is used up (`quota_exceeded`).',
-    503: 'The limit stores cannot be reached: `limits_unavailable` (Retry-After).',
+    429: 'A rate-limit window is full (for management routes: the per-key `management` window) or the IP keeps guessing (`rate_limited`, with Retry-After), or the quota is used up (`quota_exceeded`).',
+    503: 'Retry later (Retry-After): the limit stores cannot be reached (`limits_unavailable`), keys cannot be looked up (`service_unavailable`), or the database does not answer (`database_unavailable`).',
   };
   return Object.fromEntries(statuses.map((status) => [String(status), { description: describe[status], content: json(ref('Error')) }]));
 }
@@ -60,7 +60,10 @@ function errors(...statuses: number[]) {
 const GUARD_ERRORS = [401, 403, 429, 503];
 
 const rateLimitHeaders = {
-  'RateLimit-Policy': { description: 'Every window of the key, e.g. `"minute";q=10;w=60, "hour";q=100;w=3600`.', schema: { type: 'string' } },
+  'RateLimit-Policy': {
+    description: 'Every window of the key, e.g. `"minute";q=10;w=60, "hour";q=100;w=3600`; on management routes the per-key `"management";q=600;w=60`.',
+    schema: { type: 'string' },
+  },
   RateLimit: { description: 'The most constrained window, e.g. `"minute";r=7;t=42`.', schema: { type: 'string' } },
 };
 
@@ -147,7 +150,7 @@ export function buildOpenApiDocument(serverUrl: string | null = null) {
           parameters: [
             ...pageParameters,
             { name: 'status', in: 'query', schema: { type: 'string', enum: ['active', 'inactive', 'revoked', 'expired'] } },
-            { name: 'search', in: 'query', description: 'In name and description, case-insensitive.', schema: { type: 'string' } },
+            { name: 'search', in: 'query', description: 'In name and description, case-insensitive; `%` and `_` match only themselves.', schema: { type: 'string' } },
             { name: 'tag', in: 'query', schema: { type: 'string' } },
             { name: 'ownerId', in: 'query', schema: { type: 'string' } },
             { name: 'sort', in: 'query', schema: { type: 'string', enum: ['createdAt', 'name', 'lastUsedAt'], default: 'createdAt' } },

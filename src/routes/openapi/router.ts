@@ -7,6 +7,7 @@ export function openApiRouter(ctx: AppContext): Router {
   const router = Router();
   const document = JSON.stringify(buildOpenApiDocument(ctx.config.dashboard.publicUrl));
   router.get('/openapi.json', (_req, res) => {
+    res.setHeader('Cache-Control', 'public, max-age=300');
     res.type('application/json').send(document);
   });
   return router;

@@ -1,0 +1,65 @@
+/**
+ * A chat request checked and priced before the guard counts anything: the body is valid, the
+ * model exists, the completion limit fits the model, and the most the request can cost is known.
+ * The guard's `validate` step makes the plan (a bad request is refused with 400/404 and consumes
+ * nothing), its `maxCost` reserves the plan's cost, and the route serves the plan.
+ */
+import type { Request } from 'express';
+import type { CatalogModel } from '../config/model-catalog';
+import { AppError } from '../errors';
+import { type ChatRequest, parseChatRequest, requestedMaxTokens } from './chat-request';
+import { costMicroCents, promptTokensUpperBound } from './pricing';
+
+export interface ChatPlan {
+  request: ChatRequest;
+  model: CatalogModel;
+  /** Completion tokens the request may produce (asked for, or the default; enforced by providers). */
+  maxTokens: number;
+  /** Its upper bound of prompt tokens at the input price plus maxTokens at the output price. */
+  maxCostMicroCents: number;
+}
+
+/** Checks and prices a chat body; AppError 400 `invalid_request` or 404 `model_not_found` otherwise. */
+export function planChat(body: unknown, models: ReadonlyMap<string, CatalogModel>, defaultMaxTokens: number): ChatPlan {
+  const request = parseChatRequest(body);
+  const model = models.get(request.model);
+  if (!model) {
+    throw new AppError({
+      status: 404,
+      code: 'model_not_found',
+      type: 'invalid_request_error',
+      message: `The model "${request.model}" does not exist. GET /api/v1/models lists the models you can use.`,
+    });
+  }
+  const maxTokens = requestedMaxTokens(request) ?? Math.min(defaultMaxTokens, model.maxOutputTokens);
+  if (maxTokens > model.maxOutputTokens) {
+    const field = request.max_completion_tokens != null ? 'max_completion_tokens' : 'max_tokens';
+    throw new AppError({
+      status: 400,
+      code: 'invalid_request',
+      type: 'invalid_request_error',
+      message: `Invalid ${field}: ${model.id} produces at most ${model.maxOutputTokens} tokens.`,
+      details: [{ field, message: `must be at most ${model.maxOutputTokens}` }],
+    });
+  }
+  return { request, model, maxTokens, maxCostMicroCents: costMicroCents(model, promptTokensUpperBound(request), maxTokens) };
+}
+
+const plans = new WeakMap<Request, ChatPlan>();
+
+/** The guard hooks of the chat route: `validate` plans the request, `maxCost` reserves its cost. */
+export function chatGuardHooks(models: ReadonlyMap<string, CatalogModel>, defaultMaxTokens: number) {
+  return {
+    validate(req: Request): void {
+      plans.set(req, planChat(req.body, models, defaultMaxTokens));
+    },
+    maxCost(req: Request): number | undefined {
+      return plans.get(req)?.maxCostMicroCents;
+    },
+  };
+}
+
+/** The plan the guard made for this request (or a new one, when the route runs without it). */
+export function chatPlanOf(req: Request, models: ReadonlyMap<string, CatalogModel>, defaultMaxTokens: number): ChatPlan {
+  return plans.get(req) ?? planChat(req.body, models, defaultMaxTokens);
+}

@@ -1,0 +1,91 @@
+/**
+ * What the guard counts a request against, once the key is known and allowed: the key's own rate
+ * windows (the default), or a separate per-key window for another kind of traffic (e.g. key
+ * management), which leaves the key's windows, quota and budget untouched.
+ */
+import type { Response } from 'express';
+import { type RateLimiterAbstract, RateLimiterRes } from 'rate-limiter-flexible';
+import type { LimitBackend } from '../limits/limits';
+import { rateLimitHeaders } from '../limits/rate-windows';
+import type { PreparedKey } from './prepared-key';
+
+export interface MeterResult {
+  allowed: boolean;
+  /** When refused: seconds until the window lets requests through again, and a sentence. */
+  retryAfterSeconds?: number;
+  message?: string;
+}
+
+export interface Meter {
+  /** True when the key's quota and budget are counted too (the key's own allowance). */
+  readonly keyAllowance: boolean;
+  /** Sets the rate-limit headers without counting (for refusals before counting). */
+  peek(res: Response, keyId: string, info: PreparedKey): Promise<void>;
+  /** Counts the request and sets the rate-limit headers. */
+  consume(res: Response, keyId: string, info: PreparedKey): Promise<MeterResult>;
+}
+
+/** The key's four windows (minute, hour, day, calendar month). */
+export function keyWindowsMeter(limits: LimitBackend): Meter {
+  return {
+    keyAllowance: true,
+    async peek(res, keyId, info) {
+      const headers = rateLimitHeaders(await limits.rateWindows.peek(keyId, info.rateLimits), info.rateLimits);
+      res.setHeader('RateLimit-Policy', headers.policy);
+      res.setHeader('RateLimit', headers.current);
+    },
+    async consume(res, keyId, info) {
+      const rate = await limits.rateWindows.consume(keyId, info.rateLimits);
+      const headers = rateLimitHeaders(rate.windows, info.rateLimits);
+      res.setHeader('RateLimit-Policy', headers.policy);
+      res.setHeader('RateLimit', headers.current);
+      if (rate.allowed) return { allowed: true };
+      const full = rate.windows.filter((w) => w.remaining === 0).map((w) => w.window);
+      return {
+        allowed: false,
+        retryAfterSeconds: rate.retryAfterSeconds,
+        message: `Rate limit reached (${full.join(', ')} window). Retry after ${rate.retryAfterSeconds} s.`,
+      };
+    },
+  };
+}
+
+/** Options of a separate per-key window (apiKeyAuth's `rateLimit` option). */
+export interface SeparateRateLimit {
+  /** Names the window in headers and messages, and keeps its counters apart (e.g. "management"). */
+  name: string;
+  perMinute: number;
+}
+
+/** A separate per-minute window per key, on the same store as the other limits. */
+export function separateWindowMeter(limits: LimitBackend, options: SeparateRateLimit): Meter {
+  const limiter: RateLimiterAbstract = limits.createLimiter({ keyPrefix: `kw:rl:${options.name}`, points: options.perMinute, duration: 60 });
+  const policy = `"${options.name}";q=${options.perMinute};w=60`;
+  const setHeaders = (res: Response, remaining: number, msBeforeNext: number) => {
+    res.setHeader('RateLimit-Policy', policy);
+    res.setHeader('RateLimit', `"${options.name}";r=${Math.max(0, remaining)};t=${Math.ceil(Math.max(0, msBeforeNext) / 1000)}`);
+  };
+  return {
+    keyAllowance: false,
+    async peek(res, keyId) {
+      const state = await limiter.get(keyId);
+      setHeaders(res, options.perMinute - (state?.consumedPoints ?? 0), state?.msBeforeNext ?? 60_000);
+    },
+    async consume(res, keyId) {
+      try {
+        const state = await limiter.consume(keyId, 1);
+        setHeaders(res, state.remainingPoints, state.msBeforeNext);
+        return { allowed: true };
+      } catch (rejection) {
+        if (!(rejection instanceof RateLimiterRes)) throw rejection;
+        const retryAfterSeconds = Math.max(1, Math.ceil(rejection.msBeforeNext / 1000));
+        setHeaders(res, 0, rejection.msBeforeNext);
+        return {
+          allowed: false,
+          retryAfterSeconds,
+          message: `Rate limit reached (${options.name}: ${options.perMinute} requests a minute). Retry after ${retryAfterSeconds} s.`,
+        };
+      }
+    },
+  };
+}
