@@ -32,6 +32,8 @@ export interface Config {
   admin: { email: string; password?: string };
   keyPrefix: string;
   logLevel: LogLevel;
+  /** `json` (one JSON object per line, the default) or `pretty` (for people at a terminal). */
+  logFormat: 'json' | 'pretty';
   trustProxy: TrustProxy;
   /** Expired keys are deleted this many days after they expire (0 = keep forever). */
   expiredKeyRetentionDays: number;
@@ -45,6 +47,10 @@ export interface Config {
   management: { ratePerMinute: number };
   /** How often each instance reads the key-change table (revocations from any process). */
   keyChanges: { pollMs: number };
+  /** What a key did, request by request: kept this many days (REQUEST_LOG_RETENTION_DAYS), then pruned. */
+  requestLog: { retentionDays: number };
+  /** GET /metrics (Prometheus text): enabled by METRICS_TOKEN, answered only to `Bearer <token>`. */
+  metrics: { token: string } | null;
   /** How the /api middleware keeps keys and limits. */
   api: {
     usageFlushIntervalMs: number;
@@ -175,6 +181,9 @@ const envSchema = z.object({
   SHUTDOWN_TIMEOUT_SECONDS: wholeNumber('a number of seconds between 1 and 3600', 1, 3600, 25),
   MANAGEMENT_RATE_LIMIT_PER_MINUTE: wholeNumber('a number of requests between 1 and 100000', 1, 100_000, 600),
   KEY_CHANGES_POLL_MS: wholeNumber('a number of milliseconds between 50 and 1000', 50, 1000, 250),
+  REQUEST_LOG_RETENTION_DAYS: wholeNumber('a number of days between 1 and 365', 1, 365, 7),
+  METRICS_TOKEN: optionalText.refine((v) => v === undefined || v.length >= 16, `is too short: ${SECRET_HINT}`),
+  LOG_FORMAT: z.enum(['json', 'pretty'], { message: 'must be "json" (one JSON object per line) or "pretty"' }).default('json'),
 });
 
 /** Reads `.env` (if present) into the environment, then validates it. */
@@ -221,6 +230,7 @@ export function parseConfig(env: NodeJS.ProcessEnv, cwd = process.cwd()): Config
     },
     keyPrefix: vars.KEY_PREFIX ?? 'kw',
     logLevel: vars.LOG_LEVEL,
+    logFormat: vars.LOG_FORMAT,
     trustProxy,
     expiredKeyRetentionDays: vars.EXPIRED_KEY_RETENTION_DAYS,
     redis: vars.REDIS_URL
@@ -240,6 +250,8 @@ export function parseConfig(env: NodeJS.ProcessEnv, cwd = process.cwd()): Config
     },
     management: { ratePerMinute: vars.MANAGEMENT_RATE_LIMIT_PER_MINUTE },
     keyChanges: { pollMs: vars.KEY_CHANGES_POLL_MS },
+    requestLog: { retentionDays: vars.REQUEST_LOG_RETENTION_DAYS },
+    metrics: vars.METRICS_TOKEN ? { token: vars.METRICS_TOKEN } : null,
     api: {
       usageFlushIntervalMs: vars.USAGE_FLUSH_INTERVAL_MS,
       keyCacheTtlMs: vars.KEY_CACHE_TTL_SECONDS * 1000,

@@ -21,13 +21,15 @@ import type { LimitLedger, Reservation } from '../limits/ledger';
 import { createMemoryLimits } from '../limits/limits';
 import { budgetPeriodStart } from '../limits/periods';
 import { clientAddress, presentedKey } from './credentials';
-import { type DenialCode, deny } from './deny';
+import { type DenialCode, DENIALS, deny } from './deny';
 import { keyWindowsMeter, type Meter, separateWindowMeter } from './meters';
 import { type ApiKeyAuthOptions, validateOptions } from './options';
+import { Attempt } from './attempt';
 import { OverdueResponses } from './overdue-responses';
 import { type PreparedKey, prepare, verifyPresented } from './prepared-key';
 import { RequestKey } from './request-key';
 import { clientLeft, whenClosed } from './response-end';
+import type { RefusalOutcome } from '../usage/usage-types';
 
 const CREDENTIAL_MESSAGES = {
   invalid_api_key: 'The API key is not valid. Check that it was copied completely.',
@@ -51,6 +53,7 @@ function defaultChatbot(req: Request): string | undefined {
 
 /** A request that passed every check, with what it reserved. */
 interface Admission {
+  attempt: Attempt;
   key: ApiKeyRecord;
   info: PreparedKey;
   budget: Reservation | null;
@@ -82,17 +85,32 @@ export function apiKeyAuth(options: ApiKeyAuthOptions): RequestHandler {
     if (reservation) ledger.settle(reservation, 0).catch((error) => reportError(error, req));
   };
 
+  /** Answers a refusal; one of an identified key is told to the recorder with its outcome. */
+  function refuse(attempt: Attempt, code: DenialCode, message: string, headers?: Record<string, string>): void {
+    deny(attempt.res, code, message, headers);
+    if (attempt.key && usage?.refused) {
+      usage.refused({ ...attempt.facts(attempt.key, now(), DENIALS[code].status), outcome: code as RefusalOutcome });
+    }
+  }
+
   /** Refusals after the key is known also carry the rate-limit headers (without counting the request). */
-  async function refuseKnown(res: Response, key: ApiKeyRecord, info: PreparedKey, code: DenialCode, message: string) {
-    await meter.peek(res, key.id, info);
-    deny(res, code, message);
+  async function refuseKnown(attempt: Attempt, info: PreparedKey, code: DenialCode, message: string) {
+    await meter.peek(attempt.res, (attempt.key as ApiKeyRecord).id, info);
+    refuse(attempt, code, message);
+  }
+
+  /** An attempt that names no key (or comes from an address blocked for guessing), for the recorder. */
+  function unknownKey(attempt: Attempt, blocked: boolean): void {
+    usage?.unknownKey?.({ ip: attempt.ip, at: now(), blocked });
   }
 
   /** Looks the presented key up and checks it; answers and returns null when it is refused. */
-  async function identify(req: Request, res: Response, presented: string, ip: string): Promise<ApiKeyRecord | null> {
+  async function identify(attempt: Attempt, presented: string): Promise<ApiKeyRecord | null> {
+    const { req, ip } = attempt;
     const blockedMs = limits.invalidKeys.mayBeBlocked(ip) ? await limits.invalidKeys.blockedForMs(ip) : 0;
     if (blockedMs > 0) {
-      deny(res, 'rate_limited', GUESSING, { 'Retry-After': String(Math.ceil(blockedMs / 1000)) });
+      unknownKey(attempt, true);
+      refuse(attempt, 'rate_limited', GUESSING, { 'Retry-After': String(Math.ceil(blockedMs / 1000)) });
       return null;
     }
     const parsed = parseKeyFormat(presented);
@@ -109,40 +127,44 @@ export function apiKeyAuth(options: ApiKeyAuthOptions): RequestHandler {
         record = cached !== undefined ? cached : await keys.findKey(parsed.id);
       } catch (error) {
         reportError(error, req);
-        deny(res, 'service_unavailable', 'API keys cannot be checked right now. Retry shortly.', { 'Retry-After': '1' });
+        refuse(attempt, 'service_unavailable', 'API keys cannot be checked right now. Retry shortly.', { 'Retry-After': '1' });
         return null;
       }
     }
     // An unknown id costs the same HMAC as a wrong secret, so timing does not tell which ids exist.
     const check = verifyPresented(record, record && prepare(record), presented, hasher, now(), lookedUp);
     if (check.ok) return record;
+    // A wrong secret for a real id is a refusal of that key; anything else names no key.
+    if (record) attempt.key = record;
+    else unknownKey(attempt, false);
     if (check.code === 'invalid_api_key') {
       const nowBlockedMs = await limits.invalidKeys.recordFailure(ip);
       if (nowBlockedMs > 0) {
-        deny(res, 'rate_limited', GUESSING, { 'Retry-After': String(Math.ceil(nowBlockedMs / 1000)) });
+        refuse(attempt, 'rate_limited', GUESSING, { 'Retry-After': String(Math.ceil(nowBlockedMs / 1000)) });
         return null;
       }
     }
-    deny(res, check.code, CREDENTIAL_MESSAGES[check.code]);
+    refuse(attempt, check.code, CREDENTIAL_MESSAGES[check.code]);
     return null;
   }
 
   /** Checks that count nothing: IP, scopes, model, chatbot, then the request's own validity. */
-  async function allowed(req: Request, res: Response, key: ApiKeyRecord, info: PreparedKey, ip: string): Promise<boolean> {
+  async function allowed(attempt: Attempt, key: ApiKeyRecord, info: PreparedKey): Promise<boolean> {
+    const { req, ip } = attempt;
     if (!info.ipAllowed(ip)) {
-      await refuseKnown(res, key, info, 'ip_not_allowed', `Requests from ${ip} are not allowed for this API key.`);
+      await refuseKnown(attempt, info, 'ip_not_allowed', `Requests from ${ip} are not allowed for this API key.`);
       return false;
     }
     const missing = missingScopes(key.scopes, requiredScopes(req));
     if (missing.length > 0) {
       const plural = missing.length > 1 ? 's' : '';
-      await refuseKnown(res, key, info, 'insufficient_scope', `This API key lacks the scope${plural} ${missing.join(', ')}.`);
+      await refuseKnown(attempt, info, 'insufficient_scope', `This API key lacks the scope${plural} ${missing.join(', ')}.`);
       return false;
     }
     if (info.models) {
       const model = getModel(req);
       if (model !== undefined && !info.models.has(model)) {
-        await refuseKnown(res, key, info, 'model_not_allowed', `This API key may not use the model "${model}".`);
+        await refuseKnown(attempt, info, 'model_not_allowed', `This API key may not use the model "${model}".`);
         return false;
       }
     }
@@ -153,7 +175,7 @@ export function apiKeyAuth(options: ApiKeyAuthOptions): RequestHandler {
           chatbot === undefined
             ? 'This API key is limited to certain chatbots: name yours in the X-Chatbot-Id header.'
             : `This API key may not be used by the chatbot "${chatbot}".`;
-        await refuseKnown(res, key, info, 'chatbot_not_allowed', message);
+        await refuseKnown(attempt, info, 'chatbot_not_allowed', message);
         return false;
       }
     }
@@ -168,13 +190,14 @@ export function apiKeyAuth(options: ApiKeyAuthOptions): RequestHandler {
   }
 
   /** Counts the request: rate windows, then quota and budget (each released if a later step refuses or fails). */
-  async function count(req: Request, res: Response, key: ApiKeyRecord, info: PreparedKey): Promise<Admission | null> {
+  async function count(attempt: Attempt, key: ApiKeyRecord, info: PreparedKey): Promise<Admission | null> {
+    const { req, res } = attempt;
     const rate = await meter.consume(res, key.id, info);
     if (!rate.allowed) {
-      deny(res, 'rate_limited', rate.message ?? 'Rate limit reached.', { 'Retry-After': String(rate.retryAfterSeconds ?? 1) });
+      refuse(attempt, 'rate_limited', rate.message ?? 'Rate limit reached.', { 'Retry-After': String(rate.retryAfterSeconds ?? 1) });
       return null;
     }
-    if (!meter.keyAllowance) return { key, info, budget: null, periodStart: null };
+    if (!meter.keyAllowance) return { attempt, key, info, budget: null, periodStart: null };
 
     let quota: Reservation | null = null;
     if (key.usageLimit !== null) {
@@ -187,7 +210,7 @@ export function apiKeyAuth(options: ApiKeyAuthOptions): RequestHandler {
         baseline: quotaBaseline(key),
       });
       if (!result.ok) {
-        deny(res, 'quota_exceeded', `This API key has used its quota of ${key.usageLimit.toLocaleString('en-US')} requests.`);
+        refuse(attempt, 'quota_exceeded', `This API key has used its quota of ${key.usageLimit.toLocaleString('en-US')} requests.`);
         return null;
       }
       quota = result.reservation;
@@ -210,7 +233,7 @@ export function apiKeyAuth(options: ApiKeyAuthOptions): RequestHandler {
           });
           if (!result.ok) {
             release(quota, req);
-            deny(res, 'budget_exceeded', `This request could cost more than the API key's remaining ${key.budget.period} budget.`);
+            refuse(attempt, 'budget_exceeded', `This request could cost more than the API key's remaining ${key.budget.period} budget.`);
             return null;
           }
           budget = result.reservation;
@@ -222,22 +245,22 @@ export function apiKeyAuth(options: ApiKeyAuthOptions): RequestHandler {
     }
     // The request passed every check: it counts against the quota whatever happens next.
     if (quota) ledger.settle(quota, 1).catch((error) => reportError(error, req));
-    return { key, info, budget, periodStart };
+    return { attempt, key, info, budget, periodStart };
   }
 
   /** Runs every check in order; answers and returns null at the first refusal. */
-  async function admit(req: Request, res: Response): Promise<Admission | null> {
-    const presented = presentedKey(req);
+  async function admit(attempt: Attempt): Promise<Admission | null> {
+    const presented = presentedKey(attempt.req);
     if (!presented) {
-      deny(res, 'missing_api_key', MISSING_KEY);
+      refuse(attempt, 'missing_api_key', MISSING_KEY);
       return null;
     }
-    const ip = clientAddress(getClientIp(req));
-    const key = await identify(req, res, presented, ip);
+    const key = await identify(attempt, presented);
     if (!key) return null;
+    attempt.key = key;
     const info = prepare(key);
-    if (!(await allowed(req, res, key, info, ip))) return null;
-    return count(req, res, key, info);
+    if (!(await allowed(attempt, key, info))) return null;
+    return count(attempt, key, info);
   }
 
   /**
@@ -245,8 +268,9 @@ export function apiKeyAuth(options: ApiKeyAuthOptions): RequestHandler {
    * reported (or, if the client left before the response was complete and nothing was reported,
    * to the whole reservation: the cost is unknown), and its usage to the recorder.
    */
-  function settleOnClose(req: Request, res: Response, admission: Admission, apiKey: RequestKey | null): void {
-    const { key, budget, periodStart } = admission;
+  function settleOnClose(admission: Admission, apiKey: RequestKey | null): void {
+    const { attempt, key, budget, periodStart } = admission;
+    const { req, res } = attempt;
     whenClosed(res, () => {
       const left = clientLeft(res);
       if (left) apiKey?.clientLeft();
@@ -260,43 +284,47 @@ export function apiKeyAuth(options: ApiKeyAuthOptions): RequestHandler {
       }
       const outcome = left ? 'client_closed' : res.statusCode < 400 ? 'ok' : 'failed';
       usage?.record({
-        keyId: key.id,
-        tenantId: key.tenantId,
+        ...attempt.facts(key, now(), res.headersSent ? res.statusCode : 0),
         ok: outcome === 'ok',
         outcome,
         tokens: reported.tokens,
         costMicroCents: cost,
         budgetPeriodStart: periodStart,
-        at: now(),
       });
     });
   }
 
   return async function apiKeyAuthMiddleware(req: Request, res: Response, next: NextFunction): Promise<void> {
+    const attempt = new Attempt(req, res, clientAddress(getClientIp(req)), now(), getModel, getChatbot);
     let admission: Admission | null;
     try {
-      admission = await admit(req, res);
+      admission = await admit(attempt);
     } catch (error) {
       if (error instanceof InvalidRequest) {
+        // Refused by `validate`: the app's error handler answers; the refusal is recorded with its status.
+        const key = attempt.key as ApiKeyRecord;
+        if (usage?.refused) {
+          whenClosed(res, () => usage.refused?.({ ...attempt.facts(key, now(), res.statusCode), outcome: 'invalid_request' }));
+        }
         next(error.error);
         return;
       }
       // A limit store (Redis, a ceiling write) failed: refuse rather than guess.
       reportError(error, req);
-      if (!res.headersSent) deny(res, 'limits_unavailable', 'Usage limits cannot be checked right now. Retry shortly.', { 'Retry-After': '1' });
+      if (!res.headersSent) refuse(attempt, 'limits_unavailable', 'Usage limits cannot be checked right now. Retry shortly.', { 'Retry-After': '1' });
       return;
     }
     if (!admission) return;
     if (clientLeft(res)) {
       // The client left while the guard was checking: the handler does not run (nobody would get
       // its answer, and an upstream call would be paid for nothing); the request is settled as such.
-      settleOnClose(req, res, admission, null);
+      settleOnClose(admission, null);
       return;
     }
     const apiKey = new RequestKey(admission.key, admission.info.limits, admission.budget?.amount ?? 0);
     req.apiKey = apiKey;
     if (admission.budget) overdue.track(res, now() + timeoutMs);
-    settleOnClose(req, res, admission, apiKey);
+    settleOnClose(admission, apiKey);
     next();
   };
 }

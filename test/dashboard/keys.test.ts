@@ -5,6 +5,7 @@
  */
 import { availableProviders } from '../helpers/databases';
 import { createWorld, fieldError, fieldValue, form, formBody, post, signedIn, type Agent, type World } from './dashboard-helpers';
+import { buildUsageEvent } from '../helpers/usage-events';
 
 const DAY = 86_400_000;
 
@@ -309,8 +310,8 @@ describe('key detail', () => {
     id = (await w.issue({ name: 'detailed', allowedIps: ['10.0.0.0/8'], allowedModels: ['local-small'], usageLimit: 2000, budget: { limitCents: 123456, period: 'monthly' } })).apiKey.id;
     // 1,234 requests today, some failed, with spend.
     const now = Date.now();
-    w.ctx.usage.record({ keyId: id, tenantId: w.tenant.id, ok: true, outcome: 'ok', tokens: 5000, costMicroCents: 1_234_000_000, budgetPeriodStart: null, at: now });
-    for (let i = 0; i < 1233; i++) w.ctx.usage.record({ keyId: id, tenantId: w.tenant.id, ok: i % 100 !== 0, outcome: i % 100 !== 0 ? 'ok' : 'failed', tokens: 1, costMicroCents: 0, budgetPeriodStart: null, at: now });
+    w.ctx.usage.record(buildUsageEvent({ keyId: id, tenantId: w.tenant.id, tokens: 5000, costMicroCents: 1_234_000_000, at: now }));
+    for (let i = 0; i < 1233; i++) w.ctx.usage.record(buildUsageEvent({ keyId: id, tenantId: w.tenant.id, ok: i % 100 !== 0, tokens: 1, costMicroCents: 0, at: now }));
     await w.ctx.usage.flush();
   });
   afterAll(() => w.close());

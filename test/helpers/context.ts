@@ -28,6 +28,9 @@ export function buildConfig(database: ResolvedConfig['database'], overrides: Par
     http: { keepAliveTimeoutMs: 65_000, headersTimeoutMs: 66_000, streamIdleTimeoutMs: 30_000, shutdownTimeoutMs: 25_000 },
     management: { ratePerMinute: 600 },
     keyChanges: { pollMs: 250 },
+    requestLog: { retentionDays: 7 },
+    metrics: null,
+    logFormat: 'json',
     api: {
       usageFlushIntervalMs: 1000,
       keyCacheTtlMs: 30_000,

@@ -1,5 +1,6 @@
 import { type UsageBatch, UsageBuffer, type UsageSink } from '../../src/usage/usage-buffer';
 import type { UsageEvent } from '../../src/usage/usage-types';
+import { buildUsageEvent } from '../helpers/usage-events';
 
 class MemorySink implements UsageSink {
   batches: UsageBatch[] = [];
@@ -32,17 +33,8 @@ const settle = () => new Promise((resolve) => setImmediate(resolve));
 const requestsIn = (batch: UsageBatch) => batch.keys.reduce((sum, k) => sum + k.requestsOk + k.requestsFailed, 0);
 
 const at = Date.UTC(2026, 10, 22, 10, 30);
-const event = (overrides: Partial<UsageEvent> = {}): UsageEvent => ({
-  keyId: 'k1',
-  tenantId: 't1',
-  ok: true,
-  outcome: overrides.ok === false ? 'failed' : 'ok',
-  tokens: 10,
-  costMicroCents: 500,
-  budgetPeriodStart: Date.UTC(2026, 10, 1),
-  at,
-  ...overrides,
-});
+const event = (overrides: Partial<UsageEvent> = {}): UsageEvent =>
+  buildUsageEvent({ budgetPeriodStart: Date.UTC(2026, 10, 1), at, ...overrides });
 
 describe('UsageBuffer', () => {
   it('adds requests up per key, per hour and per day, and writes them in one batch', async () => {
