@@ -50,8 +50,33 @@
     if (event.target.matches && event.target.matches('select[data-autosubmit]')) event.target.form.submit();
   });
 
+  // Rate-limit overrides: the placeholders show the chosen tier's defaults (the hint lists every tier without this).
+  var WINDOWS = ['perMinute', 'perHour', 'perDay', 'perMonth'];
+  function showTierDefaults() {
+    var tier = document.getElementById('f-tier');
+    if (!tier || !tier.selectedOptions || !tier.selectedOptions[0]) return;
+    var limits = (tier.selectedOptions[0].getAttribute('data-limits') || '').split(' ');
+    WINDOWS.forEach(function (name, i) {
+      var input = document.querySelector('[data-tier-limit="' + name + '"]');
+      if (input && limits[i]) input.placeholder = Number(limits[i]).toLocaleString('en-US') + ' (' + tier.value + ' default)';
+    });
+  }
+
+  // Typing a number of days or a date picks the matching expiry choice, so it is not ignored.
+  document.addEventListener('input', function (event) {
+    var pick = { 'f-expiresInDays': 'days', 'f-expiresAt': 'date' }[event.target.id];
+    if (!pick || event.target.value === '') return;
+    var radio = document.querySelector('input[name="expiry"][value="' + pick + '"]');
+    if (radio) radio.checked = true;
+  });
+
+  document.addEventListener('change', function (event) {
+    if (event.target.id === 'f-tier') showTierDefaults();
+  });
+
   // Move focus to an error summary so screen readers announce what to fix.
   document.addEventListener('DOMContentLoaded', function () {
+    showTierDefaults();
     var summary = document.querySelector('[data-focus]');
     if (summary) summary.focus();
   });

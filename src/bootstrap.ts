@@ -55,3 +55,28 @@ export function describeBootstrap(result: BootstrapResult): string {
   }
   return `Created the platform admin ${result.email} (password from ADMIN_PASSWORD), owner of the tenant "default".`;
 }
+
+/** One line of the server's start output: a message and its fields. */
+export interface BootstrapNotice {
+  message: string;
+  fields: Record<string, string>;
+}
+
+/**
+ * The same for the server's log, one notice per line; a generated password is a field of its own
+ * line (`generatedAdminPassword`), written only this once.
+ */
+export function bootstrapNotices(result: BootstrapResult): BootstrapNotice[] {
+  if (!result.created) return [{ message: describeBootstrap(result), fields: {} }];
+  if (!result.generatedPassword) return [{ message: describeBootstrap(result), fields: { email: result.email, tenant: result.tenantSlug } }];
+  return [
+    {
+      message: `Created the platform admin ${result.email} (email from ADMIN_EMAIL, default admin@keyward.local), owner of the tenant "${result.tenantSlug}".`,
+      fields: { email: result.email, tenant: result.tenantSlug },
+    },
+    {
+      message: "The platform admin's password, generated because ADMIN_PASSWORD is unset; shown only this once.",
+      fields: { email: result.email, generatedAdminPassword: result.generatedPassword },
+    },
+  ];
+}

@@ -19,10 +19,13 @@ import { KeyService } from './keys/key-service';
 import { ThrottledLog } from './lib/throttled-log';
 import type { LimitBackend } from './limits/limits';
 import { createLogger, type Logger } from './logger';
+import { createMetrics } from './observability/load-metrics';
+import type { KeywardMetrics } from './observability/metrics';
 import type { HealthCheck } from './routes/health';
 import { type CachedKeyStore, cachedKeyStore } from './middleware/key-store';
 import { createSharedState } from './shared-state';
 import { TenantService } from './tenants/tenant-service';
+import { ActivityRetention } from './usage/retention';
 import { UsageBuffer } from './usage/usage-buffer';
 import { UserService } from './users/user-service';
 
@@ -45,6 +48,8 @@ export interface AppContext {
   dashboard: DashboardServices;
   /** What GET /healthz reports: the database (critical) and shared stores (Redis). */
   health: HealthCheck[];
+  /** Prometheus metrics for GET /metrics: null unless METRICS_TOKEN is set. */
+  metrics: KeywardMetrics | null;
   /**
    * Resolves once shared stores (Redis) answer, or after a short wait, and the key-change feed
    * knows where to start (before the first key is cached).
@@ -71,7 +76,7 @@ const KEY_CHANGE_RETENTION_MS = 60 * 60_000;
 
 /** Wires the services for a configuration. Migrations must have been applied. */
 export function createContext(config: ResolvedConfig, overrides: ContextOverrides = {}): AppContext {
-  const logger = overrides.logger ?? createLogger(config.logLevel);
+  const logger = overrides.logger ?? createLogger(config.logLevel, { format: config.logFormat });
   const database = openDatabase(config.database, { timeouts: config.databaseTimeouts, logger });
   const inbox = new KeyChangeInbox();
   const shared = createSharedState(config, { database, logger, inbox });
@@ -82,21 +87,37 @@ export function createContext(config: ResolvedConfig, overrides: ContextOverride
 
   const limits = overrides.limits ?? shared.limits;
   const usageFailures = new ThrottledLog(logger);
+  const metrics = config.metrics ? createMetrics() : null;
+  const droppedTotals = { requestLogRows: 0, clientAddressRequests: 0 };
   const usage = new UsageBuffer(
     { write: (batch) => writeUsageBatch(database, batch) },
     {
       intervalMs: config.api.usageFlushIntervalMs,
       onError: (error) => {
+        metrics?.usageWriteFailed();
         // Every interval while the database is away: one line per kind and interval, with a count.
         const reason = databaseUnavailableReason(error);
         const message = 'writing usage failed; kept for the next attempt';
         usageFailures.error(`usage-write:${reason ?? 'other'}`, reason ? undefined : error, message, { reason });
       },
       // What a crash can lose grows with a write's duration (README, Crash safety): visible at debug.
-      onWritten: ({ requests, ms }) => logger.debug({ requests, ms: Math.round(ms) }, 'usage written'),
+      onWritten: (written) => {
+        metrics?.usageWriteSucceeded(written);
+        const { requests, refused, ms } = written;
+        logger.debug({ requests, refused, ms: Math.round(ms) }, 'usage written');
+      },
+      // A burst past the request log's memory bound: counts stay exact, some log rows are missing.
+      // At most one line per interval, with the totals since start (folded lines lose nothing).
+      onDropped: (dropped) => {
+        droppedTotals.requestLogRows += dropped.requestLogRows;
+        droppedTotals.clientAddressRequests += dropped.clientAddressRequests;
+        usageFailures.warn('usage-dropped', undefined, 'request-log rows over the memory bound were not logged', { ...dropped, sinceStart: { ...droppedTotals } });
+      },
     },
   );
   usage.start();
+  const retention = new ActivityRetention({ db: database.prisma, requestLogDays: config.requestLog.retentionDays, logger });
+  retention.start();
   const keyStore = cachedKeyStore(
     { findKey: (id) => keys.findById(id) },
     { events: keyEvents, ttlMs: config.api.keyCacheTtlMs },
@@ -131,7 +152,7 @@ export function createContext(config: ResolvedConfig, overrides: ContextOverride
 
   const users = new UserService(database, passwords);
 
-  return {
+  const context: AppContext = {
     config,
     logger,
     database,
@@ -161,11 +182,13 @@ export function createContext(config: ResolvedConfig, overrides: ContextOverride
       },
       ...shared.health,
     ],
+    metrics,
     ready: async () => {
       await Promise.all([shared.ready(), feed?.ready()]);
     },
     close: async () => {
       await feed?.stop();
+      await retention.stop();
       keyStore.close();
       try {
         await usage.stop();
@@ -176,4 +199,6 @@ export function createContext(config: ResolvedConfig, overrides: ContextOverride
       }
     },
   };
+  metrics?.watch({ usage, keyCache: keyStore, health: context.health, breaker: shared.breaker });
+  return context;
 }

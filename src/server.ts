@@ -1,25 +1,31 @@
 /**
  * The app's entry point (`npm start`): prepare configuration and database, create the first
- * admin if needed, listen, and stop gracefully on SIGTERM/SIGINT.
+ * admin if needed, listen, and stop gracefully on SIGTERM/SIGINT. Everything it writes goes
+ * through the logger: JSON lines on stdout, or pino-pretty's output with LOG_FORMAT=pretty.
  */
 import type { AddressInfo } from 'node:net';
 import { createApp } from './app';
 import { systemActor } from './audit/audit-types';
-import { bootstrap, describeBootstrap } from './bootstrap';
+import { bootstrap, bootstrapNotices } from './bootstrap';
+import type { ResolvedConfig } from './config';
 import { createContext } from './context';
-import { exitOnStartupError, prepare } from './startup';
+import { announcer, createLogger, type Logger } from './logger';
+import { exitOnStartupError, prepare, readConfig } from './startup';
 
 const CLEANUP_INTERVAL_MS = 15 * 60 * 1000;
 /** While stopping, how often connections that finished their last response are closed. */
 const IDLE_SWEEP_MS = 100;
 
-async function main(): Promise<void> {
-  const config = await prepare((message) => process.stdout.write(`keyward: ${message}\n`));
-  const ctx = createContext(config);
+async function main(config: ResolvedConfig, logger: Logger): Promise<void> {
+  // Written whatever LOG_LEVEL says, as they were before the logger: migrations applied, where the
+  // first admin's credentials come from (a generated password is shown only here).
+  const announce = announcer(logger);
+  await prepare((message) => announce.info(message), config);
+  const ctx = createContext(config, { logger });
   const result = await bootstrap(ctx);
-  process.stdout.write(`${describeBootstrap(result)}\n`);
+  for (const notice of bootstrapNotices(result)) announce.info(notice.fields, notice.message);
   if (config.secretsFile) {
-    process.stdout.write(`Secrets: ${config.secretsFile} (generated on first start; back it up with the database).\n`);
+    announce.info({ secretsFile: config.secretsFile }, 'Secrets generated on first start are kept in this file: back it up with the database.');
   }
 
   await ctx.ready();
@@ -81,4 +87,12 @@ async function main(): Promise<void> {
   process.on('SIGINT', () => stop('SIGINT'));
 }
 
-main().catch(exitOnStartupError);
+let config: ResolvedConfig;
+try {
+  config = readConfig();
+} catch (error) {
+  // LOG_FORMAT is not known yet: a JSON line.
+  exitOnStartupError(error, createLogger('info'));
+}
+const logger = createLogger(config.logLevel, { format: config.logFormat });
+main(config, logger).catch((error) => exitOnStartupError(error, announcer(logger)));

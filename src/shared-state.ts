@@ -14,7 +14,7 @@ import type { CeilingStore } from './limits/ledger';
 import { createMemoryLimits, type LimitBackend } from './limits/limits';
 import type { Logger } from './logger';
 import type { HealthCheck } from './routes/health';
-import { CircuitOpenError, describeFailure, RedisBreaker } from './redis/redis-breaker';
+import { type BreakerState, CircuitOpenError, describeFailure, RedisBreaker } from './redis/redis-breaker';
 import { closeRedis, createRedisClient, whenReady } from './redis/redis-client';
 import { RedisKeyEventBus } from './redis/redis-key-events';
 import { createRedisLimits } from './redis/redis-limits';
@@ -32,6 +32,8 @@ export interface SharedState {
   ready(): Promise<void>;
   /** Health checks of the shared stores (none in memory mode). */
   health: HealthCheck[];
+  /** The Redis circuit breaker (null in memory mode), for metrics. */
+  breaker: { readonly state: BreakerState } | null;
   close(): Promise<void>;
 }
 
@@ -51,6 +53,7 @@ export function createSharedState(config: ResolvedConfig, deps: { database: Data
       keyEvents: deps.inbox.bus,
       ready: async () => undefined,
       health: [],
+      breaker: null,
       close: async () => undefined,
     };
   }
@@ -104,6 +107,7 @@ export function createSharedState(config: ResolvedConfig, deps: { database: Data
         },
       },
     ],
+    breaker,
     close: async () => {
       breaker.close();
       await Promise.all([closeRedis(commands), closeRedis(subscriber)]);

@@ -18,8 +18,15 @@ export interface AuditEventInput {
   action: string;
   targetType: 'api_key' | 'user' | 'tenant' | 'membership' | 'session';
   targetId: string | null;
+  /** The target's name now (key name, email, tenant name), kept with the event. */
+  targetLabel?: string | null;
   changes?: AuditChanges | null;
+  /** Names of other ids the changes mention (a key's owners), kept with the event. */
+  labels?: AuditLabels | null;
 }
+
+/** `{"<id>": "<name>"}`: how ids read at the time of the event. */
+export type AuditLabels = Record<string, string>;
 
 export interface AuditEvent extends Omit<AuditEventInput, 'actor'> {
   id: string;
@@ -29,6 +36,8 @@ export interface AuditEvent extends Omit<AuditEventInput, 'actor'> {
   ip: string | null;
   userAgent: string | null;
   changes: AuditChanges | null;
+  targetLabel: string | null;
+  labels: AuditLabels | null;
   createdAt: Date;
 }
 

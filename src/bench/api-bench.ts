@@ -4,11 +4,13 @@
  *   (a) a trivial JSON handler, unguarded;
  *   (b) the same handler behind apiKeyAuth with an IP allowlist, a scope, a model list, four rate
  *       windows, a budget reservation and usage accounting (buffered writes);
- *   (c) the seeds' design: a Prisma lookup and a Prisma usage write on every request.
+ *   (c) the seeds' design: a Prisma lookup and a Prisma usage write on every request;
+ *   (d) (b) with what operators see, as the app wires it: the access log at info (written to
+ *       /dev/null), request metrics, the guard timed, outcomes teed to metrics, reservations counted.
  *
  * The server runs in a child process (one core), the load generator (autocannon) here. Rounds
  * alternate a → b → c so drift on a shared machine hits all three alike; the median round counts.
- * Prints req/s, p50/p99 latency and server RSS per variant, and the ratios b/a and b/c.
+ * Prints req/s, p50/p99 latency and server RSS per variant, and the ratios b/a, b/c and d/b.
  * Options: --rounds N (default 7), --seconds S per round (default 5), --connections C (default 32),
  * --only a,b (a subset of variants), --redis (limits in Redis, as several instances run them:
  * REDIS_URL, or a private redis-server; the ratio to report is then b/a, goal ≥ 0.70).
@@ -22,6 +24,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import autocannon from 'autocannon';
 import express, { type Request } from 'express';
+import pino from 'pino';
 import { systemActor } from '../audit/audit-types';
 import type { ResolvedConfig } from '../config';
 import { parseConfig } from '../config';
@@ -31,14 +34,21 @@ import { parseKey } from '../keys/key-format';
 import { createLogger } from '../logger';
 import { apiKeyAuth } from '../middleware/api-key-auth';
 import { socketAddress } from '../middleware/credentials';
+import { accessLog } from '../observability/access-log';
+import { guardObservers } from '../observability/guard-observers';
+import { GuardVerdicts } from '../observability/guard-verdicts';
+import { KeywardMetrics } from '../observability/metrics';
+import { requestMetrics } from '../observability/request-metrics';
+import { routePatterns } from '../observability/route-pattern';
 
 const KEY_COUNT = 100;
-const VARIANTS = ['a', 'b', 'c'] as const;
+const VARIANTS = ['a', 'b', 'c', 'd'] as const;
 type Variant = (typeof VARIANTS)[number];
 const LABEL: Record<Variant, string> = {
   a: '(a) unguarded handler',
   b: '(b) guarded: IP + scope + model + 4 windows + budget + usage',
   c: '(c) seeds\' design: Prisma lookup + usage write per request',
+  d: '(d) = (b) + access log + metrics, as the app wires them',
 };
 
 interface Ready {
@@ -97,6 +107,31 @@ async function serve(redisUrl: string | undefined): Promise<void> {
     }),
     handler,
   );
+  // (d): the same guard with the app's observers (src/app.ts, src/routes/api.ts), on a router of its
+  // own mounted after /a, /b and /c so they never pass through them.
+  const metrics = new KeywardMetrics();
+  metrics.watch({ usage: ctx.usage, keyCache: ctx.keyStore, health: ctx.health, breaker: null });
+  const verdicts = new GuardVerdicts();
+  const observe = guardObservers({ metrics, verdicts });
+  const accessLogger = createLogger('info', { destination: pino.destination({ dest: '/dev/null', sync: false }) });
+  const observed = express.Router();
+  observed.use(routePatterns(), accessLog({ logger: accessLogger, verdicts }), requestMetrics(metrics));
+  observed.post(
+    '/d',
+    observe.timed(
+      'api',
+      apiKeyAuth({
+        keys: ctx.keyStore,
+        hasher: ctx.hasher,
+        limits: observe.limits(ctx.limits),
+        usage: observe.recorder('api', ctx.usage),
+        scopes: ['api'],
+        maxCost: () => 10,
+        clientIp: socketAddress,
+      }),
+    ),
+    handler,
+  );
   app.post('/c', async (req, res) => {
     const presented = (req.headers.authorization ?? '').replace(/^Bearer /, '');
     const parsed = parseKey(presented);
@@ -112,6 +147,8 @@ async function serve(redisUrl: string | undefined): Promise<void> {
     });
     res.json({ ok: true, model: (req.body as { model?: string }).model ?? null });
   });
+
+  app.use(observed);
 
   const server = app.listen(0, '127.0.0.1', () => {
     const { port } = server.address() as { port: number };
@@ -266,7 +303,7 @@ async function main(): Promise<void> {
     for (const variant of variants) await load(ready.port, variant, ready.keys, 3, connections);
   }
 
-  const results: Record<Variant, Round[]> = { a: [], b: [], c: [] };
+  const results: Record<Variant, Round[]> = { a: [], b: [], c: [], d: [] };
   for (let round = 1; round <= rounds; round++) {
     for (const variant of variants) {
       const before = await ask<{ micros: number }>(child, 'cpu');
@@ -305,14 +342,17 @@ async function main(): Promise<void> {
       `${LABEL[v].padEnd(60)} ${s.rps.toFixed(0).padStart(6)}  ${String(s.p50).padStart(6)}  ${String(s.p99).padStart(6)}  ${(s.rss / 2 ** 20).toFixed(0).padStart(6)}  ${s.cpuPerRequest.toFixed(0).padStart(10)}  ${String(s.errors).padStart(7)}`,
     );
   }
-  if (summary.a && summary.b && summary.c) {
-    // Ratios are taken within each round (the three variants ran back to back), then the median.
-    const ratios = (x: Variant, y: Variant) => results[x].map((r, i) => r.rps / results[y][i].rps);
-    const ba = median(ratios('b', 'a'));
-    const bc = median(ratios('b', 'c'));
-    const spread = (values: number[]) => `${Math.min(...values).toFixed(2)}-${Math.max(...values).toFixed(2)}`;
-    console.log(`\nb/a = ${ba.toFixed(2)} (goal ≥ ${redis ? '0.70 with Redis' : '0.90'}; rounds ${spread(ratios('b', 'a'))})`);
-    console.log(`b/c = ${bc.toFixed(2)} (goal ≥ 5; rounds ${spread(ratios('b', 'c'))})`);
+  // Ratios are taken within each round (the variants ran back to back), then the median.
+  const ratios = (x: Variant, y: Variant) => results[x].map((r, i) => r.rps / results[y][i].rps);
+  const spread = (values: number[]) => `${Math.min(...values).toFixed(2)}-${Math.max(...values).toFixed(2)}`;
+  const goals: [Variant, Variant, string][] = [
+    ['b', 'a', `goal ≥ ${redis ? '0.70 with Redis' : '0.90'}`],
+    ['b', 'c', 'goal ≥ 5'],
+    ['d', 'b', 'the access log and metrics on top of the guard'],
+  ];
+  console.log('');
+  for (const [x, y, goal] of goals) {
+    if (summary[x] && summary[y]) console.log(`${x}/${y} = ${median(ratios(x, y)).toFixed(2)} (${goal}; rounds ${spread(ratios(x, y))})`);
   }
 }
 

@@ -42,18 +42,30 @@ export function csrfError(): AppError {
 }
 
 /**
- * Refuses unsafe methods without a valid token: the sign-in form's for POST /login, the session's
- * for everything else. Needs the session and the parsed body.
+ * Answers a refused form instead of the 403 when it can keep what was typed (form-drafts.ts);
+ * returns false to leave it to the 403. It never performs what the form asked for.
  */
-export function csrfProtection(signInForm: SignInCsrf) {
-  return function csrfProtectionMiddleware(req: Request, _res: Response, next: NextFunction): void {
+export type StaleFormHandler = (req: Request, res: Response) => boolean;
+
+/**
+ * Refuses unsafe methods without a valid token: the sign-in form's for POST /login, the session's
+ * for everything else. Needs the session and the parsed body. A refused form goes to `staleForm`
+ * first, when given.
+ */
+export function csrfProtection(signInForm: SignInCsrf, staleForm?: StaleFormHandler) {
+  return function csrfProtectionMiddleware(req: Request, res: Response, next: NextFunction): void {
     if (SAFE_METHODS.has(req.method)) {
       next();
       return;
     }
     // Express matches /LOGIN and /login/ to the sign-in route too: they get the same check.
-    const valid = isSignIn(req) ? signInForm.isValid(req) : isRequestValid(req);
-    next(valid ? undefined : csrfError());
+    const signIn = isSignIn(req);
+    if (signIn ? signInForm.isValid(req) : isRequestValid(req)) {
+      next();
+      return;
+    }
+    if (!signIn && staleForm?.(req, res)) return;
+    next(csrfError());
   };
 }
 

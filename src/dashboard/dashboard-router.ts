@@ -2,7 +2,8 @@
  * The dashboard, mounted at "/": everything that is not /api or /healthz. The order is the point:
  *
  *   security headers (helmet, strict CSP) → static assets (/assets, no session) → session →
- *   form bodies → CSRF check of every unsafe method → who is signed in → pages (each declares
+ *   form bodies → CSRF check of every unsafe method (a form from this site whose session ended
+ *   is kept for after sign-in instead of refused) → who is signed in → pages (each declares
  *   its steps: sign-in required, tenant, role, record)
  *
  * Anonymous visitors never get a stored session: a session row is written only at sign-in, and
@@ -18,14 +19,16 @@ import { Pages, ViewRenderer } from './pages';
 import { accountRoutes } from './routes/account';
 import { auditRoutes } from './routes/audit';
 import { keyActionRoutes } from './routes/key-actions';
+import { keyActivityRoutes } from './routes/key-activity';
 import { keyDetailRoutes } from './routes/key-detail';
 import { keyFormRoutes } from './routes/key-form';
 import { keyListRoutes } from './routes/key-list';
 import { keySecretRoutes } from './routes/key-secret';
 import { memberRoutes } from './routes/members';
 import { overviewRoutes } from './routes/overview';
-import { signInRoutes } from './routes/sign-in';
+import { signInRoutes, staleFormHandler } from './routes/sign-in';
 import { tenantRoutes } from './routes/tenants';
+import { unknownKeyRoutes } from './routes/unknown-keys';
 import { userRoutes } from './routes/users';
 import { dashboardSecurityHeaders } from './security-headers';
 import { dashboardSession } from './session';
@@ -64,7 +67,7 @@ export function createDashboard(ctx: AppContext): Dashboard {
     }),
   );
   router.use(express.urlencoded({ extended: false, limit: '64kb', parameterLimit: 500 }));
-  router.use(csrfProtection(ctx.dashboard.signInForm));
+  router.use(csrfProtection(ctx.dashboard.signInForm, staleFormHandler(deps)));
   router.use(loadViewer(ctx));
 
   // Every route below declares requireSignIn() itself, so unknown paths stay 404 for everyone.
@@ -72,12 +75,14 @@ export function createDashboard(ctx: AppContext): Dashboard {
   router.use(accountRoutes(deps));
   router.use(tenantRoutes(deps));
   router.use(userRoutes(deps));
+  router.use(unknownKeyRoutes(deps));
   router.use(overviewRoutes(deps));
   router.use(keyListRoutes(deps));
   router.use(keyFormRoutes(deps));
   router.use(keySecretRoutes(deps));
   router.use(keyActionRoutes(deps));
   router.use(keyDetailRoutes(deps));
+  router.use(keyActivityRoutes(deps));
   router.use(auditRoutes(deps));
   router.use(memberRoutes(deps));
   return { router, pages };

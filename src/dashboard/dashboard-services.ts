@@ -1,13 +1,14 @@
 /**
  * The dashboard's services, built once per app context: the session store, sign-in with
- * brute-force counters and its form's CSRF token, account actions and the sealing of one-time
- * secrets.
+ * brute-force counters and its form's CSRF token, account actions, the sealing of one-time
+ * secrets, and forms kept across a sign-in.
  */
 import type { ResolvedConfig } from '../config';
 import type { Database } from '../data/database';
 import type { LimitBackend } from '../limits/limits';
 import type { UserService } from '../users/user-service';
 import { AccountService } from './account-service';
+import { FormDrafts } from './form-drafts';
 import { SecretBox } from './secret-box';
 import { DatabaseSessionStore } from './session-store';
 import { SignInCsrf } from './sign-in-csrf';
@@ -23,6 +24,8 @@ export interface DashboardServices {
   signInForm: SignInCsrf;
   accounts: AccountService;
   secrets: SecretBox;
+  /** Forms kept across a sign-in when their session ended before they were sent. */
+  drafts: FormDrafts;
 }
 
 /** Builds the dashboard's services on the app's database, people directory and limit store. */
@@ -56,5 +59,6 @@ export function createDashboardServices(deps: {
     signInForm: new SignInCsrf({ sessionSecret: deps.config.sessionSecret, publicUrl: dashboard.publicUrl, clock }),
     accounts: new AccountService(deps.users, sessions),
     secrets: new SecretBox(deps.config.sessionSecret),
+    drafts: new FormDrafts(deps.config.sessionSecret, clock),
   };
 }

@@ -1,5 +1,5 @@
 /**
- * How numbers, money and dates read on the dashboard: "1,234 requests", "$12.34", "3 minutes
+ * How numbers, money and dates read on the dashboard: "1,234 requests", "$12.34", "$0.0158", "3 minutes
  * ago" with the exact UTC time beside it. Pure functions, handed to every template.
  */
 
@@ -12,15 +12,33 @@ export function formatCount(value: number): string {
   return Math.round(value).toLocaleString('en-US');
 }
 
-/** Cents → "$12.34"; amounts above zero but under a cent read "< $0.01". */
+/**
+ * Cents → dollars, the one money format of the dashboard. Whole cents read with two decimals
+ * ("$12.34", "$5.00": budgets are exact); amounts under a dollar with fractions of a cent read
+ * with three significant digits, never rounded away ("$0.0158" for 1.58 ¢, "$0.000158" for
+ * 0.0158 ¢: LLM-sized requests); other amounts with fractions of a cent round to the cent.
+ */
 export function formatCents(cents: number): string {
-  if (cents > 0 && cents < 1) return '< $0.01';
-  return `$${(cents / 100).toLocaleString('en-US', { minimumFractionDigits: 2, maximumFractionDigits: 2 })}`;
+  if (!Number.isFinite(cents)) return '—';
+  const sign = cents < 0 ? '-' : '';
+  const abs = Math.abs(cents);
+  const dollars = abs / 100;
+  const wholeCents = Number.isInteger(abs);
+  // (The nudge rounds halves up: 61,250 micro-cents is $0.0006125 in decimal, a hair less in binary.)
+  const shown = wholeCents || abs >= 100 ? dollars : Number((dollars * (1 + 1e-12)).toPrecision(3));
+  // Spend is counted in micro-cents (1e-8 dollars): no digit beyond the eighth decimal means anything.
+  const decimals = wholeCents || abs >= 100 ? 2 : 8;
+  return `${sign}$${shown.toLocaleString('en-US', { minimumFractionDigits: 2, maximumFractionDigits: decimals })}`;
 }
 
-/** Micro-cents (1e-6 cent, how spend is counted) → "$12.34". */
+/** Micro-cents (1e-6 cent, how spend is counted) → "$12.34", "$0.0158". */
 export function formatMicroCents(microCents: number): string {
   return formatCents(microCents / 1_000_000);
+}
+
+/** A budget as people say it: "$5.00 monthly", "$20.00 in total". */
+export function formatBudget(budget: { limitCents: number; period: string }): string {
+  return `${formatCents(budget.limitCents)} ${budget.period === 'monthly' ? 'monthly' : 'in total'}`;
 }
 
 /** "1 request" / "3 requests". */
@@ -38,10 +56,14 @@ export function isoDay(date: Date): string {
   return date.toISOString().slice(0, 10);
 }
 
-/** "just now", "5 minutes ago", "in 3 days", "2 months ago". */
+/**
+ * "just now", "5 minutes ago", "in 3 days", "2 months ago". The near future is counted in
+ * seconds ("in 23 s"): a rate window that resets in 23 s has not reset "just now".
+ */
 export function relativeTime(date: Date, now: Date): string {
   const diff = date.getTime() - now.getTime();
   const abs = Math.abs(diff);
+  if (diff > 0 && abs < 59_500) return `in ${Math.max(1, Math.round(abs / 1000))} s`;
   if (abs < 45_000) return 'just now';
   const [amount, unit] =
     abs < HOUR
@@ -68,6 +90,7 @@ export const fmt = {
   count: formatCount,
   cents: formatCents,
   microCents: formatMicroCents,
+  budget: formatBudget,
   plural,
   exact: exactTime,
   day: isoDay,

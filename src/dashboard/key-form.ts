@@ -67,6 +67,34 @@ export function formErrors(issues: FieldIssue[]): Record<string, string> {
   return errors;
 }
 
+/** The expiry choices as the form names them. */
+const EXPIRY_LABELS: Record<string, string> = {
+  keep: '"Keep as it is"',
+  never: '"Never expires"',
+  days: '"Expires after a number of days"',
+  date: '"Expires at a date and time"',
+};
+
+/**
+ * A typed expiry that the chosen option would ignore ("90" days with "Never expires" still
+ * selected): a message asking which one was meant, or null. On edit the date field starts with
+ * the key's current expiry, so only a changed date counts as typed.
+ */
+function expiryConflict(values: FormValues, expiry: string, context: KeyFormContext): string | null {
+  const days = text(values, 'expiresInDays').trim();
+  const at = text(values, 'expiresAt').trim();
+  const current = context.key?.expiresAt ? context.key.expiresAt.toISOString().slice(0, 16) : '';
+  const chosen = EXPIRY_LABELS[expiry];
+  if (!chosen) return null;
+  if (expiry !== 'days' && days !== '') {
+    return `you typed ${days} days but chose ${chosen}: choose ${EXPIRY_LABELS.days}, or clear the days`;
+  }
+  if (expiry !== 'date' && at !== '' && at !== current && at.slice(0, 16) !== current) {
+    return `you typed the date ${at.replace('T', ' ')} but chose ${chosen}: choose ${EXPIRY_LABELS.date}, or clear the date`;
+  }
+  return null;
+}
+
 /** Who submits the form, and for which key. */
 export interface KeyFormContext {
   mode: 'create' | 'edit';
@@ -133,7 +161,10 @@ export function keyInputFromForm(values: FormValues, context: KeyFormContext): {
   }
 
   const expiry = text(values, 'expiry') || (context.mode === 'edit' ? 'keep' : 'never');
-  if (expiry === 'never') {
+  const conflict = expiryConflict(values, expiry, context);
+  if (conflict) {
+    issues.push({ field: 'expiry', message: conflict });
+  } else if (expiry === 'never') {
     input.expiresAt = null;
   } else if (expiry === 'days') {
     input.expiresInDays = wholeNumber(text(values, 'expiresInDays')) ?? Number.NaN;

@@ -1,14 +1,15 @@
 /**
- * The overview page's numbers for a person in a tenant: keys by status, requests today, spend
- * this month, the last 30 days, the most used keys and keys expiring within 7 days. Tenant
- * managers see the whole tenant; members see their own keys.
+ * The overview page's numbers for a person in a tenant: keys by status, requests today (every
+ * outcome, refusals included), spend this month, the last 30 days by outcome with the top refusal
+ * reasons, the most used keys and keys expiring within 7 days. Tenant managers see the whole
+ * tenant; members see their own keys.
  */
 import type { AppContext } from '../context';
 import { ownerDailyUsage, tenantDailyUsage, topKeysByRequests, topKeysOfOwner, type UsageBucket } from '../data/repositories/usage';
 import type { KeyStats } from '../keys/key-service';
 import { dayStart } from '../limits/periods';
 import type { Tenant } from '../tenants/tenant-types';
-import type { ChartInput } from './charts';
+import { type OutcomeCounts, type OutcomePoint, type RefusalReason, sumOutcomes, tenantOutcomeSeries, topRefusalReasons } from '../usage/outcome-report';
 import { ownerScope } from './policy';
 import type { Viewer } from './viewer';
 
@@ -17,34 +18,28 @@ const DAY_MS = 86_400_000;
 /** The figures of the overview page. */
 export interface Overview {
   stats: KeyStats;
+  /** Every request today (UTC), admitted or refused; of those, refused and failed (client left included). */
   requestsToday: number;
+  refusedToday: number;
   failedToday: number;
   requestsThisMonth: number;
   spendThisMonthMicroCents: number;
-  daily: ChartInput[];
+  /** The last 30 UTC days by outcome, oldest first. */
+  daily: OutcomePoint[];
+  last30: OutcomeCounts;
+  /** Refusal reasons of the last 30 days, most frequent first. */
+  refusals: RefusalReason[];
   topKeys: { id: string; name: string | null; requests: number; spendMicroCents: number }[];
+  /** The first EXPIRING_SHOWN keys expiring within 7 days, soonest first, and how many there are. */
   expiring: { id: string; name: string; expiresAt: Date; ownerId: string | null }[];
+  expiringTotal: number;
 }
+
+/** How many expiring keys the overview lists before "see all". */
+export const EXPIRING_SHOWN = 10;
 
 function monthStart(now: Date): number {
   return Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), 1);
-}
-
-/** Buckets summed per day over the series [first, first + 30 days). */
-function dailySeries(buckets: UsageBucket[], first: number): ChartInput[] {
-  const byDay = new Map<number, ChartInput>();
-  for (let i = 0; i < 30; i++) {
-    const start = first + i * DAY_MS;
-    byDay.set(start, { start: new Date(start), requestsOk: 0, requestsFailed: 0 });
-  }
-  for (const bucket of buckets) {
-    const point = byDay.get(bucket.bucketStart.getTime());
-    if (point) {
-      point.requestsOk += bucket.requestsOk;
-      point.requestsFailed += bucket.requestsFailed;
-    }
-  }
-  return [...byDay.values()];
 }
 
 async function memberStats(ctx: AppContext, tenantId: string, ownerId: string): Promise<KeyStats> {
@@ -57,12 +52,16 @@ async function memberStats(ctx: AppContext, tenantId: string, ownerId: string): 
 export async function buildOverview(ctx: AppContext, viewer: Viewer & { tenant: Tenant }, now: Date): Promise<Overview> {
   const today = dayStart(now.getTime());
   const month = monthStart(now);
-  const first = today - 29 * DAY_MS;
-  const from = new Date(Math.min(first, month));
+  const from = new Date(Math.min(today - 29 * DAY_MS, month));
   const owner = ownerScope(viewer);
-  const expiringPromise = ctx.keys.expiringBetween(viewer.tenant.id, now, new Date(now.getTime() + 7 * DAY_MS), {
+  const outcomesPromise = tenantOutcomeSeries(ctx.database.prisma, viewer.tenant.id, { ownerId: owner, now: now.getTime() });
+  // The key list's "expiring within 7 days" filter, so "see all" lists exactly these.
+  const expiringPromise = ctx.keys.list(viewer.tenant.id, {
+    expires: '7d',
     ownerId: owner,
-    limit: 10,
+    sort: 'expiresAt',
+    order: 'asc',
+    size: EXPIRING_SHOWN,
   });
 
   let stats: KeyStats;
@@ -88,16 +87,22 @@ export async function buildOverview(ctx: AppContext, viewer: Viewer & { tenant: 
     for (const key of keys) if (key && key.tenantId === viewer.tenant.id && key.ownerId === owner) names.set(key.id, key.name);
   }
 
-  const todays = buckets.filter((b) => b.bucketStart.getTime() === today);
+  const [expiring, daily] = await Promise.all([expiringPromise, outcomesPromise]);
   const thisMonth = buckets.filter((b) => b.bucketStart.getTime() >= month);
+  const todays = daily[daily.length - 1];
+  const last30 = sumOutcomes(daily);
   return {
     stats,
-    requestsToday: todays.reduce((sum, b) => sum + b.requestsOk + b.requestsFailed, 0),
-    failedToday: todays.reduce((sum, b) => sum + b.requestsFailed, 0),
+    requestsToday: todays.requests,
+    refusedToday: todays.refused,
+    failedToday: todays.outcomes.failed + todays.outcomes.client_closed,
     requestsThisMonth: thisMonth.reduce((sum, b) => sum + b.requestsOk + b.requestsFailed, 0),
     spendThisMonthMicroCents: thisMonth.reduce((sum, b) => sum + b.spendMicroCents, 0),
-    daily: dailySeries(buckets, first),
+    daily,
+    last30,
+    refusals: topRefusalReasons(last30),
     topKeys: top.map((t) => ({ id: t.keyId, name: names.get(t.keyId) ?? null, requests: t.requests, spendMicroCents: t.spendMicroCents })),
-    expiring: await expiringPromise,
+    expiring: expiring.data.map((k) => ({ id: k.id, name: k.name, expiresAt: k.expiresAt as Date, ownerId: k.ownerId })),
+    expiringTotal: expiring.total,
   };
 }

@@ -9,7 +9,6 @@ import ejs from 'ejs';
 import type { Request, Response } from 'express';
 import { AppError } from '../errors';
 import { csrfTokenOf } from './csrf';
-import { actionLabel, describeChanges } from './audit-view';
 import { fmt } from './format';
 
 /** views/ at the project root (the same from src/dashboard and dist/dashboard). */
@@ -93,7 +92,6 @@ export class Pages {
       path: req.path,
       now: this.clock(),
       fmt,
-      audit: { actionLabel, describeChanges },
       values: {},
       errors: {},
     };

@@ -1,6 +1,8 @@
 /**
  * "Would this request pass?": runs a key through the /api guard's checks, in the guard's order,
  * for a client IP, a model and (optionally) a chatbot, and says which check would refuse and why.
+ * Like /api, a request naming no model (400 invalid_request) or an unknown one (404
+ * model_not_found) is refused after the key's own checks and before anything is counted.
  * It reuses what the guard uses (status, IP allowlist matcher, scopes, limit status) and counts
  * nothing: rate windows and budgets are only looked at.
  */
@@ -50,6 +52,11 @@ function refuse(check: string, code: keyof typeof DENIALS, detail: string): Chec
   return { check, passed: false, detail, code, status: DENIALS[code].status };
 }
 
+/** A refusal by the chat route's request validation (not a guard denial): 400 or 404. */
+function invalid(status: 400 | 404, code: 'invalid_request' | 'model_not_found', detail: string): CheckStep {
+  return { check: 'Request', passed: false, detail, code, status };
+}
+
 /**
  * The guard's checks for POST /api/v1/chat/completions (scope `api`) with this key, input and
  * the key's current limit status.
@@ -88,7 +95,7 @@ export function checkRequest(
   if (key.allowedModels.length === 0) {
     steps.push({ check: 'Model', passed: true, detail: 'The key may use every model.' });
   } else if (!model) {
-    steps.push({ check: 'Model', passed: true, detail: 'No model given (only requests naming a model are checked).' });
+    steps.push({ check: 'Model', passed: true, detail: 'No model named: the key\'s model list is checked only when a request names one.' });
   } else if (key.allowedModels.includes(model)) {
     steps.push({ check: 'Model', passed: true, detail: `"${model}" is one of the key's models.` });
   } else {
@@ -109,6 +116,17 @@ export function checkRequest(
           : `The key is limited to chatbots: the request must name one in X-Chatbot-Id (${key.allowedChatbots.join(', ')}).`,
       ),
     );
+  }
+
+  // The chat route's own validation comes next, before anything is counted (chat-plan.ts).
+  if (!model) {
+    steps.push(invalid(400, 'invalid_request', 'The request names no model; /api refuses a chat request without one.'));
+  } else if (!options.models.has(model)) {
+    steps.push(
+      invalid(404, 'model_not_found', `There is no model "${model}" (GET /api/v1/models lists them: ${[...options.models.keys()].join(', ')}).`),
+    );
+  } else {
+    steps.push({ check: 'Request', passed: true, detail: `"${model}" exists.` });
   }
 
   const full = limits.rateLimits.filter((w) => w.remaining <= 0);

@@ -2,6 +2,7 @@
  * Seals a freshly issued key secret for the few milliseconds between "create" and the one-time
  * secret page (it travels in the session row). AES-256-GCM under a key derived from
  * SESSION_SECRET, so a copy of the database alone does not reveal a secret still waiting there.
+ * Other uses (form drafts) derive their own key by naming another purpose.
  */
 import { createCipheriv, createDecipheriv, hkdfSync, randomBytes } from 'node:crypto';
 
@@ -9,8 +10,8 @@ import { createCipheriv, createDecipheriv, hkdfSync, randomBytes } from 'node:cr
 export class SecretBox {
   private readonly key: Buffer;
 
-  constructor(sessionSecret: string) {
-    this.key = Buffer.from(hkdfSync('sha256', sessionSecret, 'keyward', 'dashboard one-time secrets', 32));
+  constructor(sessionSecret: string, purpose = 'dashboard one-time secrets') {
+    this.key = Buffer.from(hkdfSync('sha256', sessionSecret, 'keyward', purpose, 32));
   }
 
   seal(plain: string): string {

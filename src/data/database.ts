@@ -13,7 +13,7 @@ export interface Database {
   /** A case-insensitive substring filter for this provider. */
   containsText(text: string): Prisma.StringFilter;
   /** Provider-specific pieces of raw SQL (see dialects/dialect.ts). */
-  readonly sql: Pick<Dialect, 'typed' | 'lockApiKeys' | 'lockKeyChanges'>;
+  readonly sql: Pick<Dialect, 'typed' | 'jsonRows' | 'lockApiKeys' | 'lockKeyChanges'>;
   /**
    * Runs `fn` in one transaction; it commits when `fn` resolves and rolls back when it throws.
    * It waits about `connectMs` for a connection and may last 2 x `queryMs` (then it fails).
@@ -56,7 +56,7 @@ export function openDatabase(config: DatabaseConfig, options: DatabaseOptions): 
     provider: config.provider,
     prisma,
     containsText: (text) => dialect.containsText(text),
-    sql: { typed: dialect.typed, lockApiKeys: dialect.lockApiKeys, lockKeyChanges: dialect.lockKeyChanges },
+    sql: { typed: dialect.typed, jsonRows: dialect.jsonRows, lockApiKeys: dialect.lockApiKeys, lockKeyChanges: dialect.lockKeyChanges },
     transaction: (fn) => prisma.$transaction(fn, { maxWait: timeouts.connectMs + MAX_WAIT_MARGIN_MS, timeout: transactionTimeoutMs(timeouts) }),
     ping: async () => {
       await prisma.$queryRawUnsafe('SELECT 1');

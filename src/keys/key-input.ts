@@ -6,7 +6,7 @@ import { z } from 'zod';
 import { normalizeIpEntry } from '../lib/ip';
 import { isStorableText, jsonProblem, MAX_JSON_DEPTH } from '../lib/storable-json';
 import { parseInput } from '../lib/validation';
-import { BUDGET_PERIODS, type KeySettings, TIERS } from './key-types';
+import { BUDGET_PERIODS, EXPIRY_FILTERS, type KeySettings, TIERS } from './key-types';
 import { MAX_RATE_LIMITS } from './tiers';
 
 const MAX_INT32 = 2_147_483_647;
@@ -221,8 +221,13 @@ const keyListQuerySchema = paginationSchema.extend({
   search: optionalFilter,
   tag: optionalFilter,
   ownerId: optionalFilter,
+  // 7d / 30d: not revoked, expiring within that many days; expired: the expiry date has passed; never: no expiry.
+  expires: z.preprocess(
+    (value) => (value === '' ? undefined : value),
+    z.enum(EXPIRY_FILTERS, { error: 'must be one of 7d, 30d, expired, never' }).optional(),
+  ),
   sort: z
-    .enum(['createdAt', 'name', 'lastUsedAt'], { error: 'must be one of createdAt, name, lastUsedAt' })
+    .enum(['createdAt', 'name', 'lastUsedAt', 'expiresAt'], { error: 'must be one of createdAt, name, lastUsedAt, expiresAt' })
     .optional(),
   order: z.enum(['asc', 'desc'], { error: 'must be asc or desc' }).optional(),
 });

@@ -5,25 +5,23 @@
  * record (key_changes, which every process polls) in the same transaction and, after commit, tells
  * the key caches (KeyEventBus).
  */
-import type { Actor, AuditChanges } from '../audit/audit-types';
+import type { Actor, AuditChanges, AuditLabels } from '../audit/audit-types';
 import type { Tx } from '../data/client-types';
 import type { Database } from '../data/database';
 import {
   countKeysByStatus,
   deleteKey,
-  type ExpiringKey,
   findKey,
   findKeysExpiredBefore,
   insertKey,
   listKeys,
-  listKeysExpiringBetween,
   type KeyStateChange,
   resetKeyUsage,
   updateKey,
 } from '../data/repositories/api-keys';
 import { insertAuditEvent } from '../data/repositories/audit-events';
 import { insertKeyChange } from '../data/repositories/key-changes';
-import { findMembership } from '../data/repositories/users';
+import { findMembership, findUsersByIds } from '../data/repositories/users';
 import { invalidState, notFound, validationError } from '../errors';
 import { changesOf, creationChangesOf, mergeSettings, usageChangesOf } from './key-audit';
 import { assertGrantable, assertMayActOn, type ChangeLimits } from './key-authority';
@@ -247,11 +245,6 @@ export class KeyService {
     return { ok: true, apiKey };
   }
 
-  /** A tenant's keys (of one owner, when given) expiring in [from, to), soonest first. */
-  expiringBetween(tenantId: string, from: Date, to: Date, options: { ownerId?: string; limit?: number } = {}): Promise<ExpiringKey[]> {
-    return listKeysExpiringBetween(this.db.prisma, { tenantId, from, to, ownerId: options.ownerId, limit: options.limit ?? 10 });
-  }
-
   /** Key counts of a tenant by displayed status. */
   async stats(tenantId: string): Promise<KeyStats> {
     const counts = await countKeysByStatus(this.db.prisma, tenantId, this.now());
@@ -369,9 +362,21 @@ export class KeyService {
     at: Date,
     kind: KeyChange['kind'],
   ): Promise<RecordedChange> {
-    await insertAuditEvent(tx, { tenantId: key.tenantId, actor, action, targetType: 'api_key', targetId: key.id, changes }, at);
+    const labels = await this.ownerLabels(tx, changes);
+    await insertAuditEvent(
+      tx,
+      { tenantId: key.tenantId, actor, action, targetType: 'api_key', targetId: key.id, targetLabel: key.name, changes, labels },
+      at,
+    );
     const changeId = await insertKeyChange(this.db, tx, { keyId: key.id, tenantId: key.tenantId, kind, origin: this.origin });
     return { key, kind, changeId };
+  }
+
+  /** The emails of the owners a change names, so the event reads right after they leave. */
+  private async ownerLabels(tx: Tx, changes: AuditChanges): Promise<AuditLabels> {
+    const ids = [changes.ownerId?.before, changes.ownerId?.after].filter((id): id is string => typeof id === 'string');
+    const users = await findUsersByIds(tx, ids);
+    return Object.fromEntries(users.map((user) => [user.id, user.email]));
   }
 
   /** Tells this process's caches (and, through Redis, other instances) after the commit. */

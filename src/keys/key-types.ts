@@ -12,6 +12,10 @@ export type Tier = (typeof TIERS)[number];
 export const BUDGET_PERIODS = ['total', 'monthly'] as const;
 export type BudgetPeriod = (typeof BUDGET_PERIODS)[number];
 
+/** The key list's expiry filter: expiring within 7 or 30 days, expired, or never expiring. */
+export const EXPIRY_FILTERS = ['7d', '30d', 'expired', 'never'] as const;
+export type ExpiryFilter = (typeof EXPIRY_FILTERS)[number];
+
 export const RATE_WINDOWS = ['minute', 'hour', 'day', 'month'] as const;
 export type RateWindow = (typeof RATE_WINDOWS)[number];
 

@@ -3,6 +3,20 @@ import type { ApiKeyRecord } from '../keys/key-types';
 import type { RequestFacts } from '../usage/usage-types';
 
 const MAX_USER_AGENT = 256;
+/** Longest model, chatbot and request id kept (they come from the client). */
+const MAX_NAME = 200;
+const UNPAIRED_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g;
+
+/**
+ * Client-supplied text as every store keeps it: NUL characters removed and unpaired surrogates
+ * replaced (PostgreSQL refuses both; one such row would fail every usage batch it is in), at most
+ * `max` characters.
+ */
+function storable(text: string | undefined, max: number): string | null {
+  if (text === undefined) return null;
+  const clipped = text.length > max ? text.slice(0, max) : text;
+  return clipped.replace(/\u0000/g, '').replace(UNPAIRED_SURROGATE, '\uFFFD');
+}
 
 /**
  * One request as the guard sees it: the client address, when the guard started, and the key once
@@ -32,11 +46,11 @@ export class Attempt {
       at,
       status,
       ip: this.ip,
-      model: this.model(req) ?? null,
-      chatbot: this.chatbot(req) ?? null,
+      model: storable(this.model(req), MAX_NAME),
+      chatbot: storable(this.chatbot(req), MAX_NAME),
       latencyMs: Math.max(0, at - this.startedAt),
-      requestId: typeof requestId === 'string' ? requestId : null,
-      userAgent: typeof userAgent === 'string' ? userAgent.slice(0, MAX_USER_AGENT) : null,
+      requestId: typeof requestId === 'string' ? storable(requestId, MAX_NAME) : null,
+      userAgent: typeof userAgent === 'string' ? storable(userAgent, MAX_USER_AGENT) : null,
     };
   }
 }

@@ -33,12 +33,24 @@ export interface KeyCacheOptions {
 const MISSING = Symbol('missing');
 type Entry = ApiKeyRecord | typeof MISSING;
 
+/** What the cache answered since it was created (for an app's metrics). */
+export interface KeyCacheStats {
+  /** Lookups the cache answered, known-unknown ids included. */
+  hits: number;
+  /** Lookups it could not answer: the store was asked (or a lookup already on its way was joined). */
+  misses: number;
+  /** Entries held now. */
+  size: number;
+}
+
 /** A KeyStore with a bounded LRU cache (positive and negative) in front of `store`. */
 export interface CachedKeyStore extends KeyStore {
   /** The cached answer without waiting: a key, null for a known-unknown id, undefined when not cached. */
   peek(id: string): ApiKeyRecord | null | undefined;
   invalidate(id: string): void;
   clear(): void;
+  /** Hits and misses so far (plain counters: reading them costs nothing on the request path). */
+  stats(): KeyCacheStats;
   /** Stops listening to key changes. */
   close(): void;
 }
@@ -51,6 +63,9 @@ export function cachedKeyStore(store: KeyStore, options: KeyCacheOptions = {}): 
   // Bumped on every invalidation, so a lookup that started before a change cannot cache stale data
   // (one counter for all ids keeps this bounded; a lookup racing any change just skips caching).
   let generation = 0;
+  // A peek that finds nothing is not a miss: the caller then asks findKey(), which counts it.
+  let hits = 0;
+  let misses = 0;
 
   const invalidate = (id: string) => {
     cache.delete(id);
@@ -63,12 +78,21 @@ export function cachedKeyStore(store: KeyStore, options: KeyCacheOptions = {}): 
     peek(id) {
       if (options.bypass?.()) return undefined;
       const hit = cache.get(id);
-      return hit === undefined ? undefined : hit === MISSING ? null : hit;
+      if (hit === undefined) return undefined;
+      hits += 1;
+      return hit === MISSING ? null : hit;
     },
     async findKey(id) {
-      if (options.bypass?.()) return store.findKey(id);
+      if (options.bypass?.()) {
+        misses += 1;
+        return store.findKey(id);
+      }
       const hit = cache.get(id);
-      if (hit !== undefined) return hit === MISSING ? null : hit;
+      if (hit !== undefined) {
+        hits += 1;
+        return hit === MISSING ? null : hit;
+      }
+      misses += 1;
       const pending = inFlight.get(id);
       if (pending) return pending;
       const startedAt = generation;
@@ -90,6 +114,7 @@ export function cachedKeyStore(store: KeyStore, options: KeyCacheOptions = {}): 
     clear: () => {
       for (const id of cache.keys()) invalidate(id);
     },
+    stats: () => ({ hits, misses, size: cache.size }),
     close: () => unsubscribe?.(),
   };
 }

@@ -8,7 +8,12 @@ export const auditEventSchema = z
     actor: z.object({ type: z.enum(['user', 'api_key', 'system']), id: z.string().nullable(), label: z.string().nullable() }),
     targetType: z.string(),
     targetId: z.string().nullable(),
+    targetLabel: z.string().nullable().describe('The target\'s name when the event was written: key name, email or tenant name'),
     changes: z.record(z.string(), z.object({ before: z.unknown(), after: z.unknown() })).nullable(),
+    labels: z
+      .record(z.string(), z.string())
+      .nullable()
+      .describe('Names of other ids in `changes` when the event was written, e.g. {"<ownerId>": "owner@example.com"}'),
     ip: z.string().nullable(),
     userAgent: z.string().nullable(),
     createdAt: z.iso.datetime({ offset: true }),
@@ -23,7 +28,9 @@ export function presentAuditEvent(event: AuditEvent): AuditEventView {
     actor: { type: event.actorType, id: event.actorId, label: event.actorLabel },
     targetType: event.targetType,
     targetId: event.targetId,
+    targetLabel: event.targetLabel,
     changes: event.changes,
+    labels: event.labels,
     ip: event.ip,
     userAgent: event.userAgent,
     createdAt: event.createdAt.toISOString(),

@@ -8,12 +8,14 @@ import { ThrottledLog } from '../lib/throttled-log';
 import { chatGuardHooks } from '../llm/chat-plan';
 import { apiKeyAuth } from '../middleware/api-key-auth';
 import { socketAddress } from '../middleware/credentials';
+import { type GuardObservers, guardObservers } from '../observability/guard-observers';
 import { keysRouter } from './management/keys';
 import { reportsRouter } from './management/reports';
 import { openAiRouter } from './openai';
 import { openApiRouter } from './openapi/router';
 
-export function apiRouter(ctx: AppContext): Router {
+/** The /api router; `observe` wires metrics and the access log around its guards (default: nothing). */
+export function apiRouter(ctx: AppContext, observe: GuardObservers = guardObservers({ metrics: null, verdicts: null })): Router {
   const router = Router();
   router.use(apiHeaders);
   router.use(express.json({ limit: '2mb' }));
@@ -23,25 +25,29 @@ export function apiRouter(ctx: AppContext): Router {
   const shared = {
     keys: ctx.keyStore,
     hasher: ctx.hasher,
-    limits: ctx.limits,
+    limits: observe.limits(ctx.limits),
     clientIp: ctx.config.trustProxy === false ? socketAddress : (req: Request) => req.ip,
     onError: (error: unknown) => {
       const kind = (error as { code?: unknown } | null)?.code ?? (error as Error | null)?.name ?? 'unknown';
       storeFailures.error(`api-guard:${String(kind)}`, error, 'API-key guard: a store failed');
     },
   };
-  const guard = apiKeyAuth({ ...shared, usage: ctx.usage, scopes: ['api'] });
+  const usage = observe.recorder('api', ctx.usage);
+  const guard = observe.timed('api', apiKeyAuth({ ...shared, usage, scopes: ['api'] }));
   // Chat bodies are validated and priced before anything is counted (a bad body consumes nothing).
-  const chatGuard = apiKeyAuth({ ...shared, usage: ctx.usage, scopes: ['api'], ...chatGuardHooks(ctx.models, ctx.config.llm.defaultMaxTokens) });
+  const chat = chatGuardHooks(ctx.models, ctx.config.llm.defaultMaxTokens);
+  const chatGuard = observe.timed('api', apiKeyAuth({ ...shared, usage, scopes: ['api'], ...chat, validate: observe.validate(chat.validate) }));
   // Key management: reading needs keys:read, changing needs keys:write (admin implies both). It
   // has its own per-key window and never spends the calling key's /api windows, quota or budget
-  // (so it is not recorded as /api usage either). Bodies here carry no model: the model check is off.
-  const manage = apiKeyAuth({
+  // (so it is not recorded as /api usage either: its recorder only feeds metrics and the access
+  // log). Bodies here carry no model: the model check is off.
+  const manage = observe.timed('management', apiKeyAuth({
     ...shared,
+    usage: observe.recorder('management'),
     scopes: (req) => (req.method === 'GET' || req.method === 'HEAD' ? ['keys:read'] : ['keys:write']),
     model: () => undefined,
     rateLimit: { name: 'management', perMinute: ctx.config.management.ratePerMinute },
-  });
+  }));
 
   router.use(openApiRouter(ctx));
   router.use('/v1/keys', manage, keysRouter(ctx));

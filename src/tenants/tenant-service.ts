@@ -40,6 +40,7 @@ export class TenantService {
           action: 'tenant.create',
           targetType: 'tenant',
           targetId: tenant.id,
+          targetLabel: name,
           changes: { name: { before: null, after: name }, slug: { before: null, after: slug } },
         });
         return tenant;
@@ -62,6 +63,7 @@ export class TenantService {
         action: 'tenant.rename',
         targetType: 'tenant',
         targetId: id,
+        targetLabel: name,
         changes: { name: { before: before.name, after: name } },
       });
       return tenant;

@@ -1,8 +1,10 @@
 /**
  * Usage accounting off the request path: finished requests are added up in memory per key and per
  * hour/day bucket, and written in one transaction every interval (default 1 s), one write at a
- * time. A failed write keeps the numbers for the next attempt; stop() writes what is left
- * (graceful shutdown).
+ * time. Refusals of identified keys and attempts naming no key are added up beside them (outcome
+ * counts, request log, client addresses: see visibility-aggregate.ts) and written in the same
+ * transaction; they never touch a key's usage, quota or spend. A failed write keeps the numbers
+ * for the next attempt; stop() writes what is left (graceful shutdown).
  *
  * A crash loses what was recorded after the last write that committed began. A write is due at
  * each tick; one that comes due while another runs (a write slower than the interval: under CPU
@@ -12,42 +14,11 @@
  * the ledgers' ceilings.
  */
 import { dayStart, hourStart } from '../limits/periods';
-import type { UsageEvent, UsageRecorder } from './usage-types';
+import type { Counts, KeyUsageDelta, RollupDelta, UsageBatch, UsageSink } from './usage-batch';
+import { ADMITTED_OUTCOMES, type RefusalEvent, type UnknownKeyAttempt, type UsageEvent, type UsageRecorder } from './usage-types';
+import { DEFAULT_VISIBILITY_LIMITS, type DroppedRows, VisibilityAggregate, type VisibilityLimits } from './visibility-aggregate';
 
-export interface Counts {
-  requestsOk: number;
-  requestsFailed: number;
-  tokens: number;
-  spendMicroCents: number;
-}
-
-/** What one key gained since the last write. */
-export interface KeyUsageDelta extends Counts {
-  keyId: string;
-  tenantId: string;
-  /** Spend per budget period start (ms), for the budget's period counter. */
-  budgetSpend: Map<number, number>;
-  /** Set when lastUsedAt is due to be written (at most once a minute per key). */
-  lastUsedAt: number | null;
-}
-
-/** One key's usage in one hour or day bucket. */
-export interface RollupDelta extends Counts {
-  keyId: string;
-  tenantId: string;
-  bucketStart: number;
-}
-
-export interface UsageBatch {
-  keys: KeyUsageDelta[];
-  hourly: RollupDelta[];
-  daily: RollupDelta[];
-}
-
-/** Writes a batch atomically (the app's sink is the database). */
-export interface UsageSink {
-  write(batch: UsageBatch): Promise<void>;
-}
+export type { Counts, KeyUsageDelta, RollupDelta, UsageBatch, UsageSink } from './usage-batch';
 
 export interface UsageBufferOptions {
   /** Default 1000 ms. */
@@ -55,9 +26,18 @@ export interface UsageBufferOptions {
   /** lastUsedAt is written at most this often per key (default 60 s). */
   lastUsedEveryMs?: number;
   onError?: (error: unknown) => void;
-  /** After each batch is written: its requests and how long the write took (ms). */
-  onWritten?: (written: { requests: number; ms: number }) => void;
+  /**
+   * After each batch is written: its admitted requests, its refusals of identified keys, and how
+   * long the write took (ms).
+   */
+  onWritten?: (written: { requests: number; refused: number; ms: number }) => void;
+  /** Bounds on what waits in memory for a write (request-log rows, client addresses). */
+  limits?: Partial<VisibilityLimits>;
+  /** When a write takes its batch and the bounds left rows out since the last one. */
+  onDropped?: (dropped: DroppedRows) => void;
 }
+
+const ADMITTED = new Set<string>(ADMITTED_OUTCOMES);
 
 const zero = (): Counts => ({ requestsOk: 0, requestsFailed: 0, tokens: 0, spendMicroCents: 0 });
 
@@ -80,6 +60,7 @@ export class UsageBuffer implements UsageRecorder {
   /** Rollups by bucket start, then key id. */
   private hourly = new Map<number, Map<string, RollupDelta>>();
   private daily = new Map<number, Map<string, RollupDelta>>();
+  private readonly visibility: VisibilityAggregate;
   private readonly lastUsedWritten = new Map<string, number>();
   private timer: NodeJS.Timeout | null = null;
   private flushing: Promise<void> = Promise.resolve();
@@ -94,6 +75,7 @@ export class UsageBuffer implements UsageRecorder {
   ) {
     this.intervalMs = options.intervalMs ?? 1000;
     this.lastUsedEveryMs = options.lastUsedEveryMs ?? 60_000;
+    this.visibility = new VisibilityAggregate({ ...DEFAULT_VISIBILITY_LIMITS, ...options.limits });
   }
 
   record(event: UsageEvent): void {
@@ -111,6 +93,17 @@ export class UsageBuffer implements UsageRecorder {
     if (written === undefined || event.at - written >= this.lastUsedEveryMs) key.lastUsedAt = Math.max(key.lastUsedAt ?? 0, event.at);
     add(this.rollup(this.hourly, event, hourStart(event.at)), okCount, event.tokens, event.costMicroCents);
     add(this.rollup(this.daily, event, dayStart(event.at)), okCount, event.tokens, event.costMicroCents);
+    this.visibility.admitted(event);
+  }
+
+  /** A refusal of an identified key: its outcome, log row and address; never its usage or quota. */
+  refused(event: RefusalEvent): void {
+    this.visibility.refused(event);
+  }
+
+  /** An attempt that named no key (or came from an address blocked for guessing). */
+  unknownKey(attempt: UnknownKeyAttempt): void {
+    this.visibility.unknownKey(attempt);
   }
 
   private rollup(buckets: Map<number, Map<string, RollupDelta>>, event: UsageEvent, bucketStart: number): RollupDelta {
@@ -155,13 +148,16 @@ export class UsageBuffer implements UsageRecorder {
   }
 
   private async writeOnce(): Promise<void> {
-    if (this.keys.size === 0) return;
+    if (this.isEmpty()) return;
     const flatten = (buckets: Map<number, Map<string, RollupDelta>>) => [...buckets.values()].flatMap((b) => [...b.values()]);
     const batch: UsageBatch = {
       keys: [...this.keys.values()],
       hourly: flatten(this.hourly),
       daily: flatten(this.daily),
+      ...this.visibility.take(),
     };
+    const dropped = this.visibility.takeDropped();
+    if (dropped) this.options.onDropped?.(dropped);
     this.keys = new Map();
     this.hourly = new Map();
     this.daily = new Map();
@@ -175,11 +171,13 @@ export class UsageBuffer implements UsageRecorder {
     }
     for (const key of batch.keys) if (key.lastUsedAt !== null) this.lastUsedWritten.set(key.keyId, key.lastUsedAt);
     const requests = batch.keys.reduce((sum, key) => sum + key.requestsOk + key.requestsFailed, 0);
-    this.options.onWritten?.({ requests, ms: performance.now() - started });
+    const refused = batch.outcomesDaily.reduce((sum, o) => sum + (ADMITTED.has(o.outcome) ? 0 : o.requests), 0);
+    this.options.onWritten?.({ requests, refused, ms: performance.now() - started });
   }
 
   /** Puts an unwritten batch back so the next flush carries it. */
   private restore(batch: UsageBatch): void {
+    this.visibility.restore(batch);
     for (const key of batch.keys) {
       const current = this.keys.get(key.keyId);
       if (!current) {
@@ -215,7 +213,12 @@ export class UsageBuffer implements UsageRecorder {
     key.budgetSpend.clear();
   }
 
-  /** Requests buffered and not yet written. */
+  /** Nothing waits for a write (after a flush: the write succeeded). */
+  isEmpty(): boolean {
+    return this.keys.size === 0 && this.visibility.isEmpty();
+  }
+
+  /** Admitted requests buffered and not yet written. */
   pendingRequests(): number {
     let total = 0;
     for (const key of this.keys.values()) total += key.requestsOk + key.requestsFailed;
@@ -228,7 +231,7 @@ export class UsageBuffer implements UsageRecorder {
     this.timer = null;
     for (let i = 0; i < attempts; i++) {
       await this.flush();
-      if (this.keys.size === 0) return;
+      if (this.isEmpty()) return;
       await new Promise((resolve) => setTimeout(resolve, 200 * (i + 1)));
     }
     throw new Error(`usage of ${this.pendingRequests()} requests could not be written`);

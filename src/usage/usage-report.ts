@@ -1,6 +1,7 @@
 /**
  * A key's usage as people and programs read it: totals since the last reset, this hour, today,
- * the last 30 days, and where the budget stands. Shared by the management API and the dashboard.
+ * the last 30 days, where the budget stands, and every request by outcome (refusals included)
+ * with spend by model. Shared by the management API and the dashboard.
  */
 import type { Database } from '../data/database';
 import { keyUsageBuckets, type UsageBucket } from '../data/repositories/usage';
@@ -8,6 +9,7 @@ import type { ApiKeyRecord } from '../keys/key-types';
 import type { LimitBackend } from '../limits/limits';
 import { limitStatus, type LimitStatus } from '../limits/limit-status';
 import { dayStart, hourStart } from '../limits/periods';
+import { type KeyOutcomeReport, keyOutcomeReport } from './outcome-report';
 
 const DAY_MS = 86_400_000;
 
@@ -29,6 +31,8 @@ export interface KeyUsageReport {
   /** The last 30 days, oldest first, one point per UTC day (zeros included). */
   daily: UsagePoint[];
   limits: LimitStatus;
+  /** Every request of the key by outcome (admitted and refused), refusal reasons, spend by model. */
+  outcomes: KeyOutcomeReport;
 }
 
 function series(buckets: UsageBucket[], first: number, step: number, count: number): UsagePoint[] {
@@ -57,10 +61,11 @@ export async function keyUsageReport(
 ): Promise<KeyUsageReport> {
   const firstHour = hourStart(now) - 23 * 3_600_000;
   const firstDay = dayStart(now) - 29 * DAY_MS;
-  const [hours, days, limits] = await Promise.all([
+  const [hours, days, limits, outcomes] = await Promise.all([
     keyUsageBuckets(deps.database.prisma, key.id, 'hour', new Date(firstHour)),
     keyUsageBuckets(deps.database.prisma, key.id, 'day', new Date(firstDay)),
     limitStatus(deps.limits, key, now),
+    keyOutcomeReport(deps.database.prisma, key.id, now),
   ]);
   const hourly = series(hours, firstHour, 3_600_000, 24);
   const daily = series(days, firstDay, DAY_MS, 30);
@@ -77,5 +82,6 @@ export async function keyUsageReport(
     hourly,
     daily,
     limits,
+    outcomes,
   };
 }

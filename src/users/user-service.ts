@@ -16,15 +16,17 @@ import {
   findUsersByIds,
   insertUser,
   listAllMemberships,
+  listMembershipsOfUsers,
   listMembersOfTenant,
   listTenantsOfUser,
   listUsers,
+  searchUsers,
   updateUser,
   upsertMembership,
 } from '../data/repositories/users';
-import { conflict, notFound, validationError } from '../errors';
+import { conflict, type FieldIssue, notFound, validationError } from '../errors';
 import { newId } from '../lib/base62';
-import { parseInput } from '../lib/validation';
+import { parseInput, toFieldIssues } from '../lib/validation';
 import { MEMBER_ROLES, type MemberRole, type Membership, type Tenant, type User } from '../tenants/tenant-types';
 
 export const emailField = z
@@ -51,6 +53,8 @@ const createUserSchema = z.strictObject({
 const changePasswordSchema = z.strictObject({
   currentPassword: z.string({ error: 'must be a string' }).min(1, 'is required'),
   newPassword: passwordField,
+  /** The form's "new password again": when given, it must match. */
+  confirmPassword: z.string({ error: 'must be a string' }).optional(),
 });
 
 const setPasswordSchema = z.strictObject({ newPassword: passwordField });
@@ -86,6 +90,7 @@ export class UserService {
           action: 'user.create',
           targetType: 'user',
           targetId: user.id,
+          targetLabel: user.email,
           changes: {
             email: { before: null, after: user.email },
             isPlatformAdmin: { before: null, after: user.isPlatformAdmin },
@@ -103,7 +108,8 @@ export class UserService {
   async setMembership(userId: string, tenantId: string, role: unknown, actor: Actor): Promise<Membership> {
     const parsedRole: MemberRole = parseInput(z.object({ role: roleField }), { role }).role;
     return this.db.transaction(async (tx) => {
-      if (!(await findUserById(tx, userId))) throw notFound('User');
+      const user = await findUserById(tx, userId);
+      if (!user) throw notFound('User');
       if (!(await findTenantById(tx, tenantId))) throw notFound('Tenant');
       const before = await findMembership(tx, userId, tenantId);
       const membership = await upsertMembership(tx, { userId, tenantId, role: parsedRole });
@@ -113,6 +119,7 @@ export class UserService {
         action: before ? 'member.role_change' : 'member.add',
         targetType: 'membership',
         targetId: userId,
+        targetLabel: user.email,
         changes: { role: { before: before?.role ?? null, after: parsedRole } },
       });
       return membership;
@@ -123,6 +130,7 @@ export class UserService {
     await this.db.transaction(async (tx) => {
       const before = await findMembership(tx, userId, tenantId);
       if (!before) throw notFound('Membership');
+      const user = await findUserById(tx, userId);
       await deleteMembership(tx, userId, tenantId);
       await insertAuditEvent(tx, {
         tenantId,
@@ -130,6 +138,7 @@ export class UserService {
         action: 'member.remove',
         targetType: 'membership',
         targetId: userId,
+        targetLabel: user?.email ?? null,
         changes: { role: { before: before.role, after: null } },
       });
     });
@@ -153,6 +162,7 @@ export class UserService {
         action: disabled ? 'user.disable' : 'user.enable',
         targetType: 'user',
         targetId: userId,
+        targetLabel: before.email,
         changes: { disabled: { before: before.disabled, after: disabled } },
       });
       return user;
@@ -176,17 +186,26 @@ export class UserService {
   }
 
   /**
-   * Changes a person's own password after checking the current one. Field errors name
-   * `currentPassword` and `newPassword`. Ending their other sessions is the caller's part.
+   * Changes a person's own password after checking the current one (and, when given, that
+   * `confirmPassword` repeats the new one). Every field error comes at once, naming
+   * `currentPassword`, `newPassword` and `confirmPassword`. Ending their other sessions is the
+   * caller's part.
    */
   async changePassword(userId: string, input: unknown, actor: Actor): Promise<User> {
-    const { currentPassword, newPassword } = parseInput(changePasswordSchema, input);
+    // Every problem at once: the shape, a confirmation that differs, and a wrong current password.
+    const parsed = changePasswordSchema.safeParse(input);
+    const issues: FieldIssue[] = parsed.success ? [] : toFieldIssues(parsed.error);
+    const given = (typeof input === 'object' && input !== null ? input : {}) as Record<string, unknown>;
+    if (typeof given.confirmPassword === 'string' && given.confirmPassword !== given.newPassword) {
+      issues.push({ field: 'confirmPassword', message: 'does not match the new password' });
+    }
     const stored = await findPasswordHash(this.db.prisma, userId);
     if (!stored) throw notFound('User');
-    if (!(await this.passwords.verify(currentPassword, stored))) {
-      throw validationError([{ field: 'currentPassword', message: 'is not your current password' }]);
+    if (typeof given.currentPassword === 'string' && given.currentPassword !== '' && !(await this.passwords.verify(given.currentPassword, stored))) {
+      issues.push({ field: 'currentPassword', message: 'is not your current password' });
     }
-    const passwordHash = await this.passwords.hash(newPassword);
+    if (!parsed.success || issues.length > 0) throw validationError(issues);
+    const passwordHash = await this.passwords.hash(parsed.data.newPassword);
     return this.db.transaction(async (tx) => {
       const user = await updateUser(tx, userId, { passwordHash });
       await insertAuditEvent(tx, {
@@ -195,6 +214,7 @@ export class UserService {
         action: 'user.password_change',
         targetType: 'user',
         targetId: userId,
+        targetLabel: user.email,
         changes: null,
       });
       return user;
@@ -219,6 +239,7 @@ export class UserService {
         action: 'user.password_set',
         targetType: 'user',
         targetId: userId,
+        targetLabel: user.email,
         changes: null,
       });
       return user;
@@ -249,6 +270,17 @@ export class UserService {
   /** Every user, by email. */
   list(): Promise<User[]> {
     return listUsers(this.db.prisma);
+  }
+
+  /** A page of users by email, those whose email or name contains `search` when given. */
+  async search(query: { search?: string; page: number; size: number }): Promise<{ data: User[]; total: number }> {
+    const { rows, total } = await searchUsers(this.db.prisma, query, (text) => this.db.containsText(text));
+    return { data: rows, total };
+  }
+
+  /** The memberships of these users, with their tenants. */
+  membershipsOf(userIds: readonly string[]): Promise<(Membership & { tenant: Tenant })[]> {
+    return listMembershipsOfUsers(this.db.prisma, userIds);
   }
 
   /** Every membership with its tenant (for the platform admin's overview of people). */

@@ -1,6 +1,5 @@
 /** How numbers, money and dates read on the dashboard. */
-import { actionLabel, describeChanges } from '../../src/dashboard/audit-view';
-import { exactTime, formatCents, formatCount, formatMicroCents, percentOf, plural, relativeTime } from '../../src/dashboard/format';
+import { exactTime, formatBudget, formatCents, formatCount, formatMicroCents, percentOf, plural, relativeTime } from '../../src/dashboard/format';
 
 test('counts and money', () => {
   expect(formatCount(1234)).toBe('1,234');
@@ -11,11 +10,35 @@ test('counts and money', () => {
   expect(formatCents(1234)).toBe('$12.34');
   expect(formatCents(123456)).toBe('$1,234.56');
   expect(formatCents(0)).toBe('$0.00');
-  expect(formatCents(0.4)).toBe('< $0.01');
   expect(formatMicroCents(1_234_000_000)).toBe('$12.34');
   expect(percentOf(50, 200)).toBe(25);
   expect(percentOf(300, 200)).toBe(100);
   expect(percentOf(1, 0)).toBe(0);
+});
+
+test('money keeps LLM-sized amounts readable: three significant digits under a dollar, never "< $0.01"', () => {
+  // 1.58 cents, and the API's 0.01578 cents (15,780 micro-cents).
+  expect(formatCents(1.58)).toBe('$0.0158');
+  expect(formatMicroCents(15_780)).toBe('$0.000158');
+  expect(formatMicroCents(61_250)).toBe('$0.000613');
+  expect(formatMicroCents(1)).toBe('$0.00000001');
+  expect(formatCents(0.4)).toBe('$0.004');
+  expect(formatCents(12.5)).toBe('$0.125');
+  expect(formatCents(99.9996)).toBe('$1.00');
+  // Whole cents (budgets) are exact with two decimals; a dollar and more rounds to the cent.
+  expect(formatCents(500)).toBe('$5.00');
+  expect(formatCents(7)).toBe('$0.07');
+  expect(formatCents(2_147_483_647)).toBe('$21,474,836.47');
+  expect(formatCents(1234.5678)).toBe('$12.35');
+  expect(formatCents(-1.58)).toBe('-$0.0158');
+  expect(formatBudget({ limitCents: 500, period: 'monthly' })).toBe('$5.00 monthly');
+  expect(formatBudget({ limitCents: 2000, period: 'total' })).toBe('$20.00 in total');
+  for (let micro = 1; micro < 100_000_000; micro = Math.ceil(micro * 1.37)) {
+    const text = formatMicroCents(micro);
+    expect(text).not.toMatch(/^\$0\.0*$/); // never reads as nothing
+    const shown = Number(text.replace(/[$,]/g, '')) * 100 * 1_000_000;
+    expect(Math.abs(shown - micro) / micro).toBeLessThan(0.006); // within 0.6 %
+  }
 });
 
 test('relative dates with the exact time for hovering', () => {
@@ -24,28 +47,14 @@ test('relative dates with the exact time for hovering', () => {
   expect(relativeTime(at(-10_000), now)).toBe('just now');
   expect(relativeTime(at(-5 * 60_000), now)).toBe('5 minutes ago');
   expect(relativeTime(at(60_000), now)).toBe('in 1 minute');
+  // The near future counts seconds: a window resetting in 23 s has not reset "just now".
+  expect(relativeTime(at(23_000), now)).toBe('in 23 s');
+  expect(relativeTime(at(400), now)).toBe('in 1 s');
+  expect(relativeTime(at(59_000), now)).toBe('in 59 s');
+  expect(relativeTime(at(0), now)).toBe('just now');
   expect(relativeTime(at(-3 * 3_600_000), now)).toBe('3 hours ago');
   expect(relativeTime(at(2 * 86_400_000), now)).toBe('in 2 days');
   expect(relativeTime(at(-90 * 86_400_000), now)).toBe('3 months ago');
   expect(relativeTime(at(-800 * 86_400_000), now)).toBe('2 years ago');
   expect(exactTime(now)).toBe('2026-11-22 12:00:00 UTC');
-});
-
-test('audit changes read as short lines', () => {
-  expect(describeChanges({ status: { before: 'active', after: 'revoked' } })).toEqual([{ field: 'status', before: 'active', after: 'revoked' }]);
-  const created = describeChanges({
-    name: { before: null, after: 'k' },
-    tags: { before: null, after: ['a', 'b'] },
-    description: { before: null, after: '' },
-    rateLimits: { before: null, after: { perMinute: null } },
-    expiresAt: { before: null, after: '2026-11-22T12:00:00.000Z' },
-  });
-  expect(created).toEqual([
-    { field: 'name', before: null, after: 'k' },
-    { field: 'tags', before: null, after: 'a, b' },
-    { field: 'expiresAt', before: null, after: '2026-11-22 12:00:00 UTC' },
-  ]);
-  expect(describeChanges({ metadata: { before: { a: 'x'.repeat(200) }, after: {} } })[0].before).toHaveLength(80);
-  expect(actionLabel('key.rotate')).toBe('Secret rotated');
-  expect(actionLabel('custom.thing')).toBe('custom.thing');
 });

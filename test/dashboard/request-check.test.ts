@@ -31,7 +31,21 @@ const run = (k: ApiKeyRecord, input: { ip?: string; model?: string; chatbot?: st
 test('passes an open key', () => {
   const result = run(key());
   expect(result.refusal).toBeNull();
-  expect(result.steps.map((s) => s.check)).toEqual(['Status', 'Client IP', 'Scope', 'Model', 'Chatbot', 'Rate limits', 'Quota', 'Budget']);
+  expect(result.steps.map((s) => s.check)).toEqual(['Status', 'Client IP', 'Scope', 'Model', 'Chatbot', 'Request', 'Rate limits', 'Quota', 'Budget']);
+});
+
+test('agrees with /api on the model: none is 400 invalid_request, an unknown one 404 model_not_found', () => {
+  expect(run(key(), { model: '' }).refusal).toMatchObject({ check: 'Request', code: 'invalid_request', status: 400 });
+  expect(run(key(), { model: '   ' }).refusal).toMatchObject({ code: 'invalid_request', status: 400 });
+  expect(run(key(), { model: 'gpt-nonexistent' }).refusal).toMatchObject({ check: 'Request', code: 'model_not_found', status: 404 });
+  // The key's model list is checked first, as the guard does: an unlisted model is 403 before 404.
+  expect(run(key({ allowedModels: ['local-small'] }), { model: 'gpt-nonexistent' }).refusal).toMatchObject({ code: 'model_not_allowed', status: 403 });
+  // A model list may name a model the catalog does not have: listed, but still 404.
+  expect(run(key({ allowedModels: ['retired-model'] }), { model: 'retired-model' }).refusal).toMatchObject({ code: 'model_not_found' });
+  // No model and a model list: the list is not consulted, the request is still invalid.
+  expect(run(key({ allowedModels: ['local-small'] }), { model: '' }).refusal).toMatchObject({ code: 'invalid_request' });
+  // An earlier refusal answers first, as in the guard.
+  expect(run(key({ status: 'revoked' }), { model: '' }).refusal?.code).toBe('key_revoked');
 });
 
 test('names the first refusing check, in the guard\'s order', () => {

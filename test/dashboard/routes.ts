@@ -16,6 +16,8 @@ export interface RouteSpec {
   access: 'public' | 'signed-in' | 'manager' | 'platform';
   /** A body that would be valid if the person were allowed (so a refusal is about access, not input). */
   body?: Record<string, unknown>;
+  /** Answers a CSV download, not a page. */
+  download?: boolean;
 }
 
 const KEY_ACTIONS = ['revoke', 'deactivate', 'activate', 'regenerate', 'rotate', 'reset-usage', 'delete'];
@@ -30,6 +32,10 @@ export const ROUTES: RouteSpec[] = [
   { method: 'GET', path: '/keys/new', access: 'signed-in' },
   { method: 'POST', path: '/keys', access: 'signed-in', body: { name: 'swept key' } },
   { method: 'GET', path: '/keys/:id', ids: 'key', access: 'signed-in' },
+  { method: 'GET', path: '/keys/:id/requests', ids: 'key', access: 'signed-in' },
+  { method: 'GET', path: '/keys/:id/requests.csv', ids: 'key', access: 'signed-in', download: true },
+  { method: 'GET', path: '/keys/:id/usage.csv', ids: 'key', access: 'signed-in', download: true },
+  { method: 'GET', path: '/usage.csv', access: 'manager', download: true },
   { method: 'GET', path: '/keys/:id/edit', ids: 'key', access: 'signed-in' },
   { method: 'POST', path: '/keys/:id/edit', ids: 'key', access: 'signed-in', body: { name: 'renamed by sweep', expiry: 'keep' } },
   { method: 'GET', path: '/keys/:id/secret', ids: 'key', access: 'signed-in' },
@@ -40,6 +46,7 @@ export const ROUTES: RouteSpec[] = [
   { method: 'GET', path: '/audit', access: 'signed-in' },
   { method: 'GET', path: '/members', access: 'manager' },
   { method: 'POST', path: '/members', access: 'manager', body: { email: 'nobody@example.com', role: 'member' } },
+  { method: 'GET', path: '/members/:userId/role', ids: 'member', access: 'manager' },
   { method: 'POST', path: '/members/:userId/role', ids: 'member', access: 'manager', body: { role: 'admin' } },
   { method: 'GET', path: '/members/:userId/remove', ids: 'member', access: 'manager' },
   { method: 'POST', path: '/members/:userId/remove', ids: 'member', access: 'manager' },
@@ -50,15 +57,21 @@ export const ROUTES: RouteSpec[] = [
   { method: 'GET', path: '/users', access: 'platform' },
   { method: 'POST', path: '/users', access: 'platform', body: { email: 'swept@example.com', password: 'a long enough password' } },
   { method: 'GET', path: '/users/:id', ids: 'user', access: 'platform' },
+  { method: 'GET', path: '/users/:id/disable', ids: 'user', access: 'platform' },
   { method: 'POST', path: '/users/:id/disable', ids: 'user', access: 'platform' },
+  { method: 'GET', path: '/users/:id/enable', ids: 'user', access: 'platform' },
   { method: 'POST', path: '/users/:id/enable', ids: 'user', access: 'platform' },
   { method: 'GET', path: '/users/:id/password', ids: 'user', access: 'platform' },
   { method: 'POST', path: '/users/:id/password', ids: 'user', access: 'platform', body: { newPassword: 'a swept new password', confirmPassword: 'a swept new password' } },
   { method: 'POST', path: '/users/:id/memberships', ids: 'user', access: 'platform', body: { tenantId: 'placeholder', role: 'admin' } },
+  { method: 'GET', path: '/users/:id/memberships/:tenantId/role', ids: 'membership', access: 'platform' },
+  { method: 'GET', path: '/users/:id/memberships/:tenantId/remove', ids: 'membership', access: 'platform' },
   { method: 'POST', path: '/users/:id/memberships/:tenantId/remove', ids: 'membership', access: 'platform' },
+  { method: 'GET', path: '/unknown-keys', access: 'platform' },
   { method: 'GET', path: '/account', access: 'signed-in' },
   { method: 'POST', path: '/account/password', access: 'signed-in', body: { currentPassword: 'x', newPassword: 'y', confirmPassword: 'y' } },
   { method: 'POST', path: '/account/sign-out-others', access: 'signed-in' },
+  { method: 'GET', path: '/account/sign-out-everywhere', access: 'signed-in' },
   { method: 'POST', path: '/account/sign-out-everywhere', access: 'signed-in' },
 ];
 

@@ -44,7 +44,10 @@ export interface ServerProcess {
   child: ChildProcess;
   port: number;
   url: string;
+  /** stdout and stderr, as they came. */
   output(): string;
+  /** stdout alone. */
+  stdout(): string;
   /** Sends SIGTERM and resolves with the exit code. */
   stop(signal?: NodeJS.Signals): Promise<number | null>;
 }
@@ -56,9 +59,14 @@ export async function startServer(options: { cwd: string; env: Record<string, st
     env: childEnv({ PORT: String(options.port), HOST: '127.0.0.1', ...options.env }),
   });
   let output = '';
-  child.stdout?.on('data', (d) => (output += d));
+  let stdout = '';
+  child.stdout?.on('data', (d) => {
+    output += d;
+    stdout += d;
+  });
   child.stderr?.on('data', (d) => (output += d));
-  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  // 'close': the exit code, once stdout and stderr are read to their end.
+  const exited = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
   const url = `http://127.0.0.1:${options.port}`;
   const deadline = Date.now() + 20_000;
   for (;;) {
@@ -80,6 +88,7 @@ export async function startServer(options: { cwd: string; env: Record<string, st
     port: options.port,
     url,
     output: () => output,
+    stdout: () => stdout,
     stop: async (signal = 'SIGTERM') => {
       if (child.exitCode === null) child.kill(signal);
       return exited;

@@ -54,6 +54,9 @@ describe('the OpenAPI document', () => {
         '/api/v1/keys/{id}/deactivate',
         '/api/v1/keys/{id}/reset-usage',
         '/api/v1/keys/{id}/usage',
+        '/api/v1/keys/{id}/requests',
+        '/api/v1/keys/{id}/ips',
+        '/api/v1/usage',
         '/api/v1/stats',
         '/api/v1/audit-events',
       ].sort(),
@@ -96,6 +99,8 @@ describe('keys', () => {
     expect(JSON.stringify(res.body.apiKey)).not.toMatch(/secretHash|hashVersion|ledger/);
     const events = await call('get', `/api/v1/audit-events?keyId=${res.body.apiKey.id}`, '/api/v1/audit-events', admin);
     expect(events.body.data[0]).toMatchObject({ action: 'key.create', actor: { type: 'api_key', id: caller.apiKey.id, label: caller.apiKey.name } });
+    // The names of the target and its owner, as they were: they survive the key and the person.
+    expect(events.body.data[0]).toMatchObject({ targetLabel: 'ci deploy', labels: { [owner.id]: owner.email } });
     expect(events.body.data[0].ip).toBeTruthy();
   });
 

@@ -1,5 +1,5 @@
 import { lowerCeilings, raiseCeiling, writeUsageBatch } from '../../src/data/repositories/usage';
-import type { KeyUsageDelta, RollupDelta, UsageBatch } from '../../src/usage/usage-buffer';
+import { emptyUsageBatch, type KeyUsageDelta, type RollupDelta, type UsageBatch } from '../../src/usage/usage-batch';
 import { availableProviders } from '../helpers/databases';
 import { buildKeyInput, buildTenant, createTestContext, type TestContext, testActor } from '../helpers/context';
 
@@ -18,7 +18,7 @@ function batch(keyId: string, tenantId: string, n: number, options: { period?: n
     lastUsedAt: options.lastUsedAt ?? null,
   };
   const rollup = (bucketStart: number): RollupDelta => ({ keyId, tenantId, bucketStart, ...counts });
-  return { keys: [key], hourly: [rollup(HOUR)], daily: [rollup(DAY)] };
+  return { ...emptyUsageBatch(), keys: [key], hourly: [rollup(HOUR)], daily: [rollup(DAY)] };
 }
 
 describe.each(availableProviders)('usage storage on %s', (provider) => {
@@ -57,7 +57,7 @@ describe.each(availableProviders)('usage storage on %s', (provider) => {
       // Overlapping keys in different orders, as several instances would write them.
       const order = i % 2 === 0 ? ids : [...ids].reverse();
       const parts = order.map((id) => batch(id, tenantId, 1 + i));
-      return { keys: parts.flatMap((p) => p.keys), hourly: parts.flatMap((p) => p.hourly), daily: parts.flatMap((p) => p.daily) };
+      return { ...emptyUsageBatch(), keys: parts.flatMap((p) => p.keys), hourly: parts.flatMap((p) => p.hourly), daily: parts.flatMap((p) => p.daily) };
     });
     await Promise.all(batches.map((b) => writeUsageBatch(t.ctx.database, b)));
     const expected = Array.from({ length: 12 }, (_, i) => 1 + i).reduce((a, b) => a + b, 0);

@@ -8,6 +8,7 @@ import { Redis } from 'ioredis';
 import { migrate } from '../../src/data/migrations';
 import type { AppContext } from '../../src/context';
 import { createContext } from '../../src/context';
+import { generateKey } from '../../src/keys/key-format';
 import { createLogger } from '../../src/logger';
 import { PasswordHasher } from '../../src/auth/password';
 import { buildConfig, TEST_SECRET, testActor } from '../helpers/context';
@@ -38,6 +39,8 @@ function serverEnv() {
     ADMIN_PASSWORD: 'a very good password',
     USAGE_FLUSH_INTERVAL_MS: '200',
     LOG_LEVEL: 'error',
+    // X-Forwarded-For from the test (on loopback) names the client address; no other test sends it.
+    TRUST_PROXY: 'loopback',
   };
 }
 
@@ -161,6 +164,50 @@ describeScale('two instances on PostgreSQL + Redis', () => {
       expect(refused.status).toBe(change === 'update' ? 403 : 401);
     },
   );
+
+  it('a scripted mix on one key across both instances: usage.outcomes, the request log and its CSV show exactly those counts', async () => {
+    const { key, apiKey } = await issue({ tier: 'pro', rateLimits: { perMinute: 20 }, allowedIps: ['203.0.113.0/24'], allowedModels: ['local-small'] });
+    const wrong = generateKey('kw', apiKey.id).key;
+    const script = [
+      ...Array.from({ length: 20 }, () => ['ok', '203.0.113.10', 'local-small', key]),
+      ...Array.from({ length: 3 }, () => ['model_not_allowed', '203.0.113.10', 'local-large', key]),
+      ...Array.from({ length: 2 }, () => ['ip_not_allowed', '198.51.100.9', 'local-small', key]),
+      ...Array.from({ length: 2 }, () => ['invalid_api_key', '203.0.113.10', 'local-small', wrong]),
+      ...Array.from({ length: 5 }, () => ['rate_limited', '203.0.113.10', 'local-small', key]),
+    ];
+    for (const [i, [expected, ip, model, secret]] of script.entries()) {
+      const res = await fetch(`${(i % 2 ? a : b).url}/api/v1/chat/completions`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${secret}`, 'content-type': 'application/json', 'x-forwarded-for': ip },
+        body: JSON.stringify({ model, max_tokens: 5, messages: [{ role: 'user', content: 'mix' }] }),
+      });
+      const body = (await res.json()) as { error?: { code: string } };
+      expect(res.status === 200 ? 'ok' : body.error?.code).toBe(expected);
+    }
+    // Both instances write every 200 ms.
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+
+    const read = (server: ServerProcess, path: string) => fetch(`${server.url}${path}`, { headers: { authorization: `Bearer ${admin}` } });
+    const expected = { ok: 20, rate_limited: 5, model_not_allowed: 3, ip_not_allowed: 2, invalid_api_key: 2 };
+    const usage = (await (await read(a, `/api/v1/keys/${apiKey.id}/usage`)).json()) as { outcomes: Record<string, number>; totalRequests: number };
+    expect(Object.fromEntries(Object.entries(usage.outcomes).filter(([, n]) => n > 0))).toEqual(expected);
+    expect(usage.totalRequests).toBe(20);
+    expect(await storedUsage(apiKey.id)).toMatchObject({ ok: 20, failed: 0 });
+
+    const log = (await (await read(b, `/api/v1/keys/${apiKey.id}/requests?limit=100`)).json()) as { data: { outcome: string; ip: string; model: string; at: string }[] };
+    expect(log.data).toHaveLength(script.length);
+    const counts = (rows: string[]) => rows.reduce<Record<string, number>>((c, o) => ({ ...c, [o]: (c[o] ?? 0) + 1 }), {});
+    expect(counts(log.data.map((r) => r.outcome))).toEqual(expected);
+    for (let i = 1; i < log.data.length; i++) expect(Date.parse(log.data[i - 1].at)).toBeGreaterThanOrEqual(Date.parse(log.data[i].at));
+    expect(log.data.filter((r) => r.outcome === 'ip_not_allowed').every((r) => r.ip === '198.51.100.9')).toBe(true);
+    expect(log.data.filter((r) => r.outcome === 'model_not_allowed').every((r) => r.model === 'local-large')).toBe(true);
+
+    const csv = await read(a, `/api/v1/keys/${apiKey.id}/requests?format=csv`);
+    expect(csv.headers.get('content-type')).toBe('text/csv; charset=utf-8');
+    const lines = (await csv.text()).trimEnd().split('\r\n');
+    expect(lines[0]).toMatch(/^at,outcome,status,ip,model,/);
+    expect(counts(lines.slice(1).map((line) => line.split(',')[1]))).toEqual(expected);
+  }, 60_000);
 
   it('a dashboard session made on instance A works on instance B', async () => {
     const signedIn = await signIn(a);

@@ -1,12 +1,14 @@
 /**
  * The signed-in person's own account: GET /account (profile, password, sessions),
  * POST /account/password (their other sessions end, this one gets a new id),
- * POST /account/sign-out-others and POST /account/sign-out-everywhere.
+ * POST /account/sign-out-others and GET+POST /account/sign-out-everywhere (with a confirmation
+ * step, as key actions have).
  */
 import { type Request, type Response, Router } from 'express';
 import { z } from 'zod';
 import { AppError } from '../../errors';
 import { userActor } from '../actor';
+import { fieldErrors } from '../pages';
 import { renewCsrfToken } from '../csrf';
 import { clearSessionCookie } from '../session';
 import { regenerateSession, requireSignIn, viewerOf } from '../viewer';
@@ -46,20 +48,13 @@ export function accountRoutes({ ctx, pages }: DashboardDeps): Router {
   router.post('/account/password', signedIn, async (req, res) => {
     const viewer = viewerOf(req);
     const form = passwordForm.parse(req.body ?? {});
-    if (form.newPassword !== form.confirmPassword) {
-      await render(req, res, { errors: { confirmPassword: 'does not match the new password' }, status: 400 });
-      return;
-    }
     try {
-      await accounts.changePassword(
-        viewer.user.id,
-        { currentPassword: form.currentPassword, newPassword: form.newPassword },
-        req.sessionID,
-        userActor(req),
-      );
+      // The service reports every problem at once, the confirmation included.
+      await accounts.changePassword(viewer.user.id, form, req.sessionID, userActor(req));
     } catch (error) {
-      if (!(error instanceof AppError) || error.status !== 400 || !error.details) throw error;
-      await render(req, res, { errors: Object.fromEntries(error.details.map((d) => [d.field, d.message])), status: 400 });
+      const errors = fieldErrors(error);
+      if (!errors || (error as AppError).status !== 400) throw error;
+      await render(req, res, { errors, status: 400 });
       return;
     }
     // This session continues under a new id; the other sessions ended with the change.
@@ -75,6 +70,25 @@ export function accountRoutes({ ctx, pages }: DashboardDeps): Router {
     const ended = await accounts.signOutOthers(viewerOf(req).user.id, req.sessionID);
     req.session.flash = { kind: 'success', message: ended === 1 ? 'Signed out 1 other session.' : `Signed out ${ended} other sessions.` };
     res.redirect('/account');
+  });
+
+  router.get('/account/sign-out-everywhere', signedIn, async (req, res) => {
+    const sessions = await accounts.sessionsOf(viewerOf(req).user.id);
+    pages.send(req, res, 'confirm', {
+      title: 'Sign out everywhere?',
+      confirm: {
+        crumbs: [['Your account', '/account']],
+        explain: [
+          `${sessions.length === 1 ? 'Your only session ends' : `All ${sessions.length} of your sessions end`}, this one included: every browser where you are signed in goes back to the sign-in page.`,
+          'Do this when a device was lost or someone else may have used your account; change your password too if it may be known.',
+        ],
+        action: '/account/sign-out-everywhere',
+        button: 'Sign out everywhere',
+        danger: true,
+        cancel: '/account',
+        refusal: null,
+      },
+    });
   });
 
   router.post('/account/sign-out-everywhere', signedIn, async (req, res) => {

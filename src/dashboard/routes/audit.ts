@@ -1,13 +1,18 @@
 /**
- * GET /audit: the tenant's audit log, newest first, filtered by actor, action, key and date range
- * (UTC days), paginated. Every filter combination runs on an index (tenantId + the filter +
- * createdAt). Members see their own actions; platform admins can also read platform events.
+ * GET /audit: the tenant's audit log, newest first, filtered by actor (a person, an API key that
+ * used the management API, or Keyward itself), action, key (its id or the displayed
+ * `kw_AbCd1234EfGh…`) and date range (UTC days), paginated. Every filter combination runs on an
+ * index (tenantId + the filter + createdAt). Members see their own actions; platform admins can
+ * also read platform events.
  */
 import { Router } from 'express';
 import { z } from 'zod';
-import { listAuditEvents } from '../../data/repositories/audit-events';
-import { AUDIT_ACTIONS } from '../audit-view';
+import type { AuditEvent } from '../../audit/audit-types';
+import { existingKeyIds } from '../../data/repositories/api-keys';
+import { listApiKeyActors, listAuditEvents } from '../../data/repositories/audit-events';
+import { AUDIT_ACTIONS, auditRows, keyIdOfFilter } from '../audit-view';
 import { paginate } from '../links';
+import { ownerScope } from '../policy';
 import { requireTenant } from '../require-tenant';
 import { requireSignIn, tenantOf } from '../viewer';
 import type { DashboardDeps } from './deps';
@@ -21,9 +26,9 @@ const day = z
   .catch(undefined);
 
 const auditQuerySchema = z.object({
-  actor: z.string().trim().max(64).optional().catch(undefined),
+  actor: z.string().trim().max(80).optional().catch(undefined),
   action: z.enum(Object.keys(AUDIT_ACTIONS) as [string, ...string[]]).optional().catch(undefined),
-  key: z.string().trim().max(64).optional().catch(undefined),
+  key: z.string().trim().max(200).optional().catch(undefined),
   from: day,
   to: day,
   scope: z.enum(['tenant', 'platform']).catch('tenant'),
@@ -31,6 +36,14 @@ const auditQuerySchema = z.object({
 });
 
 const PAGE_SIZE = 25;
+
+/** The actor filter's value: a user id, `key:<id>` for an API key, or `system`. */
+function actorFilter(value: string | undefined): { actorType?: AuditEvent['actorType']; actorId?: string } {
+  if (!value) return {};
+  if (value === 'system') return { actorType: 'system' };
+  if (value.startsWith('key:')) return { actorType: 'api_key', actorId: value.slice(4) };
+  return { actorType: 'user', actorId: value };
+}
 
 /** GET /audit. */
 export function auditRoutes({ ctx, pages }: DashboardDeps): Router {
@@ -41,22 +54,28 @@ export function auditRoutes({ ctx, pages }: DashboardDeps): Router {
     const viewer = tenantOf(req);
     const query = auditQuerySchema.parse(req.query);
     const platform = viewer.isPlatformAdmin && query.scope === 'platform';
-    const actorId = viewer.managesTenant ? query.actor || undefined : viewer.user.id;
-    const { rows, total } = await listAuditEvents(ctx.database.prisma, {
-      tenantId: platform ? null : viewer.tenant.id,
-      actorId,
-      action: query.action,
-      targetId: query.key || undefined,
-      from: query.from ? new Date(`${query.from}T00:00:00Z`) : undefined,
-      to: query.to ? new Date(Date.parse(`${query.to}T00:00:00Z`) + 86_400_000) : undefined,
-      page: query.page,
-      size: PAGE_SIZE,
-    });
-    const people = !viewer.managesTenant
-      ? []
-      : platform
-        ? await ctx.users.list()
-        : (await ctx.users.membersOf(viewer.tenant.id)).map((m) => m.user);
+    const actor = viewer.managesTenant ? actorFilter(query.actor) : { actorType: 'user' as const, actorId: viewer.user.id };
+    const keyId = query.key ? keyIdOfFilter(query.key) : null;
+    const keyError = query.key && !keyId ? 'is not a key id: use the id (AbCd1234EfGh) or the key as the list shows it (kw_AbCd1234EfGh…)' : null;
+    const tenantId = platform ? null : viewer.tenant.id;
+    const { rows, total } = keyError
+      ? { rows: [], total: 0 }
+      : await listAuditEvents(ctx.database.prisma, {
+          tenantId,
+          ...actor,
+          action: query.action,
+          targetId: keyId ?? undefined,
+          from: query.from ? new Date(`${query.from}T00:00:00Z`) : undefined,
+          to: query.to ? new Date(Date.parse(`${query.to}T00:00:00Z`) + 86_400_000) : undefined,
+          page: query.page,
+          size: PAGE_SIZE,
+        });
+    const keyTargets = rows.flatMap((e) => (e.targetType === 'api_key' && e.targetId ? [e.targetId] : []));
+    const [people, apiKeys, liveKeys] = await Promise.all([
+      !viewer.managesTenant ? [] : platform ? ctx.users.list() : ctx.users.membersOf(viewer.tenant.id).then((ms) => ms.map((m) => m.user)),
+      viewer.managesTenant && !platform ? listApiKeyActors(ctx.database.prisma, viewer.tenant.id) : [],
+      existingKeyIds(ctx.database.prisma, viewer.tenant.id, keyTargets, ownerScope(viewer)),
+    ]);
     const filters = {
       actor: viewer.managesTenant ? query.actor : undefined,
       action: query.action,
@@ -67,11 +86,13 @@ export function auditRoutes({ ctx, pages }: DashboardDeps): Router {
     };
     pages.send(req, res, 'audit', {
       title: 'Audit log',
-      events: rows,
+      rows: auditRows(rows, liveKeys),
       query,
       platform,
       people,
+      apiKeys,
       actions: AUDIT_ACTIONS,
+      errors: keyError ? { key: keyError } : {},
       filtered: Boolean(filters.actor || filters.action || filters.key || filters.from || filters.to),
       pagination: paginate('/audit', filters, query.page, PAGE_SIZE, total),
     });

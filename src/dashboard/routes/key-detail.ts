@@ -1,5 +1,6 @@
 /**
- * GET /keys/:id: a key's settings, status, usage (numbers and 24-hour / 30-day charts), budget,
+ * GET /keys/:id: a key's settings, status, usage, its requests by outcome (24-hour and 30-day
+ * charts, refusal reasons), spend by model, the client addresses it was used from, budget,
  * rate-limit windows, recent audit events, and the "would this request pass?" form, which is a
  * GET of the same page with ?ip=&model=&chatbot= (it only looks, so GET is right).
  */
@@ -8,8 +9,11 @@ import { z } from 'zod';
 import { listAuditEvents } from '../../data/repositories/audit-events';
 import { displayStatus } from '../../keys/key-types';
 import { effectiveRateLimits, TIER_LIMITS } from '../../keys/tiers';
+import { clientAddresses } from '../../usage/request-activity';
 import { keyUsageReport } from '../../usage/usage-report';
-import { dailyChart, hourlyChart } from '../charts';
+import { auditRows } from '../audit-view';
+import { chartSeries, dailyChart, hourlyChart } from '../charts';
+import { outcomeSummary, refusalRows } from '../outcomes';
 import { visibleKey } from '../policy';
 import { checkRequest, requestCheckIssues } from '../request-check';
 import { requireTenant } from '../require-tenant';
@@ -22,6 +26,10 @@ const checkQuerySchema = z.object({
   chatbot: z.string().max(100).catch(''),
 });
 
+/** The client addresses a key page lists (the API's maximum); the first few show, the rest fold. */
+const ADDRESSES_SHOWN = 100;
+const ADDRESSES_FIRST = 10;
+
 /** GET /keys/:id. */
 export function keyDetailRoutes({ ctx, pages }: DashboardDeps): Router {
   const router = Router();
@@ -31,10 +39,11 @@ export function keyDetailRoutes({ ctx, pages }: DashboardDeps): Router {
     const viewer = tenantOf(req);
     const key = await visibleKey(ctx, req, req.params.id as string);
     const now = ctx.dashboard.clock();
-    const [usage, audit, owner] = await Promise.all([
+    const [usage, audit, owner, addresses] = await Promise.all([
       keyUsageReport({ database: ctx.database, limits: ctx.limits }, key, now.getTime()),
       listAuditEvents(ctx.database.prisma, { tenantId: viewer.tenant.id, targetId: key.id, page: 1, size: 10 }),
       key.ownerId ? ctx.users.findById(key.ownerId) : null,
+      clientAddresses(ctx.database.prisma, key.tenantId, key.id, ADDRESSES_SHOWN),
     ]);
 
     const query = checkQuerySchema.parse(req.query);
@@ -52,6 +61,10 @@ export function keyDetailRoutes({ ctx, pages }: DashboardDeps): Router {
       };
     }
 
+    const outcomes = usage.outcomes;
+    // One set of series for both charts, so a reason has the same colour and pattern in each.
+    const series = chartSeries(outcomes.last30Days);
+    const last30 = outcomeSummary(outcomes.last30Days);
     pages.send(req, res, 'keys/detail', {
       title: key.name,
       key,
@@ -60,11 +73,16 @@ export function keyDetailRoutes({ ctx, pages }: DashboardDeps): Router {
       usage,
       limits: effectiveRateLimits(key.tier, key.rateLimits),
       tierLimits: TIER_LIMITS[key.tier],
-      hourly: hourlyChart('chart-hourly', usage.hourly),
-      daily: dailyChart('chart-daily', usage.daily),
-      events: audit.rows,
+      hourly: hourlyChart('chart-hourly', outcomes.hourly, series),
+      daily: dailyChart('chart-daily', outcomes.daily, series),
+      last30,
+      refusals: refusalRows(outcomes.topRefusals, last30.total),
+      models: outcomes.models,
+      addresses,
+      addressesShownFirst: ADDRESSES_FIRST,
+      auditRows: auditRows(audit.rows, new Set([key.id])),
       check,
-      models: [...ctx.models.keys()],
+      modelNames: [...ctx.models.keys()],
     });
   });
 

@@ -62,8 +62,10 @@ export function keyFormRoutes(deps: DashboardDeps): Router {
 
   router.get('/keys/new', signedIn, requireTenant(pages), async (req, res) => {
     const viewer = tenantOf(req);
-    const values = formValuesOf(null);
-    if (viewer.role) values.ownerId = viewer.user.id;
+    // A form kept from a session that ended comes back as it was typed.
+    const kept = ctx.dashboard.drafts.take(req, '/keys/new');
+    const values = kept ?? formValuesOf(null);
+    if (!kept && viewer.role) values.ownerId = viewer.user.id;
     await renderForm(req, res, { key: null, values });
   });
 
@@ -84,7 +86,7 @@ export function keyFormRoutes(deps: DashboardDeps): Router {
 
   router.get('/keys/:id/edit', signedIn, requireTenant(pages), async (req, res) => {
     const key = await visibleKey(ctx, req, req.params.id as string);
-    await renderForm(req, res, { key, values: formValuesOf(key) });
+    await renderForm(req, res, { key, values: ctx.dashboard.drafts.take(req, `/keys/${key.id}/edit`) ?? formValuesOf(key) });
   });
 
   router.post('/keys/:id/edit', signedIn, requireTenant(pages), async (req, res) => {

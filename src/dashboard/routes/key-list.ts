@@ -1,12 +1,12 @@
 /**
- * GET /keys: the tenant's keys (a member's own keys) with filters (status, owner, tag), search
- * (name, description), sort and server-side pagination. One indexed page query plus a count, then
+ * GET /keys: the tenant's keys (a member's own keys) with filters (status, owner, tag, expiry),
+ * search (name, description), sort and server-side pagination with a page jump. One indexed page query plus a count, then
  * per row of the page only: today's usage bucket and the budget state.
  */
 import { Router } from 'express';
 import { z } from 'zod';
 import { keysDailyUsage } from '../../data/repositories/usage';
-import { displayStatus } from '../../keys/key-types';
+import { displayStatus, EXPIRY_FILTERS, type ExpiryFilter } from '../../keys/key-types';
 import { limitStatus } from '../../limits/limit-status';
 import { dayStart } from '../../limits/periods';
 import { paginate } from '../links';
@@ -22,7 +22,16 @@ export const KEY_SORTS = {
   name: { sort: 'name', order: 'asc', label: 'Name A–Z' },
   'name-desc': { sort: 'name', order: 'desc', label: 'Name Z–A' },
   'last-used': { sort: 'lastUsedAt', order: 'desc', label: 'Recently used' },
+  expiring: { sort: 'expiresAt', order: 'asc', label: 'Expiring soonest' },
 } as const;
+
+/** The expiry filter's choices, as the list offers them. */
+export const EXPIRY_CHOICES: Record<ExpiryFilter, string> = {
+  '7d': 'Within 7 days',
+  '30d': 'Within 30 days',
+  expired: 'Expired',
+  never: 'Never expires',
+};
 
 const PAGE_SIZES = [10, 20, 50, 100];
 
@@ -31,6 +40,7 @@ const listQuerySchema = z.object({
   status: z.enum(['active', 'inactive', 'revoked', 'expired']).optional().catch(undefined),
   owner: z.string().trim().max(64).optional().catch(undefined),
   tag: z.string().trim().max(50).optional().catch(undefined),
+  expires: z.enum(EXPIRY_FILTERS).optional().catch(undefined),
   q: z.string().trim().max(200).optional().catch(undefined),
   sort: z.enum(Object.keys(KEY_SORTS) as [keyof typeof KEY_SORTS]).catch('newest'),
   page: z.coerce.number().int().min(1).max(1_000_000).catch(1),
@@ -52,6 +62,7 @@ export function keyListRoutes({ ctx, pages }: DashboardDeps): Router {
       status: query.status,
       ownerId,
       tag: query.tag || undefined,
+      expires: query.expires,
       search: query.q || undefined,
       sort: sort.sort,
       order: sort.order,
@@ -79,11 +90,12 @@ export function keyListRoutes({ ctx, pages }: DashboardDeps): Router {
       status: query.status,
       owner: viewer.managesTenant ? query.owner : undefined,
       tag: query.tag,
+      expires: query.expires,
       q: query.q,
       sort: query.sort === 'newest' ? undefined : query.sort,
       size: query.size === 20 ? undefined : query.size,
     };
-    const filtered = Boolean(query.status || (viewer.managesTenant && query.owner) || query.tag || query.q);
+    const filtered = Boolean(query.status || (viewer.managesTenant && query.owner) || query.tag || query.expires || query.q);
     pages.send(req, res, 'keys/list', {
       title: 'API keys',
       rows,
@@ -91,6 +103,7 @@ export function keyListRoutes({ ctx, pages }: DashboardDeps): Router {
       filtered,
       members,
       sorts: KEY_SORTS,
+      expiries: EXPIRY_CHOICES,
       pageSizes: PAGE_SIZES,
       pagination: paginate('/keys', filters, query.page, query.size, result.total),
     });

@@ -1,7 +1,8 @@
 /**
  * The members of the current tenant, for its owners and admins (and platform admins):
- * GET /members, POST /members (add an existing account), POST /members/:userId/role,
- * GET+POST /members/:userId/remove (with a confirmation step). Everyone else gets 404.
+ * GET /members, POST /members (add an existing account), GET+POST /members/:userId/role and
+ * GET+POST /members/:userId/remove (each with a confirmation step). The tenant's only owner is
+ * offered neither (the page says why). Everyone else gets 404.
  */
 import { type Request, type Response, Router } from 'express';
 import { z } from 'zod';
@@ -19,6 +20,13 @@ const addSchema = z.object({
 });
 const roleSchema = z.object({ role: z.string().max(20).catch('') });
 
+/** What each role may do, for the role-change confirmation. */
+const ROLE_MEANS: Record<MemberRole, string> = {
+  owner: 'Owners manage every key and member, and grant or change the owner role.',
+  admin: 'Admins manage every key and member, except owners.',
+  member: 'Members see and manage only their own keys.',
+};
+
 /** The member routes (see the file comment). */
 export function memberRoutes({ ctx, pages }: DashboardDeps): Router {
   const router = Router();
@@ -31,13 +39,15 @@ export function memberRoutes({ ctx, pages }: DashboardDeps): Router {
 
   async function renderList(req: Request, res: Response, extra: { values?: object; errors?: Record<string, string>; status?: number } = {}) {
     const viewer = tenantOf(req);
+    const list = await members(req);
     pages.send(
       req,
       res,
       'members/list',
       {
         title: 'Members',
-        members: await members(req),
+        members: list,
+        owners: list.filter((m) => m.role === 'owner').length,
         roles: MEMBER_ROLES,
         mayGrantOwner: viewer.isPlatformAdmin || viewer.role === 'owner',
         values: extra.values ?? { email: '', role: 'member' },
@@ -56,7 +66,7 @@ export function memberRoutes({ ctx, pages }: DashboardDeps): Router {
 
   const ownerCount = async (req: Request) => (await members(req)).filter((m) => m.role === 'owner').length;
 
-  router.get('/members', signedIn, ...steps, (req, res) => renderList(req, res));
+  router.get('/members', signedIn, ...steps, (req, res) => renderList(req, res, { values: ctx.dashboard.drafts.take(req, '/members') ?? undefined }));
 
   router.post('/members', signedIn, ...steps, async (req, res) => {
     const viewer = tenantOf(req);
@@ -83,10 +93,54 @@ export function memberRoutes({ ctx, pages }: DashboardDeps): Router {
     res.redirect('/members');
   });
 
+  /** Why a member's role cannot be changed (or they cannot be removed) by this viewer, or null. */
+  async function refusalFor(req: Request, member: { role: MemberRole }, to: MemberRole | null): Promise<string | null> {
+    try {
+      assertMayChangeRole(tenantOf(req), { from: member.role, to, ownerCount: await ownerCount(req) });
+      return null;
+    } catch (error) {
+      if (error instanceof AppError && error.status === 403) return error.message;
+      throw error;
+    }
+  }
+
+  router.get('/members/:userId/role', signedIn, ...steps, async (req, res) => {
+    const viewer = tenantOf(req);
+    const member = await memberOf(req, req.params.userId as string);
+    const wanted = roleSchema.parse(req.query).role;
+    const mayGrantOwner = viewer.isPlatformAdmin || viewer.role === 'owner';
+    const offered = MEMBER_ROLES.filter((r) => r !== 'owner' || mayGrantOwner);
+    const selected = (offered as readonly string[]).includes(wanted) ? (wanted as MemberRole) : member.role;
+    // Any change away from the current role must be allowed (the only owner stays owner).
+    const refusal = await refusalFor(req, member, member.role === 'owner' ? 'member' : member.role);
+    pages.send(req, res, 'confirm', {
+      title: `Change the role of ${member.user.email}?`,
+      confirm: {
+        crumbs: [['Members', '/members']],
+        explain: [
+          `${member.user.email} is ${member.role === 'member' ? 'a' : 'an'} ${member.role} of ${viewer.tenant.name}. The new role applies to their next page.`,
+          ...offered.map((r) => ROLE_MEANS[r]),
+          ...(member.userId === viewer.user.id ? ['This is your own membership: a lower role may take this page away from you.'] : []),
+        ],
+        action: `/members/${member.userId}/role`,
+        button: 'Change role',
+        danger: false,
+        cancel: '/members',
+        choice: { name: 'role', label: 'New role', options: offered.map((r) => [r, r]), selected },
+        refusal,
+      },
+    });
+  });
+
   router.post('/members/:userId/role', signedIn, ...steps, async (req, res) => {
     const viewer = tenantOf(req);
     const member = await memberOf(req, req.params.userId as string);
     const { role } = roleSchema.parse(req.body ?? {});
+    if (role === member.role) {
+      req.session.flash = { kind: 'info', message: `${member.user.email} is ${role} already; nothing changed.` };
+      res.redirect('/members');
+      return;
+    }
     if ((MEMBER_ROLES as readonly string[]).includes(role)) {
       assertMayChangeRole(viewer, { from: member.role, to: role as MemberRole, ownerCount: await ownerCount(req) });
     }
@@ -97,7 +151,7 @@ export function memberRoutes({ ctx, pages }: DashboardDeps): Router {
 
   router.get('/members/:userId/remove', signedIn, ...steps, async (req, res) => {
     const member = await memberOf(req, req.params.userId as string);
-    pages.send(req, res, 'members/remove', { title: 'Remove this member?', member });
+    pages.send(req, res, 'members/remove', { title: 'Remove this member?', member, refusal: await refusalFor(req, member, null) });
   });
 
   router.post('/members/:userId/remove', signedIn, ...steps, async (req, res) => {

@@ -1,16 +1,30 @@
-/** GET / (the overview of the current tenant) and POST /tenant (the tenant switcher). */
+/**
+ * GET / (the overview of the current tenant), POST /tenant (the tenant switcher) and
+ * GET /usage.csv (the tenant's usage over the last 30 UTC days by day, key or model, for the
+ * people who manage the tenant: a member's keys are exported from each key's page).
+ */
 import { Router } from 'express';
 import { z } from 'zod';
-import { dailyChart } from '../charts';
+import { sendCsv } from '../../http/csv-response';
+import { dayStart } from '../../limits/periods';
+import { tenantUsageCsv } from '../../presenters/activity-presenter';
+import { tenantUsage, USAGE_GROUPS } from '../../usage/tenant-usage';
+import { chartSeries, dailyChart } from '../charts';
+import { refusalRows } from '../outcomes';
 import { buildOverview } from '../overview-service';
-import { hidden } from '../policy';
+import { hidden, requireTenantManager } from '../policy';
 import { requireTenant } from '../require-tenant';
 import { requireSignIn, tenantOf, viewerOf } from '../viewer';
 import type { DashboardDeps } from './deps';
 
-const switchSchema = z.object({ tenantId: z.string().max(64).catch('') });
+const DAY_MS = 86_400_000;
 
-/** GET / and POST /tenant. */
+const switchSchema = z.object({ tenantId: z.string().max(64).catch('') });
+const usageQuerySchema = z.object({ groupBy: z.enum(USAGE_GROUPS).catch('day') });
+
+const isoDay = (ms: number) => new Date(ms).toISOString().slice(0, 10);
+
+/** GET /, POST /tenant and GET /usage.csv. */
 export function overviewRoutes({ ctx, pages }: DashboardDeps): Router {
   const router = Router();
   const signedIn = requireSignIn();
@@ -22,12 +36,24 @@ export function overviewRoutes({ ctx, pages }: DashboardDeps): Router {
     const owners = new Map(
       (await ctx.users.findManyByIds(overview.expiring.flatMap((k) => (k.ownerId ? [k.ownerId] : [])))).map((u) => [u.id, u.email]),
     );
+    const subject = viewer.managesTenant ? `the keys of ${viewer.tenant.name}` : 'your keys';
+    const total = overview.daily.reduce((sum, day) => sum + day.requests, 0);
     pages.send(req, res, 'overview', {
       title: 'Overview',
       overview,
       owners,
-      chart: dailyChart('overview-daily', overview.daily),
+      chart: dailyChart('overview-daily', overview.daily, chartSeries(overview.last30), subject),
+      refusals: refusalRows(overview.refusals, total),
     });
+  });
+
+  router.get('/usage.csv', signedIn, requireTenant(pages), requireTenantManager(), async (req, res) => {
+    const viewer = tenantOf(req);
+    const { groupBy } = usageQuerySchema.parse(req.query);
+    const to = dayStart(ctx.dashboard.clock().getTime());
+    const from = to - 29 * DAY_MS;
+    const rows = await tenantUsage(ctx.database.prisma, viewer.tenant.id, { from, to, groupBy });
+    sendCsv(res, `keyward-usage-${groupBy}-${isoDay(from)}-${isoDay(to)}.csv`, tenantUsageCsv(groupBy, rows));
   });
 
   router.post('/tenant', signedIn, (req, res) => {

@@ -1,12 +1,14 @@
 /**
  * GET/POST /login and POST /logout. Sign-in: CSRF (router-wide, the sign-in form's own token) →
  * input → brute-force check and credentials (SignInService) → a new session id with its own CSRF
- * token → back to where the person was going. The form is served and refused without a session.
+ * token → back to where the person was going, or to the form they were filling in when their
+ * session ended (form-drafts.ts). The form is served and refused without a session.
  */
-import { type Request, Router } from 'express';
+import { type Request, type Response, Router } from 'express';
 import { z } from 'zod';
 import { clientIp } from '../actor';
-import { renewCsrfToken } from '../csrf';
+import { renewCsrfToken, type StaleFormHandler } from '../csrf';
+import { fromThisSite } from '../form-drafts';
 import { clearSessionCookie } from '../session';
 import { SignInRefused } from '../sign-in-service';
 import { regenerateSession } from '../viewer';
@@ -16,6 +18,8 @@ const signInSchema = z.object({
   email: z.string().max(254).catch(''),
   password: z.string().max(1024).catch(''),
   next: z.string().max(2000).optional().catch(undefined),
+  /** A sealed form kept from an ended session (form-drafts.ts). */
+  draft: z.string().max(50_000).optional().catch(undefined),
 });
 
 /** A local path to return to after sign-in; anything else (other sites, //host) goes to "/". */
@@ -42,7 +46,7 @@ export function signInRoutes({ ctx, pages }: DashboardDeps): Router {
     pages.send(req, res, 'login', {
       title: 'Sign in',
       csrfToken: dashboard.signInForm.issue(req, res),
-      values: { email: '', next: safeNext(req.query.next) },
+      values: { email: '', next: safeNext(req.query.next), draft: '' },
       signedOut: req.query.signedOut === '1',
       message: null,
     });
@@ -60,10 +64,12 @@ export function signInRoutes({ ctx, pages }: DashboardDeps): Router {
       req.session.ip = clientIp(req);
       req.session.userAgent = req.get('user-agent')?.slice(0, 300);
       renewCsrfToken(req);
+      const draft = dashboard.drafts.open(input.draft);
+      if (draft) req.session.formDraft = { page: draft.page, sealed: input.draft as string };
       await saveSession(req);
       dashboard.signInForm.clear(res);
       dashboard.sessions.pruneExpired().catch((error) => ctx.logger.warn({ err: error }, 'pruning expired sessions failed'));
-      res.redirect(next);
+      res.redirect(draft ? draft.page : next);
     } catch (error) {
       if (!(error instanceof SignInRefused)) throw error;
       for (const [name, value] of Object.entries(error.headers ?? {})) res.setHeader(name, value);
@@ -74,7 +80,7 @@ export function signInRoutes({ ctx, pages }: DashboardDeps): Router {
         {
           title: error.reason === 'blocked' ? 'Too many attempts' : 'Sign in',
           csrfToken: dashboard.signInForm.issue(req, res),
-          values: { email: input.email, next },
+          values: { email: input.email, next, draft: dashboard.drafts.open(input.draft) ? input.draft : '' },
           signedOut: false,
           message: error.message,
           blocked: error.block ?? null,
@@ -91,4 +97,40 @@ export function signInRoutes({ ctx, pages }: DashboardDeps): Router {
   });
 
   return router;
+}
+
+/**
+ * Keeps a form that was refused because its session ended (csrf.ts asks this before the 403):
+ * when the browser says it came from this site and the form is one worth keeping, its fields
+ * (never passwords) are sealed and the person signs in again on the spot, then finds the form
+ * filled in. Someone still signed in (the form was from an earlier session) goes straight back
+ * to the filled-in form. Nothing the form asked for is done.
+ */
+export function staleFormHandler({ ctx, pages }: DashboardDeps): StaleFormHandler {
+  const { dashboard } = ctx;
+  return function keepStaleForm(req: Request, res: Response): boolean {
+    if (!fromThisSite(req, ctx.config.dashboard.publicUrl)) return false;
+    const page = dashboard.drafts.pageFor(req.path);
+    const sealed = page ? dashboard.drafts.seal(req.path, req.body) : null;
+    if (!page || !sealed) return false;
+    if (req.session?.userId) {
+      req.session.formDraft = { page, sealed };
+      res.redirect(303, page);
+      return true;
+    }
+    pages.send(
+      req,
+      res,
+      'login',
+      {
+        title: 'Sign in again',
+        csrfToken: dashboard.signInForm.issue(req, res),
+        values: { email: '', next: page, draft: sealed },
+        signedOut: false,
+        message: null,
+      },
+      { status: 401 },
+    );
+    return true;
+  };
 }

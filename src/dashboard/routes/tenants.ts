@@ -51,7 +51,7 @@ export function tenantRoutes({ ctx, pages }: DashboardDeps): Router {
   // An unknown id answers 404 like any hidden record (the error page does not say which).
   const tenantById = (id: string) => ctx.tenants.getById(id);
 
-  router.get('/tenants', signedIn, admin, (req, res) => renderList(req, res));
+  router.get('/tenants', signedIn, admin, (req, res) => renderList(req, res, { values: ctx.dashboard.drafts.take(req, '/tenants') ?? undefined }));
 
   router.post('/tenants', signedIn, admin, async (req, res) => {
     const values = tenantForm.parse(req.body ?? {});

@@ -1,15 +1,18 @@
 /**
- * People, for platform admins only (everyone else gets 404): GET /users (list and create form),
- * POST /users, GET /users/:id, POST /users/:id/disable|enable (disabling ends their sessions),
- * POST /users/:id/memberships (assign a tenant and role), POST /users/:id/memberships/:tenantId/remove,
- * GET/POST /users/:id/password (set a new password: every session of theirs ends, yours too if
- * it is your own account, and you sign in again).
+ * People, for platform admins only (everyone else gets 404): GET /users (search and pages, and
+ * the create form), POST /users, GET /users/:id, GET+POST /users/:id/disable|enable (disabling
+ * ends their sessions), POST /users/:id/memberships (assign a tenant and role), GET
+ * /users/:id/memberships/:tenantId/role (confirm a role change, then that POST),
+ * GET+POST /users/:id/memberships/:tenantId/remove, GET/POST /users/:id/password (set a new
+ * password: every session of theirs ends, yours too if it is your own account, and you sign in
+ * again). Every change but creating and adding has a confirmation step (GET shows, POST does).
  */
 import { type Request, type Response, Router } from 'express';
 import { z } from 'zod';
 import { AppError } from '../../errors';
 import { MEMBER_ROLES, type MemberRole, type User } from '../../tenants/tenant-types';
 import { userActor } from '../actor';
+import { paginate } from '../links';
 import { assertMayChangeRole, hidden, requirePlatformAdmin } from '../policy';
 import { clearSessionCookie } from '../session';
 import { requireSignIn, viewerOf } from '../viewer';
@@ -25,6 +28,13 @@ const createForm = z.object({
 });
 const membershipForm = z.object({ tenantId: z.string().max(64).catch(''), role: z.string().max(20).catch('') });
 const passwordForm = z.object({ newPassword: z.string().max(1024).catch(''), confirmPassword: z.string().max(1024).catch('') });
+const listQuery = z.object({
+  q: z.string().trim().max(200).optional().catch(undefined),
+  page: z.coerce.number().int().min(1).max(1_000_000).catch(1),
+});
+const roleQuery = z.object({ role: z.string().max(20).optional().catch(undefined) });
+
+const PAGE_SIZE = 50;
 
 /** The user routes (see the file comment). */
 export function userRoutes({ ctx, pages }: DashboardDeps): Router {
@@ -33,14 +43,18 @@ export function userRoutes({ ctx, pages }: DashboardDeps): Router {
   const admin = requirePlatformAdmin();
 
   async function renderList(req: Request, res: Response, extra: { values?: object; errors?: Record<string, string>; status?: number } = {}) {
-    const [users, memberships, tenants] = await Promise.all([ctx.users.list(), ctx.users.listAllMemberships(), ctx.tenants.list()]);
+    const query = listQuery.parse(req.query);
+    const [found, tenants] = await Promise.all([ctx.users.search({ search: query.q, page: query.page, size: PAGE_SIZE }), ctx.tenants.list()]);
+    const memberships = await ctx.users.membershipsOf(found.data.map((u) => u.id));
     pages.send(
       req,
       res,
       'users/list',
       {
         title: 'Users',
-        rows: users.map((user) => ({ user, memberships: memberships.filter((m) => m.userId === user.id) })),
+        rows: found.data.map((user) => ({ user, memberships: memberships.filter((m) => m.userId === user.id) })),
+        query,
+        pagination: paginate('/users', { q: query.q }, query.page, PAGE_SIZE, found.total),
         tenants,
         roles: MEMBER_ROLES,
         values: extra.values ?? { email: '', name: '', tenantId: '', role: 'member' },
@@ -60,7 +74,7 @@ export function userRoutes({ ctx, pages }: DashboardDeps): Router {
     return (await ctx.users.membersOf(tenantId)).filter((m) => m.role === 'owner').length;
   }
 
-  router.get('/users', signedIn, admin, (req, res) => renderList(req, res));
+  router.get('/users', signedIn, admin, (req, res) => renderList(req, res, { values: ctx.dashboard.drafts.take(req, '/users') ?? undefined }));
 
   router.post('/users', signedIn, admin, async (req, res) => {
     const values = createForm.parse(req.body ?? {});
@@ -105,6 +119,28 @@ export function userRoutes({ ctx, pages }: DashboardDeps): Router {
   });
 
   for (const [path, disabled] of [['disable', true], ['enable', false]] as const) {
+    router.get(`/users/:id/${path}`, signedIn, admin, async (req, res) => {
+      const user = await userById(req.params.id as string);
+      const self = user.id === viewerOf(req).user.id;
+      pages.send(req, res, 'confirm', {
+        title: disabled ? `Disable ${user.email}?` : `Enable ${user.email}?`,
+        confirm: {
+          crumbs: [['Users', '/users'], [user.email, `/users/${user.id}`]],
+          explain: disabled
+            ? [
+                'Every session of this account ends at once, and it cannot sign in until it is enabled again.',
+                'Its keys keep working: revoke them separately if needed.',
+              ]
+            : ['The account can sign in again with its password. Its memberships are as they were.'],
+          action: `/users/${user.id}/${path}`,
+          button: disabled ? 'Disable account' : 'Enable account',
+          danger: disabled,
+          cancel: `/users/${user.id}`,
+          refusal: self && disabled ? 'This is your own account: you cannot disable it.' : user.disabled === disabled ? `This account is ${disabled ? 'disabled' : 'enabled'} already.` : null,
+        },
+      });
+    });
+
     router.post(`/users/:id/${path}`, signedIn, admin, async (req, res) => {
       const user = await userById(req.params.id as string);
       if (user.id === viewerOf(req).user.id) {
@@ -158,12 +194,78 @@ export function userRoutes({ ctx, pages }: DashboardDeps): Router {
     const { tenantId, role } = membershipForm.parse(req.body ?? {});
     const tenant = await ctx.tenants.getById(tenantId);
     const before = await ctx.users.membershipOf(user.id, tenant.id);
+    if (before?.role === role) {
+      req.session.flash = { kind: 'info', message: `${user.email} is ${role} of ${tenant.name} already; nothing changed.` };
+      res.redirect(`/users/${user.id}`);
+      return;
+    }
     if ((MEMBER_ROLES as readonly string[]).includes(role)) {
       assertMayChangeRole(viewerOf(req), { from: before?.role ?? null, to: role as MemberRole, ownerCount: await ownerCount(tenant.id) });
     }
     await ctx.users.setMembership(user.id, tenant.id, role, userActor(req));
     req.session.flash = { kind: 'success', message: `${user.email} is now ${role} of ${tenant.name}.` };
     res.redirect(`/users/${user.id}`);
+  });
+
+  /** A membership of the user, with its tenant, else 404. */
+  async function membershipOf(userId: string, tenantId: string) {
+    const membership = (await ctx.users.tenantsOf(userId)).find((m) => m.tenantId === tenantId);
+    if (!membership) throw hidden();
+    return membership;
+  }
+
+  /** Why the viewer may not take this membership away from its role (only owner), or null. */
+  async function refusalFor(req: Request, membership: { role: MemberRole; tenantId: string }, to: MemberRole | null) {
+    try {
+      assertMayChangeRole(viewerOf(req), { from: membership.role, to, ownerCount: await ownerCount(membership.tenantId) });
+      return null;
+    } catch (error) {
+      if (error instanceof AppError && error.status === 403) return error.message;
+      throw error;
+    }
+  }
+
+  router.get('/users/:id/memberships/:tenantId/role', signedIn, admin, async (req, res) => {
+    const user = await userById(req.params.id as string);
+    const membership = await membershipOf(user.id, req.params.tenantId as string);
+    const wanted = roleQuery.parse(req.query).role;
+    const selected = (MEMBER_ROLES as readonly string[]).includes(wanted ?? '') ? (wanted as MemberRole) : membership.role;
+    pages.send(req, res, 'confirm', {
+      title: `Change the role of ${user.email} in ${membership.tenant.name}?`,
+      confirm: {
+        crumbs: [['Users', '/users'], [user.email, `/users/${user.id}`]],
+        explain: [
+          `${user.email} is ${membership.role === 'member' ? 'a' : 'an'} ${membership.role} of ${membership.tenant.name}. The new role applies to their next page.`,
+          'Owners manage every key and member and grant the owner role; admins manage every key and member except owners; members see and manage only their own keys.',
+        ],
+        action: `/users/${user.id}/memberships`,
+        button: 'Change role',
+        danger: false,
+        cancel: `/users/${user.id}`,
+        hidden: { tenantId: membership.tenantId },
+        choice: { name: 'role', label: 'New role', options: MEMBER_ROLES.map((r) => [r, r]), selected },
+        refusal: await refusalFor(req, membership, membership.role === 'owner' ? 'member' : membership.role),
+      },
+    });
+  });
+
+  router.get('/users/:id/memberships/:tenantId/remove', signedIn, admin, async (req, res) => {
+    const user = await userById(req.params.id as string);
+    const membership = await membershipOf(user.id, req.params.tenantId as string);
+    pages.send(req, res, 'confirm', {
+      title: `Remove ${user.email} from ${membership.tenant.name}?`,
+      confirm: {
+        crumbs: [['Users', '/users'], [user.email, `/users/${user.id}`]],
+        explain: [
+          `They lose access to ${membership.tenant.name} at once. Keys they own there stay; an owner or admin can give them to someone else.`,
+        ],
+        action: `/users/${user.id}/memberships/${membership.tenantId}/remove`,
+        button: 'Remove from tenant',
+        danger: true,
+        cancel: `/users/${user.id}`,
+        refusal: await refusalFor(req, membership, null),
+      },
+    });
   });
 
   router.post('/users/:id/memberships/:tenantId/remove', signedIn, admin, async (req, res) => {

@@ -9,6 +9,9 @@ export interface AppliedMigration {
   rolledBackAt: Date | null;
 }
 
+/** How jsonRows() reads each value of a row. Timestamps are given as ms since the epoch. */
+export type JsonColumnType = 'text' | 'integer' | 'bigint' | 'timestamp';
+
 /** A pending migration read from prisma/<provider>/migrations/<name>/migration.sql. */
 export interface MigrationFile {
   name: string;
@@ -69,6 +72,14 @@ export interface Dialect {
    * (a VALUES list): PostgreSQL needs a cast, SQLite's dynamic typing takes the value as is.
    */
   typed(value: unknown, type: 'bigint' | 'timestamp'): Prisma.Sql;
+  /**
+   * A row source for `INSERT INTO t (columns) <jsonRows>`: SELECTs `rows` (each an array of values
+   * in `types` order) from one JSON parameter. Inserting many rows this way costs one parameter
+   * instead of one per value: through Prisma's raw queries each parameter costs CPU, and rows of
+   * the request log have 13 (measured: app CPU per 1,000 rows about 5x lower on PostgreSQL, a
+   * third lower on SQLite). Row order is not promised: use it where no row locks are taken.
+   */
+  jsonRows(rows: unknown[][], types: readonly JsonColumnType[]): Prisma.Sql;
   /** Locks api_keys rows in id order for the rest of the transaction (no-op where the database locks whole files). */
   lockApiKeys(tx: Tx, ids: string[]): Promise<void>;
   /**

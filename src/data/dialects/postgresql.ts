@@ -2,7 +2,14 @@ import { randomUUID } from 'node:crypto';
 import { PrismaPg } from '@prisma/adapter-pg';
 import pg from 'pg';
 import { Prisma, PrismaClient } from '../../generated/postgresql/client';
-import { type AppliedMigration, type Dialect, type MigrationConnection, type MigrationFile, transactionTimeoutMs } from './dialect';
+import {
+  type AppliedMigration,
+  type Dialect,
+  type JsonColumnType,
+  type MigrationConnection,
+  type MigrationFile,
+  transactionTimeoutMs,
+} from './dialect';
 import { escapeLike } from './like-escape';
 
 /**
@@ -17,6 +24,9 @@ const MIGRATION_LOCK_ID = 72707369;
  * delivers nothing (a partition, a stalled server) reaches the client-side timeout.
  */
 const READ_TIMEOUT_MARGIN_MS = 500;
+
+/** SQL types of jsonRows() columns (constants, never input). */
+const PG_JSON_TYPES: Record<JsonColumnType, string> = { text: 'TEXT', integer: 'INTEGER', bigint: 'BIGINT', timestamp: 'TIMESTAMPTZ(3)' };
 
 /** PostgreSQL through node-postgres: the scale-out database. */
 export const postgresqlDialect: Dialect = {
@@ -63,6 +73,12 @@ export const postgresqlDialect: Dialect = {
 
   typed(value, type) {
     return type === 'bigint' ? Prisma.sql`CAST(${value} AS BIGINT)` : Prisma.sql`CAST(${value} AS TIMESTAMPTZ(3))`;
+  },
+
+  jsonRows(rows, types) {
+    const json = JSON.stringify(rows.map((row) => row.map((value, i) => (types[i] === 'timestamp' && value !== null ? new Date(value as number).toISOString() : value))));
+    const columns = types.map((type, i) => Prisma.raw(`CAST(v->>${i} AS ${PG_JSON_TYPES[type]})`));
+    return Prisma.sql`SELECT ${Prisma.join(columns)} FROM jsonb_array_elements(CAST(${json} AS JSONB)) AS v`;
   },
 
   async lockApiKeys(tx, ids) {

@@ -27,6 +27,11 @@ function createOwnerOnly(file: string): void {
   fs.closeSync(fs.openSync(file, fs.constants.O_RDWR | fs.constants.O_CREAT, 0o600));
 }
 
+/** A time as @prisma/adapter-better-sqlite3 writes a DateTime (timestampFormat "iso8601"). */
+function storedTimestamp(ms: number): string {
+  return new Date(ms).toISOString().replace('Z', '+00:00');
+}
+
 /** SQLite through better-sqlite3: the embedded default. */
 export const sqliteDialect: Dialect = {
   provider: 'sqlite',
@@ -56,6 +61,14 @@ export const sqliteDialect: Dialect = {
 
   typed(value) {
     return Prisma.sql`${value}`;
+  },
+
+  jsonRows(rows, types) {
+    // Timestamps as the client's adapter stores them (its default `timestampFormat`, iso8601 with
+    // +00:00), so they compare as text with every other stored time.
+    const json = JSON.stringify(rows.map((row) => row.map((value, i) => (types[i] === 'timestamp' && value !== null ? storedTimestamp(value as number) : value))));
+    const columns = types.map((_, i) => Prisma.raw(`v.value->>${i}`));
+    return Prisma.sql`SELECT ${Prisma.join(columns)} FROM json_each(${json}) AS v`;
   },
 
   async lockApiKeys() {

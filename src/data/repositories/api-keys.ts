@@ -2,6 +2,7 @@ import type {
   ApiKeyRecord,
   BudgetPeriod,
   DisplayStatus,
+  ExpiryFilter,
   KeyCredentials,
   KeySettings,
   KeyStatus,
@@ -93,6 +94,11 @@ function settingsColumns(settings: Partial<KeySettings>): Prisma.ApiKeyUnchecked
   return data;
 }
 
+/** A tag as the tag filter compares it: lower-cased ("Prod" and "prod" are one filter). */
+export function foldTag(tag: string): string {
+  return tag.toLowerCase();
+}
+
 /** Finds a key by its public id, in any tenant (callers check the tenant). */
 export async function findKey(db: Db | Tx, id: string): Promise<ApiKeyRecord | null> {
   const row = await db.apiKey.findUnique({ where: { id }, include: withTags });
@@ -118,7 +124,7 @@ export async function insertKey(tx: Tx, key: NewKeyRow): Promise<ApiKeyRecord> {
       status: 'active',
       createdAt: key.now,
       updatedAt: key.now,
-      tags: { create: tags.map((tag) => ({ tag, tenantId: key.tenantId })) },
+      tags: { create: tags.map((tag) => ({ tag, tagLower: foldTag(tag), tenantId: key.tenantId })) },
     },
     include: withTags,
   });
@@ -144,7 +150,7 @@ export async function updateKey(
   if (tags !== undefined) {
     await tx.apiKeyTag.deleteMany({ where: { keyId: key.id } });
     if (tags.length > 0) {
-      await tx.apiKeyTag.createMany({ data: tags.map((tag) => ({ keyId: key.id, tenantId: key.tenantId, tag })) });
+      await tx.apiKeyTag.createMany({ data: tags.map((tag) => ({ keyId: key.id, tenantId: key.tenantId, tag, tagLower: foldTag(tag) })) });
     }
   }
   const row = await tx.apiKey.update({
@@ -192,10 +198,28 @@ export interface KeyListQuery {
   ownerId?: string;
   tag?: string;
   search?: string;
+  expires?: ExpiryFilter;
   page: number;
   size: number;
-  sort?: 'createdAt' | 'name' | 'lastUsedAt';
+  sort?: 'createdAt' | 'name' | 'lastUsedAt' | 'expiresAt';
   order?: 'asc' | 'desc';
+}
+
+const DAY_MS = 86_400_000;
+
+/** The expiry filter on the (tenantId, expiresAt) index. */
+function expiryWhere(expires: ExpiryFilter, now: Date): Prisma.ApiKeyWhereInput {
+  switch (expires) {
+    case 'expired':
+      return { expiresAt: { lte: now } };
+    case 'never':
+      return { expiresAt: null };
+    default: {
+      // What the overview lists as "expiring within 7 days": keys that still work until then.
+      const days = expires === '7d' ? 7 : 30;
+      return { expiresAt: { gt: now, lt: new Date(now.getTime() + days * DAY_MS) }, status: { not: 'revoked' } };
+    }
+  }
 }
 
 function statusWhere(status: DisplayStatus, now: Date): Prisma.ApiKeyWhereInput {
@@ -220,9 +244,11 @@ export async function listKeys(
   const where: Prisma.ApiKeyWhereInput = {
     tenantId: query.tenantId,
     ...(query.ownerId ? { ownerId: query.ownerId } : {}),
-    ...(query.tag ? { tags: { some: { tag: query.tag } } } : {}),
+    // Tags compare case-insensitively, on the (tenantId, tagLower) index.
+    ...(query.tag ? { tags: { some: { tenantId: query.tenantId, tagLower: foldTag(query.tag) } } } : {}),
     AND: [
       query.status ? statusWhere(query.status, now) : {},
+      query.expires ? expiryWhere(query.expires, now) : {},
       query.search
         ? { OR: [{ name: containsText(query.search) }, { description: containsText(query.search) }] }
         : {},
@@ -233,7 +259,11 @@ export async function listKeys(
     db.apiKey.findMany({
       where,
       include: withTags,
-      orderBy: [{ [query.sort ?? 'createdAt']: direction }, { id: direction }],
+      // Keys without an expiry come last either way (PostgreSQL and SQLite differ on nulls).
+      orderBy: [
+        query.sort === 'expiresAt' ? { expiresAt: { sort: direction, nulls: 'last' } } : { [query.sort ?? 'createdAt']: direction },
+        { id: direction },
+      ],
       skip: (query.page - 1) * query.size,
       take: query.size,
     }),
@@ -269,33 +299,12 @@ export async function findKeysExpiredBefore(db: Db, before: Date, limit: number)
   return rows.map(toRecord);
 }
 
-/** A key that expires soon, as the dashboard's overview lists it. */
-export interface ExpiringKey {
-  id: string;
-  name: string;
-  ownerId: string | null;
-  status: string;
-  expiresAt: Date;
-}
-
-/**
- * A tenant's non-revoked keys expiring in [from, to), soonest first, optionally of one owner.
- * Uses the (tenantId, expiresAt) index.
- */
-export async function listKeysExpiringBetween(
-  db: Db,
-  query: { tenantId: string; from: Date; to: Date; ownerId?: string; limit: number },
-): Promise<ExpiringKey[]> {
+/** Which of `ids` are keys of the tenant now (of one owner, when given): the ones worth linking to. */
+export async function existingKeyIds(db: Db, tenantId: string, ids: readonly string[], ownerId?: string): Promise<Set<string>> {
+  if (ids.length === 0) return new Set();
   const rows = await db.apiKey.findMany({
-    where: {
-      tenantId: query.tenantId,
-      expiresAt: { gte: query.from, lt: query.to },
-      status: { not: 'revoked' },
-      ...(query.ownerId ? { ownerId: query.ownerId } : {}),
-    },
-    select: { id: true, name: true, ownerId: true, status: true, expiresAt: true },
-    orderBy: { expiresAt: 'asc' },
-    take: query.limit,
+    where: { id: { in: [...new Set(ids)] }, tenantId, ...(ownerId ? { ownerId } : {}) },
+    select: { id: true },
   });
-  return rows.map((row) => ({ ...row, expiresAt: row.expiresAt as Date }));
+  return new Set(rows.map((row) => row.id));
 }

@@ -1,4 +1,4 @@
-import type { AuditChanges, AuditEvent, AuditEventInput } from '../../audit/audit-types';
+import type { AuditChanges, AuditEvent, AuditEventInput, AuditLabels } from '../../audit/audit-types';
 import { newSortableId } from '../../lib/base62';
 import type { Db, Prisma, Tx } from '../client-types';
 
@@ -14,7 +14,9 @@ export async function insertAuditEvent(tx: Tx, event: AuditEventInput, at = new 
       action: event.action,
       targetType: event.targetType,
       targetId: event.targetId,
+      targetLabel: event.targetLabel ?? null,
       changes: (event.changes ?? undefined) as Prisma.InputJsonValue | undefined,
+      labels: event.labels && Object.keys(event.labels).length > 0 ? event.labels : undefined,
       ip: event.actor.ip ?? null,
       userAgent: event.actor.userAgent ?? null,
       createdAt: at,
@@ -28,6 +30,8 @@ export interface AuditQuery {
   action?: string;
   targetId?: string;
   actorId?: string;
+  /** Only events of that kind of actor: a user, an API key (through /api/v1), or the system. */
+  actorType?: AuditEvent['actorType'];
   from?: Date;
   to?: Date;
   page: number;
@@ -41,6 +45,7 @@ export async function listAuditEvents(db: Db, query: AuditQuery): Promise<{ rows
     ...(query.action ? { action: query.action } : {}),
     ...(query.targetId ? { targetId: query.targetId } : {}),
     ...(query.actorId ? { actorId: query.actorId } : {}),
+    ...(query.actorType ? { actorType: query.actorType } : {}),
     ...(query.from || query.to ? { createdAt: { gte: query.from, lt: query.to } } : {}),
   };
   const [rows, total] = await Promise.all([
@@ -64,9 +69,29 @@ export async function listAuditEvents(db: Db, query: AuditQuery): Promise<{ rows
       targetType: row.targetType as AuditEvent['targetType'],
       targetId: row.targetId,
       changes: (row.changes as AuditChanges | null) ?? null,
+      targetLabel: row.targetLabel,
+      labels: (row.labels as AuditLabels | null) ?? null,
       ip: row.ip,
       userAgent: row.userAgent,
       createdAt: row.createdAt,
     })),
   };
+}
+
+/**
+ * The API keys that made changes in a tenant (through the management API), each with a name it
+ * acted under (a renamed key shows one of its names), by name. Uses the (tenantId, actorType,
+ * actorId) index.
+ */
+export async function listApiKeyActors(db: Db, tenantId: string, limit = 200): Promise<{ id: string; label: string }[]> {
+  const rows = await db.auditEvent.groupBy({
+    by: ['actorId'],
+    where: { tenantId, actorType: 'api_key', actorId: { not: null } },
+    _max: { actorLabel: true },
+    orderBy: { actorId: 'asc' },
+    take: limit,
+  });
+  return rows
+    .map((row) => ({ id: row.actorId as string, label: row._max.actorLabel ?? (row.actorId as string) }))
+    .sort((a, b) => a.label.localeCompare(b.label));
 }

@@ -9,17 +9,10 @@ import type { KeyUsageDelta, RollupDelta, UsageBatch } from '../../usage/usage-b
 import type { Database } from '../database';
 import { Prisma } from '../../generated/postgresql/client';
 import type { Db, Tx } from '../client-types';
+import { chunks, compareText } from './batching';
+import { writeVisibility } from './visibility-writes';
 
-const byKey = <T extends { keyId: string }>(a: T, b: T) => (a.keyId < b.keyId ? -1 : a.keyId > b.keyId ? 1 : 0);
-
-/** Rows per statement: well under SQLite's and PostgreSQL's parameter limits. */
-const CHUNK = 400;
-
-function chunks<T>(items: T[]): T[][] {
-  const out: T[][] = [];
-  for (let i = 0; i < items.length; i += CHUNK) out.push(items.slice(i, i + CHUNK));
-  return out;
-}
+const byKey = <T extends { keyId: string }>(a: T, b: T) => compareText(a.keyId, b.keyId);
 
 type SqlDatabase = Pick<Database, 'transaction' | 'sql'>;
 
@@ -82,8 +75,9 @@ async function addKeyCounters(db: SqlDatabase, tx: Tx, keys: KeyUsageDelta[]): P
 }
 
 /**
- * Writes one usage batch in one transaction: a handful of statements whatever the number of keys.
- * Keys deleted meanwhile are skipped (their history buckets are still written).
+ * Writes one usage batch in one transaction: a handful of statements whatever the number of keys
+ * (one per table, or per 400 rows). Keys deleted meanwhile are skipped (their history buckets,
+ * outcome counts and request-log rows are still written).
  */
 export async function writeUsageBatch(db: SqlDatabase, batch: UsageBatch): Promise<void> {
   const keys = [...batch.keys].sort(byKey);
@@ -92,6 +86,7 @@ export async function writeUsageBatch(db: SqlDatabase, batch: UsageBatch): Promi
     await addKeyCounters(db, tx, keys);
     await upsertRollups(tx, 'usage_hourly', batch.hourly);
     await upsertRollups(tx, 'usage_daily', batch.daily);
+    await writeVisibility(db, tx, batch);
   });
 }
 

@@ -1,5 +1,5 @@
 import type { MemberRole, Membership, Tenant, User } from '../../tenants/tenant-types';
-import type { Db, Tx } from '../client-types';
+import type { Db, Prisma, Tx } from '../client-types';
 
 const publicUser = {
   id: true,
@@ -52,6 +52,25 @@ export async function listUsers(db: Db): Promise<User[]> {
   return db.user.findMany({ select: publicUser, orderBy: { email: 'asc' } });
 }
 
+/**
+ * One page of users by email (the unique email index orders them), optionally those whose email
+ * or name contains `search` (case-insensitive, literal: see containsText), with the total.
+ */
+export async function searchUsers(
+  db: Db,
+  query: { search?: string; page: number; size: number },
+  containsText: (text: string) => Prisma.StringFilter,
+): Promise<{ rows: User[]; total: number }> {
+  const where: Prisma.UserWhereInput = query.search
+    ? { OR: [{ email: containsText(query.search) }, { name: containsText(query.search) }] }
+    : {};
+  const [rows, total] = await Promise.all([
+    db.user.findMany({ where, select: publicUser, orderBy: { email: 'asc' }, skip: (query.page - 1) * query.size, take: query.size }),
+    db.user.count({ where }),
+  ]);
+  return { rows, total };
+}
+
 export async function updateUser(
   tx: Tx,
   id: string,
@@ -100,9 +119,20 @@ export async function listMembersOfTenant(db: Db, tenantId: string): Promise<(Me
 }
 
 /** Users by id (missing ids are left out), e.g. the owners of one page of keys. */
-export async function findUsersByIds(db: Db, ids: readonly string[]): Promise<User[]> {
+export async function findUsersByIds(db: Db | Tx, ids: readonly string[]): Promise<User[]> {
   if (ids.length === 0) return [];
   return db.user.findMany({ where: { id: { in: [...new Set(ids)] } }, select: publicUser });
+}
+
+/** The memberships of some users, with their tenants (one page of the user list). */
+export async function listMembershipsOfUsers(db: Db, userIds: readonly string[]): Promise<(Membership & { tenant: Tenant })[]> {
+  if (userIds.length === 0) return [];
+  const rows = await db.membership.findMany({
+    where: { userId: { in: [...new Set(userIds)] } },
+    include: { tenant: true },
+    orderBy: { tenant: { name: 'asc' } },
+  });
+  return rows.map((row) => ({ ...row, role: row.role as MemberRole }));
 }
 
 /** Every membership of every user, for the platform admin's user list. */

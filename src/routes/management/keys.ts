@@ -10,6 +10,7 @@ import { presentKey } from '../../presenters/key-presenter';
 import { presentKeyUsage } from '../../presenters/usage-presenter';
 import { keyUsageReport } from '../../usage/usage-report';
 import { callingKey, keyActor, keyLimits } from './actor';
+import { keyActivityRouter } from './key-activity';
 
 export function keysRouter(ctx: AppContext): Router {
   const router = Router();
@@ -68,6 +69,9 @@ export function keysRouter(ctx: AppContext): Router {
     const key = await keys.get(callingKey(req).tenantId, req.params.id);
     res.json(presentKeyUsage(await keyUsageReport(ctx, key)));
   });
+
+  // GET /:id/requests (the request log) and GET /:id/ips (client addresses).
+  router.use(keyActivityRouter(ctx));
 
   return router;
 }

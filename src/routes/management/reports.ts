@@ -1,17 +1,49 @@
-/** /api/v1/stats and /api/v1/audit-events, for the calling key's tenant. */
+/** /api/v1/stats, /api/v1/audit-events and /api/v1/usage, for the calling key's tenant. */
 import { type RequestHandler, Router } from 'express';
 import { z } from 'zod';
 import type { AppContext } from '../../context';
 import { listAuditEvents } from '../../data/repositories/audit-events';
+import { validationError } from '../../errors';
+import { sendCsv } from '../../http/csv-response';
 import { paginationSchema } from '../../keys/key-input';
+import { dayStart } from '../../limits/periods';
 import { parseInput } from '../../lib/validation';
+import { presentTenantUsage, tenantUsageCsv } from '../../presenters/activity-presenter';
+import { auditEventsCsv } from '../../presenters/audit-csv';
 import { presentAuditEvent } from '../../presenters/audit-presenter';
+import { MAX_USAGE_RANGE_DAYS, tenantUsage, USAGE_GROUPS } from '../../usage/tenant-usage';
 import { callingKey } from './actor';
+import { blankAsMissing, countField, dayField, formatField } from './query-fields';
+
+const DAY_MS = 86_400_000;
 
 const auditQuerySchema = paginationSchema.extend({
   action: z.string({ error: 'must be a string' }).max(100, 'must be at most 100 characters').optional(),
   keyId: z.string({ error: 'must be a string' }).max(64, 'must be at most 64 characters').optional(),
+  format: formatField,
 });
+/** A CSV export takes up to 10,000 events a page (default: all of them up to that). */
+const auditExportSchema = auditQuerySchema.extend({ size: countField(10_000).default(10_000) });
+
+const usageQuerySchema = z.object({
+  from: dayField,
+  to: dayField,
+  groupBy: z.preprocess(blankAsMissing, z.enum(USAGE_GROUPS, { error: 'must be one of day, key, model' }).default('day')),
+  format: formatField,
+});
+
+/** The days asked for: `to` defaults to today (UTC), `from` to 29 days before `to`. */
+function usageRange(query: { from?: number; to?: number }): { from: number; to: number } {
+  const to = query.to ?? dayStart(Date.now());
+  const from = query.from ?? to - 29 * DAY_MS;
+  if (to < from) throw validationError([{ field: 'to', message: 'must be on or after from (default: today)' }]);
+  if ((to - from) / DAY_MS + 1 > MAX_USAGE_RANGE_DAYS) {
+    throw validationError([{ field: 'from', message: `must be at most ${MAX_USAGE_RANGE_DAYS} days before to (both included)` }]);
+  }
+  return { from, to };
+}
+
+const isoDay = (ms: number) => new Date(ms).toISOString().slice(0, 10);
 
 /** `guard` runs before each route (mounted beside other /v1 routers, so not router-wide). */
 export function reportsRouter(ctx: AppContext, guard: RequestHandler): Router {
@@ -29,7 +61,7 @@ export function reportsRouter(ctx: AppContext, guard: RequestHandler): Router {
   });
 
   router.get('/audit-events', guard, async (req, res) => {
-    const query = parseInput(auditQuerySchema, req.query);
+    const query = parseInput(req.query.format === 'csv' ? auditExportSchema : auditQuerySchema, req.query);
     const { rows, total } = await listAuditEvents(ctx.database.prisma, {
       tenantId: callingKey(req).tenantId,
       action: query.action || undefined,
@@ -37,7 +69,24 @@ export function reportsRouter(ctx: AppContext, guard: RequestHandler): Router {
       page: query.page,
       size: query.size,
     });
+    if (query.format === 'csv') {
+      sendCsv(res, 'keyward-audit-events.csv', auditEventsCsv(rows.map(presentAuditEvent)));
+      return;
+    }
     res.json({ data: rows.map(presentAuditEvent), total, page: query.page, size: query.size });
+  });
+
+  // Tenant-wide usage over UTC days [from, to] (default: the last 30 days), by day, key or model.
+  router.get('/usage', guard, async (req, res) => {
+    const query = parseInput(usageQuerySchema, req.query);
+    const { from, to } = usageRange(query);
+    const rows = await tenantUsage(ctx.database.prisma, callingKey(req).tenantId, { from, to, groupBy: query.groupBy });
+    const range = { from: isoDay(from), to: isoDay(to), groupBy: query.groupBy };
+    if (query.format === 'csv') {
+      sendCsv(res, `keyward-usage-${range.groupBy}-${range.from}-${range.to}.csv`, tenantUsageCsv(query.groupBy, rows));
+      return;
+    }
+    res.json(presentTenantUsage(range, rows));
   });
 
   return router;

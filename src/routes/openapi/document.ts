@@ -6,6 +6,7 @@
 import { z } from 'zod';
 import { keyInputSchema, rotateSchema } from '../../keys/key-input';
 import { chatRequestSchema } from '../../llm/chat-request';
+import { clientAddressListSchema, requestLogPageSchema, tenantUsageSchema } from '../../presenters/activity-presenter';
 import { auditEventSchema } from '../../presenters/audit-presenter';
 import { issuedKeySchema, keySchema, pageSchema } from '../../presenters/key-presenter';
 import {
@@ -17,6 +18,8 @@ import {
   statsSchema,
 } from '../../presenters/openai-schemas';
 import { keyUsageSchema } from '../../presenters/usage-presenter';
+import { MAX_USAGE_RANGE_DAYS, USAGE_GROUPS } from '../../usage/tenant-usage';
+import { REQUEST_OUTCOMES } from '../../usage/usage-types';
 
 type JsonSchema = Record<string, unknown>;
 
@@ -94,6 +97,15 @@ function operation(spec: {
   };
 }
 
+const formatParameter = {
+  name: 'format',
+  in: 'query',
+  description:
+    '`csv`: a `text/csv; charset=utf-8` download (`Content-Disposition: attachment`) with a header row, RFC 4180 quoting, and text cells starting with `=`, `+`, `-`, `@`, a tab or a CR prefixed with `\'` so spreadsheets never run them as formulas. Costs stay in cents with decimals.',
+  schema: { type: 'string', enum: ['json', 'csv'], default: 'json' },
+};
+const csv = { 'text/csv': { schema: { type: 'string' } } };
+
 const read = ['keys:read'];
 const write = ['keys:write'];
 const keyAction = (summary: string, extra: number[] = []) =>
@@ -151,9 +163,15 @@ export function buildOpenApiDocument(serverUrl: string | null = null) {
             ...pageParameters,
             { name: 'status', in: 'query', schema: { type: 'string', enum: ['active', 'inactive', 'revoked', 'expired'] } },
             { name: 'search', in: 'query', description: 'In name and description, case-insensitive; `%` and `_` match only themselves.', schema: { type: 'string' } },
-            { name: 'tag', in: 'query', schema: { type: 'string' } },
+            { name: 'tag', in: 'query', description: 'Case-insensitive.', schema: { type: 'string' } },
             { name: 'ownerId', in: 'query', schema: { type: 'string' } },
-            { name: 'sort', in: 'query', schema: { type: 'string', enum: ['createdAt', 'name', 'lastUsedAt'], default: 'createdAt' } },
+            {
+              name: 'expires',
+              in: 'query',
+              description: '`7d`/`30d`: not revoked and expiring within that many days; `expired`: the expiry has passed; `never`: no expiry.',
+              schema: { type: 'string', enum: ['7d', '30d', 'expired', 'never'] },
+            },
+            { name: 'sort', in: 'query', description: '`expiresAt` lists keys without an expiry last.', schema: { type: 'string', enum: ['createdAt', 'name', 'lastUsedAt', 'expiresAt'], default: 'createdAt' } },
             { name: 'order', in: 'query', schema: { type: 'string', enum: ['asc', 'desc'] } },
           ],
           ok: { status: 200, description: 'A page of keys', content: json(ref('KeyPage')) },
@@ -204,7 +222,54 @@ export function buildOpenApiDocument(serverUrl: string | null = null) {
       '/api/v1/keys/{id}/deactivate': { post: keyAction('Deactivate (reversible)', [409]) },
       '/api/v1/keys/{id}/reset-usage': { post: keyAction('Reset usage: quota and budget start over') },
       '/api/v1/keys/{id}/usage': {
-        get: operation({ summary: 'Usage: totals, this hour, today, the last 30 days, budget', scopes: read, parameters: [idParameter], ok: { status: 200, description: 'Usage', content: json(ref('KeyUsage')) }, errors: [...GUARD_ERRORS, 404] }),
+        get: operation({
+          summary: 'Usage: totals, this hour, today, the last 30 days, budget, every request of the last 30 days by outcome, spend by model',
+          scopes: read,
+          parameters: [idParameter],
+          ok: { status: 200, description: 'Usage', content: json(ref('KeyUsage')) },
+          errors: [...GUARD_ERRORS, 404],
+        }),
+      },
+      '/api/v1/keys/{id}/requests': {
+        get: operation({
+          summary: 'The request log of a key, newest first: every request the guard saw with it (admitted and refused), kept REQUEST_LOG_RETENTION_DAYS',
+          scopes: read,
+          parameters: [
+            idParameter,
+            { name: 'limit', in: 'query', description: 'Rows per page: 1-100 (default 50); with format=csv 1-10,000 (default 10,000; `X-Next-Cursor` continues a longer export).', schema: { type: 'integer', minimum: 1, maximum: 10000 } },
+            { name: 'cursor', in: 'query', description: 'The `nextCursor` of the previous page (opaque).', schema: { type: 'string' } },
+            { name: 'outcome', in: 'query', schema: { type: 'string', enum: [...REQUEST_OUTCOMES] } },
+            { name: 'ip', in: 'query', description: 'Only requests from this client address.', schema: { type: 'string' } },
+            { name: 'from', in: 'query', description: 'Only requests at or after this time (ISO 8601 date-time, or a UTC day YYYY-MM-DD).', schema: { type: 'string' } },
+            { name: 'to', in: 'query', description: 'Only requests before this time (same forms).', schema: { type: 'string' } },
+            formatParameter,
+          ],
+          ok: { status: 200, description: 'A page of requests', content: { ...json(ref('RequestLogPage')), ...csv } },
+          errors: [400, ...GUARD_ERRORS, 404],
+        }),
+      },
+      '/api/v1/keys/{id}/ips': {
+        get: operation({
+          summary: 'The client addresses a key was used from (admitted and refused requests), most recently seen first',
+          scopes: read,
+          parameters: [idParameter],
+          ok: { status: 200, description: 'Client addresses', content: json(ref('ClientAddressList')) },
+          errors: [...GUARD_ERRORS, 404],
+        }),
+      },
+      '/api/v1/usage': {
+        get: operation({
+          summary: 'Usage of the tenant over UTC days by day, key or model: requests by outcome, tokens, cost',
+          scopes: read,
+          parameters: [
+            { name: 'from', in: 'query', description: 'First UTC day (YYYY-MM-DD, included); default 29 days before `to`.', schema: { type: 'string', format: 'date' } },
+            { name: 'to', in: 'query', description: `Last UTC day (included); default today. At most ${MAX_USAGE_RANGE_DAYS} days in all.`, schema: { type: 'string', format: 'date' } },
+            { name: 'groupBy', in: 'query', schema: { type: 'string', enum: [...USAGE_GROUPS], default: 'day' } },
+            formatParameter,
+          ],
+          ok: { status: 200, description: 'Usage rows', content: { ...json(ref('TenantUsage')), ...csv } },
+          errors: [400, ...GUARD_ERRORS],
+        }),
       },
       '/api/v1/stats': {
         get: operation({ summary: 'Key counts of the tenant by status', scopes: read, ok: { status: 200, description: 'Counts', content: json(ref('Stats')) }, errors: GUARD_ERRORS }),
@@ -213,8 +278,13 @@ export function buildOpenApiDocument(serverUrl: string | null = null) {
         get: operation({
           summary: 'Audit events of the tenant, newest first',
           scopes: read,
-          parameters: [...pageParameters, { name: 'action', in: 'query', schema: { type: 'string' } }, { name: 'keyId', in: 'query', schema: { type: 'string' } }],
-          ok: { status: 200, description: 'A page of events', content: json(ref('AuditEventPage')) },
+          parameters: [
+            ...pageParameters,
+            { name: 'action', in: 'query', schema: { type: 'string' } },
+            { name: 'keyId', in: 'query', schema: { type: 'string' } },
+            { ...formatParameter, description: `${formatParameter.description} With csv, \`size\` may be up to 10,000 (default 10,000).` },
+          ],
+          ok: { status: 200, description: 'A page of events', content: { ...json(ref('AuditEventPage')), ...csv } },
           errors: [400, ...GUARD_ERRORS],
         }),
       },
@@ -232,6 +302,9 @@ export function buildOpenApiDocument(serverUrl: string | null = null) {
             IssuedKey: issuedKeySchema,
             KeyPage: pageSchema(keySchema),
             KeyUsage: keyUsageSchema,
+            RequestLogPage: requestLogPageSchema,
+            ClientAddressList: clientAddressListSchema,
+            TenantUsage: tenantUsageSchema,
             AuditEvent: auditEventSchema,
             AuditEventPage: pageSchema(auditEventSchema),
             Stats: statsSchema,

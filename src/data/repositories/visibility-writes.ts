@@ -1,0 +1,138 @@
+/**
+ * The visibility part of a usage batch, written inside the batch's transaction: outcome rollups,
+ * model spend, request-log rows, client addresses, unknown-key attempts. Multi-row statements
+ * only (one per table, or per 400 rows; the request log per 1,000 rows, read from one JSON
+ * parameter), never one per request; every counter is an atomic increment (INSERT ... ON CONFLICT
+ * DO UPDATE), valid SQL on SQLite and PostgreSQL. Upserted rows are sent in one order (by their
+ * primary key) so two processes writing at once lock them in the same order and never deadlock.
+ */
+import { Prisma } from '../../generated/postgresql/client';
+import type { ClientAddressDelta, ModelDelta, OutcomeDelta, RequestLogRow, UnknownKeyDelta, VisibilityBatch } from '../../usage/usage-batch';
+import type { Tx } from '../client-types';
+import type { Database } from '../database';
+import type { JsonColumnType } from '../dialects/dialect';
+import { chunks, compareText } from './batching';
+
+/**
+ * Request-log rows per statement (one JSON parameter, about 250 bytes a row). On SQLite a
+ * statement runs on the app's thread: this bounds how long requests wait for one (about 60 ms).
+ */
+const LOG_CHUNK = 1000;
+
+const LOG_COLUMNS: [string, JsonColumnType][] = [
+  ['keyId', 'text'],
+  ['tenantId', 'text'],
+  ['at', 'timestamp'],
+  ['outcome', 'text'],
+  ['status', 'integer'],
+  ['ip', 'text'],
+  ['model', 'text'],
+  ['chatbot', 'text'],
+  ['tokens', 'integer'],
+  ['costMicroCents', 'bigint'],
+  ['latencyMs', 'integer'],
+  ['requestId', 'text'],
+  ['userAgent', 'text'],
+];
+const LOG_INSERT = Prisma.raw(`INSERT INTO "request_log" (${LOG_COLUMNS.map(([name]) => `"${name}"`).join(', ')})`);
+const LOG_TYPES = LOG_COLUMNS.map(([, type]) => type);
+
+const date = (ms: number) => new Date(ms);
+
+async function upsertOutcomes(tx: Tx, table: 'usage_outcomes_hourly' | 'usage_outcomes_daily', rows: OutcomeDelta[]): Promise<void> {
+  const name = Prisma.raw(`"${table}"`); // one of two constants, never input
+  const sorted = [...rows].sort(
+    (a, b) => compareText(a.keyId, b.keyId) || a.bucketStart - b.bucketStart || compareText(a.outcome, b.outcome),
+  );
+  for (const chunk of chunks(sorted)) {
+    const values = chunk.map((r) => Prisma.sql`(${r.keyId}, ${date(r.bucketStart)}, ${r.outcome}, ${r.tenantId}, ${r.requests})`);
+    await tx.$executeRaw`INSERT INTO ${name} ("keyId", "bucketStart", "outcome", "tenantId", "requests")
+       VALUES ${Prisma.join(values)}
+       ON CONFLICT ("keyId", "bucketStart", "outcome") DO UPDATE SET "requests" = ${name}."requests" + excluded."requests"`;
+  }
+}
+
+async function upsertModels(tx: Tx, rows: ModelDelta[]): Promise<void> {
+  const sorted = [...rows].sort(
+    (a, b) =>
+      compareText(a.keyId, b.keyId) || a.bucketStart - b.bucketStart || compareText(a.model, b.model) || compareText(a.outcome, b.outcome),
+  );
+  for (const chunk of chunks(sorted)) {
+    const values = chunk.map(
+      (r) =>
+        Prisma.sql`(${r.keyId}, ${date(r.bucketStart)}, ${r.model}, ${r.outcome}, ${r.tenantId}, ${r.requests}, ${r.tokens}, ${r.spendMicroCents})`,
+    );
+    await tx.$executeRaw`INSERT INTO "usage_models_daily" ("keyId", "bucketStart", "model", "outcome", "tenantId", "requests", "tokens", "spendMicroCents")
+       VALUES ${Prisma.join(values)}
+       ON CONFLICT ("keyId", "bucketStart", "model", "outcome") DO UPDATE SET
+         "requests" = "usage_models_daily"."requests" + excluded."requests",
+         "tokens" = "usage_models_daily"."tokens" + excluded."tokens",
+         "spendMicroCents" = "usage_models_daily"."spendMicroCents" + excluded."spendMicroCents"`;
+  }
+}
+
+async function insertRequestLog(db: SqlDatabase, tx: Tx, rows: RequestLogRow[]): Promise<void> {
+  // Oldest first, so ids mostly follow time (the cursor orders by time, then id).
+  const sorted = [...rows].sort((a, b) => a.at - b.at);
+  for (const chunk of chunks(sorted, LOG_CHUNK)) {
+    const values = chunk.map((r) => [
+      r.keyId,
+      r.tenantId,
+      r.at,
+      r.outcome,
+      r.status,
+      r.ip,
+      r.model,
+      r.chatbot,
+      r.tokens,
+      r.costMicroCents,
+      r.latencyMs,
+      r.requestId,
+      r.userAgent,
+    ]);
+    await tx.$executeRaw`${LOG_INSERT} ${db.sql.jsonRows(values, LOG_TYPES)}`;
+  }
+}
+
+async function upsertClientAddresses(tx: Tx, rows: ClientAddressDelta[]): Promise<void> {
+  const sorted = [...rows].sort((a, b) => compareText(a.keyId, b.keyId) || compareText(a.ip, b.ip));
+  for (const chunk of chunks(sorted)) {
+    const values = chunk.map(
+      (r) => Prisma.sql`(${r.keyId}, ${r.ip}, ${r.tenantId}, ${date(r.firstSeenAt)}, ${date(r.lastSeenAt)}, ${r.requests})`,
+    );
+    // CASE rather than LEAST/GREATEST (PostgreSQL) or MIN/MAX (SQLite): the same SQL on both.
+    await tx.$executeRaw`INSERT INTO "key_client_addresses" AS t ("keyId", "ip", "tenantId", "firstSeenAt", "lastSeenAt", "requests")
+       VALUES ${Prisma.join(values)}
+       ON CONFLICT ("keyId", "ip") DO UPDATE SET
+         "firstSeenAt" = CASE WHEN excluded."firstSeenAt" < t."firstSeenAt" THEN excluded."firstSeenAt" ELSE t."firstSeenAt" END,
+         "lastSeenAt" = CASE WHEN excluded."lastSeenAt" > t."lastSeenAt" THEN excluded."lastSeenAt" ELSE t."lastSeenAt" END,
+         "requests" = t."requests" + excluded."requests"`;
+  }
+}
+
+async function upsertUnknownKeys(tx: Tx, rows: UnknownKeyDelta[]): Promise<void> {
+  const sorted = [...rows].sort((a, b) => a.bucketStart - b.bucketStart || compareText(a.ip, b.ip));
+  for (const chunk of chunks(sorted)) {
+    const values = chunk.map(
+      (r) => Prisma.sql`(${date(r.bucketStart)}, ${r.ip}, ${r.attempts}, ${r.blockedAttempts}, ${date(r.lastSeenAt)})`,
+    );
+    await tx.$executeRaw`INSERT INTO "unknown_key_attempts" AS t ("bucketStart", "ip", "attempts", "blockedAttempts", "lastSeenAt")
+       VALUES ${Prisma.join(values)}
+       ON CONFLICT ("bucketStart", "ip") DO UPDATE SET
+         "attempts" = t."attempts" + excluded."attempts",
+         "blockedAttempts" = t."blockedAttempts" + excluded."blockedAttempts",
+         "lastSeenAt" = CASE WHEN excluded."lastSeenAt" > t."lastSeenAt" THEN excluded."lastSeenAt" ELSE t."lastSeenAt" END`;
+  }
+}
+
+type SqlDatabase = Pick<Database, 'sql'>;
+
+/** Writes the visibility part of a batch with the transaction it is given. */
+export async function writeVisibility(db: SqlDatabase, tx: Tx, batch: VisibilityBatch): Promise<void> {
+  await upsertOutcomes(tx, 'usage_outcomes_hourly', batch.outcomesHourly);
+  await upsertOutcomes(tx, 'usage_outcomes_daily', batch.outcomesDaily);
+  await upsertModels(tx, batch.models);
+  await upsertClientAddresses(tx, batch.clientAddresses);
+  await upsertUnknownKeys(tx, batch.unknownKeys);
+  await insertRequestLog(db, tx, batch.requestLog);
+}

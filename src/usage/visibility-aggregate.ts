@@ -1,0 +1,232 @@
+/**
+ * The visibility half of the usage buffer: what every request of an identified key did (outcome
+ * counts per key per hour and day, model spend per key per day, the request log, the client
+ * addresses of each key) and attempts that named no key (per client address per day), added up in
+ * memory until the next write.
+ *
+ * Outcome counts are exact: every request lands in its rollups, whatever the bounds below. What a
+ * burst (or a database that is away, while batches wait) can hold in memory is bounded where the
+ * number of rows follows the number of requests or values a client chooses:
+ * - request-log rows: at most `maxLogRows` wait for a write; rows past it are dropped and counted;
+ * - client addresses: at most `maxClientAddresses` (key, address) pairs wait; requests from new
+ *   pairs past it are left out of the address list and counted;
+ * - unknown-key attempts: at most `maxUnknownAddresses` addresses get rows of their own per UTC
+ *   day and process; attempts from further addresses (a guesser spraying fresh IPv6 addresses) are
+ *   counted under the address `other`, so totals stay exact and the table grows by a bounded
+ *   number of rows a day.
+ */
+import { dayStart, hourStart } from '../limits/periods';
+import type {
+  ClientAddressDelta,
+  ModelDelta,
+  OutcomeDelta,
+  RequestLogRow,
+  UnknownKeyDelta,
+  VisibilityBatch,
+} from './usage-batch';
+import type { RefusalEvent, RequestFacts, RequestOutcome, UnknownKeyAttempt, UsageEvent } from './usage-types';
+
+export interface VisibilityLimits {
+  /** Request-log rows waiting for a write (default 10,000: 10,000 requests/s at the 1 s interval). */
+  maxLogRows: number;
+  /** (key, client address) pairs waiting for a write (default 10,000). */
+  maxClientAddresses: number;
+  /** Addresses with unknown-key attempts counted apart per UTC day (default 10,000). */
+  maxUnknownAddresses: number;
+}
+
+/** The bounds a UsageBuffer uses unless told otherwise. */
+export const DEFAULT_VISIBILITY_LIMITS: VisibilityLimits = { maxLogRows: 10_000, maxClientAddresses: 10_000, maxUnknownAddresses: 10_000 };
+
+/** What the bounds left out since the last time it was asked. */
+export interface DroppedRows {
+  requestLogRows: number;
+  clientAddressRequests: number;
+}
+
+/** The address unknown-key attempts past `maxUnknownAddresses` are counted under. */
+export const OTHER_ADDRESSES = 'other';
+
+/** Model and chatbot names come from the client: stored at most this long. */
+const MAX_NAME = 200;
+
+const clip = (text: string | null): string | null => (text === null ? null : text.slice(0, MAX_NAME));
+
+/** One map key from several parts (NUL cannot appear in ids, addresses or outcome codes). */
+const keyOf = (...parts: (string | number)[]) => parts.join('\u0000');
+
+/** Adds up outcomes, model spend, log rows, addresses and unknown-key attempts until take(). */
+export class VisibilityAggregate {
+  private outcomesHourly = new Map<string, OutcomeDelta>();
+  private outcomesDaily = new Map<string, OutcomeDelta>();
+  private models = new Map<string, ModelDelta>();
+  private requestLog: RequestLogRow[] = [];
+  private clientAddresses = new Map<string, ClientAddressDelta>();
+  private unknownKeys = new Map<string, UnknownKeyDelta>();
+  private dropped: DroppedRows = { requestLogRows: 0, clientAddressRequests: 0 };
+  /** Addresses given rows of their own on `unknownDay` (by this process). */
+  private unknownAddresses = new Set<string>();
+  private unknownDay = 0;
+
+  constructor(private readonly limits: VisibilityLimits = DEFAULT_VISIBILITY_LIMITS) {}
+
+  /** An admitted request (ok, failed or client_closed), with what it used. */
+  admitted(event: UsageEvent): void {
+    this.request(event, event.outcome, event.tokens, event.costMicroCents);
+    const model = clip(event.model);
+    if (!model) return;
+    const bucketStart = dayStart(event.at);
+    this.mergeModel({
+      keyId: event.keyId,
+      tenantId: event.tenantId,
+      bucketStart,
+      model,
+      outcome: event.outcome,
+      requests: 1,
+      tokens: event.tokens,
+      spendMicroCents: event.costMicroCents,
+    });
+  }
+
+  /** A refusal of an identified key: counted in outcomes, the log and addresses, never in usage. */
+  refused(event: RefusalEvent): void {
+    this.request(event, event.outcome, 0, 0);
+  }
+
+  /** An attempt that named no key, or came from an address blocked for guessing. */
+  unknownKey(attempt: UnknownKeyAttempt): void {
+    const day = dayStart(attempt.at);
+    if (day > this.unknownDay) {
+      this.unknownDay = day;
+      this.unknownAddresses.clear();
+    }
+    let ip = attempt.ip;
+    if (!this.unknownAddresses.has(ip)) {
+      if (day === this.unknownDay && this.unknownAddresses.size < this.limits.maxUnknownAddresses) this.unknownAddresses.add(ip);
+      else ip = OTHER_ADDRESSES;
+    }
+    this.mergeUnknown({
+      ip,
+      bucketStart: day,
+      attempts: attempt.blocked ? 0 : 1,
+      blockedAttempts: attempt.blocked ? 1 : 0,
+      lastSeenAt: attempt.at,
+    });
+  }
+
+  private request(facts: RequestFacts, outcome: RequestOutcome, tokens: number, costMicroCents: number): void {
+    const { keyId, tenantId, at } = facts;
+    mergeOutcome(this.outcomesHourly, { keyId, tenantId, bucketStart: hourStart(at), outcome, requests: 1 });
+    mergeOutcome(this.outcomesDaily, { keyId, tenantId, bucketStart: dayStart(at), outcome, requests: 1 });
+    this.mergeAddress({ keyId, tenantId, ip: facts.ip, firstSeenAt: at, lastSeenAt: at, requests: 1 });
+    if (this.requestLog.length >= this.limits.maxLogRows) {
+      this.dropped.requestLogRows += 1;
+      return;
+    }
+    this.requestLog.push({
+      keyId,
+      tenantId,
+      at,
+      outcome,
+      status: facts.status,
+      ip: facts.ip,
+      model: clip(facts.model),
+      chatbot: clip(facts.chatbot),
+      tokens,
+      costMicroCents,
+      latencyMs: Math.round(facts.latencyMs),
+      requestId: clip(facts.requestId),
+      userAgent: facts.userAgent,
+    });
+  }
+
+  private mergeModel(delta: ModelDelta): void {
+    const id = keyOf(delta.keyId, delta.bucketStart, delta.model, delta.outcome);
+    const current = this.models.get(id);
+    if (!current) {
+      this.models.set(id, { ...delta });
+      return;
+    }
+    current.requests += delta.requests;
+    current.tokens += delta.tokens;
+    current.spendMicroCents += delta.spendMicroCents;
+  }
+
+  private mergeAddress(delta: ClientAddressDelta): void {
+    const id = keyOf(delta.keyId, delta.ip);
+    const current = this.clientAddresses.get(id);
+    if (current) {
+      current.firstSeenAt = Math.min(current.firstSeenAt, delta.firstSeenAt);
+      current.lastSeenAt = Math.max(current.lastSeenAt, delta.lastSeenAt);
+      current.requests += delta.requests;
+    } else if (this.clientAddresses.size < this.limits.maxClientAddresses) {
+      this.clientAddresses.set(id, { ...delta });
+    } else {
+      this.dropped.clientAddressRequests += delta.requests;
+    }
+  }
+
+  private mergeUnknown(delta: UnknownKeyDelta): void {
+    const id = keyOf(delta.bucketStart, delta.ip);
+    const current = this.unknownKeys.get(id);
+    if (!current) {
+      this.unknownKeys.set(id, { ...delta });
+      return;
+    }
+    current.attempts += delta.attempts;
+    current.blockedAttempts += delta.blockedAttempts;
+    current.lastSeenAt = Math.max(current.lastSeenAt, delta.lastSeenAt);
+  }
+
+  /** Nothing waits for a write. */
+  isEmpty(): boolean {
+    return this.outcomesHourly.size === 0 && this.unknownKeys.size === 0;
+  }
+
+  /** Everything added so far, handed to a write; the aggregate starts over. */
+  take(): VisibilityBatch {
+    const batch: VisibilityBatch = {
+      outcomesHourly: [...this.outcomesHourly.values()],
+      outcomesDaily: [...this.outcomesDaily.values()],
+      models: [...this.models.values()],
+      requestLog: this.requestLog,
+      clientAddresses: [...this.clientAddresses.values()],
+      unknownKeys: [...this.unknownKeys.values()],
+    };
+    this.outcomesHourly = new Map();
+    this.outcomesDaily = new Map();
+    this.models = new Map();
+    this.requestLog = [];
+    this.clientAddresses = new Map();
+    this.unknownKeys = new Map();
+    return batch;
+  }
+
+  /** Puts an unwritten batch back (its rows first: they are older), within the same bounds. */
+  restore(batch: VisibilityBatch): void {
+    for (const delta of batch.outcomesHourly) mergeOutcome(this.outcomesHourly, delta);
+    for (const delta of batch.outcomesDaily) mergeOutcome(this.outcomesDaily, delta);
+    for (const delta of batch.models) this.mergeModel(delta);
+    for (const delta of batch.clientAddresses) this.mergeAddress(delta);
+    for (const delta of batch.unknownKeys) this.mergeUnknown(delta);
+    const rows = [...batch.requestLog, ...this.requestLog];
+    const excess = Math.max(0, rows.length - this.limits.maxLogRows);
+    this.dropped.requestLogRows += excess;
+    this.requestLog = excess > 0 ? rows.slice(0, this.limits.maxLogRows) : rows;
+  }
+
+  /** What the bounds left out since the last call, or null when nothing was. */
+  takeDropped(): DroppedRows | null {
+    const dropped = this.dropped;
+    if (dropped.requestLogRows === 0 && dropped.clientAddressRequests === 0) return null;
+    this.dropped = { requestLogRows: 0, clientAddressRequests: 0 };
+    return dropped;
+  }
+}
+
+function mergeOutcome(map: Map<string, OutcomeDelta>, delta: OutcomeDelta): void {
+  const id = keyOf(delta.keyId, delta.bucketStart, delta.outcome);
+  const current = map.get(id);
+  if (current) current.requests += delta.requests;
+  else map.set(id, { ...delta });
+}
