@@ -3,6 +3,9 @@
  * directory, and what the /api guard shares (key cache, limits, usage buffer). server.ts, the CLI
  * and tests all start from here.
  */
+import { AlertService } from './alerts/alert-service';
+import { ExpirySweep } from './alerts/expiry-sweep';
+import { KeyAlerts } from './alerts/key-alerts';
 import { PasswordHasher } from './auth/password';
 import type { ResolvedConfig } from './config';
 import type { CatalogModel } from './config/model-catalog';
@@ -24,10 +27,17 @@ import type { KeywardMetrics } from './observability/metrics';
 import type { HealthCheck } from './routes/health';
 import { type CachedKeyStore, cachedKeyStore } from './middleware/key-store';
 import { createSharedState } from './shared-state';
+import { LevelDirectory } from './governance/level-directory';
+import { LevelLimitsService } from './governance/level-limits-service';
+import { ThresholdMonitor } from './governance/threshold-monitor';
+import { listLevelLimitsOfTenant } from './data/repositories/level-limits';
 import { TenantService } from './tenants/tenant-service';
 import { ActivityRetention } from './usage/retention';
 import { UsageBuffer } from './usage/usage-buffer';
 import { UserService } from './users/user-service';
+import { type DelivererOptions, WebhookDeliverer } from './webhooks/webhook-deliverer';
+import { WebhookSecretBox } from './webhooks/webhook-secret';
+import { WebhookService } from './webhooks/webhook-service';
 
 export interface AppContext {
   config: ResolvedConfig;
@@ -39,13 +49,25 @@ export interface AppContext {
   tenants: TenantService;
   users: UserService;
   passwords: PasswordHasher;
+  /** Tenant and owner limits (the levels above keys). */
+  levels: LevelLimitsService;
   /** What the /api guard shares between routes. */
   keyStore: CachedKeyStore;
+  /** The guard's cached view of the levels above each key. */
+  levelDirectory: LevelDirectory;
+  /** Raises budget and quota threshold alerts for keys the guard saw used. */
+  thresholds: ThresholdMonitor;
   limits: LimitBackend;
   usage: UsageBuffer;
   models: ReadonlyMap<string, CatalogModel>;
   /** Sessions, sign-in and account actions of the dashboard. */
   dashboard: DashboardServices;
+  /** Alerts (raised once per dedupKey) and the tenant webhooks they are delivered to. */
+  alerts: AlertService;
+  webhooks: WebhookService;
+  /** The delivery worker and the key-expiry sweep (started unless overridden; stopped by close()). */
+  webhookDeliverer: WebhookDeliverer;
+  expirySweep: ExpirySweep;
   /** What GET /healthz reports: the database (critical) and shared stores (Redis). */
   health: HealthCheck[];
   /** Prometheus metrics for GET /metrics: null unless METRICS_TOKEN is set. */
@@ -69,6 +91,13 @@ export interface ContextOverrides {
    * and cache no keys (the CLI).
    */
   keyChangeFeed?: boolean;
+  /**
+   * false: neither deliver webhooks nor sweep for expiring keys (the CLI: alerts it raises are
+   * delivered by the server). Alerts are still raised.
+   */
+  alertWorkers?: boolean;
+  /** Delivery worker settings (tests use short retry delays). */
+  webhookDelivery?: Pick<DelivererOptions, 'retryDelaysMs' | 'giveUpAfterMs' | 'timeoutMs' | 'concurrency'>;
 }
 
 /** How long key_changes rows are kept: pollers only need the recent tail. */
@@ -88,9 +117,30 @@ export function createContext(config: ResolvedConfig, overrides: ContextOverride
   const limits = overrides.limits ?? shared.limits;
   const usageFailures = new ThrottledLog(logger);
   const metrics = config.metrics ? createMetrics() : null;
+  const webhookSecrets = new WebhookSecretBox(config.keyHashSecret);
+  const webhookDeliverer = new WebhookDeliverer({
+    database,
+    secrets: webhookSecrets,
+    logger,
+    allowPrivate: config.webhooks.allowPrivate,
+    pollMs: config.webhooks.pollMs,
+    clock: overrides.clock,
+    onResult: (result) => metrics?.webhookAttempted(result),
+    ...overrides.webhookDelivery,
+  });
+  const alertWorkers = overrides.alertWorkers !== false;
+  const alerts = new AlertService({ database, clock: overrides.clock, onQueued: () => webhookDeliverer.wake() });
+  const keyAlerts = new KeyAlerts({ db: database.prisma, alerts, logger });
+  const expirySweep = new ExpirySweep({ db: database.prisma, alerts, logger, clock: overrides.clock });
+  const webhooks = new WebhookService({ database, secrets: webhookSecrets, alerts, allowPrivate: config.webhooks.allowPrivate, clock: overrides.clock });
   const droppedTotals = { requestLogRows: 0, clientAddressRequests: 0 };
   const usage = new UsageBuffer(
-    { write: (batch) => writeUsageBatch(database, batch) },
+    {
+      write: async (batch) => {
+        const written = await writeUsageBatch(database, batch);
+        keyAlerts.onNewAddresses(written.newClientAddresses);
+      },
+    },
     {
       intervalMs: config.api.usageFlushIntervalMs,
       onError: (error) => {
@@ -140,6 +190,12 @@ export function createContext(config: ResolvedConfig, overrides: ContextOverride
           logger,
         });
   feed?.start();
+  // Every process raises key.revoked for revocations it hears; the alert's dedupKey keeps one.
+  keyEvents.subscribe((change) => keyAlerts.onKeyChange(change));
+  if (alertWorkers) {
+    webhookDeliverer.start();
+    expirySweep.start();
+  }
   keyEvents.subscribe((change) => {
     if (change.kind !== 'usage_reset') return;
     usage.dropCounters(change.keyId);
@@ -151,6 +207,21 @@ export function createContext(config: ResolvedConfig, overrides: ContextOverride
   });
 
   const users = new UserService(database, passwords);
+  const levelDirectory = new LevelDirectory({
+    load: (tenantId) => listLevelLimitsOfTenant(database.prisma, tenantId),
+    events: keyEvents,
+    ttlMs: config.api.keyCacheTtlMs,
+  });
+  const levels = new LevelLimitsService({ database, limits, events: keyEvents, origin: inbox.origin, clock: overrides.clock });
+  const thresholds = new ThresholdMonitor({
+    limits,
+    keys: keyStore,
+    levels: levelDirectory,
+    alerts,
+    logger,
+    now: overrides.clock ? () => (overrides.clock as () => Date)().getTime() : undefined,
+  });
+  if (alertWorkers) thresholds.start();
 
   const context: AppContext = {
     config,
@@ -162,11 +233,18 @@ export function createContext(config: ResolvedConfig, overrides: ContextOverride
     tenants: new TenantService(database),
     users,
     passwords,
+    levels,
     keyStore,
+    levelDirectory,
+    thresholds,
     limits,
     usage,
     models: new Map(config.llm.models.map((m) => [m.id, m])),
     dashboard: createDashboardServices({ config, database, users, limits, clock: overrides.clock }),
+    alerts,
+    webhooks,
+    webhookDeliverer,
+    expirySweep,
     health: [
       {
         name: 'database',
@@ -190,8 +268,15 @@ export function createContext(config: ResolvedConfig, overrides: ContextOverride
       await feed?.stop();
       await retention.stop();
       keyStore.close();
+      levelDirectory.close();
+      await expirySweep.stop();
       try {
         await usage.stop();
+        // The last requests' thresholds, while the ledger and the database are still open.
+        await thresholds.stop();
+        // After the last usage write (new addresses) and before the database closes.
+        await keyAlerts.drain();
+        await webhookDeliverer.stop();
         await limits.close();
       } finally {
         await shared.close();

@@ -6,6 +6,7 @@
  */
 import type { ResolvedConfig } from './config';
 import type { Database } from './data/database';
+import { lowerLevelCeilings, raiseLevelCeiling } from './data/repositories/level-limits';
 import { lowerCeilings, raiseCeiling } from './data/repositories/usage';
 import type { KeyChangeInbox } from './keys/key-change-inbox';
 import type { KeyEventBus } from './keys/key-events';
@@ -43,9 +44,21 @@ const RESERVATION_TTL_MS = 11 * 60_000;
 const BREAKER_FAILURES = 3;
 
 export function createSharedState(config: ResolvedConfig, deps: { database: Database; logger: Logger; inbox: KeyChangeInbox }): SharedState {
+  // Keys' ceilings live on api_keys; an owner's or tenant's (subjects with a ':') on level_limits.
+  const isLevel = (subject: string) => subject.includes(':');
   const ceilings: CeilingStore = {
-    raise: (keyId, kind, periodStart, ceiling) => raiseCeiling(deps.database.prisma, keyId, kind, periodStart, ceiling),
-    lower: (entries) => lowerCeilings(deps.database, entries),
+    raise: (subject, kind, periodStart, ceiling) =>
+      isLevel(subject)
+        ? raiseLevelCeiling(deps.database.prisma, subject, periodStart, ceiling)
+        : raiseCeiling(deps.database.prisma, subject, kind, periodStart, ceiling),
+    lower: async (entries) => {
+      const keys = entries.filter((e) => !isLevel(e.keyId));
+      if (keys.length > 0) await lowerCeilings(deps.database, keys);
+      await lowerLevelCeilings(
+        deps.database,
+        entries.filter((e) => isLevel(e.keyId)).map((e) => ({ subject: e.keyId, periodStart: e.periodStart, ceiling: e.ceiling })),
+      );
+    },
   };
   if (!config.redis) {
     return {

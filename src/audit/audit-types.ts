@@ -16,7 +16,7 @@ export interface AuditEventInput {
   tenantId: string | null;
   actor: Actor;
   action: string;
-  targetType: 'api_key' | 'user' | 'tenant' | 'membership' | 'session';
+  targetType: 'api_key' | 'user' | 'tenant' | 'membership' | 'session' | 'webhook';
   targetId: string | null;
   /** The target's name now (key name, email, tenant name), kept with the event. */
   targetLabel?: string | null;

@@ -99,7 +99,7 @@ async function measure(url: string, { rounds, requests, keyCount, addresses }: {
   const base = parseConfig({ DATABASE_URL: url, LOG_LEVEL: 'silent', KEY_HASH_SECRET: 'b'.repeat(48), SESSION_SECRET: 's'.repeat(48) });
   const config: ResolvedConfig = { ...base, keyHashSecret: 'b'.repeat(48), sessionSecret: 's'.repeat(48), secretsFile: null };
   await migrate(config.database);
-  const ctx = createContext(config, { logger: createLogger('silent'), keyChangeFeed: false });
+  const ctx = createContext(config, { logger: createLogger('silent'), keyChangeFeed: false, alertWorkers: false });
   try {
     const actor = systemActor('bench');
     const tenant = await ctx.tenants.create({ name: 'Bench', slug: 'bench' }, actor);

@@ -97,6 +97,8 @@ const createKey: Command = async (ctx, options, _args, actor) => {
   const owner = typeof options.owner === 'string' ? await ctx.users.getByEmail(options.owner) : null;
   const budgetCents = number(options['budget-cents']);
   const budgetPeriod = options['budget-period'];
+  const tokensPerMinute = number(options['tokens-per-minute']);
+  const tokensPerDay = number(options['tokens-per-day']);
   // Everything is validated by the key service, exactly as for the API and the dashboard.
   const input = {
     name: required(options, 'name'),
@@ -107,6 +109,10 @@ const createKey: Command = async (ctx, options, _args, actor) => {
     allowedIps: list(options['allowed-ips']),
     allowedModels: list(options['allowed-models']),
     usageLimit: number(options['usage-limit']),
+    usageLimitPeriod: options['quota-period'],
+    tokenLimits:
+      tokensPerMinute === undefined && tokensPerDay === undefined ? undefined : { perMinute: tokensPerMinute, perDay: tokensPerDay },
+    maxConcurrentRequests: number(options['max-concurrent']),
     budget: budgetCents === undefined && budgetPeriod === undefined ? undefined : { limitCents: budgetCents, period: budgetPeriod },
     expiresInDays: number(options['expires-in-days']),
     ownerId: owner?.id,
@@ -176,7 +182,9 @@ export const COMMANDS: Record<string, { run: Command; usage: string }> = {
     run: createKey,
     usage: [
       'keys create --tenant SLUG --name NAME [--scopes a,b] [--owner EMAIL] [--tier free|pro|enterprise]',
-      '      [--description TEXT] [--tags a,b] [--allowed-ips ADDR,CIDR] [--allowed-models a,b] [--usage-limit N]',
+      '      [--description TEXT] [--tags a,b] [--allowed-ips ADDR,CIDR] [--allowed-models a,b]',
+      '      [--usage-limit N [--quota-period total|daily|monthly]] [--tokens-per-minute N] [--tokens-per-day N]',
+      '      [--max-concurrent N]',
       '      [--budget-cents N --budget-period total|monthly] [--expires-in-days N] [--json]',
     ].join('\n'),
   },

@@ -49,6 +49,10 @@ async function main(argv: string[]): Promise<number> {
       'budget-cents': { type: 'string' },
       'budget-period': { type: 'string' },
       'expires-in-days': { type: 'string' },
+      'tokens-per-minute': { type: 'string' },
+      'tokens-per-day': { type: 'string' },
+      'max-concurrent': { type: 'string' },
+      'quota-period': { type: 'string' },
     },
   });
   const [group, action, ...args] = positionals;
@@ -66,7 +70,7 @@ async function main(argv: string[]): Promise<number> {
   if (!command) throw usageError(`Unknown command "${positionals.join(' ')}".\n${usage()}`);
 
   // The CLI only makes changes (running instances poll them): it has no key cache to keep fresh.
-  const ctx = createContext(config, { logger: createLogger('error'), keyChangeFeed: false });
+  const ctx = createContext(config, { logger: createLogger('error'), keyChangeFeed: false, alertWorkers: false });
   try {
     // With REDIS_URL, key changes made here are broadcast to running instances.
     await ctx.ready();

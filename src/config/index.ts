@@ -51,6 +51,8 @@ export interface Config {
   requestLog: { retentionDays: number };
   /** GET /metrics (Prometheus text): enabled by METRICS_TOKEN, answered only to `Bearer <token>`. */
   metrics: { token: string } | null;
+  /** Alert webhooks: private addresses allowed (WEBHOOK_ALLOW_PRIVATE), how often due deliveries are polled. */
+  webhooks: { allowPrivate: boolean; pollMs: number };
   /** How the /api middleware keeps keys and limits. */
   api: {
     usageFlushIntervalMs: number;
@@ -184,6 +186,10 @@ const envSchema = z.object({
   REQUEST_LOG_RETENTION_DAYS: wholeNumber('a number of days between 1 and 365', 1, 365, 7),
   METRICS_TOKEN: optionalText.refine((v) => v === undefined || v.length >= 16, `is too short: ${SECRET_HINT}`),
   LOG_FORMAT: z.enum(['json', 'pretty'], { message: 'must be "json" (one JSON object per line) or "pretty"' }).default('json'),
+  WEBHOOK_ALLOW_PRIVATE: z
+    .enum(['true', 'false'], { message: 'must be "true" (webhooks may call private and loopback addresses) or "false"' })
+    .default('false'),
+  WEBHOOK_POLL_MS: wholeNumber('a number of milliseconds between 100 and 60000', 100, 60_000, 1000),
 });
 
 /** Reads `.env` (if present) into the environment, then validates it. */
@@ -252,6 +258,7 @@ export function parseConfig(env: NodeJS.ProcessEnv, cwd = process.cwd()): Config
     keyChanges: { pollMs: vars.KEY_CHANGES_POLL_MS },
     requestLog: { retentionDays: vars.REQUEST_LOG_RETENTION_DAYS },
     metrics: vars.METRICS_TOKEN ? { token: vars.METRICS_TOKEN } : null,
+    webhooks: { allowPrivate: vars.WEBHOOK_ALLOW_PRIVATE === 'true', pollMs: vars.WEBHOOK_POLL_MS },
     api: {
       usageFlushIntervalMs: vars.USAGE_FLUSH_INTERVAL_MS,
       keyCacheTtlMs: vars.KEY_CACHE_TTL_SECONDS * 1000,

@@ -47,10 +47,14 @@ const RATE_WINDOWS: [string, string][] = [
 /** Field names as people say them. */
 const FIELD_LABELS: Record<string, string> = {
   rateLimits: 'rate limits',
+  tokenLimits: 'token limits',
+  maxConcurrentRequests: 'max concurrent requests',
   allowedIps: 'allowed IPs',
   allowedModels: 'allowed models',
   allowedChatbots: 'allowed chatbots',
   usageLimit: 'request quota',
+  usageLimitPeriod: 'quota period',
+  notifyOnNewIp: 'new IP alert',
   expiresAt: 'expires',
   ownerId: 'owner',
   revokedAt: 'revoked at',
@@ -74,9 +78,14 @@ const EMPTY_MEANS: Record<string, string> = {
   expiresAt: 'never',
   ownerId: 'no owner',
   rateLimits: 'tier defaults',
+  tokenLimits: 'no token limits',
+  maxConcurrentRequests: 'no limit',
   description: '(empty)',
   metadata: '{}',
 };
+
+/** Settings a new key has unless someone chose otherwise: a creation does not list them. */
+const CREATION_DEFAULTS: Record<string, unknown> = { usageLimitPeriod: 'total', notifyOnNewIp: false };
 
 function clip(text: string): string {
   return text.length > MAX_VALUE ? `${text.slice(0, MAX_VALUE - 1)}…` : text;
@@ -97,6 +106,18 @@ function isEmpty(value: unknown): boolean {
 function rateLimitsText(value: Record<string, unknown>): string {
   return RATE_WINDOWS.filter(([field]) => typeof value[field] === 'number')
     .map(([field, unit]) => `${formatCount(value[field] as number)}/${unit}`)
+    .join(', ');
+}
+
+const TOKEN_WINDOWS: [string, string][] = [
+  ['perMinute', 'min'],
+  ['perDay', 'day'],
+];
+
+/** Token limits as "2,000 tokens/min, 100,000 tokens/day" (windows without a limit left out). */
+function tokenLimitsText(value: Record<string, unknown>): string {
+  return TOKEN_WINDOWS.filter(([field]) => typeof value[field] === 'number')
+    .map(([field, unit]) => `${formatCount(value[field] as number)} tokens/${unit}`)
     .join(', ');
 }
 
@@ -129,6 +150,11 @@ export function showValue(field: string, value: unknown, labels: AuditLabels | n
     case 'rateLimits':
       if (typeof value === 'object' && value !== null) return rateLimitsText(value as Record<string, unknown>) || EMPTY_MEANS.rateLimits;
       break;
+    case 'tokenLimits':
+      if (typeof value === 'object' && value !== null) return tokenLimitsText(value as Record<string, unknown>) || EMPTY_MEANS.tokenLimits;
+      break;
+    case 'maxConcurrentRequests':
+      return typeof value === 'number' ? `${formatCount(value)} at once` : String(value);
     case 'ownerId':
       return typeof value === 'string' ? (labels?.[value] ?? value) : String(value);
     case 'last4':
@@ -159,7 +185,7 @@ export function describeChanges(changes: AuditChanges | null, labels: AuditLabel
   const entries = Object.entries(changes);
   const created = entries.every(([, change]) => change.before === null);
   return entries
-    .filter(([, change]) => !created || !isEmpty(change.after))
+    .filter(([field, change]) => !created || !(isEmpty(change.after) || CREATION_DEFAULTS[field] === change.after))
     .map(([field, change]) => ({
       field,
       label: FIELD_LABELS[field] ?? field,
@@ -184,7 +210,7 @@ export interface AuditRow {
   more: ChangeLine[];
 }
 
-const TARGET_KINDS: Record<string, string> = { api_key: 'key', user: 'user', membership: 'member', tenant: 'tenant', session: 'session' };
+const TARGET_KINDS: Record<string, string> = { api_key: 'key', user: 'user', membership: 'member', tenant: 'tenant', session: 'session', webhook: 'webhook' };
 
 /**
  * Events as rows of the audit table. `liveKeys` are the ids of the events' keys that still exist

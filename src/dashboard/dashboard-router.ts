@@ -26,10 +26,14 @@ import { keyListRoutes } from './routes/key-list';
 import { keySecretRoutes } from './routes/key-secret';
 import { memberRoutes } from './routes/members';
 import { overviewRoutes } from './routes/overview';
+import { ownerLimitRoutes } from './routes/owner-limits';
+import { settingsRoutes } from './routes/settings';
 import { signInRoutes, staleFormHandler } from './routes/sign-in';
+import { tenantLimitRoutes } from './routes/tenant-limits';
 import { tenantRoutes } from './routes/tenants';
 import { unknownKeyRoutes } from './routes/unknown-keys';
 import { userRoutes } from './routes/users';
+import { webhookActionRoutes } from './routes/webhook-actions';
 import { dashboardSecurityHeaders } from './security-headers';
 import { dashboardSession } from './session';
 import { loadViewer } from './viewer';
@@ -85,5 +89,9 @@ export function createDashboard(ctx: AppContext): Dashboard {
   router.use(keyActivityRoutes(deps));
   router.use(auditRoutes(deps));
   router.use(memberRoutes(deps));
+  router.use(ownerLimitRoutes(deps));
+  router.use(settingsRoutes(deps));
+  router.use(tenantLimitRoutes(deps));
+  router.use(webhookActionRoutes(deps));
   return { router, pages };
 }

@@ -16,6 +16,9 @@ export type FormValues = Record<string, string | string[] | undefined>;
 /** The rate-limit override fields, in form order. */
 export const RATE_FIELDS = ['perMinute', 'perHour', 'perDay', 'perMonth'] as const;
 
+/** The token-limit fields of the form, by tokenLimits window (perDay is taken by rate limits). */
+export const TOKEN_FIELDS = { perMinute: 'tokensPerMinute', perDay: 'tokensPerDay' } as const;
+
 /** The first value of a field, as text. */
 export function text(values: FormValues, name: string): string {
   const value = values[name];
@@ -38,18 +41,20 @@ export function splitList(value: string, separators: RegExp = /[\n,]+/): string[
 }
 
 /** "1,000" → 1000; "" → null; "abc" → NaN (the key service names the field). */
-function wholeNumber(value: string): number | null {
+export function wholeNumber(value: string): number | null {
   const cleaned = value.replace(/[\s,_]/g, '');
   return cleaned === '' ? null : Number(cleaned);
 }
 
-const DOLLARS = /^\$?(\d{1,9})(?:\.(\d{1,2}))?$/;
+/** A budget amount as typed in dollars: "25", "$12.50" (whole dollars, then cents). */
+export const DOLLARS = /^\$?(\d{1,9})(?:\.(\d{1,2}))?$/;
 const DATE_TIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2})?$/;
 
 /** Maps a key-service field path to the form field showing its message. */
 export function formFieldOf(path: string): string {
   const [head, sub] = path.split('.');
   if (head === 'rateLimits' && sub) return sub;
+  if (head === 'tokenLimits') return TOKEN_FIELDS[sub as keyof typeof TOKEN_FIELDS] ?? TOKEN_FIELDS.perMinute;
   if (head === 'budget') return sub === 'period' ? 'budgetPeriod' : 'budgetAmount';
   if (head === '(body)') return 'form';
   return head;
@@ -141,7 +146,16 @@ export function keyInputFromForm(values: FormValues, context: KeyFormContext): {
   const rateLimits: Record<string, number | null> = {};
   for (const field of RATE_FIELDS) rateLimits[field] = wholeNumber(text(values, field));
   input.rateLimits = rateLimits;
+  input.tokenLimits = {
+    perMinute: wholeNumber(text(values, TOKEN_FIELDS.perMinute)),
+    perDay: wholeNumber(text(values, TOKEN_FIELDS.perDay)),
+  };
+  input.maxConcurrentRequests = wholeNumber(text(values, 'maxConcurrentRequests'));
   input.usageLimit = wholeNumber(text(values, 'usageLimit'));
+  // The select always sends a period; a kept draft without one falls back to the default.
+  input.usageLimitPeriod = text(values, 'usageLimitPeriod') || 'total';
+  // An unchecked checkbox sends nothing: absent means "off" (the form always shows it).
+  input.notifyOnNewIp = text(values, 'notifyOnNewIp') !== '';
 
   const period = text(values, 'budgetPeriod');
   const amount = text(values, 'budgetAmount').replace(/[\s,]/g, '');
@@ -207,14 +221,15 @@ export function assertValidKeyForm(values: FormValues, context: KeyFormContext, 
   throw validationError(issues);
 }
 
-function dollars(cents: number): string {
+/** Cents as the form shows a budget amount: 1250 → "12.50". */
+export function dollars(cents: number): string {
   return `${Math.floor(cents / 100)}.${String(cents % 100).padStart(2, '0')}`;
 }
 
 /** The form's values for an existing key (edit), or the defaults of a new one. */
 export function formValuesOf(key: ApiKeyRecord | null): FormValues {
   if (!key) {
-    return { tier: 'free', scopes: 'api', expiry: 'never', budgetPeriod: '', metadata: '' };
+    return { tier: 'free', scopes: 'api', expiry: 'never', budgetPeriod: '', metadata: '', usageLimitPeriod: 'total' };
   }
   return {
     name: key.name,
@@ -230,7 +245,12 @@ export function formValuesOf(key: ApiKeyRecord | null): FormValues {
     perHour: key.rateLimits.perHour?.toString() ?? '',
     perDay: key.rateLimits.perDay?.toString() ?? '',
     perMonth: key.rateLimits.perMonth?.toString() ?? '',
+    tokensPerMinute: key.tokenLimits.perMinute?.toString() ?? '',
+    tokensPerDay: key.tokenLimits.perDay?.toString() ?? '',
+    maxConcurrentRequests: key.maxConcurrentRequests?.toString() ?? '',
     usageLimit: key.usageLimit?.toString() ?? '',
+    usageLimitPeriod: key.usageLimitPeriod,
+    notifyOnNewIp: key.notifyOnNewIp ? 'on' : '',
     budgetPeriod: key.budget?.period ?? '',
     budgetAmount: key.budget ? dollars(key.budget.limitCents) : '',
     expiry: 'keep',

@@ -9,7 +9,7 @@
 import type { CatalogModel } from '../config/model-catalog';
 import { type ApiKeyRecord, displayStatus } from '../keys/key-types';
 import { compileIpAllowlist, normalizeIpEntry } from '../lib/ip';
-import type { LimitStatus } from '../limits/limit-status';
+import type { LevelStatus, LimitStatus } from '../limits/limit-status';
 import { costMicroCents } from '../llm/pricing';
 import { holdsScope } from '../middleware/authenticated-key';
 import { DENIALS } from '../middleware/deny';
@@ -31,6 +31,8 @@ export interface CheckStep {
   /** The /api error code and status when this step refuses. */
   code?: string;
   status?: number;
+  /** Where a limit refuses (the API's `error.level`). */
+  level?: 'key' | 'owner' | 'tenant';
 }
 
 /** Every check in the guard's order, and the one that would answer. */
@@ -48,8 +50,38 @@ export function requestCheckIssues(input: RequestCheckInput): Record<string, str
   return errors;
 }
 
-function refuse(check: string, code: keyof typeof DENIALS, detail: string): CheckStep {
-  return { check, passed: false, detail, code, status: DENIALS[code].status };
+function refuse(check: string, code: keyof typeof DENIALS, detail: string, level?: CheckStep['level']): CheckStep {
+  return { check, passed: false, detail, code, status: DENIALS[code].status, ...(level ? { level } : {}) };
+}
+
+const LEVEL_NAMES = { owner: "The key owner's", tenant: "The tenant's" } as const;
+
+/** A level's windows and budget: the first that would refuse, or a pass listing what is left. */
+function levelStep(level: LevelStatus, reserve: number, model: string): CheckStep {
+  const check = level.level === 'owner' ? 'Owner limits' : 'Tenant limits';
+  const who = LEVEL_NAMES[level.level];
+  const full = [...level.rateLimits, ...level.tokenLimits.map((w) => ({ ...w, window: `${w.window} token` }))].filter((w) => w.remaining <= 0);
+  if (full.length > 0) {
+    const resets = Math.max(...full.map((w) => w.reset));
+    return refuse(check, 'rate_limited', `${who} ${full.map((w) => w.window).join(', ')} window is full; it resets in ${formatCount(resets)} s.`, level.level);
+  }
+  if (level.budget) {
+    const remainingMicro = Math.round(level.budget.remainingCents * 1_000_000);
+    if (remainingMicro <= 0 || reserve > remainingMicro) {
+      const left = formatMicroCents(Math.max(0, remainingMicro));
+      const detail =
+        remainingMicro <= 0
+          ? `${who} budget is used up (${left} left).`
+          : `Only ${left} of ${who.toLowerCase()} budget is left; a request to "${model}" reserves up to ${formatMicroCents(reserve)}.`;
+      return refuse(check, 'budget_exceeded', detail, level.level);
+    }
+  }
+  const parts = [
+    ...level.rateLimits.map((w) => `${formatCount(w.remaining)} of ${formatCount(w.limit)} requests left this ${w.window}`),
+    ...level.tokenLimits.map((w) => `${formatCount(w.remaining)} of ${formatCount(w.limit)} tokens left this ${w.window}`),
+    ...(level.budget ? [`${formatMicroCents(Math.round(level.budget.remainingCents * 1_000_000))} of the budget left`] : []),
+  ];
+  return { check, passed: true, detail: `${parts.join('; ')}.` };
 }
 
 /** A refusal by the chat route's request validation (not a guard denial): 400 or 404. */
@@ -151,11 +183,18 @@ export function checkRequest(
     steps.push({ check: 'Quota', passed: true, detail: `${formatCount(limits.quota.remaining)} of ${formatCount(limits.quota.limit)} requests left.` });
   }
 
+  const catalog = options.models.get(model);
+  const reserve = catalog ? costMicroCents(catalog, 0, Math.min(options.defaultMaxTokens, catalog.maxOutputTokens)) : 0;
+  if (limits.concurrency && limits.concurrency.inFlight >= limits.concurrency.limit) {
+    steps.push(refuse('Concurrency', 'rate_limited', `${formatCount(limits.concurrency.inFlight)} requests are in progress, the key's limit.`, 'key'));
+  }
+  const fullTokens = limits.tokenLimits.filter((w) => w.remaining <= 0);
+  if (fullTokens.length > 0) {
+    steps.push(refuse('Token limits', 'rate_limited', `The key's ${fullTokens.map((w) => w.window).join(', ')} token window is full; it resets in ${formatCount(Math.max(...fullTokens.map((w) => w.reset)))} s.`, 'key'));
+  }
   if (!limits.budget) {
     steps.push({ check: 'Budget', passed: true, detail: 'The key has no budget.' });
   } else {
-    const catalog = options.models.get(model);
-    const reserve = catalog ? costMicroCents(catalog, 0, Math.min(options.defaultMaxTokens, catalog.maxOutputTokens)) : 0;
     const remainingMicro = Math.round(limits.budget.remainingCents * 1_000_000);
     const left = formatMicroCents(remainingMicro);
     if (remainingMicro <= 0 || reserve > remainingMicro) {
@@ -172,6 +211,8 @@ export function checkRequest(
       steps.push({ check: 'Budget', passed: true, detail: `${left} of the budget left.` });
     }
   }
+
+  for (const level of limits.levels) steps.push(levelStep(level, reserve, model));
 
   return { steps, refusal: steps.find((s) => !s.passed) ?? null };
 }

@@ -16,11 +16,15 @@ export const SETTINGS_FIELDS = [
   'metadata',
   'tier',
   'rateLimits',
+  'tokenLimits',
+  'maxConcurrentRequests',
   'allowedIps',
   'allowedModels',
   'allowedChatbots',
   'usageLimit',
+  'usageLimitPeriod',
   'budget',
+  'notifyOnNewIp',
   'expiresAt',
   'ownerId',
 ] as const satisfies readonly (keyof KeySettings)[];
@@ -32,10 +36,13 @@ export function creationChangesOf(created: ApiKeyRecord): AuditChanges {
   return changes;
 }
 
-/** A partial update applied to the stored settings (rate limits merge per window). */
+/** A partial update applied to the stored settings (rate and token limits merge per window). */
 export function mergeSettings(before: ApiKeyRecord, patch: KeySettingsPatch): Partial<KeySettings> {
-  const { rateLimits, ...rest } = patch;
-  return rateLimits ? { ...rest, rateLimits: { ...before.rateLimits, ...rateLimits } } : rest;
+  const { rateLimits, tokenLimits, ...rest } = patch;
+  const merged: Partial<KeySettings> = rest;
+  if (rateLimits) merged.rateLimits = { ...before.rateLimits, ...rateLimits };
+  if (tokenLimits) merged.tokenLimits = { ...before.tokenLimits, ...tokenLimits };
+  return merged;
 }
 
 /** Audit changes between two versions of a key: settings, status and credential metadata. */

@@ -5,11 +5,16 @@
 import { z } from 'zod';
 import { normalizeIpEntry } from '../lib/ip';
 import { isStorableText, jsonProblem, MAX_JSON_DEPTH } from '../lib/storable-json';
-import { parseInput } from '../lib/validation';
-import { BUDGET_PERIODS, EXPIRY_FILTERS, type KeySettings, TIERS } from './key-types';
+import { parseInput, wholeNumber } from '../lib/validation';
+import { BUDGET_PERIODS, EXPIRY_FILTERS, type KeySettings, TIERS, USAGE_LIMIT_PERIODS } from './key-types';
 import { MAX_RATE_LIMITS } from './tiers';
 
-const MAX_INT32 = 2_147_483_647;
+/** The largest value an INTEGER column holds (budgets in cents, request limits). */
+export const MAX_INT32 = 2_147_483_647;
+/** Highest tokens-per-window limit: 1e12 (a trillion), well inside a safe JS integer and a BIGINT. */
+export const MAX_TOKEN_LIMIT = 1_000_000_000_000;
+/** Highest concurrency limit a key may have. */
+export const MAX_CONCURRENT_REQUESTS = 100_000;
 const METADATA_MAX_BYTES = 4096;
 const DAY_MS = 86_400_000;
 
@@ -20,12 +25,6 @@ const storableString = () => z.string({ error: 'must be a string' }).refine(isSt
 
 const text = (max: number) => storableString().trim().max(max, `must be at most ${max} characters`);
 
-const wholeNumber = (min: number, max: number) =>
-  z
-    .number({ error: 'must be a number' })
-    .int('must be a whole number')
-    .min(min, `must be at least ${min.toLocaleString('en-US')}`)
-    .max(max, `must be at most ${max.toLocaleString('en-US')}`);
 
 const uniqueList = <T extends z.ZodType<string>>(item: T, max: number) =>
   z
@@ -80,7 +79,20 @@ const rateLimits = z.strictObject(
   { error: 'must be an object like {"perMinute": 60}' },
 );
 
-const budget = z
+// null clears both windows; inside the object, null clears one window and an absent one stays.
+const tokenLimits = z
+  .strictObject(
+    {
+      perMinute: wholeNumber(1, MAX_TOKEN_LIMIT).nullable().optional(),
+      perDay: wholeNumber(1, MAX_TOKEN_LIMIT).nullable().optional(),
+    },
+    { error: 'must be null or an object like {"perMinute": 2000, "perDay": 100000}' },
+  )
+  .nullable()
+  .transform((value) => value ?? { perMinute: null, perDay: null });
+
+/** A budget: `{limitCents, period}`, or null for none (keys, owners and tenants alike). */
+export const budgetInput = z
   .strictObject(
     {
       limitCents: wholeNumber(0, MAX_INT32),
@@ -98,11 +110,17 @@ const fields = {
   metadata,
   tier: z.enum(TIERS, { error: 'must be one of free, pro, enterprise' }),
   rateLimits,
+  tokenLimits,
+  maxConcurrentRequests: wholeNumber(1, MAX_CONCURRENT_REQUESTS).nullable(),
   allowedIps: uniqueList(ipEntry, 100),
   allowedModels: uniqueList(text(100).min(1, 'must not be blank'), 100),
   allowedChatbots: uniqueList(text(100).min(1, 'must not be blank'), 100),
   usageLimit: wholeNumber(1, MAX_INT32).nullable(),
-  budget,
+  // May change at any time. The count is not copied into the new period: the quota ledger keeps
+  // the period it counts in (quotaPeriodStart) and restarts the count when the period changes.
+  usageLimitPeriod: z.enum(USAGE_LIMIT_PERIODS, { error: 'must be one of total, daily, monthly' }),
+  notifyOnNewIp: z.boolean({ error: 'must be true or false' }),
+  budget: budgetInput,
   expiresAt: z.iso
     .datetime({ offset: true, error: 'must be an ISO 8601 date-time, e.g. 2027-01-31T00:00:00Z' })
     .nullable(),
@@ -159,7 +177,14 @@ export function parseCreateKeyInput(input: unknown, now: Date): KeySettings {
     allowedIps: value.allowedIps ?? [],
     allowedModels: value.allowedModels ?? [],
     allowedChatbots: value.allowedChatbots ?? [],
+    tokenLimits: {
+      perMinute: value.tokenLimits?.perMinute ?? null,
+      perDay: value.tokenLimits?.perDay ?? null,
+    },
+    maxConcurrentRequests: value.maxConcurrentRequests ?? null,
     usageLimit: value.usageLimit ?? null,
+    usageLimitPeriod: value.usageLimitPeriod ?? 'total',
+    notifyOnNewIp: value.notifyOnNewIp ?? false,
     budget: value.budget ?? null,
     expiresAt: expiresAt ?? null,
     ownerId: value.ownerId ?? null,
@@ -167,23 +192,26 @@ export function parseCreateKeyInput(input: unknown, now: Date): KeySettings {
 }
 
 /** A partial update; absent fields stay as they are. */
-export type KeySettingsPatch = Partial<Omit<KeySettings, 'rateLimits'>> & {
+export type KeySettingsPatch = Partial<Omit<KeySettings, 'rateLimits' | 'tokenLimits'>> & {
   rateLimits?: Partial<KeySettings['rateLimits']>;
+  tokenLimits?: Partial<KeySettings['tokenLimits']>;
 };
+
+/** The windows present in a partial limits object (absent ones stay as they are). */
+function presentWindows<T extends object>(limits: T): Partial<T> {
+  return Object.fromEntries(Object.entries(limits).filter(([, v]) => v !== undefined)) as Partial<T>;
+}
 
 /** Validates a partial update of a key's settings. */
 export function parseUpdateKeyInput(input: unknown, now: Date): KeySettingsPatch {
   const { value, expiresAt } = validateAndResolve(input, now, false);
-  const { expiresInDays: _days, expiresAt: _at, rateLimits: limits, ...rest } = value;
+  const { expiresInDays: _days, expiresAt: _at, rateLimits: limits, tokenLimits: tokens, ...rest } = value;
   const patch: KeySettingsPatch = Object.fromEntries(
     Object.entries(rest).filter(([, v]) => v !== undefined),
   ) as KeySettingsPatch;
   if (expiresAt !== undefined) patch.expiresAt = expiresAt;
-  if (limits) {
-    patch.rateLimits = Object.fromEntries(
-      Object.entries(limits).filter(([, v]) => v !== undefined),
-    ) as KeySettingsPatch['rateLimits'];
-  }
+  if (limits) patch.rateLimits = presentWindows(limits);
+  if (tokens) patch.tokenLimits = presentWindows(tokens);
   return patch;
 }
 

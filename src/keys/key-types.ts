@@ -1,4 +1,7 @@
 /** Domain types of API keys, shared by the key service, the middleware's store and presenters. */
+import type { TokenLimits } from '../governance/level-types';
+
+export type { TokenLimits };
 
 export const KEY_STATUSES = ['active', 'inactive', 'revoked'] as const;
 /** Stored status. "expired" is derived from expiresAt, never stored. */
@@ -11,6 +14,10 @@ export type Tier = (typeof TIERS)[number];
 
 export const BUDGET_PERIODS = ['total', 'monthly'] as const;
 export type BudgetPeriod = (typeof BUDGET_PERIODS)[number];
+
+/** The period of a key's request quota (usageLimit): its lifetime, or UTC days / months. */
+export const USAGE_LIMIT_PERIODS = ['total', 'daily', 'monthly'] as const;
+export type UsageLimitPeriod = (typeof USAGE_LIMIT_PERIODS)[number];
 
 /** The key list's expiry filter: expiring within 7 or 30 days, expired, or never expiring. */
 export const EXPIRY_FILTERS = ['7d', '30d', 'expired', 'never'] as const;
@@ -46,6 +53,14 @@ export interface KeySettings {
   allowedModels: string[];
   allowedChatbots: string[];
   usageLimit: number | null;
+  /** The period usageLimit counts over; daily and monthly quotas restart at 00:00 UTC. */
+  usageLimitPeriod: UsageLimitPeriod;
+  /** Tokens per minute and per UTC day; null: no such limit. */
+  tokenLimits: TokenLimits;
+  /** Requests in flight at once; null: no limit. */
+  maxConcurrentRequests: number | null;
+  /** Send the key.new_ip alert when the key is used from an address it was not used from before. */
+  notifyOnNewIp: boolean;
   budget: Budget | null;
   expiresAt: Date | null;
   ownerId: string | null;
@@ -69,6 +84,8 @@ export interface KeyLedgerState {
   budgetSpentMicroCents: number;
   budgetCeilingMicroCents: number;
   quotaCeiling: number;
+  /** The quota period quotaCeiling belongs to (daily and monthly quotas); null: total, or never set. */
+  quotaPeriodStart: Date | null;
 }
 
 /** A stored key's credentials. Never leaves the server. */

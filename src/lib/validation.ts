@@ -1,4 +1,4 @@
-import type { z } from 'zod';
+import { z } from 'zod';
 import { type FieldIssue, validationError } from '../errors';
 
 /** Turns zod issues into field issues named by path (e.g. `rateLimits.perMinute`, `allowedIps.2`). */
@@ -21,3 +21,11 @@ export function parseInput<S extends z.ZodType>(schema: S, input: unknown): z.ou
   if (!result.success) throw validationError(toFieldIssues(result.error));
   return result.data;
 }
+
+/** A whole number in [min, max], with messages that say which bound was missed. */
+export const wholeNumber = (min: number, max: number) =>
+  z
+    .number({ error: 'must be a number' })
+    .int('must be a whole number')
+    .min(min, `must be at least ${min.toLocaleString('en-US')}`)
+    .max(max, `must be at most ${max.toLocaleString('en-US')}`);

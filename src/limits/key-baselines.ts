@@ -2,13 +2,10 @@ import type { ApiKeyRecord } from '../keys/key-types';
 import type { CounterBaseline } from './ledger';
 
 /**
- * What the database knows of a key's quota and budget counters, for a ledger that has not seen
- * the key yet. The guard and the status views must start counters the same way: both use these.
+ * What the database knows of a key's budget counter, for a ledger that has not seen the key yet.
+ * The guard and the status views must start counters the same way: both use it (the quota's
+ * baseline is keyQuotaBaseline() in middleware/claims.ts).
  */
-export function quotaBaseline(key: ApiKeyRecord): CounterBaseline {
-  return { used: key.usage.requestsOk + key.usage.requestsFailed, ceiling: key.ledger.quotaCeiling, periodStart: 0 };
-}
-
 export function budgetBaseline(key: ApiKeyRecord): CounterBaseline {
   return {
     used: key.ledger.budgetSpentMicroCents,

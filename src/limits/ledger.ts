@@ -10,8 +10,33 @@
  * is never below what was really used, so lost buffered counters cannot let a limit be overshot.
  */
 
-/** Which counter of a key. */
-export type CounterKind = 'quota' | 'budget';
+/**
+ * Which counter of a subject (a key, an owner or a tenant): the request quota and the spend
+ * budget (durable, see above), token and request windows (fixed periods, counted in the store
+ * only), and requests in flight (released, not charged, when a reservation expires).
+ */
+export const COUNTER_KINDS = [
+  'quota',
+  'budget',
+  'tokens:minute',
+  'tokens:day',
+  'requests:minute',
+  'requests:hour',
+  'requests:day',
+  'requests:month',
+  'concurrent',
+] as const;
+export type CounterKind = (typeof COUNTER_KINDS)[number];
+
+/** Quota and budget keep a durable ceiling; windows and in-flight counts live in the store only. */
+export function isDurable(kind: CounterKind): boolean {
+  return kind === 'quota' || kind === 'budget';
+}
+
+/** An expired reservation of requests in flight is released (the request ended with its instance); any other is charged in full. */
+export function releasedOnExpiry(kind: CounterKind): boolean {
+  return kind === 'concurrent';
+}
 
 /** What the database knows of a counter, used to start it in a process that has not seen it yet. */
 export interface CounterBaseline {
@@ -24,6 +49,7 @@ export interface CounterBaseline {
 }
 
 export interface ReserveRequest {
+  /** Whose counter: a key id, or a level's subject (`owner:<tenantId>:<userId>`, `tenant:<tenantId>`). */
   keyId: string;
   kind: CounterKind;
   /** The current period (ms; 0 for counters without periods). */
@@ -31,6 +57,8 @@ export interface ReserveRequest {
   limit: number;
   amount: number;
   baseline: CounterBaseline;
+  /** Counted as used at once, with nothing to settle (a request counted whatever happens next). */
+  commit?: boolean;
 }
 
 /** A reservation to settle once the request has finished. */
@@ -44,6 +72,17 @@ export interface Reservation {
 export type ReserveResult =
   | { ok: true; reservation: Reservation; used: number; reserved: number }
   | { ok: false; used: number; reserved: number };
+
+/** Several counters reserved in one step: all of them, or none (`refused` is the first that did not fit). */
+export type ReserveAllResult =
+  | { ok: true; reservations: Reservation[]; counters: CounterUsage[] }
+  | { ok: false; refused: number; used: number; reserved: number };
+
+/** A reservation and what the request really used. */
+export interface Settlement {
+  reservation: Reservation;
+  used: number;
+}
 
 export interface CounterUsage {
   used: number;
@@ -61,11 +100,18 @@ export interface CeilingStore {
 /** Quota and budget counters; memory-backed here, Redis-backed for several instances. */
 export interface LimitLedger {
   reserve(request: ReserveRequest): Promise<ReserveResult>;
+  /**
+   * Reserves on several counters at once (a key, its owner and its tenant): either every counter
+   * takes its amount or none does, so no counter is held by a request another one refused.
+   */
+  reserveAll(requests: readonly ReserveRequest[]): Promise<ReserveAllResult>;
   /** Ends a reservation: `used` (≤ or, if the request overran its estimate, > amount) is counted. */
   settle(reservation: Reservation, used: number): Promise<void>;
+  /** Ends several reservations (in one round trip where the store is remote). */
+  settleAll(settlements: readonly Settlement[]): Promise<void>;
   /** Current usage of a counter (starting it from the baseline when unseen). */
   usage(keyId: string, kind: CounterKind, periodStart: number, baseline: CounterBaseline): Promise<CounterUsage>;
-  /** Forgets a key's counters (after a usage reset, the database holds the new baseline). */
+  /** Forgets a key's quota and budget counters (after a usage reset, the database holds the new baseline). */
   reset(keyId: string): Promise<void>;
   /** Called once requests have drained: lets the store lower ceilings where safe. */
   close(): Promise<void>;
@@ -83,7 +129,8 @@ interface Counter {
   raising: Promise<void> | null;
 }
 
-function startFrom(baseline: CounterBaseline, periodStart: number): Counter {
+function startFrom(kind: CounterKind, baseline: CounterBaseline, periodStart: number): Counter {
+  if (!isDurable(kind)) return { periodStart, used: 0, reserved: 0, ceiling: Number.POSITIVE_INFINITY, raising: null };
   const samePeriod = baseline.periodStart === periodStart;
   const used = samePeriod ? Math.max(baseline.used, baseline.ceiling) : 0;
   return { periodStart, used, reserved: 0, ceiling: used, raising: null };
@@ -99,35 +146,60 @@ export class MemoryLedger implements LimitLedger {
     const id = `${kind}:${keyId}`;
     let counter = this.counters.get(id);
     if (!counter || counter.periodStart < periodStart) {
-      counter = startFrom(baseline, periodStart);
+      counter = startFrom(kind, baseline, periodStart);
       this.counters.set(id, counter);
     }
     return counter;
   }
 
   async reserve(request: ReserveRequest): Promise<ReserveResult> {
-    const { keyId, kind, periodStart, limit, amount } = request;
-    for (;;) {
-      const counter = this.counter(keyId, kind, periodStart, request.baseline);
-      const needed = counter.used + counter.reserved + amount;
-      if (needed > limit) return { ok: false, used: counter.used, reserved: counter.reserved };
-      if (needed <= counter.ceiling) {
-        counter.reserved += amount;
-        return { ok: true, reservation: { keyId, kind, periodStart, amount }, used: counter.used, reserved: counter.reserved };
-      }
-      if (!counter.raising) {
-        const target = Math.min(limit, needed + Math.max(1, Math.ceil(limit * CEILING_HEADROOM)));
-        counter.raising = this.ceilings
-          .raise(keyId, kind, periodStart, target)
-          .then(() => {
-            counter.ceiling = Math.max(counter.ceiling, target);
-          })
-          .finally(() => {
-            counter.raising = null;
-          });
-      }
-      await counter.raising;
+    const result = await this.reserveAll([request]);
+    if (result.ok) {
+      const counter = this.counter(request.keyId, request.kind, request.periodStart, request.baseline);
+      return { ok: true, reservation: result.reservations[0], used: counter.used, reserved: counter.reserved };
     }
+    return { ok: false, used: result.used, reserved: result.reserved };
+  }
+
+  async reserveAll(requests: readonly ReserveRequest[]): Promise<ReserveAllResult> {
+    for (;;) {
+      // Checked and taken without an await in between: nothing else runs in this process meanwhile.
+      const counters = requests.map((r) => this.counter(r.keyId, r.kind, r.periodStart, r.baseline));
+      let raise = -1;
+      for (let i = 0; i < requests.length; i += 1) {
+        const counter = counters[i];
+        const needed = counter.used + counter.reserved + requests[i].amount;
+        if (needed > requests[i].limit) return { ok: false, refused: i, used: counter.used, reserved: counter.reserved };
+        if (needed > counter.ceiling && raise < 0) raise = i;
+      }
+      if (raise < 0) {
+        const reservations = requests.map((r, i) => {
+          if (r.commit) counters[i].used += r.amount;
+          else counters[i].reserved += r.amount;
+          return { keyId: r.keyId, kind: r.kind, periodStart: r.periodStart, amount: r.amount };
+        });
+        return { ok: true, reservations, counters: counters.map((c) => ({ used: c.used, reserved: c.reserved })) };
+      }
+      await this.raiseCeiling(counters[raise], requests[raise]);
+    }
+  }
+
+  /** Raises a counter's durable ceiling (one write in flight per counter; others wait for it). */
+  private raiseCeiling(counter: Counter, request: ReserveRequest): Promise<void> {
+    if (!counter.raising) {
+      const { keyId, kind, periodStart, limit, amount } = request;
+      const needed = counter.used + counter.reserved + amount;
+      const target = Math.min(limit, needed + Math.max(1, Math.ceil(limit * CEILING_HEADROOM)));
+      counter.raising = this.ceilings
+        .raise(keyId, kind, periodStart, target)
+        .then(() => {
+          counter.ceiling = Math.max(counter.ceiling, target);
+        })
+        .finally(() => {
+          counter.raising = null;
+        });
+    }
+    return counter.raising;
   }
 
   async settle(reservation: Reservation, used: number): Promise<void> {
@@ -136,6 +208,10 @@ export class MemoryLedger implements LimitLedger {
     if (!counter || counter.periodStart !== reservation.periodStart) return;
     counter.reserved = Math.max(0, counter.reserved - reservation.amount);
     counter.used += used;
+  }
+
+  async settleAll(settlements: readonly Settlement[]): Promise<void> {
+    for (const { reservation, used } of settlements) await this.settle(reservation, used);
   }
 
   async usage(keyId: string, kind: CounterKind, periodStart: number, baseline: CounterBaseline): Promise<CounterUsage> {
@@ -157,9 +233,10 @@ export class MemoryLedger implements LimitLedger {
 
   async close(): Promise<void> {
     const entries = [...this.counters.entries()]
-      .filter(([, c]) => c.reserved === 0 && c.ceiling > c.used)
+      .filter(([, c]) => c.reserved === 0 && c.ceiling > c.used && Number.isFinite(c.ceiling))
       .map(([id, c]) => {
-        const [kind, keyId] = id.split(/:(.*)/s) as [CounterKind, string];
+        const kind = COUNTER_KINDS.find((k) => id.startsWith(`${k}:`)) as CounterKind;
+        const keyId = id.slice(kind.length + 1);
         return { keyId, kind, periodStart: c.periodStart, ceiling: c.used };
       });
     if (entries.length > 0) await this.ceilings.lower(entries);

@@ -17,6 +17,8 @@ export interface ChatPlan {
   maxTokens: number;
   /** Its upper bound of prompt tokens at the input price plus maxTokens at the output price. */
   maxCostMicroCents: number;
+  /** The most tokens it can use: the prompt's upper bound plus maxTokens (reserved from token windows). */
+  maxTotalTokens: number;
 }
 
 /** Checks and prices a chat body; AppError 400 `invalid_request` or 404 `model_not_found` otherwise. */
@@ -42,7 +44,8 @@ export function planChat(body: unknown, models: ReadonlyMap<string, CatalogModel
       details: [{ field, message: `must be at most ${model.maxOutputTokens}` }],
     });
   }
-  return { request, model, maxTokens, maxCostMicroCents: costMicroCents(model, promptTokensUpperBound(request), maxTokens) };
+  const promptBound = promptTokensUpperBound(request);
+  return { request, model, maxTokens, maxCostMicroCents: costMicroCents(model, promptBound, maxTokens), maxTotalTokens: promptBound + maxTokens };
 }
 
 const plans = new WeakMap<Request, ChatPlan>();
@@ -52,6 +55,9 @@ export function chatGuardHooks(models: ReadonlyMap<string, CatalogModel>, defaul
   return {
     validate(req: Request): void {
       plans.set(req, planChat(req.body, models, defaultMaxTokens));
+    },
+    maxTokens(req: Request): number | undefined {
+      return plans.get(req)?.maxTotalTokens;
     },
     maxCost(req: Request): number | undefined {
       return plans.get(req)?.maxCostMicroCents;

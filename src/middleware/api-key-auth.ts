@@ -3,8 +3,9 @@
  * order and the first failure answers (see README, "The /api contract"):
  *
  *   key present → not blocked for guessing → format/checksum → lookup → secret → status → expiry
- *   → client IP → scopes → model → chatbot → request validation → rate windows → quota → budget
- *   → handler
+ *   → client IP → scopes → model → chatbot → request validation → rate windows → one step for
+ *   every counter of the key and the levels above it (requests in flight, quota, budget, token
+ *   windows; the owner's and tenant's budgets and windows) → handler
  *
  * Nothing is counted before the request is known to be well-formed and allowed, and whatever was
  * reserved is settled on every way out: a refusal, a store failure, a client that leaves before
@@ -16,10 +17,9 @@ import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import { checksumMatches, parseKeyFormat } from '../keys/key-format';
 import type { ApiKeyRecord } from '../keys/key-types';
 import { missingScopes } from '../keys/scopes';
-import { budgetBaseline, quotaBaseline } from '../limits/key-baselines';
-import type { LimitLedger, Reservation } from '../limits/ledger';
+import type { LimitLedger, Reservation, Settlement } from '../limits/ledger';
 import { createMemoryLimits } from '../limits/limits';
-import { budgetPeriodStart } from '../limits/periods';
+import { type Claim, keyClaims, levelClaims, type RequestBounds, setTokenWindowHeaders, settledAmount } from './claims';
 import { clientAddress, presentedKey } from './credentials';
 import { type DenialCode, DENIALS, deny } from './deny';
 import { keyWindowsMeter, type Meter, separateWindowMeter } from './meters';
@@ -30,6 +30,7 @@ import { type PreparedKey, prepare, verifyPresented } from './prepared-key';
 import { RequestKey } from './request-key';
 import { clientLeft, whenClosed } from './response-end';
 import type { RefusalOutcome } from '../usage/usage-types';
+import type { LimitLevel } from '../governance/level-types';
 
 const CREDENTIAL_MESSAGES = {
   invalid_api_key: 'The API key is not valid. Check that it was copied completely.',
@@ -56,9 +57,16 @@ interface Admission {
   attempt: Attempt;
   key: ApiKeyRecord;
   info: PreparedKey;
+  bounds: RequestBounds;
+  /** What it claimed and the matching reservations (same order). */
+  claims: Claim[];
+  reservations: Reservation[];
+  /** The key's budget reservation and its period (for req.apiKey and the usage record). */
   budget: Reservation | null;
   periodStart: number | null;
 }
+
+const NO_BOUNDS: RequestBounds = { costMicroCents: 0, tokens: 0 };
 
 /** Thrown by the `validate` option: forwarded to Express's error handler, nothing counted. */
 class InvalidRequest {
@@ -81,13 +89,9 @@ export function apiKeyAuth(options: ApiKeyAuthOptions): RequestHandler {
   const requiredScopes = typeof scopesOption === 'function' ? scopesOption : () => scopesOption;
   const overdue = new OverdueResponses(now);
   const reportError = (error: unknown, req: Request) => options.onError?.(error, req);
-  const release = (reservation: Reservation | null, req: Request) => {
-    if (reservation) ledger.settle(reservation, 0).catch((error) => reportError(error, req));
-  };
-
   /** Answers a refusal; one of an identified key is told to the recorder with its outcome. */
-  function refuse(attempt: Attempt, code: DenialCode, message: string, headers?: Record<string, string>): void {
-    deny(attempt.res, code, message, headers);
+  function refuse(attempt: Attempt, code: DenialCode, message: string, headers?: Record<string, string>, level?: LimitLevel): void {
+    deny(attempt.res, code, message, headers, level);
     if (attempt.key && usage?.refused) {
       usage.refused({ ...attempt.facts(attempt.key, now(), DENIALS[code].status), outcome: code as RefusalOutcome });
     }
@@ -189,63 +193,43 @@ export function apiKeyAuth(options: ApiKeyAuthOptions): RequestHandler {
     return true;
   }
 
-  /** Counts the request: rate windows, then quota and budget (each released if a later step refuses or fails). */
+  /**
+   * Counts the request: the key's rate windows, then every other counter of the key and of the
+   * levels above it in one step (all or none, so a refusal at one level holds nothing elsewhere).
+   */
   async function count(attempt: Attempt, key: ApiKeyRecord, info: PreparedKey): Promise<Admission | null> {
     const { req, res } = attempt;
     const rate = await meter.consume(res, key.id, info);
     if (!rate.allowed) {
-      refuse(attempt, 'rate_limited', rate.message ?? 'Rate limit reached.', { 'Retry-After': String(rate.retryAfterSeconds ?? 1) });
+      refuse(attempt, 'rate_limited', rate.message ?? 'Rate limit reached.', { 'Retry-After': String(rate.retryAfterSeconds ?? 1) }, meter.keyAllowance ? 'key' : undefined);
       return null;
     }
-    if (!meter.keyAllowance) return { attempt, key, info, budget: null, periodStart: null };
+    const admitted = (bounds: RequestBounds, claims: Claim[], reservations: Reservation[]): Admission => {
+      const i = claims.findIndex((c) => c.level === 'key' && c.request.kind === 'budget');
+      return { attempt, key, info, bounds, claims, reservations, budget: i < 0 ? null : reservations[i], periodStart: i < 0 ? null : claims[i].request.periodStart };
+    };
+    if (!meter.keyAllowance) return admitted(NO_BOUNDS, [], []);
 
-    let quota: Reservation | null = null;
-    if (key.usageLimit !== null) {
-      const result = await ledger.reserve({
-        keyId: key.id,
-        kind: 'quota',
-        periodStart: 0,
-        limit: key.usageLimit,
-        amount: 1,
-        baseline: quotaBaseline(key),
-      });
-      if (!result.ok) {
-        refuse(attempt, 'quota_exceeded', `This API key has used its quota of ${key.usageLimit.toLocaleString('en-US')} requests.`);
-        return null;
-      }
-      quota = result.reservation;
+    const at = now();
+    const bounds: RequestBounds = {
+      costMicroCents: Math.max(0, Math.ceil(options.maxCost?.(req, key) ?? 0)),
+      tokens: Math.max(0, Math.ceil(options.maxTokens?.(req, key) ?? 0)),
+    };
+    const claims = keyClaims(key, bounds, at);
+    if (options.levels) {
+      for (const entry of await options.levels.levelsOf(key)) claims.push(...levelClaims(entry, bounds, at));
     }
-
-    let budget: Reservation | null = null;
-    let periodStart: number | null = null;
-    try {
-      if (key.budget) {
-        periodStart = budgetPeriodStart(key.budget.period, now());
-        const cost = Math.max(0, Math.ceil(options.maxCost?.(req, key) ?? 0));
-        if (cost > 0) {
-          const result = await ledger.reserve({
-            keyId: key.id,
-            kind: 'budget',
-            periodStart,
-            limit: key.budget.limitCents * 1_000_000,
-            amount: cost,
-            baseline: budgetBaseline(key),
-          });
-          if (!result.ok) {
-            release(quota, req);
-            refuse(attempt, 'budget_exceeded', `This request could cost more than the API key's remaining ${key.budget.period} budget.`);
-            return null;
-          }
-          budget = result.reservation;
-        }
-      }
-    } catch (error) {
-      release(quota, req);
-      throw error;
+    if (claims.length === 0) return admitted(bounds, claims, []);
+    const result = await ledger.reserveAll(claims.map((c) => c.request));
+    if (!result.ok) {
+      const claim = claims[result.refused];
+      const refusal = claim.refusal(now());
+      const headers = refusal.retryAfterSeconds === null ? undefined : { 'Retry-After': String(refusal.retryAfterSeconds) };
+      refuse(attempt, refusal.code, refusal.message, headers, claim.level);
+      return null;
     }
-    // The request passed every check: it counts against the quota whatever happens next.
-    if (quota) ledger.settle(quota, 1).catch((error) => reportError(error, req));
-    return { attempt, key, info, budget, periodStart };
+    setTokenWindowHeaders(res, claims, result.counters, at);
+    return admitted(bounds, claims, result.reservations);
   }
 
   /** Runs every check in order; answers and returns null at the first refusal. */
@@ -269,26 +253,35 @@ export function apiKeyAuth(options: ApiKeyAuthOptions): RequestHandler {
    * to the whole reservation: the cost is unknown), and its usage to the recorder.
    */
   function settleOnClose(admission: Admission, apiKey: RequestKey | null): void {
-    const { attempt, key, budget, periodStart } = admission;
+    const { attempt, key, claims, reservations, bounds, periodStart } = admission;
     const { req, res } = attempt;
     whenClosed(res, () => {
       const left = clientLeft(res);
       if (left) apiKey?.clientLeft();
       const reported = apiKey?.usage ?? { tokens: 0, costMicroCents: 0 };
-      let cost = reported.costMicroCents;
-      if (budget) {
-        overdue.forget(res);
-        // The handler never ran (apiKey null): nothing was served, nothing is charged.
-        if (left && apiKey && cost === 0) cost = budget.amount;
-        ledger.settle(budget, cost).catch((error) => reportError(error, req));
-      }
+      // The handler ran but the client left before a complete answer, and nothing was reported:
+      // what it used is unknown, so the whole reservation is charged. (A handler that never ran
+      // served nothing: nothing is charged.)
+      const unknown = left && apiKey !== null;
+      const used = {
+        costMicroCents: unknown && reported.costMicroCents === 0 ? bounds.costMicroCents : reported.costMicroCents,
+        tokens: unknown && reported.tokens === 0 ? bounds.tokens : reported.tokens,
+      };
+      if (claims.some((c) => c.settles !== 'now')) overdue.forget(res);
+      const settlements: Settlement[] = [];
+      claims.forEach((claim, i) => {
+        const amount = settledAmount(claim, used);
+        if (amount !== null) settlements.push({ reservation: reservations[i], used: amount });
+      });
+      if (settlements.length > 0) ledger.settleAll(settlements).catch((error) => reportError(error, req));
       const outcome = left ? 'client_closed' : res.statusCode < 400 ? 'ok' : 'failed';
       usage?.record({
         ...attempt.facts(key, now(), res.headersSent ? res.statusCode : 0),
         ok: outcome === 'ok',
         outcome,
         tokens: reported.tokens,
-        costMicroCents: cost,
+        // What the budgets were charged (equal to what was reported, unless the cost is unknown).
+        costMicroCents: claims.some((c) => c.settles === 'cost') ? used.costMicroCents : reported.costMicroCents,
         budgetPeriodStart: periodStart,
       });
     });
@@ -323,7 +316,7 @@ export function apiKeyAuth(options: ApiKeyAuthOptions): RequestHandler {
     }
     const apiKey = new RequestKey(admission.key, admission.info.limits, admission.budget?.amount ?? 0);
     req.apiKey = apiKey;
-    if (admission.budget) overdue.track(res, now() + timeoutMs);
+    if (admission.claims.some((c) => c.settles !== 'now')) overdue.track(res, now() + timeoutMs);
     settleOnClose(admission, apiKey);
     next();
   };

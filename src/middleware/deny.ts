@@ -1,5 +1,6 @@
 import type { Response } from 'express';
 import type { ErrorType } from '../errors';
+import type { LimitLevel } from '../governance/level-types';
 
 /** Every refusal the middleware answers, with its status and error type. */
 export const DENIALS = {
@@ -22,8 +23,9 @@ export const DENIALS = {
 export type DenialCode = keyof typeof DENIALS;
 
 /** Answers a refused request with the /api error body (the shape the openai SDK reads). */
-export function deny(res: Response, code: DenialCode, message: string, headers?: Record<string, string>): void {
+export function deny(res: Response, code: DenialCode, message: string, headers?: Record<string, string>, level?: LimitLevel): void {
   const { status, type } = DENIALS[code];
   if (headers) for (const [name, value] of Object.entries(headers)) res.setHeader(name, value);
-  res.status(status).json({ error: { code, message, type } });
+  // `level` names where a limit refused (key, owner or tenant): on rate, quota and budget refusals.
+  res.status(status).json({ error: level ? { code, message, type, level } : { code, message, type } });
 }

@@ -1,5 +1,6 @@
 import type { Request } from 'express';
 import type { KeyHasher } from '../keys/key-hasher';
+import type { LevelSource } from './claims';
 import type { ApiKeyRecord } from '../keys/key-types';
 import type { LimitBackend } from '../limits/limits';
 import type { UsageRecorder } from '../usage/usage-types';
@@ -40,6 +41,16 @@ export interface ApiKeyAuthOptions {
   rateLimit?: SeparateRateLimit;
   /** The most a request can cost, in micro-cents, reserved from the key's budget before the handler runs. Default: 0. */
   maxCost?: (req: Request, key: ApiKeyRecord) => number | undefined;
+  /**
+   * The most tokens a request can use (prompt bound plus completion), reserved from token windows
+   * before the handler runs and corrected to what the handler reports. Default: 0 (no token windows).
+   */
+  maxTokens?: (req: Request, key: ApiKeyRecord) => number | undefined;
+  /**
+   * The levels above each key (its owner's and its tenant's limits). Admission reserves on every
+   * level in one step; a refusal names the level in `error.level`. Default: the key alone.
+   */
+  levels?: LevelSource;
   /** The client's address. Default: `req.ip` (Express's `trust proxy` setting decides what that is). */
   clientIp?: (req: Request) => string | undefined;
   /** A request still running after this long is ended so its budget reservation is released. Default: 10 minutes. */
@@ -82,7 +93,8 @@ export function validateOptions(options: ApiKeyAuthOptions): void {
     }
     if (!(Number.isInteger(rateLimit.perMinute) && rateLimit.perMinute > 0)) fail('`rateLimit.perMinute` must be a positive whole number.');
   }
-  for (const name of ['model', 'chatbot', 'maxCost', 'clientIp', 'onError', 'now', 'validate'] as const) {
+  if (options.levels !== undefined && !isFunction(options.levels?.levelsOf)) fail('`levels` must have levelsOf(key).');
+  for (const name of ['model', 'chatbot', 'maxCost', 'maxTokens', 'clientIp', 'onError', 'now', 'validate'] as const) {
     if (options[name] !== undefined && !isFunction(options[name])) fail(`\`${name}\` must be a function.`);
   }
   const timeout = options.requestTimeoutMs;

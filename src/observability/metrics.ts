@@ -56,6 +56,7 @@ export class KeywardMetrics {
   private readonly usageWriteSeconds: Histogram;
   private readonly usageWritten: Counter;
   private readonly usageWriteFailures: Counter;
+  private readonly webhookAttempts: Counter<'result'>;
 
   constructor(private readonly now: () => number = Date.now) {
     const registers = [this.registry];
@@ -135,6 +136,12 @@ export class KeywardMetrics {
     this.usageWriteFailures = new Counter({
       name: 'keyward_usage_write_failures_total',
       help: 'Usage writes that failed (the batch is kept and written by a later attempt).',
+      registers,
+    });
+    this.webhookAttempts = new Counter({
+      name: 'keyward_webhook_attempts_total',
+      help: 'Webhook delivery attempts by result: delivered, retry (to be tried again), failed (given up after 24 h).',
+      labelNames: ['result'],
       registers,
     });
     new Gauge({
@@ -248,6 +255,11 @@ export class KeywardMetrics {
   /** A usage write failed (UsageBuffer's onError); the batch waits for the next one. */
   usageWriteFailed(): void {
     this.usageWriteFailures.inc();
+  }
+
+  /** A webhook delivery attempt ended (WebhookDeliverer's onResult). */
+  webhookAttempted(result: 'delivered' | 'retry' | 'failed'): void {
+    this.webhookAttempts.inc({ result });
   }
 
   private checkDependencies() {

@@ -1,4 +1,4 @@
-import type { LimitLedger } from '../limits/ledger';
+import type { LimitLedger, Reservation } from '../limits/ledger';
 import type { LimitBackend } from '../limits/limits';
 
 /**
@@ -19,24 +19,34 @@ export class ReservationsInFlight {
     const counted: LimitLedger = {
       reserve: (request) =>
         ledger.reserve(request).then((result) => {
-          if (result.ok && request.kind === 'budget') {
-            this.count += 1;
-            this.microCents += request.amount;
-          }
+          if (result.ok) this.held(result.reservation, 1);
+          return result;
+        }),
+      reserveAll: (requests) =>
+        ledger.reserveAll(requests).then((result) => {
+          if (result.ok) for (const r of result.reservations) this.held(r, 1);
           return result;
         }),
       settle: (reservation, used) => {
         // Settled from the request's side even when the store fails to confirm it (Redis retries it).
-        if (reservation.kind === 'budget') {
-          this.count -= 1;
-          this.microCents -= reservation.amount;
-        }
+        this.held(reservation, -1);
         return ledger.settle(reservation, used);
+      },
+      settleAll: (settlements) => {
+        for (const s of settlements) this.held(s.reservation, -1);
+        return ledger.settleAll(settlements);
       },
       usage: (keyId, kind, periodStart, baseline) => ledger.usage(keyId, kind, periodStart, baseline),
       reset: (keyId) => ledger.reset(keyId),
       close: () => ledger.close(),
     };
     return { ...limits, ledger: counted };
+  }
+
+  /** Counts a key's budget reservation in (+1) or out (-1); other counters are not money. */
+  private held(reservation: Reservation, sign: 1 | -1): void {
+    if (reservation.kind !== 'budget' || reservation.keyId.includes(':')) return;
+    this.count += sign;
+    this.microCents += sign * reservation.amount;
   }
 }

@@ -5,7 +5,7 @@
  */
 import { z } from 'zod';
 import { displayPrefix } from '../keys/key-format';
-import { type ApiKeyRecord, BUDGET_PERIODS, displayStatus, TIERS } from '../keys/key-types';
+import { type ApiKeyRecord, BUDGET_PERIODS, displayStatus, TIERS, USAGE_LIMIT_PERIODS } from '../keys/key-types';
 import { effectiveRateLimits } from '../keys/tiers';
 import { microCentsToCents } from '../limits/periods';
 
@@ -26,10 +26,24 @@ export const keySchema = z
     rateLimits: z
       .object({ perMinute: z.number().int(), perHour: z.number().int(), perDay: z.number().int(), perMonth: z.number().int() })
       .describe('Effective limits: the key\'s overrides, else its tier\'s defaults.'),
+    tokenLimits: z
+      .object({ perMinute: z.number().int().nullable(), perDay: z.number().int().nullable() })
+      .describe('Tokens (prompt + completion) per minute and per UTC day; null: no such limit.'),
+    maxConcurrentRequests: z
+      .number()
+      .int()
+      .nullable()
+      .describe('Requests the key may have in flight at once; null: no limit.'),
     allowedIps: z.array(z.string()),
     allowedModels: z.array(z.string()),
     allowedChatbots: z.array(z.string()),
-    usageLimit: z.number().int().nullable(),
+    usageLimit: z.number().int().nullable().describe('Request quota per usageLimitPeriod; null: unlimited.'),
+    usageLimitPeriod: z
+      .enum(USAGE_LIMIT_PERIODS)
+      .describe('What usageLimit counts: the key\'s lifetime (total), or each UTC day or month (restarting at 00:00 UTC).'),
+    notifyOnNewIp: z
+      .boolean()
+      .describe('Whether the key.new_ip webhook alert fires when the key is used from an address it was not used from before.'),
     budget: z.object({ limitCents: z.number().int(), period: z.enum(BUDGET_PERIODS) }).nullable(),
     expiresAt: isoDate.nullable(),
     createdAt: isoDate,
@@ -64,7 +78,11 @@ export function presentKey(key: ApiKeyRecord, now = new Date()): KeyView {
     allowedIps: key.allowedIps,
     allowedModels: key.allowedModels,
     allowedChatbots: key.allowedChatbots,
+    tokenLimits: key.tokenLimits,
+    maxConcurrentRequests: key.maxConcurrentRequests,
     usageLimit: key.usageLimit,
+    usageLimitPeriod: key.usageLimitPeriod,
+    notifyOnNewIp: key.notifyOnNewIp,
     budget: key.budget,
     expiresAt: iso(key.expiresAt),
     createdAt: key.createdAt.toISOString(),

@@ -40,6 +40,15 @@ export const chatCompletionChunkSchema = z
   .passthrough()
   .describe('One server-sent event (`data: <chunk>`); the stream ends with `data: [DONE]`.');
 
+const windowStatus = (windows: [string, ...string[]]) =>
+  z.object({
+    window: z.enum(windows),
+    limit: z.number().int(),
+    remaining: z.number().int(),
+    reset: z.number().int().describe('Seconds until the window resets.'),
+    resetsAt: z.iso.datetime({ offset: true }),
+  });
+
 export const keyInfoSchema = z.object({
   id: z.string(),
   name: z.string(),
@@ -49,17 +58,29 @@ export const keyInfoSchema = z.object({
   expiresAt: z.iso.datetime({ offset: true }).nullable(),
   allowedIps: z.array(z.string()),
   allowedModels: z.array(z.string()),
-  rateLimits: z.array(
-    z.object({
-      window: z.enum(['minute', 'hour', 'day', 'month']),
+  rateLimits: z.array(windowStatus(['minute', 'hour', 'day', 'month'])),
+  tokenLimits: z.array(windowStatus(['minute', 'day'])).describe('The key\'s token windows (tokens per minute and per UTC day).'),
+  quota: z
+    .object({
+      used: z.number().int(),
       limit: z.number().int(),
       remaining: z.number().int(),
-      reset: z.number().int().describe('Seconds until the window resets.'),
-      resetsAt: z.iso.datetime({ offset: true }),
-    }),
-  ),
-  quota: z.object({ used: z.number().int(), limit: z.number().int() }).nullable(),
+      period: z.enum(['total', 'daily', 'monthly']),
+      resetsAt: z.iso.datetime({ offset: true }).nullable().describe('When a daily or monthly quota restarts (00:00 UTC); null for a total quota.'),
+    })
+    .nullable(),
   budget: budgetStatusSchema,
+  concurrency: z.object({ limit: z.number().int(), inFlight: z.number().int() }).nullable().describe('maxConcurrentRequests and the requests in progress now.'),
+  levels: z
+    .array(
+      z.object({
+        level: z.enum(['owner', 'tenant']),
+        rateLimits: z.array(windowStatus(['minute', 'hour', 'day', 'month'])),
+        tokenLimits: z.array(windowStatus(['minute', 'day'])),
+        budget: budgetStatusSchema,
+      }),
+    )
+    .describe('The limits above the key (its owner\'s and its tenant\'s) with what is left: a request must fit every level.'),
 });
 
 export const statsSchema = z.object({

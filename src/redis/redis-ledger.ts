@@ -18,71 +18,110 @@
  * served against it), lest it be charged in full at expiry.
  */
 import { randomBytes } from 'node:crypto';
-import type {
-  CeilingStore,
-  CounterBaseline,
-  CounterKind,
-  CounterUsage,
-  LimitLedger,
-  Reservation,
-  ReserveRequest,
-  ReserveResult,
+import {
+  type CeilingStore,
+  type CounterBaseline,
+  type CounterKind,
+  type CounterUsage,
+  isDurable,
+  type LimitLedger,
+  releasedOnExpiry,
+  type Reservation,
+  type ReserveAllResult,
+  type ReserveRequest,
+  type ReserveResult,
+  type Settlement,
 } from '../limits/ledger';
 import { CircuitOpenError, isUnanswered, type RedisBreaker } from './redis-breaker';
 import type { RedisClient } from './redis-client';
 
-/** Charges expired reservations in full, then starts the counter from the baseline when it is missing or older. */
+/**
+ * Brings counter i (KEYS 3i-2..3i: state hash, reservation expiries, reservation amounts) to
+ * `period`: starts it from the baseline when it is missing or older, and ends its expired
+ * reservations (charged in full, or released for requests in flight). Returns used, reserved,
+ * ceiling and the stored period (newer than `period` when another instance's clock moved on).
+ */
 const PREPARE = `
-local period = tonumber(ARGV[1])
-local st = redis.call('HMGET', KEYS[1], 'period', 'used', 'reserved', 'ceiling')
-local used, reserved, ceiling
-if (not st[1]) or tonumber(st[1]) < period then
-  used = 0
-  if tonumber(ARGV[5]) == period then used = math.max(tonumber(ARGV[3]), tonumber(ARGV[4])) end
-  reserved = 0
-  ceiling = used
-  redis.call('DEL', KEYS[2], KEYS[3])
-else
-  used = tonumber(st[2]); reserved = tonumber(st[3]); ceiling = tonumber(st[4])
+local function prepare(i, period, now, baseUsed, baseCeiling, basePeriod, keep, release)
+  local k1, k2, k3 = KEYS[3*i-2], KEYS[3*i-1], KEYS[3*i]
+  local st = redis.call('HMGET', k1, 'period', 'used', 'reserved', 'ceiling')
+  local used, reserved, ceiling
+  if (not st[1]) or tonumber(st[1]) < period then
+    used = 0
+    if basePeriod == period then used = math.max(baseUsed, baseCeiling) end
+    reserved = 0
+    ceiling = used
+    redis.call('DEL', k2, k3)
+  else
+    used = tonumber(st[2]); reserved = tonumber(st[3]); ceiling = tonumber(st[4])
+  end
+  local expired = redis.call('ZRANGEBYSCORE', k2, '-inf', now)
+  for _, id in ipairs(expired) do
+    local amount = tonumber(redis.call('HGET', k3, id) or '0')
+    if not release then used = used + amount end
+    reserved = reserved - amount
+    redis.call('HDEL', k3, id)
+  end
+  if #expired > 0 then redis.call('ZREMRANGEBYSCORE', k2, '-inf', now) end
+  if reserved < 0 then reserved = 0 end
+  local p = math.max(period, tonumber(st[1] or '0'))
+  redis.call('HSET', k1, 'period', string.format('%.0f', p), 'used', string.format('%.0f', used),
+    'reserved', string.format('%.0f', reserved), 'ceiling', string.format('%.0f', ceiling))
+  redis.call('PEXPIRE', k1, keep); redis.call('PEXPIRE', k2, keep); redis.call('PEXPIRE', k3, keep)
+  return used, reserved, ceiling, p
 end
-local expired = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', ARGV[2])
-for _, id in ipairs(expired) do
-  local amount = tonumber(redis.call('HGET', KEYS[3], id) or '0')
-  used = used + amount
-  reserved = reserved - amount
-  redis.call('HDEL', KEYS[3], id)
-end
-if #expired > 0 then redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', ARGV[2]) end
-if reserved < 0 then reserved = 0 end
-local p = math.max(period, tonumber(st[1] or '0'))
-redis.call('HSET', KEYS[1], 'period', string.format('%.0f', p), 'used', string.format('%.0f', used),
-  'reserved', string.format('%.0f', reserved), 'ceiling', string.format('%.0f', ceiling))
-redis.call('PEXPIRE', KEYS[1], ARGV[6]); redis.call('PEXPIRE', KEYS[2], ARGV[6]); redis.call('PEXPIRE', KEYS[3], ARGV[6])
 `;
+
+/** Values per counter in RESERVE_ALL's ARGV, after the 5 shared ones. */
+const RESERVE_STRIDE = 7;
 
 /**
- * KEYS: state hash, reservation expiries (zset), reservation amounts (hash).
- * ARGV: period, now, baseUsed, baseCeiling, basePeriod, keepMs, limit, amount, expiresAt, id.
- * Returns {status, used, reserved, ceiling}: 1 reserved, 0 refused, 2 the ceiling must be raised first.
+ * Reserves on n counters, all or none. KEYS: 3 per counter (see PREPARE).
+ * ARGV: now, keepMs, expiresAt, id, n, then per counter: period, baseUsed, baseCeiling,
+ * basePeriod, limit, amount, flags (1: durable, 2: released on expiry, 4: counted as used at once).
+ * Returns {status, index (0-based), used, reserved, ...}: 1 all reserved (index -1, then used and
+ * reserved of every counter after it), 0 counter `index` refused, 2 counter `index` needs its
+ * durable ceiling raised first.
  */
-const RESERVE = `${PREPARE}
-if tonumber(st[1] or '0') > period then return {0, used, reserved, ceiling} end
-local needed = used + reserved + tonumber(ARGV[8])
-if needed > tonumber(ARGV[7]) then return {0, used, reserved, ceiling} end
-if needed > ceiling then return {2, used, reserved, ceiling} end
-reserved = reserved + tonumber(ARGV[8])
-redis.call('HSET', KEYS[1], 'reserved', string.format('%.0f', reserved))
-redis.call('ZADD', KEYS[2], ARGV[9], ARGV[10])
-redis.call('HSET', KEYS[3], ARGV[10], ARGV[8])
-return {1, used, reserved, ceiling}
+const RESERVE_ALL = `${PREPARE}
+local now, keep, expiresAt, id, n = tonumber(ARGV[1]), ARGV[2], ARGV[3], ARGV[4], tonumber(ARGV[5])
+local figures = {1, -1}
+for i = 1, n do
+  local a = 5 + (i - 1) * ${RESERVE_STRIDE}
+  local period, limit, amount, flags = tonumber(ARGV[a+1]), tonumber(ARGV[a+5]), tonumber(ARGV[a+6]), tonumber(ARGV[a+7])
+  local durable, release = flags % 2 == 1, math.floor(flags / 2) % 2 == 1
+  local used, reserved, ceiling, p = prepare(i, period, now, tonumber(ARGV[a+2]), tonumber(ARGV[a+3]), tonumber(ARGV[a+4]), keep, release)
+  -- A durable counter already in a later period refuses (the caller's clock is behind); a window
+  -- counts into the later period instead.
+  if p > period and durable then return {0, i - 1, used, reserved} end
+  local needed = used + reserved + amount
+  if needed > limit then return {0, i - 1, used, reserved} end
+  if durable and needed > ceiling then return {2, i - 1, used, reserved} end
+  if math.floor(flags / 4) % 2 == 1 then used = used + amount else reserved = reserved + amount end
+  figures[2 * i + 1] = used
+  figures[2 * i + 2] = reserved
+end
+for i = 1, n do
+  local a = 5 + (i - 1) * ${RESERVE_STRIDE}
+  if math.floor(tonumber(ARGV[a+7]) / 4) % 2 == 1 then
+    redis.call('HINCRBY', KEYS[3*i-2], 'used', ARGV[a+6])
+  else
+    redis.call('HINCRBY', KEYS[3*i-2], 'reserved', ARGV[a+6])
+    redis.call('ZADD', KEYS[3*i-1], expiresAt, id)
+    redis.call('HSET', KEYS[3*i], id, ARGV[a+6])
+  end
+end
+return figures
 `;
 
-/** KEYS as RESERVE; ARGV: period, now, baseUsed, baseCeiling, basePeriod, keepMs. Returns {used, reserved}. */
+/** KEYS as one counter of RESERVE_ALL; ARGV: period, now, baseUsed, baseCeiling, basePeriod, keepMs, flags. Returns {used, reserved}. */
 const USAGE = `${PREPARE}
+local flags = tonumber(ARGV[7])
+local used, reserved = prepare(1, tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5]), ARGV[6], math.floor(flags / 2) % 2 == 1)
 return {used, reserved}
 `;
 
-/** KEYS as RESERVE; ARGV: period, ceiling. Raises the ceiling of the counter's current period. */
+/** KEYS as one counter; ARGV: period, ceiling. Raises the ceiling of the counter's current period. */
 const RAISE = `
 local st = redis.call('HMGET', KEYS[1], 'period', 'ceiling')
 if st[1] and tonumber(st[1]) == tonumber(ARGV[1]) and tonumber(st[2]) < tonumber(ARGV[2]) then
@@ -91,26 +130,36 @@ end
 return 1
 `;
 
+/** Values per settlement in SETTLE_ALL's ARGV, after n. */
+const SETTLE_STRIDE = 4;
+
 /**
- * KEYS as RESERVE; ARGV: period, id, used, reserved amount. Ends a reservation and counts what was
- * used. A reservation no longer there was charged in full at expiry (or settled already): only
- * use beyond its amount is added then.
+ * Ends n reservations and counts what was used. KEYS: 3 per counter; ARGV: n, then per
+ * settlement: period, id, used, reserved amount. A reservation no longer there was charged in full
+ * at expiry (or settled already): only use beyond its amount is added then. A counter that moved
+ * to a newer period no longer owns the reservation.
  */
-const SETTLE = `
-local st = redis.call('HMGET', KEYS[1], 'period', 'used', 'reserved')
-if (not st[1]) or tonumber(st[1]) ~= tonumber(ARGV[1]) then return 0 end
-local reserved = tonumber(st[3])
-local charge = tonumber(ARGV[3])
-local amount = redis.call('HGET', KEYS[3], ARGV[2])
-if amount then
-  reserved = math.max(0, reserved - tonumber(amount))
-  redis.call('HDEL', KEYS[3], ARGV[2])
-  redis.call('ZREM', KEYS[2], ARGV[2])
-else
-  charge = math.max(0, charge - tonumber(ARGV[4]))
+const SETTLE_ALL = `
+local n = tonumber(ARGV[1])
+for i = 1, n do
+  local a = 1 + (i - 1) * ${SETTLE_STRIDE}
+  local k1, k2, k3 = KEYS[3*i-2], KEYS[3*i-1], KEYS[3*i]
+  local st = redis.call('HMGET', k1, 'period', 'used', 'reserved')
+  if st[1] and tonumber(st[1]) == tonumber(ARGV[a+1]) then
+    local reserved = tonumber(st[3])
+    local charge = tonumber(ARGV[a+3])
+    local amount = redis.call('HGET', k3, ARGV[a+2])
+    if amount then
+      reserved = math.max(0, reserved - tonumber(amount))
+      redis.call('HDEL', k3, ARGV[a+2])
+      redis.call('ZREM', k2, ARGV[a+2])
+    else
+      charge = math.max(0, charge - tonumber(ARGV[a+4]))
+    end
+    redis.call('HSET', k1, 'used', string.format('%.0f', tonumber(st[2]) + charge),
+      'reserved', string.format('%.0f', reserved))
+  end
 end
-redis.call('HSET', KEYS[1], 'used', string.format('%.0f', tonumber(st[2]) + charge),
-  'reserved', string.format('%.0f', reserved))
 return 1
 `;
 
@@ -124,12 +173,18 @@ const MAX_DEFERRED = 50_000;
 /** Deferred settlements sent per round once Redis answers again. */
 const RETRY_BATCH = 500;
 
+/** Scripts over a variable number of counters take the number of keys as their first argument. */
 type Scripted = RedisClient & {
-  kwReserve(...args: (string | number)[]): Promise<number[]>;
+  kwReserveAll(numberOfKeys: number, ...args: (string | number)[]): Promise<number[]>;
   kwUsage(...args: (string | number)[]): Promise<number[]>;
   kwRaise(...args: (string | number)[]): Promise<number>;
-  kwSettle(...args: (string | number)[]): Promise<number>;
+  kwSettleAll(numberOfKeys: number, ...args: (string | number)[]): Promise<number>;
 };
+
+/** flags of a counter in RESERVE_ALL and USAGE. */
+function counterFlags(kind: CounterKind, commit = false): number {
+  return (isDurable(kind) ? 1 : 0) + (releasedOnExpiry(kind) ? 2 : 0) + (commit ? 4 : 0);
+}
 
 interface RedisReservation extends Reservation {
   readonly id: string;
@@ -164,14 +219,10 @@ export class RedisLedger implements LimitLedger {
     private readonly ceilings: CeilingStore,
     private readonly options: RedisLedgerOptions,
   ) {
-    for (const [name, lua] of [
-      ['kwReserve', RESERVE],
-      ['kwUsage', USAGE],
-      ['kwRaise', RAISE],
-      ['kwSettle', SETTLE],
-    ] as const) {
-      client.defineCommand(name, { numberOfKeys: 3, lua });
-    }
+    client.defineCommand('kwReserveAll', { lua: RESERVE_ALL });
+    client.defineCommand('kwSettleAll', { lua: SETTLE_ALL });
+    client.defineCommand('kwUsage', { numberOfKeys: 3, lua: USAGE });
+    client.defineCommand('kwRaise', { numberOfKeys: 3, lua: RAISE });
     this.redis = client as Scripted;
     options.breaker?.onClose(() => void this.retryDeferred());
   }
@@ -181,7 +232,9 @@ export class RedisLedger implements LimitLedger {
   }
 
   private keys(keyId: string, kind: CounterKind): string[] {
-    // One hash tag per key and counter: the three keys live on one cluster slot.
+    // One hash tag per counter: its three keys live on one cluster slot. An admission reserves on
+    // the counters of a key, its owner and its tenant in one script, so Keyward needs one Redis
+    // (or a cluster proxy that runs multi-slot scripts), as the README says.
     const base = `kw:ledger:{${keyId}:${kind}}`;
     return [base, `${base}:expiries`, `${base}:amounts`];
   }
@@ -191,37 +244,51 @@ export class RedisLedger implements LimitLedger {
   }
 
   async reserve(request: ReserveRequest): Promise<ReserveResult> {
-    const { keyId, kind, periodStart, limit, amount } = request;
+    const { result, used, reserved } = await this.reserveCounters([request]);
+    return result.ok ? { ok: true, reservation: result.reservations[0], used, reserved } : { ok: false, used, reserved };
+  }
+
+  async reserveAll(requests: readonly ReserveRequest[]): Promise<ReserveAllResult> {
+    return (await this.reserveCounters(requests)).result;
+  }
+
+  /** Reserves all or none; `used` and `reserved` are the refused counter's, or the first one's. */
+  private async reserveCounters(requests: readonly ReserveRequest[]): Promise<{ result: ReserveAllResult; used: number; reserved: number }> {
     const id = randomBytes(9).toString('base64url');
+    const keys = requests.flatMap((r) => this.keys(r.keyId, r.kind));
     for (;;) {
       const now = this.options.now?.() ?? Date.now();
+      const args: (string | number)[] = [now, KEEP_MS, now + this.options.reservationTtlMs, id, requests.length];
+      for (const r of requests) {
+        args.push(r.periodStart, r.baseline.used, r.baseline.ceiling, r.baseline.periodStart, r.limit, r.amount, counterFlags(r.kind, r.commit));
+      }
       let result: number[];
       try {
-        result = await this.call(() =>
-          this.redis.kwReserve(
-            ...this.keys(keyId, kind),
-            ...this.baselineArgs(periodStart, request.baseline, now),
-            limit,
-            amount,
-            now + this.options.reservationTtlMs,
-            id,
-          ),
-        );
+        result = await this.call(() => this.redis.kwReserveAll(keys.length, ...keys, ...args));
       } catch (error) {
         // Sent but unanswered: Redis may run it later. Release it then, or it is charged at expiry.
         if (isUnanswered(error) && !(error instanceof CircuitOpenError)) {
-          this.defer({ reservation: { keyId, kind, periodStart, amount, id }, used: 0 });
+          // (A counter counted at once cannot be taken back: it stays counted, erring on the safe side.)
+          for (const r of requests) if (!r.commit) this.defer({ reservation: this.reservationOf(r, id), used: 0 });
         }
         throw error;
       }
-      const [status, used, reserved] = result;
-      if (status === 1) return { ok: true, reservation: { keyId, kind, periodStart, amount, id } as RedisReservation, used, reserved };
-      if (status === 0) return { ok: false, used, reserved };
+      const [status, index, used, reserved] = result;
+      if (status === 1) {
+        const counters = requests.map((_, i) => ({ used: result[2 + 2 * i], reserved: result[3 + 2 * i] }));
+        return { result: { ok: true, reservations: requests.map((r) => this.reservationOf(r, id)), counters }, used, reserved };
+      }
+      if (status === 0) return { result: { ok: false, refused: index, used, reserved }, used, reserved };
       // The durable ceiling is raised in the database first, then in Redis, then we try again.
-      const target = Math.min(limit, used + reserved + amount + Math.max(1, Math.ceil(limit * CEILING_HEADROOM)));
-      await this.ceilings.raise(keyId, kind, periodStart, target);
-      await this.call(() => this.redis.kwRaise(...this.keys(keyId, kind), periodStart, target));
+      const r = requests[index];
+      const target = Math.min(r.limit, used + reserved + r.amount + Math.max(1, Math.ceil(r.limit * CEILING_HEADROOM)));
+      await this.ceilings.raise(r.keyId, r.kind, r.periodStart, target);
+      await this.call(() => this.redis.kwRaise(...this.keys(r.keyId, r.kind), r.periodStart, target));
     }
+  }
+
+  private reservationOf(r: ReserveRequest, id: string): RedisReservation {
+    return { keyId: r.keyId, kind: r.kind, periodStart: r.periodStart, amount: r.amount, id };
   }
 
   /**
@@ -229,19 +296,28 @@ export class RedisLedger implements LimitLedger {
    * it does (it resolves then: the caller has nothing left to do).
    */
   async settle(reservation: Reservation, used: number): Promise<void> {
-    const entry = { reservation: reservation as RedisReservation, used: Math.max(0, Math.ceil(used)) };
+    await this.settleAll([{ reservation, used }]);
+  }
+
+  async settleAll(settlements: readonly Settlement[]): Promise<void> {
+    const entries = settlements.map((s) => ({ reservation: s.reservation as RedisReservation, used: Math.max(0, Math.ceil(s.used)) }));
+    if (entries.length === 0) return;
     try {
-      await this.send(entry);
+      await this.send(entries);
     } catch (error) {
       if (!isUnanswered(error)) throw error;
       this.options.onFailure?.(error);
-      if (!this.defer(entry)) throw error;
+      let kept = true;
+      for (const entry of entries) kept = this.defer(entry) && kept;
+      if (!kept) throw error;
     }
   }
 
   async usage(keyId: string, kind: CounterKind, periodStart: number, baseline: CounterBaseline): Promise<CounterUsage> {
     const now = this.options.now?.() ?? Date.now();
-    const [used, reserved] = await this.call(() => this.redis.kwUsage(...this.keys(keyId, kind), ...this.baselineArgs(periodStart, baseline, now)));
+    const [used, reserved] = await this.call(() =>
+      this.redis.kwUsage(...this.keys(keyId, kind), ...this.baselineArgs(periodStart, baseline, now), counterFlags(kind)),
+    );
     return { used, reserved };
   }
 
@@ -264,9 +340,12 @@ export class RedisLedger implements LimitLedger {
     await this.retryDeferred();
   }
 
-  private send({ reservation, used }: Deferred): Promise<number> {
-    const { keyId, kind, periodStart, id, amount } = reservation;
-    return this.call(() => this.redis.kwSettle(...this.keys(keyId, kind), periodStart, id, used, amount));
+  /** One SETTLE_ALL for the entries (one round trip however many counters a request held). */
+  private send(entries: readonly Deferred[]): Promise<number> {
+    const keys = entries.flatMap(({ reservation }) => this.keys(reservation.keyId, reservation.kind));
+    const args: (string | number)[] = [entries.length];
+    for (const { reservation, used } of entries) args.push(reservation.periodStart, reservation.id, used, reservation.amount);
+    return this.call(() => this.redis.kwSettleAll(keys.length, ...keys, ...args));
   }
 
   /** Keeps a settlement for later; false when too many are waiting already. */
@@ -299,7 +378,7 @@ export class RedisLedger implements LimitLedger {
   private async flushDeferred(): Promise<void> {
     while (this.deferred.length > 0) {
       const batch = this.deferred.splice(0, RETRY_BATCH);
-      const results = await Promise.allSettled(batch.map((entry) => this.send(entry)));
+      const results = await Promise.allSettled(batch.map((entry) => this.send([entry])));
       const unanswered: Deferred[] = [];
       results.forEach((result, i) => {
         if (result.status === 'fulfilled') return;

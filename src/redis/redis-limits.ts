@@ -12,7 +12,17 @@
  */
 import { RateLimiterMemory, RateLimiterRedis } from 'rate-limiter-flexible';
 import { InvalidKeyGuard } from '../limits/invalid-key-guard';
-import type { CeilingStore, CounterBaseline, CounterKind, LimitLedger, Reservation, ReserveRequest, ReserveResult } from '../limits/ledger';
+import type {
+  CeilingStore,
+  CounterBaseline,
+  CounterKind,
+  LimitLedger,
+  Reservation,
+  ReserveAllResult,
+  ReserveRequest,
+  ReserveResult,
+  Settlement,
+} from '../limits/ledger';
 import type { InvalidKeyPolicy, LimiterOptions, LimitBackend } from '../limits/limits';
 import { COUNT_ONLY_POINTS, RateWindows } from '../limits/rate-windows';
 import type { RedisBreaker } from './redis-breaker';
@@ -96,9 +106,24 @@ class PolicyLedger implements LimitLedger {
     }
   }
 
+  async reserveAll(requests: readonly ReserveRequest[]): Promise<ReserveAllResult> {
+    try {
+      return await this.inner.reserveAll(requests);
+    } catch (error) {
+      this.onFailure(error);
+      if (this.mode === 'closed') throw error;
+      const reservations = requests.map((r) => ({ keyId: r.keyId, kind: r.kind, periodStart: r.periodStart, amount: r.amount, [UNCHECKED]: true }));
+      return { ok: true, reservations, counters: requests.map(() => ({ used: 0, reserved: 0 })) };
+    }
+  }
+
   async settle(reservation: Reservation, used: number): Promise<void> {
-    if ((reservation as { [UNCHECKED]?: boolean })[UNCHECKED]) return;
-    await this.inner.settle(reservation, used);
+    await this.settleAll([{ reservation, used }]);
+  }
+
+  async settleAll(settlements: readonly Settlement[]): Promise<void> {
+    const checked = settlements.filter((s) => !(s.reservation as { [UNCHECKED]?: boolean })[UNCHECKED]);
+    if (checked.length > 0) await this.inner.settleAll(checked);
   }
 
   /** Where a counter stands; without Redis, the database's figures (for display only). */

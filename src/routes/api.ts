@@ -5,12 +5,15 @@
 import express, { type NextFunction, type Request, type Response, Router } from 'express';
 import type { AppContext } from '../context';
 import { ThrottledLog } from '../lib/throttled-log';
+import { teeRecorder } from '../usage/tee-recorder';
 import { chatGuardHooks } from '../llm/chat-plan';
 import { apiKeyAuth } from '../middleware/api-key-auth';
 import { socketAddress } from '../middleware/credentials';
 import { type GuardObservers, guardObservers } from '../observability/guard-observers';
+import { governanceRouter } from './management/governance';
 import { keysRouter } from './management/keys';
 import { reportsRouter } from './management/reports';
+import { alertsRouter, webhooksRouter } from './management/webhooks';
 import { openAiRouter } from './openai';
 import { openApiRouter } from './openapi/router';
 
@@ -32,11 +35,13 @@ export function apiRouter(ctx: AppContext, observe: GuardObservers = guardObserv
       storeFailures.error(`api-guard:${String(kind)}`, error, 'API-key guard: a store failed');
     },
   };
-  const usage = observe.recorder('api', ctx.usage);
-  const guard = observe.timed('api', apiKeyAuth({ ...shared, usage, scopes: ['api'] }));
+  // Usage goes to the buffer (the database) and to the threshold monitor (budget and quota alerts).
+  const usage = observe.recorder('api', teeRecorder(ctx.usage, ctx.thresholds.recorder()));
+  // /api traffic also fits the levels above each key (its owner's and tenant's limits).
+  const guard = observe.timed('api', apiKeyAuth({ ...shared, usage, scopes: ['api'], levels: ctx.levelDirectory }));
   // Chat bodies are validated and priced before anything is counted (a bad body consumes nothing).
   const chat = chatGuardHooks(ctx.models, ctx.config.llm.defaultMaxTokens);
-  const chatGuard = observe.timed('api', apiKeyAuth({ ...shared, usage, scopes: ['api'], ...chat, validate: observe.validate(chat.validate) }));
+  const chatGuard = observe.timed('api', apiKeyAuth({ ...shared, usage, scopes: ['api'], levels: ctx.levelDirectory, ...chat, validate: observe.validate(chat.validate) }));
   // Key management: reading needs keys:read, changing needs keys:write (admin implies both). It
   // has its own per-key window and never spends the calling key's /api windows, quota or budget
   // (so it is not recorded as /api usage either: its recorder only feeds metrics and the access
@@ -51,7 +56,11 @@ export function apiRouter(ctx: AppContext, observe: GuardObservers = guardObserv
 
   router.use(openApiRouter(ctx));
   router.use('/v1/keys', manage, keysRouter(ctx));
+  // Alert webhooks: reads need keys:read (the guard), changes admin (checked in the router).
+  router.use('/v1/webhooks', manage, webhooksRouter(ctx));
+  router.use('/v1/alerts', manage, alertsRouter(ctx));
   router.use('/v1', reportsRouter(ctx, manage));
+  router.use('/v1', governanceRouter(ctx, manage));
   router.use(
     '/v1',
     openAiRouter({
@@ -63,6 +72,7 @@ export function apiRouter(ctx: AppContext, observe: GuardObservers = guardObserv
       upstreamTimeoutMs: ctx.config.llm.upstreamTimeoutMs,
       streamIdleMs: ctx.config.http.streamIdleTimeoutMs,
       findTenant: (id) => ctx.tenants.getById(id),
+      levels: ctx.levelDirectory,
     }),
   );
   return router;

@@ -7,6 +7,7 @@ import { type RequestHandler, Router } from 'express';
 import type { CatalogModel, UpstreamTarget } from '../config/model-catalog';
 import { displayPrefix } from '../keys/key-format';
 import type { LimitBackend } from '../limits/limits';
+import type { LevelSource } from '../middleware/claims';
 import { limitStatus } from '../limits/limit-status';
 import { chatPlanOf } from '../llm/chat-plan';
 import { localChat } from '../llm/local-provider';
@@ -24,6 +25,8 @@ export interface OpenAiRoutesOptions {
   /** A stream whose client reads nothing for this long is ended. */
   streamIdleMs: number;
   findTenant: (id: string) => Promise<{ id: string; slug: string; name: string }>;
+  /** The levels above keys, shown with what is left by GET /key. */
+  levels?: LevelSource;
 }
 
 function keyOf(apiKey: AuthenticatedKey | undefined): AuthenticatedKey {
@@ -71,7 +74,8 @@ export function openAiRouter(options: OpenAiRoutesOptions): Router {
   router.get('/key', options.guard, async (req, res) => {
     const key = keyOf(req.apiKey);
     const record = key.record;
-    const [status, tenant] = await Promise.all([limitStatus(options.limits, record), options.findTenant(record.tenantId)]);
+    const levels = options.levels ? await options.levels.levelsOf(record) : [];
+    const [status, tenant] = await Promise.all([limitStatus(options.limits, record, Date.now(), levels), options.findTenant(record.tenantId)]);
     res.setHeader('Cache-Control', 'no-store');
     res.json({
       id: record.id,
@@ -83,8 +87,11 @@ export function openAiRouter(options: OpenAiRoutesOptions): Router {
       allowedIps: record.allowedIps,
       allowedModels: record.allowedModels,
       rateLimits: status.rateLimits,
-      quota: status.quota ? { used: status.quota.used, limit: status.quota.limit } : null,
+      tokenLimits: status.tokenLimits,
+      quota: status.quota,
       budget: status.budget,
+      concurrency: status.concurrency,
+      levels: status.levels,
     });
   });
 

@@ -7,6 +7,7 @@ import type { Database } from '../data/database';
 import { keyUsageBuckets, type UsageBucket } from '../data/repositories/usage';
 import type { ApiKeyRecord } from '../keys/key-types';
 import type { LimitBackend } from '../limits/limits';
+import type { LevelSource } from '../middleware/claims';
 import { limitStatus, type LimitStatus } from '../limits/limit-status';
 import { dayStart, hourStart } from '../limits/periods';
 import { type KeyOutcomeReport, keyOutcomeReport } from './outcome-report';
@@ -55,16 +56,17 @@ function series(buckets: UsageBucket[], first: number, step: number, count: numb
 
 /** Usage of a key from its counters and rollups (written every flush interval, so up to ~1 s behind). */
 export async function keyUsageReport(
-  deps: { database: Database; limits: LimitBackend },
+  deps: { database: Database; limits: LimitBackend; levels?: LevelSource },
   key: ApiKeyRecord,
   now = Date.now(),
 ): Promise<KeyUsageReport> {
+  const levels = deps.levels ? await deps.levels.levelsOf(key) : [];
   const firstHour = hourStart(now) - 23 * 3_600_000;
   const firstDay = dayStart(now) - 29 * DAY_MS;
   const [hours, days, limits, outcomes] = await Promise.all([
     keyUsageBuckets(deps.database.prisma, key.id, 'hour', new Date(firstHour)),
     keyUsageBuckets(deps.database.prisma, key.id, 'day', new Date(firstDay)),
-    limitStatus(deps.limits, key, now),
+    limitStatus(deps.limits, key, now, levels),
     keyOutcomeReport(deps.database.prisma, key.id, now),
   ]);
   const hourly = series(hours, firstHour, 3_600_000, 24);

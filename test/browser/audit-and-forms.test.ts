@@ -11,6 +11,7 @@ import path from 'node:path';
 import type { Page } from 'playwright-core';
 import { listen } from '../helpers/listen';
 import { createWorld, PASSWORD, type World } from '../dashboard/dashboard-helpers';
+import { testActor } from '../helpers/context';
 import { axeViolations, describeBrowser, expectNoOverflowAt375, launchChromium, SCREENSHOT_DIR } from './browser-helpers';
 
 jest.setTimeout(180_000);
@@ -66,7 +67,7 @@ describeBrowser('audit log and page fixes in Chromium', () => {
 
   test('the key form: placeholders follow the tier, typing days picks "Expires after a number of days"', async () => {
     await visit('key-new', '/keys/new');
-    const perMinute = page.getByLabel('Per minute');
+    const perMinute = page.getByLabel('Per minute', { exact: true });
     await expect(perMinute.getAttribute('placeholder')).resolves.toBe('10 (free default)');
     await page.getByLabel('Tier').selectOption('pro');
     await expect(perMinute.getAttribute('placeholder')).resolves.toBe('100 (pro default)');
@@ -82,7 +83,7 @@ describeBrowser('audit log and page fixes in Chromium', () => {
     await page.getByLabel('Allowed IPs').fill('10.0.0.0/8');
     await page.getByRole('checkbox', { name: 'local-small' }).check();
     await page.getByLabel('Allowed chatbots').fill('helpdesk');
-    await page.getByLabel('Per minute').fill('20');
+    await page.getByLabel('Per minute', { exact: true }).fill('20');
     await page.getByLabel('Request quota').fill('50000');
     await page.getByLabel('Budget period').selectOption('monthly');
     await page.getByLabel('Budget amount (USD)').fill('5');
@@ -192,6 +193,34 @@ describeBrowser('audit log and page fixes in Chromium', () => {
       ['users-search', '/users?q=example'],
     ];
     await expectNoOverflowAt375(page, narrow.map(([name, p]) => [name, url(p)]), shot);
+  });
+
+  test('limits above keys: the settings Limits section and a refused limits form, a member\'s limits, the overview bar, at 1440 and 375 px', async () => {
+    const { ctx, tenant, member } = world;
+    await ctx.levels.updateTenant(tenant.id, { budget: { limitCents: 5000, period: 'monthly' }, rateLimits: { perMinute: 600 } }, testActor);
+    await ctx.levels.updateOwner(tenant.id, member.id, { budget: { limitCents: 500, period: 'total' }, rateLimits: { perDay: 100 } }, testActor);
+    await visit('overview-budget', '/');
+    expect(await page.locator('#overview-budget-label').innerText()).toBe('Tenant budget: $0.00 of $50.00 spent this month (0%)');
+    await visit('settings-limits', '/settings');
+    await page.getByLabel('Per hour').fill('lots');
+    await page.getByRole('button', { name: 'Save limits' }).click();
+    await page.waitForURL(url('/settings/limits'));
+    await axe('settings-limits-refused');
+    await shot('settings-limits-refused-1440');
+    expect(await page.locator('.error-summary').innerText()).toContain('Requests per hour: must be a number');
+    expect(await page.getByLabel('Per hour').inputValue()).toBe('lots');
+    await visit('member-limits', `/members/${member.id}/limits`);
+    await visit('members-with-limits', '/members');
+    await expectNoOverflowAt375(
+      page,
+      [
+        ['overview-budget', url('/')],
+        ['settings-limits', url('/settings')],
+        ['member-limits', url(`/members/${member.id}/limits`)],
+        ['members-with-limits', url('/members')],
+      ],
+      shot,
+    );
   });
 
   test('no page logged a CSP violation or script error', () => {

@@ -94,6 +94,8 @@ describeBrowser('dashboard in Chromium', () => {
     secret = await page.locator('#secret').inputValue();
     expect(secret).toMatch(/^kw_[A-Za-z0-9]{12}_[A-Za-z0-9]+$/);
     await page.getByRole('button', { name: 'Copy' }).click();
+    // The clipboard write is asynchronous: wait for the status it announces.
+    await page.locator('#copy-status', { hasText: 'Copied to the clipboard.' }).waitFor({ timeout: 5000 });
     await expect(page.locator('#copy-status').textContent()).resolves.toBe('Copied to the clipboard.');
     // (Strings, not functions: the test code is type-checked without the DOM library.)
     await expect(page.evaluate<string>('navigator.clipboard.readText()')).resolves.toBe(secret);
@@ -340,6 +342,9 @@ describeBrowser('dashboard in Chromium', () => {
       ['user-password', `/users/${world.member.id}/password`],
       ['tenant-detail', `/tenants/${world.tenant.id}`],
       ['confirm-revoke', `/keys/${world.keys.member.id}/revoke`],
+      ['settings', '/settings'],
+      ['webhook-deliveries', `/settings/webhooks/${world.webhooks.tenant.id}`],
+      ['confirm-webhook-delete', `/settings/webhooks/${world.webhooks.tenant.id}/delete`],
       ['not-found', '/no-such-page'],
     ];
     for (const [name, p] of pages) {
@@ -351,7 +356,7 @@ describeBrowser('dashboard in Chromium', () => {
     // The form with errors beside the fields, values kept.
     await page.goto(url('/keys/new'));
     await page.getByLabel('Allowed IPs').fill('not-an-ip');
-    await page.getByLabel('Per minute').fill('0');
+    await page.getByLabel('Per minute', { exact: true }).fill('0');
     await page.getByLabel('Budget period').selectOption('total');
     await page.getByRole('button', { name: 'Create key' }).click();
     await expect(page.locator('.error-summary').count()).resolves.toBe(1);

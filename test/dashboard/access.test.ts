@@ -8,7 +8,7 @@ import { buildUser } from '../helpers/context';
 import { type Agent, createWorld, fieldError, form, post, signedIn, snapshot, type World } from './dashboard-helpers';
 import { fill, ROUTES, type RouteSpec } from './routes';
 
-const MISSING = { key: 'ZZZZZZZZZZZZ', user: 'ZZZZZZZZZZZZZZZZ', tenant: 'ZZZZZZZZZZZZZZZZ' };
+const MISSING = { key: 'ZZZZZZZZZZZZ', user: 'ZZZZZZZZZZZZZZZZ', tenant: 'ZZZZZZZZZZZZZZZZ', webhook: 'ZZZZZZZZZZZZZZZZZZZZ' };
 
 /** Calls a route as `agent` (POSTs with the session's CSRF token). */
 async function call(agent: Agent, route: RouteSpec, path: string, csrf: string): Promise<Response> {
@@ -38,6 +38,12 @@ function targets(route: RouteSpec, w: World, viewer: 'member' | 'owner' | 'admin
       return viewer === 'admin'
         ? null
         : { forbidden: [fill(route.path, { id: w.owner.id, tenantId: w.tenant.id })], missing: fill(route.path, { id: MISSING.user, tenantId: MISSING.tenant }) };
+    case 'webhook': {
+      // Another tenant's webhook; for members (who do not manage the tenant), their own tenant's too.
+      const forbidden = [fill(route.path, { id: w.webhooks.otherTenant.id })];
+      if (viewer === 'member') forbidden.push(fill(route.path, { id: w.webhooks.tenant.id }));
+      return { forbidden, missing: fill(route.path, { id: MISSING.webhook }) };
+    }
     default:
       return null;
   }

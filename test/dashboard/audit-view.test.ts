@@ -106,3 +106,37 @@ test('the key filter takes the id, the displayed form, or a whole key', () => {
   expect(keyIdOfFilter('AbCd1234EfG')).toBeNull();
   expect(keyIdOfFilter("kw_AbCd1234EfGh' OR 1=1")).toBeNull();
 });
+
+test('governance fields read in human terms; a creation leaves their defaults out', () => {
+  const lines = describeChanges({
+    tokenLimits: { before: { perMinute: null, perDay: null }, after: { perMinute: 2000, perDay: 100000 } },
+    maxConcurrentRequests: { before: null, after: 5 },
+    usageLimitPeriod: { before: 'total', after: 'daily' },
+    notifyOnNewIp: { before: false, after: true },
+  });
+  expect(lines.map((l) => `${l.label}: ${l.before} → ${l.after}`)).toEqual([
+    'token limits: no token limits → 2,000 tokens/min, 100,000 tokens/day',
+    'max concurrent requests: no limit → 5 at once',
+    'quota period: total → daily',
+    'new IP alert: no → yes',
+  ]);
+  expect(describeChanges({ tokenLimits: { before: { perMinute: 10, perDay: null }, after: { perMinute: null, perDay: 7 } } })[0]).toMatchObject({
+    before: '10 tokens/min',
+    after: '7 tokens/day',
+  });
+
+  const plain = describeChanges({
+    name: { before: null, after: 'k' },
+    tokenLimits: { before: null, after: { perMinute: null, perDay: null } },
+    maxConcurrentRequests: { before: null, after: null },
+    usageLimitPeriod: { before: null, after: 'total' },
+    notifyOnNewIp: { before: null, after: false },
+  });
+  expect(plain.map((l) => l.field)).toEqual(['name']);
+  const chosen = describeChanges({
+    name: { before: null, after: 'k' },
+    usageLimitPeriod: { before: null, after: 'monthly' },
+    notifyOnNewIp: { before: null, after: true },
+  });
+  expect(chosen.map((l) => `${l.label}: ${l.after}`)).toEqual(['name: k', 'quota period: monthly', 'new IP alert: yes']);
+});

@@ -4,6 +4,7 @@
  */
 import request from 'supertest';
 import type { DatabaseProvider, ResolvedConfig } from '../../src/config';
+import type { WebhookRow } from '../../src/data/repositories/webhooks';
 import type { ApiKeyRecord } from '../../src/keys/key-types';
 import type { Tenant, User } from '../../src/tenants/tenant-types';
 import { createTestApp, type TestApp } from '../helpers/app';
@@ -106,6 +107,10 @@ export interface World extends TestApp {
     otherMember: ApiKeyRecord; // owned by otherMember
     otherTenant: ApiKeyRecord; // in `other`
   };
+  webhooks: {
+    tenant: WebhookRow; // in `tenant`
+    otherTenant: WebhookRow; // in `other`
+  };
 }
 
 /** An app with a platform admin, an owner, two members, a second tenant with its owner, and keys. */
@@ -135,22 +140,29 @@ export async function createWorld(
       otherMember: await issue(tenant.id, otherMember.id, 'other member key'),
       otherTenant: await issue(other.id, outsider.id, 'other tenant key'),
     },
+    webhooks: {
+      tenant: (await ctx.webhooks.create(tenant.id, { url: 'https://example.com/hooks/tenant', events: ['key.revoked'] }, testActor)).webhook,
+      otherTenant: (await ctx.webhooks.create(other.id, { url: 'https://example.com/hooks/other', events: ['key.revoked'] }, testActor)).webhook,
+    },
   };
 }
 
 /**
  * What the dashboard can change, as comparable JSON: keys (settings, state, secrets), people,
- * memberships, tenants and the audit log. Sessions are left out (every request touches its own).
+ * memberships, tenants, webhooks with their deliveries, and the audit log. Sessions are left out
+ * (every request touches its own).
  */
 export async function snapshot(w: TestApp): Promise<string> {
   const db = w.ctx.database.prisma;
-  const [keys, tags, users, memberships, tenants, audit] = await Promise.all([
+  const [keys, tags, users, memberships, tenants, audit, webhooks, deliveries] = await Promise.all([
     db.apiKey.findMany({ orderBy: { id: 'asc' } }),
     db.apiKeyTag.findMany({ orderBy: [{ keyId: 'asc' }, { tag: 'asc' }] }),
     db.user.findMany({ orderBy: { id: 'asc' } }),
     db.membership.findMany({ orderBy: [{ userId: 'asc' }, { tenantId: 'asc' }] }),
     db.tenant.findMany({ orderBy: { id: 'asc' } }),
     db.auditEvent.count(),
+    db.webhook.findMany({ orderBy: { id: 'asc' } }),
+    db.webhookDelivery.findMany({ orderBy: { id: 'asc' } }),
   ]);
-  return JSON.stringify({ keys, tags, users, memberships, tenants, audit }, (_k, v) => (typeof v === 'bigint' ? v.toString() : v));
+  return JSON.stringify({ keys, tags, users, memberships, tenants, audit, webhooks, deliveries }, (_k, v) => (typeof v === 'bigint' ? v.toString() : v));
 }

@@ -76,10 +76,56 @@ test('an edited key shows its current values', () => {
     allowedChatbots: [],
     tier: 'pro',
     rateLimits: { perMinute: 5, perHour: null, perDay: null, perMonth: null },
+    tokenLimits: { perMinute: null, perDay: null },
+    maxConcurrentRequests: null,
     usageLimit: null,
+    usageLimitPeriod: 'total',
+    notifyOnNewIp: false,
     budget: { limitCents: 1205, period: 'monthly' },
     expiresAt: new Date('2030-01-31T12:30:00Z'),
     ownerId: null,
   } as never);
   expect(values).toMatchObject({ tags: 'a, b', perMinute: '5', perHour: '', budgetAmount: '12.05', budgetPeriod: 'monthly', expiry: 'keep', expiresAt: '2030-01-31T12:30' });
+});
+
+test('token limits, concurrency, quota period and the new-IP alert map both ways', () => {
+  const { input, issues } = keyInputFromForm(
+    { name: 'n', tokensPerMinute: '2,000', tokensPerDay: '', maxConcurrentRequests: '5', usageLimit: '10', usageLimitPeriod: 'daily', notifyOnNewIp: 'on' },
+    create,
+  );
+  expect(issues).toEqual([]);
+  expect(input).toMatchObject({
+    tokenLimits: { perMinute: 2000, perDay: null },
+    maxConcurrentRequests: 5,
+    usageLimit: 10,
+    usageLimitPeriod: 'daily',
+    notifyOnNewIp: true,
+  });
+  // An unchecked box sends nothing: the alert is off.
+  expect(keyInputFromForm({ name: 'n' }, create).input).toMatchObject({ notifyOnNewIp: false, usageLimitPeriod: 'total', maxConcurrentRequests: null });
+
+  expect(formFieldOf('tokenLimits.perMinute')).toBe('tokensPerMinute');
+  expect(formFieldOf('tokenLimits.perDay')).toBe('tokensPerDay');
+  expect(formFieldOf('maxConcurrentRequests')).toBe('maxConcurrentRequests');
+
+  const values = formValuesOf({
+    name: 'k',
+    tags: [],
+    metadata: {},
+    scopes: ['api'],
+    allowedIps: [],
+    allowedModels: [],
+    allowedChatbots: [],
+    rateLimits: { perMinute: null, perHour: null, perDay: null, perMonth: null },
+    tokenLimits: { perMinute: null, perDay: 100000 },
+    maxConcurrentRequests: 3,
+    usageLimit: 7,
+    usageLimitPeriod: 'monthly',
+    notifyOnNewIp: true,
+    budget: null,
+    expiresAt: null,
+    ownerId: null,
+  } as never);
+  expect(values).toMatchObject({ tokensPerMinute: '', tokensPerDay: '100000', maxConcurrentRequests: '3', usageLimitPeriod: 'monthly', notifyOnNewIp: 'on' });
+  expect(formValuesOf(null)).toMatchObject({ usageLimitPeriod: 'total' });
 });

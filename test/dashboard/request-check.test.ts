@@ -21,8 +21,11 @@ function key(overrides: Partial<ApiKeyRecord> = {}): ApiKeyRecord {
 
 const open: LimitStatus = {
   rateLimits: [{ window: 'minute', limit: 10, remaining: 10, reset: 60, resetsAt: now.toISOString() }],
+  tokenLimits: [],
   quota: null,
   budget: null,
+  concurrency: null,
+  levels: [],
 };
 
 const run = (k: ApiKeyRecord, input: { ip?: string; model?: string; chatbot?: string } = {}, limits = open) =>
@@ -60,7 +63,7 @@ test('names the first refusing check, in the guard\'s order', () => {
   expect(run(key({ allowedChatbots: ['helpdesk'] }), { chatbot: 'helpdesk' }).refusal).toBeNull();
   const full: LimitStatus = { ...open, rateLimits: [{ window: 'hour', limit: 100, remaining: 0, reset: 1200, resetsAt: now.toISOString() }] };
   expect(run(key(), {}, full).refusal).toMatchObject({ code: 'rate_limited', status: 429 });
-  expect(run(key(), {}, { ...open, quota: { used: 5, limit: 5, remaining: 0 } }).refusal?.code).toBe('quota_exceeded');
+  expect(run(key(), {}, { ...open, quota: { used: 5, limit: 5, remaining: 0, period: 'total', resetsAt: null } }).refusal?.code).toBe('quota_exceeded');
   const budget = { limitCents: 100, period: 'total' as const, spentCents: 100, remainingCents: 0, resetsAt: null };
   expect(run(key(), {}, { ...open, budget }).refusal).toMatchObject({ code: 'budget_exceeded', status: 402 });
 });
@@ -69,4 +72,19 @@ test('asks for a real IP address', () => {
   expect(requestCheckIssues({ ip: '', model: '', chatbot: '' }).ip).toMatch(/required/);
   expect(requestCheckIssues({ ip: '10.0.0.0/8', model: '', chatbot: '' }).ip).toMatch(/IPv4 or IPv6 address/);
   expect(requestCheckIssues({ ip: '2001:db8::1', model: '', chatbot: '' })).toEqual({});
+});
+
+test('names the level that would refuse: the owner\'s or the tenant\'s windows and budgets, the key\'s token windows and concurrency', () => {
+  const window = (remaining: number) => ({ window: 'minute', limit: 10, remaining, reset: 42, resetsAt: now.toISOString() });
+  const budget = (remainingCents: number) => ({ limitCents: 5, period: 'monthly' as const, spentCents: 5 - remainingCents, remainingCents, resetsAt: null });
+  const tenantFull: LimitStatus = { ...open, levels: [{ level: 'tenant', rateLimits: [window(0)], tokenLimits: [], budget: null }] };
+  expect(run(key(), {}, tenantFull).refusal).toMatchObject({ check: 'Tenant limits', code: 'rate_limited', level: 'tenant' });
+  expect(run(key(), {}, tenantFull).refusal?.detail).toMatch(/The tenant's minute window is full; it resets in 42 s/);
+  const ownerBroke: LimitStatus = { ...open, levels: [{ level: 'owner', rateLimits: [], tokenLimits: [], budget: budget(0) }, { level: 'tenant', rateLimits: [window(5)], tokenLimits: [], budget: null }] };
+  expect(run(key(), {}, ownerBroke).refusal).toMatchObject({ check: 'Owner limits', code: 'budget_exceeded', status: 402, level: 'owner' });
+  const fine: LimitStatus = { ...open, levels: [{ level: 'tenant', rateLimits: [window(5)], tokenLimits: [window(900)], budget: budget(4) }] };
+  expect(run(key(), {}, fine).refusal).toBeNull();
+  expect(run(key(), {}, fine).steps.at(-1)?.detail).toMatch(/5 of 10 requests left this minute; 900 of 10 tokens left this minute; \$0\.04 of the budget left/);
+  expect(run(key(), {}, { ...open, tokenLimits: [window(0)] }).refusal).toMatchObject({ check: 'Token limits', level: 'key' });
+  expect(run(key(), {}, { ...open, concurrency: { limit: 2, inFlight: 2 } }).refusal).toMatchObject({ check: 'Concurrency', code: 'rate_limited' });
 });

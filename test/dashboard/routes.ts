@@ -4,7 +4,7 @@
  */
 import type { Router } from 'express';
 
-export type IdKind = 'key' | 'member' | 'tenant' | 'user' | 'membership';
+export type IdKind = 'key' | 'member' | 'tenant' | 'user' | 'membership' | 'webhook';
 
 export interface RouteSpec {
   method: 'GET' | 'POST';
@@ -50,6 +50,8 @@ export const ROUTES: RouteSpec[] = [
   { method: 'POST', path: '/members/:userId/role', ids: 'member', access: 'manager', body: { role: 'admin' } },
   { method: 'GET', path: '/members/:userId/remove', ids: 'member', access: 'manager' },
   { method: 'POST', path: '/members/:userId/remove', ids: 'member', access: 'manager' },
+  { method: 'GET', path: '/members/:userId/limits', ids: 'member', access: 'manager' },
+  { method: 'POST', path: '/members/:userId/limits', ids: 'member', access: 'manager', body: { budgetPeriod: 'monthly', budgetAmount: '12.50', perMinute: '60' } },
   { method: 'GET', path: '/tenants', access: 'platform' },
   { method: 'POST', path: '/tenants', access: 'platform', body: { name: 'Swept', slug: 'swept' } },
   { method: 'GET', path: '/tenants/:id', ids: 'tenant', access: 'platform' },
@@ -73,6 +75,19 @@ export const ROUTES: RouteSpec[] = [
   { method: 'POST', path: '/account/sign-out-others', access: 'signed-in' },
   { method: 'GET', path: '/account/sign-out-everywhere', access: 'signed-in' },
   { method: 'POST', path: '/account/sign-out-everywhere', access: 'signed-in' },
+  { method: 'GET', path: '/settings', access: 'manager' },
+  { method: 'POST', path: '/settings/limits', access: 'manager', body: { budgetPeriod: 'monthly', budgetAmount: '100', alertThresholds: '50, 80, 100' } },
+  { method: 'POST', path: '/settings/webhooks', access: 'manager', body: { url: 'https://example.com/swept', events: 'key.revoked' } },
+  { method: 'GET', path: '/settings/webhooks/:id', ids: 'webhook', access: 'manager' },
+  { method: 'GET', path: '/settings/webhooks/:id/secret', ids: 'webhook', access: 'manager' },
+  { method: 'POST', path: '/settings/webhooks/:id/enable', ids: 'webhook', access: 'manager' },
+  { method: 'POST', path: '/settings/webhooks/:id/disable', ids: 'webhook', access: 'manager' },
+  { method: 'POST', path: '/settings/webhooks/:id/test', ids: 'webhook', access: 'manager' },
+  { method: 'POST', path: '/settings/webhooks/:id/redeliver', ids: 'webhook', access: 'manager', body: { delivery: 'placeholder' } },
+  ...['rotate', 'delete'].flatMap((action): RouteSpec[] => [
+    { method: 'GET', path: `/settings/webhooks/:id/${action}`, ids: 'webhook', access: 'manager' },
+    { method: 'POST', path: `/settings/webhooks/:id/${action}`, ids: 'webhook', access: 'manager' },
+  ]),
 ];
 
 /** "GET /keys/:id" for every route a router (and its sub-routers) declares. */

@@ -20,6 +20,8 @@ function pathFor(route: RouteSpec, w: World): string {
       return fill(route.path, { id: w.otherMember.id });
     case 'membership':
       return fill(route.path, { id: w.otherMember.id, tenantId: w.tenant.id });
+    case 'webhook':
+      return fill(route.path, { id: w.webhooks.tenant.id });
     default:
       return route.path;
   }

@@ -64,6 +64,21 @@ export const keyBodyText = fc.oneof(
     allowedIps: json(fc.array(fc.oneof(anyString, fc.ipV4(), fc.ipV6(), fc.constant('10.0.0.0/8')), { maxLength: 3 })),
     allowedModels: json(fc.array(anyString, { maxLength: 3 })),
     usageLimit: json(fc.oneof(fc.integer(), fc.constant(null))),
+    usageLimitPeriod: json(fc.oneof(fc.constantFrom('total', 'daily', 'monthly'), anyString)),
+    // Around the 1e12 ceiling and past 2^53, where a number stops being a safe integer.
+    tokenLimits: fc.oneof(
+      fc.constant('null'),
+      objectText({
+        perMinute: json(fc.oneof(fc.integer(), fc.constant(null))),
+        perDay: fc.oneof(
+          json(fc.integer({ min: 999_999_999_990, max: 1_000_000_000_010 })),
+          json(fc.double()),
+          fc.constantFrom('9007199254740993', '1e12', '1e13'),
+        ),
+      }),
+    ),
+    maxConcurrentRequests: json(fc.oneof(fc.integer({ min: -2, max: 100_002 }), fc.integer(), fc.constant(null), fc.double())),
+    notifyOnNewIp: json(fc.oneof(fc.boolean(), anyString, fc.constant(null))),
     budget: objectText({ limitCents: json(fc.integer()), period: json(fc.oneof(fc.constantFrom('total', 'monthly'), anyString)) }),
     expiresAt: json(fc.oneof(anyString, fc.date({ noInvalidDate: true }).map((d) => d.toISOString()))),
     expiresInDays: json(fc.integer({ min: -5, max: 400 })),

@@ -30,6 +30,7 @@ export function buildConfig(database: ResolvedConfig['database'], overrides: Par
     keyChanges: { pollMs: 250 },
     requestLog: { retentionDays: 7 },
     metrics: null,
+    webhooks: { allowPrivate: true, pollMs: 1000 },
     logFormat: 'json',
     api: {
       usageFlushIntervalMs: 1000,

@@ -38,7 +38,7 @@ describe('chat bodies are validated before anything is counted', () => {
       expect(res.body.error.details.map((d: { field: string }) => d.field)).toContain(field);
     }
     const status = await limitStatus(t.ctx.limits, apiKey);
-    expect(status.quota).toEqual({ used: 0, limit: 5, remaining: 5 });
+    expect(status.quota).toEqual({ used: 0, limit: 5, remaining: 5, period: 'total', resetsAt: null });
     expect(status.budget).toMatchObject({ spentCents: 0, remainingCents: 100 });
     expect(status.rateLimits.find((w) => w.window === 'minute')?.remaining).toBe(10);
     // The quota is whole: five real requests pass, the sixth is refused.

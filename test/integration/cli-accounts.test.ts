@@ -125,6 +125,33 @@ describe('keys create options', () => {
     expect(Math.round(days)).toBe(30);
   });
 
+  it('sets token limits, max concurrent requests and the quota period', async () => {
+    const cwd = tempDir();
+    const result = await runCli(
+      [
+        'keys', 'create', '--tenant', 'default', '--name', 'governed', '--usage-limit', '100', '--quota-period', 'daily',
+        '--tokens-per-minute', '2000', '--tokens-per-day', '5000000000', '--max-concurrent', '4', '--json',
+      ],
+      { cwd, env: {} },
+    );
+    expect(result.code).toBe(0);
+    const { id } = JSON.parse(result.stdout) as { id: string };
+    const db = new BetterSqlite3(path.join(cwd, 'data', 'keyward.db'), { readonly: true });
+    db.defaultSafeIntegers(true);
+    const key = db
+      .prepare('SELECT usageLimit, usageLimitPeriod, tokenLimitPerMinute, tokenLimitPerDay, maxConcurrentRequests, notifyOnNewIp FROM api_keys WHERE id = ?')
+      .get(id) as Record<string, unknown>;
+    db.close();
+    expect(key).toEqual({
+      usageLimit: 100n,
+      usageLimitPeriod: 'daily',
+      tokenLimitPerMinute: 2000n,
+      tokenLimitPerDay: 5_000_000_000n,
+      maxConcurrentRequests: 4n,
+      notifyOnNewIp: 0n,
+    });
+  });
+
   it('bad values exit 1 with the field named, and create nothing', async () => {
     const cwd = tempDir();
     const env = {};
@@ -137,6 +164,10 @@ describe('keys create options', () => {
       [['--budget-cents', '500'], /budget\.period: must be "total" or "monthly"/],
       [['--budget-cents', '500', '--budget-period', 'weekly'], /budget\.period: must be "total" or "monthly"/],
       [['--budget-period', 'total'], /budget\.limitCents: must be a number/],
+      [['--quota-period', 'weekly'], /usageLimitPeriod: must be one of total, daily, monthly/],
+      [['--tokens-per-minute', '0'], /tokenLimits\.perMinute: must be at least 1/],
+      [['--tokens-per-day', 'lots'], /tokenLimits\.perDay: must be a number/],
+      [['--max-concurrent', '100001'], /maxConcurrentRequests: must be at most 100,000/],
       [['--allowed-ips', '10.0.0.300'], /allowedIps\.0: "10\.0\.0\.300" is not an IPv4\/IPv6 address or CIDR range/],
     ];
     for (const [args, message] of cases) {

@@ -59,6 +59,14 @@ describe('the OpenAPI document', () => {
         '/api/v1/usage',
         '/api/v1/stats',
         '/api/v1/audit-events',
+        '/api/v1/tenant',
+        '/api/v1/owners/{userId}/limits',
+        '/api/v1/webhooks',
+        '/api/v1/webhooks/{id}',
+        '/api/v1/webhooks/{id}/deliveries',
+        '/api/v1/webhooks/{id}/deliveries/{deliveryId}/redeliver',
+        '/api/v1/webhooks/{id}/test',
+        '/api/v1/alerts',
       ].sort(),
     );
   });

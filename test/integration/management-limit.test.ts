@@ -32,7 +32,7 @@ describe('in-process', () => {
     expect(refused.headers.ratelimit).toMatch(/^"management";r=0;t=\d+$/);
 
     const status = await limitStatus(t.ctx.limits, apiKey);
-    expect(status.quota).toEqual({ used: 0, limit: 3, remaining: 3 });
+    expect(status.quota).toEqual({ used: 0, limit: 3, remaining: 3, period: 'total', resetsAt: null });
     expect(status.rateLimits.every((w) => w.remaining === w.limit)).toBe(true);
     await t.ctx.usage.flush();
     const row = await t.ctx.database.prisma.apiKey.findUniqueOrThrow({ where: { id: apiKey.id } });

@@ -123,6 +123,7 @@ describe('GET /metrics with METRICS_TOKEN', () => {
       ['keyward_usage_pending_requests', 'gauge'],
       ['keyward_usage_lag_seconds', 'gauge'],
       ['keyward_usage_write_failures_total', 'counter'],
+      ['keyward_webhook_attempts_total', 'counter'],
       ['keyward_budget_reservations_in_flight', 'gauge'],
       ['keyward_dependency_state', 'gauge'],
       ['keyward_process_cpu_user_seconds_total', 'counter'],

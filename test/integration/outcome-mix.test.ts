@@ -97,7 +97,7 @@ describe.each(modes)('a scripted mix on one key, %s', (_mode, withRedis) => {
     // The quota as the guard sees it (live counters), and its baseline after a restart (stored usage).
     const record = await t.ctx.keys.findById(keyId);
     if (!record) throw new Error('key gone');
-    expect((await limitStatus(t.ctx.limits, record)).quota).toEqual({ used: 20, limit: 1000, remaining: 980 });
+    expect((await limitStatus(t.ctx.limits, record)).quota).toEqual({ used: 20, limit: 1000, remaining: 980, period: 'total', resetsAt: null });
     expect(record.usage.requestsOk + record.usage.requestsFailed).toBe(20);
   });
 

@@ -58,6 +58,60 @@ describeRedis('RedisLedger', () => {
     await redis?.stop();
   });
 
+  describe('several counters in one step (a key, its owner, its tenant)', () => {
+    it('reserves on all counters or none: a refusal at the second leaves the first untouched', async () => {
+      const ledger = ledgerWith();
+      const key = request({ amount: 300 });
+      const tenant = request({ amount: 300, limit: 500 });
+      const first = await ledger.reserveAll([key, tenant]);
+      expect(first).toMatchObject({ ok: true, counters: [{ used: 0, reserved: 300 }, { used: 0, reserved: 300 }] });
+      expect(await ledger.reserveAll([key, tenant])).toEqual({ ok: false, refused: 1, used: 0, reserved: 300 });
+      expect(await usageOf(ledger, key)).toEqual({ used: 0, reserved: 300 });
+      if (!first.ok) throw new Error('refused');
+      await ledger.settleAll(first.reservations.map((reservation) => ({ reservation, used: 120 })));
+      expect(await usageOf(ledger, key)).toEqual({ used: 120, reserved: 0 });
+      expect(await usageOf(ledger, tenant)).toEqual({ used: 120, reserved: 0 });
+    });
+
+    it('two instances reserving on one shared counter at once never pass its limit', async () => {
+      const other = createRedisClient({ url: redis.url, commandTimeoutMs: 1000 }, createLogger('silent'), 'ledger-test-2');
+      expect(await whenReady(other, 5000)).toBe(true);
+      try {
+        const a = ledgerWith();
+        const b = new RedisLedger(other, volatileCeilings, { reservationTtlMs: TTL_MS, now: () => clock });
+        const tenant = request({ amount: 137, limit: 10_000 });
+        const results = await Promise.all(
+          Array.from({ length: 200 }, (_, i) => (i % 2 ? a : b).reserveAll([request({ amount: 137, limit: 1_000_000 }), tenant])),
+        );
+        expect(results.filter((r) => r.ok)).toHaveLength(Math.floor(10_000 / 137));
+        expect(await usageOf(a, tenant)).toEqual({ used: 0, reserved: Math.floor(10_000 / 137) * 137 });
+      } finally {
+        await closeRedis(other);
+      }
+    });
+
+    it('counts committed counters as used at once; releases (not charges) expired requests in flight', async () => {
+      const ledger = ledgerWith();
+      const window = request({ kind: 'requests:minute', amount: 1, limit: 2, commit: true, periodStart: 60_000 });
+      const inFlight = request({ kind: 'concurrent', amount: 1, limit: 1 });
+      expect((await ledger.reserveAll([window, inFlight])).ok).toBe(true);
+      expect(await usageOf(ledger, window)).toEqual({ used: 1, reserved: 0 });
+      expect(await ledger.reserveAll([inFlight])).toMatchObject({ ok: false, refused: 0 });
+      clock += TTL_MS + 1;
+      expect(await usageOf(ledger, inFlight)).toEqual({ used: 0, reserved: 0 });
+      expect((await ledger.reserveAll([inFlight])).ok).toBe(true);
+    });
+
+    it('a window counter moves to the newer period another instance already uses', async () => {
+      const ledger = ledgerWith();
+      const next = request({ kind: 'tokens:minute', amount: 10, limit: 100, periodStart: 120_000 });
+      expect((await ledger.reserveAll([next])).ok).toBe(true);
+      // An instance whose clock is a little behind still counts into the current minute.
+      const behind = await ledger.reserveAll([{ ...next, periodStart: 60_000 }]);
+      expect(behind).toMatchObject({ ok: true, counters: [{ used: 0, reserved: 20 }] });
+    });
+  });
+
   it('charges a reservation in full when it expires unsettled (its instance died), and frees the reserved room', async () => {
     const ledger = ledgerWith();
     const req = request();

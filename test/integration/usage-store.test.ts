@@ -98,6 +98,24 @@ describe.each(availableProviders)('usage storage on %s', (provider) => {
     expect(key.ledger).toMatchObject({ quotaCeiling: 7, budgetCeilingMicroCents: 120 });
   });
 
+  it('keeps a daily or monthly quota\'s ceiling with its period: a newer period starts over, an older one changes nothing', async () => {
+    const id = await newKey({ usageLimit: 1000, usageLimitPeriod: 'daily' });
+    const day1 = Date.UTC(2026, 10, 29);
+    const day2 = Date.UTC(2026, 10, 30);
+    await raiseCeiling(t.ctx.database.prisma, id, 'quota', day1, 60);
+    await raiseCeiling(t.ctx.database.prisma, id, 'quota', day1, 40);
+    let key = await stored(id);
+    expect(key.ledger).toMatchObject({ quotaCeiling: 60, quotaPeriodStart: new Date(day1) });
+    await raiseCeiling(t.ctx.database.prisma, id, 'quota', day2, 5);
+    await raiseCeiling(t.ctx.database.prisma, id, 'quota', day1, 900);
+    key = await stored(id);
+    expect(key.ledger).toMatchObject({ quotaCeiling: 5, quotaPeriodStart: new Date(day2) });
+    await lowerCeilings(t.ctx.database, [{ keyId: id, kind: 'quota', periodStart: day1, ceiling: 1 }]);
+    expect((await stored(id)).ledger.quotaCeiling).toBe(5);
+    await lowerCeilings(t.ctx.database, [{ keyId: id, kind: 'quota', periodStart: day2, ceiling: 3 }]);
+    expect((await stored(id)).ledger.quotaCeiling).toBe(3);
+  });
+
   it('skips keys deleted before their usage was written, keeping their history', async () => {
     const id = await newKey();
     await t.ctx.keys.delete(tenantId, id, testActor);

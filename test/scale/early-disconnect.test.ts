@@ -4,18 +4,17 @@
  * upstream that meters what it serves. Spend must cover what was served, no reservation may stay
  * in Redis, and every admitted request must be in usage. Skipped without PostgreSQL or redis-server.
  */
-import fs from 'node:fs';
-import path from 'node:path';
 import { Redis } from 'ioredis';
 import pg from 'pg';
 import { PasswordHasher } from '../../src/auth/password';
 import { type AppContext, createContext } from '../../src/context';
 import { migrate } from '../../src/data/migrations';
 import { createLogger } from '../../src/logger';
-import { buildConfig, TEST_SECRET, testActor } from '../helpers/context';
-import { createPostgresDatabase, postgresAdminUrl, type TestDatabase, tempDir } from '../helpers/databases';
+import { buildConfig, testActor } from '../helpers/context';
+import { createPostgresDatabase, postgresAdminUrl, type TestDatabase } from '../helpers/databases';
 import { type FakeUpstream, sendAndLeave, startFakeUpstream } from '../helpers/fake-upstream';
-import { freePort, type ServerProcess, startServer } from '../helpers/processes';
+import { freePort, type ServerProcess } from '../helpers/processes';
+import { startMeteredInstances } from '../helpers/scale';
 import { REDIS_SERVER, startTestRedis, type TestRedis } from '../helpers/redis';
 
 const canRun = Boolean(postgresAdminUrl && REDIS_SERVER);
@@ -34,21 +33,7 @@ describeScale('early disconnects on three PostgreSQL + Redis instances', () => {
     redis = await startTestRedis(await freePort());
     ctx = createContext(buildConfig(db.config), { logger: createLogger('silent'), passwords: new PasswordHasher({ log2N: 10 }) });
     upstream = await startFakeUpstream({ inputCentsPerMillion: 1000, outputCentsPerMillion: 4000, promptTokens: 20, completionTokens: 40, delayMs: 3 });
-    const catalog = path.join(tempDir(), 'models.json');
-    fs.writeFileSync(catalog, JSON.stringify({ models: [upstream.catalogModel('metered')] }));
-    const env = {
-      DATABASE_URL: db.config.url,
-      REDIS_URL: redis.url,
-      KEY_HASH_SECRET: TEST_SECRET,
-      SESSION_SECRET: 's'.repeat(48),
-      ADMIN_PASSWORD: 'a very good password',
-      MODEL_CATALOG_PATH: catalog,
-      USAGE_FLUSH_INTERVAL_MS: '200',
-      INVALID_KEY_ATTEMPTS: '100000',
-      LOG_LEVEL: 'error',
-    };
-    instances = [];
-    for (let i = 0; i < 3; i++) instances.push(await startServer({ cwd: tempDir(), port: await freePort(), env }));
+    instances = await startMeteredInstances({ count: 3, db, redis, upstream, model: 'metered', env: { INVALID_KEY_ATTEMPTS: '100000' } });
   }, 90_000);
 
   afterAll(async () => {

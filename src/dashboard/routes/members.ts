@@ -2,13 +2,15 @@
  * The members of the current tenant, for its owners and admins (and platform admins):
  * GET /members, POST /members (add an existing account), GET+POST /members/:userId/role and
  * GET+POST /members/:userId/remove (each with a confirmation step). The tenant's only owner is
- * offered neither (the page says why). Everyone else gets 404.
+ * offered neither (the page says why). The list shows each member's own limits (owner-limits.ts
+ * has their page). Everyone else gets 404.
  */
 import { type Request, type Response, Router } from 'express';
 import { z } from 'zod';
 import { AppError } from '../../errors';
 import { MEMBER_ROLES, type MemberRole } from '../../tenants/tenant-types';
 import { userActor } from '../actor';
+import { limitWindows } from '../limits-summary';
 import { assertMayChangeRole, hidden, requireTenantManager } from '../policy';
 import { requireTenant } from '../require-tenant';
 import { requireSignIn, tenantOf } from '../viewer';
@@ -39,7 +41,7 @@ export function memberRoutes({ ctx, pages }: DashboardDeps): Router {
 
   async function renderList(req: Request, res: Response, extra: { values?: object; errors?: Record<string, string>; status?: number } = {}) {
     const viewer = tenantOf(req);
-    const list = await members(req);
+    const [list, limits] = await Promise.all([members(req), ctx.levels.listOwners(viewer.tenant.id)]);
     pages.send(
       req,
       res,
@@ -50,6 +52,8 @@ export function memberRoutes({ ctx, pages }: DashboardDeps): Router {
         owners: list.filter((m) => m.role === 'owner').length,
         roles: MEMBER_ROLES,
         mayGrantOwner: viewer.isPlatformAdmin || viewer.role === 'owner',
+        // Each member's own limits (owner-limits.ts): budget and windows in words, by user id.
+        limits: new Map(limits.map((l) => [l.userId, { budget: l.budget, windows: limitWindows(l) }])),
         values: extra.values ?? { email: '', role: 'member' },
         errors: extra.errors ?? {},
       },

@@ -1,10 +1,12 @@
 /**
- * GET / (the overview of the current tenant), POST /tenant (the tenant switcher) and
+ * GET / (the overview of the current tenant, with a bar for its budget), POST /tenant (the tenant switcher) and
  * GET /usage.csv (the tenant's usage over the last 30 UTC days by day, key or model, for the
  * people who manage the tenant: a member's keys are exported from each key's page).
  */
 import { Router } from 'express';
 import { z } from 'zod';
+import type { AppContext } from '../../context';
+import type { BudgetView } from '../../governance/level-types';
 import { sendCsv } from '../../http/csv-response';
 import { dayStart } from '../../limits/periods';
 import { tenantUsageCsv } from '../../presenters/activity-presenter';
@@ -24,6 +26,18 @@ const usageQuerySchema = z.object({ groupBy: z.enum(USAGE_GROUPS).catch('day') }
 
 const isoDay = (ms: number) => new Date(ms).toISOString().slice(0, 10);
 
+/**
+ * The budget the overview shows as a bar, or null: the tenant's for the people who manage it
+ * (what every key spends together); a member's own budget for a member (they see their own keys).
+ */
+async function budgetBarOf(ctx: AppContext, viewer: ReturnType<typeof tenantOf>): Promise<{ label: string; budget: BudgetView } | null> {
+  const budget = viewer.managesTenant
+    ? (await ctx.levels.getTenant(viewer.tenant.id)).budget
+    : (await ctx.levels.getOwner(viewer.tenant.id, viewer.user.id)).budget;
+  if (!budget) return null;
+  return { label: viewer.managesTenant ? 'Tenant budget' : 'Your budget', budget };
+}
+
 /** GET /, POST /tenant and GET /usage.csv. */
 export function overviewRoutes({ ctx, pages }: DashboardDeps): Router {
   const router = Router();
@@ -41,6 +55,7 @@ export function overviewRoutes({ ctx, pages }: DashboardDeps): Router {
     pages.send(req, res, 'overview', {
       title: 'Overview',
       overview,
+      budgetBar: await budgetBarOf(ctx, viewer),
       owners,
       chart: dailyChart('overview-daily', overview.daily, chartSeries(overview.last30), subject),
       refusals: refusalRows(overview.refusals, total),

@@ -7,6 +7,7 @@ import type {
   KeySettings,
   KeyStatus,
   Tier,
+  UsageLimitPeriod,
 } from '../../keys/key-types';
 import type { Db, Prisma, Tx } from '../client-types';
 
@@ -42,6 +43,13 @@ function toRecord(row: KeyRow): ApiKeyRecord {
     allowedModels: row.allowedModels as string[],
     allowedChatbots: row.allowedChatbots as string[],
     usageLimit: row.usageLimit,
+    usageLimitPeriod: row.usageLimitPeriod as UsageLimitPeriod,
+    tokenLimits: {
+      perMinute: row.tokenLimitPerMinute === null ? null : Number(row.tokenLimitPerMinute),
+      perDay: row.tokenLimitPerDay === null ? null : Number(row.tokenLimitPerDay),
+    },
+    maxConcurrentRequests: row.maxConcurrentRequests,
+    notifyOnNewIp: row.notifyOnNewIp,
     budget:
       row.budgetLimitCents === null
         ? null
@@ -61,6 +69,7 @@ function toRecord(row: KeyRow): ApiKeyRecord {
       budgetSpentMicroCents: Number(row.budgetSpentMicroCents),
       budgetCeilingMicroCents: Number(row.budgetCeilingMicroCents),
       quotaCeiling: Number(row.quotaCeiling),
+      quotaPeriodStart: row.quotaPeriodStart,
     },
     createdAt: row.createdAt,
     updatedAt: row.updatedAt,
@@ -85,6 +94,13 @@ function settingsColumns(settings: Partial<KeySettings>): Prisma.ApiKeyUnchecked
   if (settings.allowedModels !== undefined) data.allowedModels = settings.allowedModels;
   if (settings.allowedChatbots !== undefined) data.allowedChatbots = settings.allowedChatbots;
   if (settings.usageLimit !== undefined) data.usageLimit = settings.usageLimit;
+  if (settings.usageLimitPeriod !== undefined) data.usageLimitPeriod = settings.usageLimitPeriod;
+  if (settings.tokenLimits !== undefined) {
+    data.tokenLimitPerMinute = settings.tokenLimits.perMinute;
+    data.tokenLimitPerDay = settings.tokenLimits.perDay;
+  }
+  if (settings.maxConcurrentRequests !== undefined) data.maxConcurrentRequests = settings.maxConcurrentRequests;
+  if (settings.notifyOnNewIp !== undefined) data.notifyOnNewIp = settings.notifyOnNewIp;
   if (settings.budget !== undefined) {
     data.budgetLimitCents = settings.budget?.limitCents ?? null;
     data.budgetPeriod = settings.budget?.period ?? null;
@@ -180,6 +196,7 @@ export async function resetKeyUsage(tx: Tx, id: string, now = new Date()): Promi
       budgetCeilingMicroCents: 0,
       budgetPeriodStart: null,
       quotaCeiling: 0,
+      quotaPeriodStart: null,
       updatedAt: now,
     },
     include: withTags,

@@ -10,7 +10,7 @@ import type { Database } from '../database';
 import { Prisma } from '../../generated/postgresql/client';
 import type { Db, Tx } from '../client-types';
 import { chunks, compareText } from './batching';
-import { writeVisibility } from './visibility-writes';
+import { type NewClientAddress, writeVisibility } from './visibility-writes';
 
 const byKey = <T extends { keyId: string }>(a: T, b: T) => compareText(a.keyId, b.keyId);
 
@@ -79,23 +79,40 @@ async function addKeyCounters(db: SqlDatabase, tx: Tx, keys: KeyUsageDelta[]): P
  * (one per table, or per 400 rows). Keys deleted meanwhile are skipped (their history buckets,
  * outcome counts and request-log rows are still written).
  */
-export async function writeUsageBatch(db: SqlDatabase, batch: UsageBatch): Promise<void> {
+export async function writeUsageBatch(db: SqlDatabase, batch: UsageBatch): Promise<UsageWriteResult> {
   const keys = [...batch.keys].sort(byKey);
-  await db.transaction(async (tx) => {
+  const newClientAddresses = await db.transaction(async (tx) => {
     await db.sql.lockApiKeys(tx, keys.map((k) => k.keyId));
     await addKeyCounters(db, tx, keys);
     await upsertRollups(tx, 'usage_hourly', batch.hourly);
     await upsertRollups(tx, 'usage_daily', batch.daily);
-    await writeVisibility(db, tx, batch);
+    return writeVisibility(db, tx, batch);
   });
+  return { newClientAddresses };
+}
+
+/** What a committed usage write reports: the (key, address) pairs it saw for the first time. */
+export interface UsageWriteResult {
+  newClientAddresses: NewClientAddress[];
 }
 
 /** Raises a ledger ceiling (never lowers it); a newer budget period starts over. */
 export async function raiseCeiling(db: Db, keyId: string, kind: CounterKind, periodStart: number, ceiling: number): Promise<void> {
-  if (kind === 'quota') {
+  if (kind === 'quota' && periodStart === 0) {
     await db.$executeRaw`UPDATE "api_keys" SET
         "quotaCeiling" = CASE WHEN "quotaCeiling" < ${ceiling} THEN ${ceiling} ELSE "quotaCeiling" END
       WHERE "id" = ${keyId}`;
+    return;
+  }
+  if (kind === 'quota') {
+    // A daily or monthly quota: the ceiling belongs to its period, and a newer period starts over.
+    const quotaPeriod = new Date(periodStart);
+    await db.$executeRaw`UPDATE "api_keys" SET
+        "quotaCeiling" = CASE
+          WHEN "quotaPeriodStart" = ${quotaPeriod} AND "quotaCeiling" >= ${ceiling} THEN "quotaCeiling"
+          ELSE ${ceiling} END,
+        "quotaPeriodStart" = ${quotaPeriod}
+      WHERE "id" = ${keyId} AND ("quotaPeriodStart" IS NULL OR "quotaPeriodStart" <= ${quotaPeriod})`;
     return;
   }
   const period = new Date(periodStart);
@@ -115,8 +132,11 @@ export async function lowerCeilings(
 ): Promise<void> {
   await db.transaction(async (tx) => {
     for (const entry of [...entries].sort(byKey)) {
-      if (entry.kind === 'quota') {
+      if (entry.kind === 'quota' && entry.periodStart === 0) {
         await tx.$executeRaw`UPDATE "api_keys" SET "quotaCeiling" = ${entry.ceiling} WHERE "id" = ${entry.keyId}`;
+      } else if (entry.kind === 'quota') {
+        await tx.$executeRaw`UPDATE "api_keys" SET "quotaCeiling" = ${entry.ceiling}
+          WHERE "id" = ${entry.keyId} AND "quotaPeriodStart" = ${new Date(entry.periodStart)}`;
       } else {
         await tx.$executeRaw`UPDATE "api_keys" SET "budgetCeilingMicroCents" = ${entry.ceiling}
           WHERE "id" = ${entry.keyId} AND "budgetPeriodStart" = ${new Date(entry.periodStart)}`;

@@ -94,20 +94,36 @@ async function insertRequestLog(db: SqlDatabase, tx: Tx, rows: RequestLogRow[]):
   }
 }
 
-async function upsertClientAddresses(tx: Tx, rows: ClientAddressDelta[]): Promise<void> {
+/** A (key, address) pair the batch wrote for the first time (for key.new_ip alerts). */
+export type NewClientAddress = Pick<ClientAddressDelta, 'keyId' | 'tenantId' | 'ip'>;
+
+/**
+ * Upserts client addresses and returns the pairs that were new. RETURNING reports the row after
+ * the statement: a pair was inserted (not updated) exactly when its count equals this batch's
+ * count, so detecting new addresses costs no extra statement (same SQL on SQLite and PostgreSQL).
+ */
+async function upsertClientAddresses(tx: Tx, rows: ClientAddressDelta[]): Promise<NewClientAddress[]> {
   const sorted = [...rows].sort((a, b) => compareText(a.keyId, b.keyId) || compareText(a.ip, b.ip));
+  const fresh: NewClientAddress[] = [];
   for (const chunk of chunks(sorted)) {
     const values = chunk.map(
       (r) => Prisma.sql`(${r.keyId}, ${r.ip}, ${r.tenantId}, ${date(r.firstSeenAt)}, ${date(r.lastSeenAt)}, ${r.requests})`,
     );
     // CASE rather than LEAST/GREATEST (PostgreSQL) or MIN/MAX (SQLite): the same SQL on both.
-    await tx.$executeRaw`INSERT INTO "key_client_addresses" AS t ("keyId", "ip", "tenantId", "firstSeenAt", "lastSeenAt", "requests")
+    const written = await tx.$queryRaw<{ keyId: string; ip: string; requests: bigint | number }[]>`INSERT INTO "key_client_addresses" AS t ("keyId", "ip", "tenantId", "firstSeenAt", "lastSeenAt", "requests")
        VALUES ${Prisma.join(values)}
        ON CONFLICT ("keyId", "ip") DO UPDATE SET
          "firstSeenAt" = CASE WHEN excluded."firstSeenAt" < t."firstSeenAt" THEN excluded."firstSeenAt" ELSE t."firstSeenAt" END,
          "lastSeenAt" = CASE WHEN excluded."lastSeenAt" > t."lastSeenAt" THEN excluded."lastSeenAt" ELSE t."lastSeenAt" END,
-         "requests" = t."requests" + excluded."requests"`;
+         "requests" = t."requests" + excluded."requests"
+       RETURNING "keyId", "ip", "requests"`;
+    const sent = new Map(chunk.map((r) => [`${r.keyId} ${r.ip}`, r]));
+    for (const row of written) {
+      const delta = sent.get(`${row.keyId} ${row.ip}`);
+      if (delta && BigInt(row.requests) === BigInt(delta.requests)) fresh.push({ keyId: delta.keyId, tenantId: delta.tenantId, ip: delta.ip });
+    }
   }
+  return fresh;
 }
 
 async function upsertUnknownKeys(tx: Tx, rows: UnknownKeyDelta[]): Promise<void> {
@@ -127,12 +143,16 @@ async function upsertUnknownKeys(tx: Tx, rows: UnknownKeyDelta[]): Promise<void>
 
 type SqlDatabase = Pick<Database, 'sql'>;
 
-/** Writes the visibility part of a batch with the transaction it is given. */
-export async function writeVisibility(db: SqlDatabase, tx: Tx, batch: VisibilityBatch): Promise<void> {
+/**
+ * Writes the visibility part of a batch with the transaction it is given. Returns the client
+ * addresses first seen in this batch (alerts are raised from them after the commit).
+ */
+export async function writeVisibility(db: SqlDatabase, tx: Tx, batch: VisibilityBatch): Promise<NewClientAddress[]> {
   await upsertOutcomes(tx, 'usage_outcomes_hourly', batch.outcomesHourly);
   await upsertOutcomes(tx, 'usage_outcomes_daily', batch.outcomesDaily);
   await upsertModels(tx, batch.models);
-  await upsertClientAddresses(tx, batch.clientAddresses);
+  const fresh = await upsertClientAddresses(tx, batch.clientAddresses);
   await upsertUnknownKeys(tx, batch.unknownKeys);
   await insertRequestLog(db, tx, batch.requestLog);
+  return fresh;
 }

@@ -67,7 +67,7 @@ export function keysRouter(ctx: AppContext): Router {
 
   router.get('/:id/usage', async (req, res) => {
     const key = await keys.get(callingKey(req).tenantId, req.params.id);
-    res.json(presentKeyUsage(await keyUsageReport(ctx, key)));
+    res.json(presentKeyUsage(await keyUsageReport({ database: ctx.database, limits: ctx.limits }, key)));
   });
 
   // GET /:id/requests (the request log) and GET /:id/ips (client addresses).

@@ -20,6 +20,8 @@ import {
 import { keyUsageSchema } from '../../presenters/usage-presenter';
 import { MAX_USAGE_RANGE_DAYS, USAGE_GROUPS } from '../../usage/tenant-usage';
 import { REQUEST_OUTCOMES } from '../../usage/usage-types';
+import { governanceComponents, governancePaths } from './governance-paths';
+import { webhookComponents, webhookPaths } from './webhook-paths';
 
 type JsonSchema = Record<string, unknown>;
 
@@ -288,6 +290,8 @@ export function buildOpenApiDocument(serverUrl: string | null = null) {
           errors: [400, ...GUARD_ERRORS],
         }),
       },
+      ...webhookPaths({ operation, ref, json, guardErrors: GUARD_ERRORS }),
+      ...governancePaths({ operation, ref, json, guardErrors: GUARD_ERRORS }),
     },
     components: {
       securitySchemes: {
@@ -296,6 +300,10 @@ export function buildOpenApiDocument(serverUrl: string | null = null) {
       },
       schemas: {
         ...components({ KeySettings: keyInputSchema, RotateKeyRequest: rotateSchema, ChatCompletionRequest: chatRequestSchema }, 'input'),
+        ...components(webhookComponents.input, 'input'),
+        ...components(governanceComponents.input, 'input'),
+        ...components(governanceComponents.output, 'output'),
+        ...components(webhookComponents.output, 'output'),
         ...components(
           {
             Key: keySchema,
