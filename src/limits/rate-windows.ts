@@ -105,6 +105,12 @@ export class RateWindows {
     return { allowed: false, windows: refunded, retryAfterSeconds };
   }
 
+  /** Takes back a request counted by consume() (a later limit refused it: it counts nowhere). */
+  async refund(keyId: string): Promise<void> {
+    const month = calendarMonth(this.now());
+    await Promise.all(RATE_WINDOWS.map((window) => this.limiters[window].reward(this.counterKey(window, keyId, month), 1)));
+  }
+
   /** The windows' current state without counting a request. */
   async peek(keyId: string, limits: RateLimits): Promise<WindowState[]> {
     const now = this.now();

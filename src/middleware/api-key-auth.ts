@@ -222,6 +222,8 @@ export function apiKeyAuth(options: ApiKeyAuthOptions): RequestHandler {
     if (claims.length === 0) return admitted(bounds, claims, []);
     const result = await ledger.reserveAll(claims.map((c) => c.request));
     if (!result.ok) {
+      // Refused by a later limit: the request counts in none, the key's windows included.
+      meter.refund(key.id).catch((error) => reportError(error, req));
       const claim = claims[result.refused];
       const refusal = claim.refusal(now());
       const headers = refusal.retryAfterSeconds === null ? undefined : { 'Retry-After': String(refusal.retryAfterSeconds) };

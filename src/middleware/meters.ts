@@ -23,6 +23,8 @@ export interface Meter {
   peek(res: Response, keyId: string, info: PreparedKey): Promise<void>;
   /** Counts the request and sets the rate-limit headers. */
   consume(res: Response, keyId: string, info: PreparedKey): Promise<MeterResult>;
+  /** Takes back a counted request that a later limit refused. */
+  refund(keyId: string): Promise<void>;
 }
 
 /** The key's four windows (minute, hour, day, calendar month). */
@@ -47,6 +49,7 @@ export function keyWindowsMeter(limits: LimitBackend): Meter {
         message: `Rate limit reached (${full.join(', ')} window). Retry after ${rate.retryAfterSeconds} s.`,
       };
     },
+    refund: (keyId) => limits.rateWindows.refund(keyId),
   };
 }
 
@@ -86,6 +89,9 @@ export function separateWindowMeter(limits: LimitBackend, options: SeparateRateL
           message: `Rate limit reached (${options.name}: ${options.perMinute} requests a minute). Retry after ${retryAfterSeconds} s.`,
         };
       }
+    },
+    refund: async (keyId) => {
+      await limiter.reward(keyId, 1);
     },
   };
 }

@@ -141,6 +141,9 @@ describe('levels above the key', () => {
     expect(refused.body.error).toMatchObject({ code: 'rate_limited', level: 'owner' });
     expect(refused.body.error.message).toMatch(/owner: 2 requests per minute/);
     expect(Number(refused.headers['retry-after'])).toBe(60);
+    // Nor counted in the key's own request windows (2 requests so far, not 3).
+    const windows = await h.limits.rateWindows.peek(a.record.id, { perMinute: 20, perHour: 200, perDay: 1000, perMonth: 10000 });
+    expect(windows.find((w) => w.window === 'minute')?.used).toBe(2);
     // The key's and the tenant's budgets were not held by the refused request.
     expect(await h.limits.ledger.usage(a.record.id, 'budget', 0, { used: 0, ceiling: 0, periodStart: -1 })).toEqual({ used: 0, reserved: 0 });
     expect(await h.limits.ledger.usage('tenant:acme', 'budget', 0, { used: 0, ceiling: 0, periodStart: -1 })).toEqual({ used: 0, reserved: 0 });
