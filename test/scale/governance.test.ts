@@ -79,17 +79,26 @@ describeScale('limits above the key on two PostgreSQL + Redis instances', () => 
     await db?.drop();
   }, 60_000);
 
-  it('a tenant budget of 4 cents shared by two keys (3-cent key budgets, one key under a 2-cent owner budget): 400 concurrent chats over both instances pass no level', async () => {
-    const tenant = await ctx.tenants.create({ name: 'Shared budget', slug: 'shared-budget' }, testActor);
-    const owner = await ctx.users.create({ email: 'owner@scale.test', password: 'a long enough password' }, testActor);
-    await ctx.users.setMembership(owner.id, tenant.id, 'member', testActor);
-    await ctx.levels.updateTenant(tenant.id, { budget: { limitCents: 4, period: 'monthly' } }, testActor);
-    await ctx.levels.updateOwner(tenant.id, owner.id, { budget: { limitCents: 2, period: 'monthly' } }, testActor);
+  /**
+   * 400 concurrent chats over both instances, alternating two keys of a new tenant (3-cent key
+   * budgets); `ownerCents` puts the first key under an owner budget. Checks that no level passed
+   * its budget and that nothing stays reserved in Redis.
+   */
+  async function flood(slug: string, tenantCents: number, ownerCents: number | null) {
+    const tenant = await ctx.tenants.create({ name: slug, slug }, testActor);
+    await ctx.levels.updateTenant(tenant.id, { budget: { limitCents: tenantCents, period: 'monthly' } }, testActor);
+    let ownerId: string | null = null;
+    if (ownerCents !== null) {
+      ownerId = (await ctx.users.create({ email: `owner@${slug}.test`, password: 'a long enough password' }, testActor)).id;
+      await ctx.users.setMembership(ownerId, tenant.id, 'member', testActor);
+      await ctx.levels.updateOwner(tenant.id, ownerId, { budget: { limitCents: ownerCents, period: 'monthly' } }, testActor);
+    }
     const keys = await Promise.all(
-      [owner.id, null].map((ownerId, i) =>
-        ctx.keys.create(tenant.id, { name: `k${i}`, tier: 'enterprise', ownerId, rateLimits: { perMinute: 1000 }, budget: { limitCents: 3, period: 'monthly' } }, testActor),
+      [ownerId, null].map((owner, i) =>
+        ctx.keys.create(tenant.id, { name: `k${i}`, tier: 'enterprise', ownerId: owner, rateLimits: { perMinute: 1000 }, budget: { limitCents: 3, period: 'monthly' } }, testActor),
       ),
     );
+    const servedBefore = upstream.stats().servedMicroCents;
     const results = await Promise.all(Array.from({ length: 400 }, (_, i) => chat(instances[i % 2], keys[(i >> 1) % 2].key).then((r) => ({ ...r, key: (i >> 1) % 2 }))));
     const ok = results.filter((r) => r.status === 200);
     expect(ok.length).toBeGreaterThan(0);
@@ -99,26 +108,35 @@ describeScale('limits above the key on two PostgreSQL + Redis instances', () => 
     expect(levels.size).toBeGreaterThan(0);
     for (const level of levels) expect(['key', 'owner', 'tenant']).toContain(level);
     const cost = (u: { prompt_tokens: number; completion_tokens: number }) => u.prompt_tokens * 1000 + u.completion_tokens * 4000;
-    // What the upstream served (and billed) is the tenant's spend: within 4 cents.
-    expect(upstream.stats().servedMicroCents).toBeLessThanOrEqual(4_000_000);
     const servedBy = (k: number) => ok.filter((r) => r.key === k).reduce((sum, r) => sum + cost(r.usage as { prompt_tokens: number; completion_tokens: number }), 0);
-    expect(servedBy(0)).toBeLessThanOrEqual(2_000_000); // the owner's budget
-    expect(servedBy(1)).toBeLessThanOrEqual(3_000_000); // the key's own
+    // What the upstream served (and billed) for this tenant is its spend.
+    const served = upstream.stats().servedMicroCents - servedBefore;
+    expect(served).toBe(servedBy(0) + servedBy(1));
+    expect(served).toBeLessThanOrEqual(tenantCents * 1_000_000);
+    expect(servedBy(0)).toBeLessThanOrEqual(Math.min(3, ownerCents ?? 3) * 1_000_000);
+    expect(servedBy(1)).toBeLessThanOrEqual(3_000_000);
     // Settlements arrive as responses close: then nothing stays reserved anywhere.
     const client = new Redis(redis.url);
     try {
-      const subjects = [`tenant:${tenant.id}`, `owner:${tenant.id}:${owner.id}`, ...keys.map((k) => k.apiKey.id)];
+      const subjects = [`tenant:${tenant.id}`, ...keys.map((k) => k.apiKey.id), ...(ownerId ? [`owner:${tenant.id}:${ownerId}`] : [])];
       let counters = await Promise.all(subjects.map((s) => counter(client, s, 'budget')));
       for (let i = 0; i < 20 && counters.some((c) => c.reserved > 0); i++) {
         await new Promise((r) => setTimeout(r, 100));
         counters = await Promise.all(subjects.map((s) => counter(client, s, 'budget')));
       }
-      expect(counters.map((c) => c.reserved)).toEqual([0, 0, 0, 0]);
-      expect(counters[0].used).toBe(upstream.stats().servedMicroCents);
-      expect(counters[1].used).toBe(servedBy(0));
+      expect(counters.map((c) => c.reserved)).toEqual(subjects.map(() => 0));
+      expect(counters.map((c) => c.used)).toEqual([served, servedBy(0), servedBy(1), ...(ownerId ? [servedBy(0)] : [])]);
     } finally {
       client.disconnect();
     }
+  }
+
+  it('a tenant budget of 5 cents, two keys with 3-cent budgets, 400 concurrent chats over both instances: the tenant spends at most 5 cents, each key at most 3, nothing stays reserved', async () => {
+    await flood('five-cents', 5, null);
+  }, 60_000);
+
+  it('the same under a 4-cent tenant budget with one key under a 2-cent owner budget: no level is passed', async () => {
+    await flood('owner-and-tenant', 4, 2);
   }, 60_000);
 
   it('a key with 2,000 tokens per minute admits exactly the requests whose token bounds fit, across both instances', async () => {
