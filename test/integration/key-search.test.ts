@@ -69,3 +69,30 @@ describe.each(availableProviders)('key search on %s', (provider) => {
     expect(res.body.data.map((k: { name: string }) => k.name).sort()).toEqual(['100%', 'A%B upper', 'a%b', 'described', 'x\\%y']);
   });
 });
+
+describe.each(availableProviders)('sorting by last use on %s', (provider) => {
+  let t: TestApp;
+
+  beforeAll(async () => {
+    t = await createTestApp(provider);
+  });
+  afterAll(() => t.close());
+
+  test('"recently used" lists used keys first, most recent first, and never-used keys last; ascending the reverse', async () => {
+    const reader = (await t.issue({ name: 'reader', scopes: ['keys:read'] })).key;
+    const never = await t.issue({ name: 'never used' });
+    const older = await t.issue({ name: 'used earlier', tier: 'enterprise' });
+    const recent = await t.issue({ name: 'used lately', tier: 'enterprise' });
+    for (const k of [older, recent]) {
+      expect((await request(t.app).get('/api/v1/models').set('authorization', `Bearer ${k.key}`)).status).toBe(200);
+      await t.ctx.usage.flush();
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    const names = async (order: string) =>
+      (await request(t.app).get(`/api/v1/keys?sort=lastUsedAt&order=${order}&size=100`).set('authorization', `Bearer ${reader}`)).body.data
+        .map((k: { name: string }) => k.name)
+        .filter((n: string) => [never, older, recent].some((k) => k.apiKey.name === n));
+    expect(await names('desc')).toEqual(['used lately', 'used earlier', 'never used']);
+    expect(await names('asc')).toEqual(['never used', 'used earlier', 'used lately']);
+  });
+});

@@ -276,9 +276,15 @@ export async function listKeys(
     db.apiKey.findMany({
       where,
       include: withTags,
-      // Keys without an expiry come last either way (PostgreSQL and SQLite differ on nulls).
+      // PostgreSQL and SQLite differ on where nulls sort, so say it: keys without an expiry come
+      // last either way; never-used keys count as the least recently used (last when the most
+      // recent come first).
       orderBy: [
-        query.sort === 'expiresAt' ? { expiresAt: { sort: direction, nulls: 'last' } } : { [query.sort ?? 'createdAt']: direction },
+        query.sort === 'expiresAt'
+          ? { expiresAt: { sort: direction, nulls: 'last' } }
+          : query.sort === 'lastUsedAt'
+            ? { lastUsedAt: { sort: direction, nulls: direction === 'desc' ? 'last' : 'first' } }
+            : { [query.sort ?? 'createdAt']: direction },
         { id: direction },
       ],
       skip: (query.page - 1) * query.size,
