@@ -1,11 +1,13 @@
 /**
  * Keeps the request log within REQUEST_LOG_RETENTION_DAYS, and client addresses and unknown-key
- * attempts within 90 days: every 15 minutes (first a minute after start), each process deletes
+ * attempts within 90 days, and finished webhook deliveries (delivered, or failed after a day of
+ * retries) within 30 days: every 15 minutes (first a minute after start), each process deletes
  * what is older, the request log in short batches (oldest first) so a big backlog never holds the
  * database's write lock for long. Several processes pruning at once only find less to delete.
  * Rollups (outcomes, models, usage) are kept, like usage_daily.
  */
 import type { Db } from '../data/client-types';
+import { deleteFinishedDeliveriesBefore } from '../data/repositories/alerts';
 import { deleteClientAddressesBefore, deleteRequestLogBefore, deleteUnknownKeyAttemptsBefore } from '../data/repositories/request-log';
 import type { Logger } from '../logger';
 
@@ -13,6 +15,8 @@ const DAY_MS = 86_400_000;
 
 /** Client addresses not seen, and unknown-key attempts older than this, are deleted. */
 export const ADDRESS_RETENTION_DAYS = 90;
+/** Webhook deliveries that ended longer ago than this are deleted (their alerts stay). */
+export const DELIVERY_RETENTION_DAYS = 30;
 
 /** What the pruner deletes from, and how much at a time. */
 export interface RetentionOptions {
@@ -36,9 +40,10 @@ export interface PruneResult {
   requestLog: number;
   clientAddresses: number;
   unknownKeyAttempts: number;
+  webhookDeliveries: number;
 }
 
-/** Deletes request-log rows, client addresses and unknown-key attempts past retention, on a timer. */
+/** Deletes request-log rows, client addresses, unknown-key attempts and finished deliveries past retention, on a timer. */
 export class ActivityRetention {
   private timer: NodeJS.Timeout | null = null;
   private running: Promise<PruneResult> | null = null;
@@ -51,8 +56,8 @@ export class ActivityRetention {
     const run = () => {
       this.pruneOnce()
         .then((result) => {
-          const total = result.requestLog + result.clientAddresses + result.unknownKeyAttempts;
-          if (total > 0) this.options.logger?.info(result, 'pruned request log and addresses');
+          const total = result.requestLog + result.clientAddresses + result.unknownKeyAttempts + result.webhookDeliveries;
+          if (total > 0) this.options.logger?.info(result, 'pruned request log, addresses and webhook deliveries');
         })
         .catch((error) => this.options.logger?.error({ err: error }, 'request-log pruning failed'));
     };
@@ -98,6 +103,7 @@ export class ActivityRetention {
     const addressCutoff = new Date(now - ADDRESS_RETENTION_DAYS * DAY_MS);
     const clientAddresses = await deleteClientAddressesBefore(db, addressCutoff);
     const unknownKeyAttempts = await deleteUnknownKeyAttemptsBefore(db, addressCutoff);
-    return { requestLog, clientAddresses, unknownKeyAttempts };
+    const webhookDeliveries = await deleteFinishedDeliveriesBefore(db, new Date(now - DELIVERY_RETENTION_DAYS * DAY_MS));
+    return { requestLog, clientAddresses, unknownKeyAttempts, webhookDeliveries };
   }
 }

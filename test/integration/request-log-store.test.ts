@@ -205,6 +205,24 @@ describe.each(availableProviders)('request visibility storage on %s', (provider)
     expect(ips).toEqual(['192.0.2.201']);
   });
 
+  it('prunes webhook deliveries that ended more than 30 days ago, and keeps pending ones and their alerts', async () => {
+    const tenant = (await buildTenant(t.ctx)).id;
+    // A literal public address: no name to resolve (the suite runs offline).
+    await t.ctx.webhooks.create(tenant, { url: 'https://93.184.216.34/hooks', events: ['key.revoked'] }, testActor);
+    for (const n of [1, 2, 3]) await t.ctx.alerts.raise({ tenantId: tenant, type: 'key.revoked', dedupKey: `prune-test:${n}`, data: { tenantId: tenant } });
+    const deliveries = await t.ctx.database.prisma.webhookDelivery.findMany({ where: { webhook: { tenantId: tenant } }, orderBy: { createdAt: 'asc' } });
+    expect(deliveries).toHaveLength(3);
+    const longAgo = new Date(now - 31 * DAY_MS);
+    await t.ctx.database.prisma.webhookDelivery.update({ where: { id: deliveries[0].id }, data: { status: 'delivered', lastAttemptAt: longAgo } });
+    await t.ctx.database.prisma.webhookDelivery.update({ where: { id: deliveries[1].id }, data: { status: 'failed', lastAttemptAt: new Date(now - DAY_MS) } });
+    await t.ctx.database.prisma.webhookDelivery.update({ where: { id: deliveries[2].id }, data: { status: 'pending', lastAttemptAt: longAgo } });
+    const retention = new ActivityRetention({ db: db(), requestLogDays: 7, now: () => now });
+    expect((await retention.pruneOnce()).webhookDeliveries).toBe(1);
+    const left = await t.ctx.database.prisma.webhookDelivery.findMany({ where: { webhook: { tenantId: tenant } } });
+    expect(left.map((d) => d.id).sort()).toEqual([deliveries[1].id, deliveries[2].id].sort());
+    expect(await t.ctx.database.prisma.alert.count({ where: { tenantId: tenant } })).toBe(3);
+  });
+
   it('reads tenant-wide usage by day, key (deleted keys by id, without a name) and model, and outcome series', async () => {
     const tenantRecord = await buildTenant(t.ctx);
     const tenant = tenantRecord.id;

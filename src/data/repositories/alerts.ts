@@ -65,3 +65,9 @@ function toAlert(row: { id: string; tenantId: string; type: string; dedupKey: st
     createdAt: row.createdAt,
   };
 }
+
+/** Deletes deliveries that ended (delivered or failed) before `cutoff`; returns how many. */
+export async function deleteFinishedDeliveriesBefore(db: Db, cutoff: Date): Promise<number> {
+  const { count } = await db.webhookDelivery.deleteMany({ where: { status: { in: ['delivered', 'failed'] }, lastAttemptAt: { lt: cutoff } } });
+  return count;
+}
