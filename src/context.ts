@@ -30,6 +30,9 @@ import { createSharedState } from './shared-state';
 import { LevelDirectory } from './governance/level-directory';
 import { LevelLimitsService } from './governance/level-limits-service';
 import { ThresholdMonitor } from './governance/threshold-monitor';
+import { createKeyGuard } from './middleware/api-key-auth';
+import { teeRecorder } from './usage/tee-recorder';
+import { KeyVerification } from './verify/key-verification';
 import { listLevelLimitsOfTenant } from './data/repositories/level-limits';
 import { TenantService } from './tenants/tenant-service';
 import { ActivityRetention } from './usage/retention';
@@ -57,6 +60,8 @@ export interface AppContext {
   levelDirectory: LevelDirectory;
   /** Raises budget and quota threshold alerts for keys the guard saw used. */
   thresholds: ThresholdMonitor;
+  /** POST /api/v1/keys/verify: the guard's checks for other services. */
+  verification: KeyVerification;
   limits: LimitBackend;
   usage: UsageBuffer;
   models: ReadonlyMap<string, CatalogModel>;
@@ -222,6 +227,21 @@ export function createContext(config: ResolvedConfig, overrides: ContextOverride
     now: overrides.clock ? () => (overrides.clock as () => Date)().getTime() : undefined,
   });
   if (alertWorkers) thresholds.start();
+  // Verifications run the /api guard's checks on described requests, recorded like /api usage.
+  const verifyFailures = new ThrottledLog(logger);
+  const verification = new KeyVerification({
+    guard: createKeyGuard({
+      keys: keyStore,
+      hasher,
+      limits,
+      usage: teeRecorder(usage, thresholds.recorder()),
+      levels: levelDirectory,
+      onError: (error) => verifyFailures.error('verify-store', error, 'key verification: a store failed'),
+    }),
+    limits,
+    keys: keyStore,
+    secret: config.keyHashSecret,
+  });
 
   const context: AppContext = {
     config,
@@ -237,6 +257,7 @@ export function createContext(config: ResolvedConfig, overrides: ContextOverride
     keyStore,
     levelDirectory,
     thresholds,
+    verification,
     limits,
     usage,
     models: new Map(config.llm.models.map((m) => [m.id, m])),
@@ -271,6 +292,8 @@ export function createContext(config: ResolvedConfig, overrides: ContextOverride
       levelDirectory.close();
       await expirySweep.stop();
       try {
+        // Unsettled verifications of this process are charged in full before usage is written.
+        await verification.close().catch((error) => logger.error({ err: error }, 'charging unsettled verifications failed'));
         await usage.stop();
         // The last requests' thresholds, while the ledger and the database are still open.
         await thresholds.stop();

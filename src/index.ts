@@ -5,7 +5,10 @@
  *
  * See README, "Using the middleware in your own app".
  */
-export { apiKeyAuth } from './middleware/api-key-auth';
+export { apiKeyAuth, createKeyGuard, InvalidRequest } from './middleware/api-key-auth';
+export type { Admission, Ending, HeldRequest, KeyGuard, Refusal, Verdict } from './middleware/api-key-auth';
+export type { GuardAttempt, HeaderSink } from './middleware/attempt';
+export type { LevelEntry, LevelSource } from './middleware/claims';
 export { requireScope } from './middleware/require-scope';
 export type { ApiKeyAuthOptions } from './middleware/options';
 export type { SeparateRateLimit } from './middleware/meters';

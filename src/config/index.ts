@@ -45,6 +45,8 @@ export interface Config {
   http: { keepAliveTimeoutMs: number; headersTimeoutMs: number; streamIdleTimeoutMs: number; shutdownTimeoutMs: number };
   /** Management routes (/api/v1/keys, stats, audit events): their own per-key rate limit. */
   management: { ratePerMinute: number };
+  /** POST /api/v1/keys/verify calls per calling key per minute. */
+  verify: { ratePerMinute: number };
   /** How often each instance reads the key-change table (revocations from any process). */
   keyChanges: { pollMs: number };
   /** What a key did, request by request: kept this many days (REQUEST_LOG_RETENTION_DAYS), then pruned. */
@@ -70,6 +72,8 @@ export interface Config {
     /** Failed sign-ins per IP per day before the IP is blocked for the rest of the day. */
     loginFailuresPerIpPerDay: number;
   };
+  /** Browser origins allowed to call /api cross-origin (CORS_ORIGINS); empty: CORS off. */
+  cors: { origins: string[] };
   /** The OpenAI-compatible endpoints. */
   llm: {
     models: CatalogModel[];
@@ -119,6 +123,9 @@ function wholeNumber(what: string, min: number, max: number, fallback: number) {
   const message = `must be ${what}`;
   return z.coerce.number({ message }).int(message).min(min, message).max(max, message).default(fallback);
 }
+
+/** A browser origin as the Origin header sends it: scheme, host, optional port; nothing else. */
+const ORIGIN = /^https?:\/\/[a-z0-9.-]+(:\d{1,5})?$|^https?:\/\/\[[0-9a-f:.]+\](:\d{1,5})?$/i;
 
 const envSchema = z.object({
   PORT: z.coerce
@@ -182,6 +189,7 @@ const envSchema = z.object({
   STREAM_IDLE_TIMEOUT_SECONDS: wholeNumber('a number of seconds between 1 and 3600', 1, 3600, 30),
   SHUTDOWN_TIMEOUT_SECONDS: wholeNumber('a number of seconds between 1 and 3600', 1, 3600, 25),
   MANAGEMENT_RATE_LIMIT_PER_MINUTE: wholeNumber('a number of requests between 1 and 100000', 1, 100_000, 600),
+  VERIFY_RATE_LIMIT_PER_MINUTE: wholeNumber('a number of requests between 1 and 10000000', 1, 10_000_000, 60_000),
   KEY_CHANGES_POLL_MS: wholeNumber('a number of milliseconds between 50 and 1000', 50, 1000, 250),
   REQUEST_LOG_RETENTION_DAYS: wholeNumber('a number of days between 1 and 365', 1, 365, 7),
   METRICS_TOKEN: optionalText.refine((v) => v === undefined || v.length >= 16, `is too short: ${SECRET_HINT}`),
@@ -190,6 +198,10 @@ const envSchema = z.object({
     .enum(['true', 'false'], { message: 'must be "true" (webhooks may call private and loopback addresses) or "false"' })
     .default('false'),
   WEBHOOK_POLL_MS: wholeNumber('a number of milliseconds between 100 and 60000', 100, 60_000, 1000),
+  CORS_ORIGINS: optionalText.refine(
+    (v) => v === undefined || v.split(',').every((origin) => ORIGIN.test(origin.trim())),
+    'must be a comma-separated list of origins (scheme://host[:port], no path and no "*"), e.g. https://app.example.com,http://localhost:5173',
+  ),
 });
 
 /** Reads `.env` (if present) into the environment, then validates it. */
@@ -255,6 +267,7 @@ export function parseConfig(env: NodeJS.ProcessEnv, cwd = process.cwd()): Config
       shutdownTimeoutMs: vars.SHUTDOWN_TIMEOUT_SECONDS * 1000,
     },
     management: { ratePerMinute: vars.MANAGEMENT_RATE_LIMIT_PER_MINUTE },
+    verify: { ratePerMinute: vars.VERIFY_RATE_LIMIT_PER_MINUTE },
     keyChanges: { pollMs: vars.KEY_CHANGES_POLL_MS },
     requestLog: { retentionDays: vars.REQUEST_LOG_RETENTION_DAYS },
     metrics: vars.METRICS_TOKEN ? { token: vars.METRICS_TOKEN } : null,
@@ -275,6 +288,7 @@ export function parseConfig(env: NodeJS.ProcessEnv, cwd = process.cwd()): Config
       loginFailuresPerEmailAndIp: vars.LOGIN_MAX_FAILURES,
       loginFailuresPerIpPerDay: vars.LOGIN_MAX_FAILURES_PER_IP_PER_DAY,
     },
+    cors: { origins: vars.CORS_ORIGINS ? [...new Set(vars.CORS_ORIGINS.split(',').map((o) => o.trim().toLowerCase()))] : [] },
     llm: {
       models: catalog.models,
       defaultMaxTokens: vars.DEFAULT_MAX_TOKENS,

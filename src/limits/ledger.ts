@@ -67,6 +67,8 @@ export interface Reservation {
   readonly kind: CounterKind;
   readonly periodStart: number;
   readonly amount: number;
+  /** The store's id of the reservation, where it keeps one (Redis), so a settlement can name it. */
+  readonly id?: string;
 }
 
 export type ReserveResult =

@@ -23,7 +23,14 @@ export interface ChatPlan {
 
 /** Checks and prices a chat body; AppError 400 `invalid_request` or 404 `model_not_found` otherwise. */
 export function planChat(body: unknown, models: ReadonlyMap<string, CatalogModel>, defaultMaxTokens: number): ChatPlan {
-  const request = parseChatRequest(body);
+  return planChatRequest(parseChatRequest(body), models, defaultMaxTokens);
+}
+
+/**
+ * Checks and prices a chat request already validated (also one translated from another API, such
+ * as the Responses API); `maxTokensField` names its completion limit in errors (default: the chat field set).
+ */
+export function planChatRequest(request: ChatRequest, models: ReadonlyMap<string, CatalogModel>, defaultMaxTokens: number, maxTokensField?: string): ChatPlan {
   const model = models.get(request.model);
   if (!model) {
     throw new AppError({
@@ -35,7 +42,7 @@ export function planChat(body: unknown, models: ReadonlyMap<string, CatalogModel
   }
   const maxTokens = requestedMaxTokens(request) ?? Math.min(defaultMaxTokens, model.maxOutputTokens);
   if (maxTokens > model.maxOutputTokens) {
-    const field = request.max_completion_tokens != null ? 'max_completion_tokens' : 'max_tokens';
+    const field = maxTokensField ?? (request.max_completion_tokens != null ? 'max_completion_tokens' : 'max_tokens');
     throw new AppError({
       status: 400,
       code: 'invalid_request',
@@ -50,11 +57,14 @@ export function planChat(body: unknown, models: ReadonlyMap<string, CatalogModel
 
 const plans = new WeakMap<Request, ChatPlan>();
 
-/** The guard hooks of the chat route: `validate` plans the request, `maxCost` reserves its cost. */
-export function chatGuardHooks(models: ReadonlyMap<string, CatalogModel>, defaultMaxTokens: number) {
+/**
+ * Guard hooks for a route whose body is planned before anything is counted: `validate` plans the
+ * request (kept in `plans` for the route), `maxTokens` and `maxCost` reserve the plan's worst case.
+ */
+export function plannedGuardHooks<P extends Pick<ChatPlan, 'maxTotalTokens' | 'maxCostMicroCents'>>(plans: WeakMap<Request, P>, plan: (body: unknown) => P) {
   return {
     validate(req: Request): void {
-      plans.set(req, planChat(req.body, models, defaultMaxTokens));
+      plans.set(req, plan(req.body));
     },
     maxTokens(req: Request): number | undefined {
       return plans.get(req)?.maxTotalTokens;
@@ -63,6 +73,11 @@ export function chatGuardHooks(models: ReadonlyMap<string, CatalogModel>, defaul
       return plans.get(req)?.maxCostMicroCents;
     },
   };
+}
+
+/** The guard hooks of the chat route. */
+export function chatGuardHooks(models: ReadonlyMap<string, CatalogModel>, defaultMaxTokens: number) {
+  return plannedGuardHooks(plans, (body) => planChat(body, models, defaultMaxTokens));
 }
 
 /** The plan the guard made for this request (or a new one, when the route runs without it). */

@@ -3,7 +3,7 @@
  * kept and passed on to upstream providers.
  */
 import { z } from 'zod';
-import { AppError } from '../errors';
+import { AppError, type FieldIssue } from '../errors';
 import { toFieldIssues } from '../lib/validation';
 
 /** A content part: text parts need their text; other kinds (images, audio, ...) pass through. */
@@ -53,9 +53,13 @@ export type ChatMessage = ChatRequest['messages'][number];
 export function parseChatRequest(body: unknown): ChatRequest {
   const result = chatRequestSchema.safeParse(body ?? {});
   if (result.success) return result.data;
-  const details = toFieldIssues(result.error);
+  throw invalidRequest(toFieldIssues(result.error));
+}
+
+/** The /api 400 for a bad body (OpenAI's shape): the first problem in the message, every one in details. */
+export function invalidRequest(details: FieldIssue[]): AppError {
   const first = details[0];
-  throw new AppError({
+  return new AppError({
     status: 400,
     code: 'invalid_request',
     type: 'invalid_request_error',

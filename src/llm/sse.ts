@@ -23,11 +23,15 @@ export class EventStream {
     res.flushHeaders();
   }
 
-  /** Writes one `data:` event; resolves false once the client has gone (or stopped reading). */
-  send(data: unknown): Promise<boolean> | boolean {
+  /**
+   * Writes one `data:` event (named `event` when given, as the Responses API names its events);
+   * resolves false once the client has gone (or stopped reading).
+   */
+  send(data: unknown, event?: string): Promise<boolean> | boolean {
     const res = this.res;
     if (res.destroyed || res.writableEnded) return false;
-    if (res.write(`data: ${typeof data === 'string' ? data : JSON.stringify(data)}\n\n`)) return true;
+    const name = event ? `event: ${event}\n` : '';
+    if (res.write(`${name}data: ${typeof data === 'string' ? data : JSON.stringify(data)}\n\n`)) return true;
     return this.drained();
   }
 

@@ -40,8 +40,26 @@ async function errorFromUpstream(response: globalThis.Response): Promise<AppErro
   return new AppError({ status: response.status, code, message, type: response.status === 429 ? 'rate_limit_error' : 'invalid_request_error' });
 }
 
-/** Sends the request upstream and relays the answer. Usage is reported to the key as it arrives. */
-export async function upstreamChat(res: Response, input: UpstreamChatInput): Promise<void> {
+/** A non-streamed upstream completion, as far as Keyward reads it. */
+export interface UpstreamCompletion {
+  model?: string;
+  usage?: TokenUsage;
+  choices?: { message?: { content?: unknown }; finish_reason?: string | null }[];
+}
+
+/** A streamed upstream chunk, as far as Keyward reads it. */
+export interface UpstreamChunk {
+  model?: string;
+  usage?: TokenUsage | null;
+  choices?: { delta?: { content?: string | null }; finish_reason?: string | null }[];
+}
+
+/**
+ * Calls the upstream's /chat/completions with Keyward's credentials for it and a completion limit
+ * (streamed: asking for the usage chunk). Aborted when the client leaves or at the timeout; a
+ * refusal or failure of the upstream is thrown as an AppError.
+ */
+export async function callUpstream(input: UpstreamChatInput): Promise<globalThis.Response> {
   const { request, model, maxTokens, apiKey } = input;
   const streaming = request.stream === true;
   const body: Record<string, unknown> = { ...request, model: model.upstream.model };
@@ -67,51 +85,82 @@ export async function upstreamChat(res: Response, input: UpstreamChatInput): Pro
     throw upstreamError(502, 'upstream_unreachable', 'The upstream provider cannot be reached.');
   }
   if (!response.ok) throw await errorFromUpstream(response);
+  if (streaming && !response.body) throw upstreamError(502, 'upstream_error', 'The upstream provider sent an empty stream.');
+  return response;
+}
 
-  const meter = new UsageMeter(apiKey, model);
-  if (!streaming) {
-    const completion = (await response.json()) as { model?: string; usage?: TokenUsage; choices?: { message?: { content?: unknown } }[] };
-    const usage = completion.usage;
-    if (usage) {
-      meter.set(usage.prompt_tokens, usage.completion_tokens);
-    } else {
-      // No usage from the upstream: charge upper bounds, never less than what was served.
-      const text = (completion.choices ?? []).map((c) => (typeof c.message?.content === 'string' ? c.message.content : '')).join('');
-      meter.set(promptTokensUpperBound(request), Math.min(maxTokens, textTokensUpperBound(text)));
+/** Charges a non-streamed completion: the upstream's usage, or upper bounds when it sent none. */
+export function meterCompletion(meter: UsageMeter, completion: UpstreamCompletion, request: ChatRequest, maxTokens: number): void {
+  const usage = completion.usage;
+  if (usage) {
+    meter.set(usage.prompt_tokens, usage.completion_tokens);
+    return;
+  }
+  // No usage from the upstream: charge upper bounds, never less than what was served.
+  const text = (completion.choices ?? []).map((c) => (typeof c.message?.content === 'string' ? c.message.content : '')).join('');
+  meter.set(promptTokensUpperBound(request), Math.min(maxTokens, textTokensUpperBound(text)));
+}
+
+/**
+ * Charges a streamed answer as it arrives. Until the upstream's usage chunk arrives it counts upper
+ * bounds (the prompt's, and each streamed text's UTF-8 bytes, at most max_tokens in all), so an
+ * interrupted stream is never charged less than it was served; the usage chunk then replaces the
+ * bounds with the upstream's own count.
+ */
+export class StreamUsage {
+  private usageSeen = false;
+  private streamedBound = 0;
+
+  constructor(
+    private readonly meter: UsageMeter,
+    request: ChatRequest,
+    private readonly maxTokens: number,
+  ) {
+    meter.add(promptTokensUpperBound(request), 0);
+  }
+
+  /** Counts one chunk (its text's bound, or the upstream's usage). */
+  observe(chunk: UpstreamChunk): void {
+    if (chunk.usage) {
+      this.usageSeen = true;
+      this.meter.set(chunk.usage.prompt_tokens, chunk.usage.completion_tokens);
+      return;
     }
+    if (this.usageSeen) return;
+    const text = (chunk.choices ?? []).map((c) => c.delta?.content ?? '').join('');
+    const tokens = Math.min(textTokensUpperBound(text), this.maxTokens - this.streamedBound);
+    if (tokens > 0) {
+      this.streamedBound += tokens;
+      this.meter.add(0, tokens);
+    }
+  }
+}
+
+/** Sends the request upstream and relays the answer. Usage is reported to the key as it arrives. */
+export async function upstreamChat(res: Response, input: UpstreamChatInput): Promise<void> {
+  const { request, model, maxTokens, apiKey } = input;
+  const response = await callUpstream(input);
+  const meter = new UsageMeter(apiKey, model);
+  if (request.stream !== true) {
+    const completion = (await response.json()) as UpstreamCompletion;
+    meterCompletion(meter, completion, request, maxTokens);
     res.json({ ...completion, model: model.id });
     return;
   }
 
-  if (!response.body) throw upstreamError(502, 'upstream_error', 'The upstream provider sent an empty stream.');
   const clientWantsUsage = request.stream_options?.include_usage === true;
   const stream = new EventStream(res, input.streamIdleMs);
   stream.start();
-  // Until the upstream's usage chunk arrives, count upper bounds (the prompt's, and each streamed
-  // text's UTF-8 bytes, at most max_tokens in all), so an interrupted stream is never charged less
-  // than it was served; the usage chunk then replaces the bounds with the upstream's own count.
-  let usageSeen = false;
-  let streamedBound = 0;
-  meter.add(promptTokensUpperBound(request), 0);
+  const usage = new StreamUsage(meter, request, maxTokens);
   try {
     // Reading waits while the client's buffer is full: backpressure reaches the upstream.
-    for await (const data of readEventData(response.body)) {
+    for await (const data of readEventData(response.body as ReadableStream<Uint8Array>)) {
       if (data === '[DONE]') {
         await stream.send('[DONE]');
         break;
       }
-      const chunk = JSON.parse(data) as { model?: string; usage?: TokenUsage | null; choices?: { delta?: { content?: string | null } }[] };
-      if (chunk.usage) {
-        usageSeen = true;
-        meter.set(chunk.usage.prompt_tokens, chunk.usage.completion_tokens);
-      } else if (!usageSeen) {
-        const text = (chunk.choices ?? []).map((c) => c.delta?.content ?? '').join('');
-        const tokens = Math.min(textTokensUpperBound(text), maxTokens - streamedBound);
-        if (tokens > 0) {
-          streamedBound += tokens;
-          meter.add(0, tokens);
-        }
-      }
+      const chunk = JSON.parse(data) as UpstreamChunk;
+      usage.observe(chunk);
       const isUsageOnly = Array.isArray(chunk.choices) && chunk.choices.length === 0 && chunk.usage;
       if (isUsageOnly && !clientWantsUsage) continue;
       if (!clientWantsUsage) delete chunk.usage;

@@ -12,25 +12,28 @@
  * the handler runs, during it, or after. Nothing here writes to the database per request: keys
  * come from a cache, limits from the limit backend (memory or Redis), and usage goes to a buffered
  * recorder when the response ends. The path of a cached key does no I/O.
+ *
+ * createKeyGuard() exposes the same checks for requests that are described rather than received
+ * (the verify API), so both run one implementation in one order, on the same counters.
  */
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
+import type { LimitLevel } from '../governance/level-types';
 import { checksumMatches, parseKeyFormat } from '../keys/key-format';
 import type { ApiKeyRecord } from '../keys/key-types';
 import { missingScopes } from '../keys/scopes';
 import type { LimitLedger, Reservation, Settlement } from '../limits/ledger';
 import { createMemoryLimits } from '../limits/limits';
-import { type Claim, keyClaims, levelClaims, type RequestBounds, setTokenWindowHeaders, settledAmount } from './claims';
-import { clientAddress, presentedKey } from './credentials';
+import type { AdmittedOutcome, RefusalOutcome } from '../usage/usage-types';
+import { type GuardAttempt, HttpAttempt } from './attempt';
+import { type Claim, keyClaims, levelClaims, type RequestBounds, type Settles, setTokenWindowHeaders, settledAmount } from './claims';
+import { clientAddress } from './credentials';
 import { type DenialCode, DENIALS, deny } from './deny';
 import { keyWindowsMeter, type Meter, separateWindowMeter } from './meters';
 import { type ApiKeyAuthOptions, validateOptions } from './options';
-import { Attempt } from './attempt';
 import { OverdueResponses } from './overdue-responses';
 import { type PreparedKey, prepare, verifyPresented } from './prepared-key';
 import { RequestKey } from './request-key';
 import { clientLeft, whenClosed } from './response-end';
-import type { RefusalOutcome } from '../usage/usage-types';
-import type { LimitLevel } from '../governance/level-types';
 
 const CREDENTIAL_MESSAGES = {
   invalid_api_key: 'The API key is not valid. Check that it was copied completely.',
@@ -53,8 +56,8 @@ function defaultChatbot(req: Request): string | undefined {
 }
 
 /** A request that passed every check, with what it reserved. */
-interface Admission {
-  attempt: Attempt;
+export interface Admission {
+  attempt: GuardAttempt;
   key: ApiKeyRecord;
   info: PreparedKey;
   bounds: RequestBounds;
@@ -68,13 +71,78 @@ interface Admission {
 
 const NO_BOUNDS: RequestBounds = { costMicroCents: 0, tokens: 0 };
 
-/** Thrown by the `validate` option: forwarded to Express's error handler, nothing counted. */
-class InvalidRequest {
+/** Thrown when the request's own validation refuses it (the `validate` option): nothing counted. */
+export class InvalidRequest {
   constructor(readonly error: unknown) {}
+}
+
+/** Why the checks refused a request: what to answer, and where a limit refused. */
+export interface Refusal {
+  code: DenialCode;
+  message: string;
+  headers?: Record<string, string>;
+  level?: LimitLevel;
+}
+
+/** What the checks decided: admitted with its reservations, or refused. */
+export type Verdict = { admission: Admission; refusal?: undefined } | { admission?: undefined; refusal: Refusal };
+
+/** How an admitted request ended, for its settlement and its usage record. */
+export interface Ending {
+  outcome: AdmittedOutcome;
+  /** The HTTP status answered (0 when none was sent). */
+  status: number;
+  /** What the handler reported. */
+  reported: { tokens: number; costMicroCents: number };
+  /** Charge the whole reservation where nothing was reported (the cost is unknown). */
+  chargeUnknown: boolean;
+}
+
+/** What an admitted request still holds until it ends (what finish() settles and records). */
+export interface HeldRequest {
+  attempt: GuardAttempt;
+  key: ApiKeyRecord;
+  bounds: RequestBounds;
+  /** The key's budget period, for the usage record (null without a key budget). */
+  periodStart: number | null;
+  held: { settles: Settles; reservation: Reservation }[];
+  /** True when a budget was claimed: the recorded cost is then what the budgets were charged. */
+  budgeted: boolean;
+}
+
+/** What an admission holds until its request ends. */
+export function heldBy(admission: Admission): HeldRequest {
+  const { attempt, key, bounds, periodStart, claims, reservations } = admission;
+  return {
+    attempt,
+    key,
+    bounds,
+    periodStart,
+    held: claims.flatMap((claim, i) => (claim.settles === 'now' || !reservations[i] ? [] : [{ settles: claim.settles, reservation: reservations[i] }])),
+    budgeted: claims.some((c) => c.settles === 'cost'),
+  };
+}
+
+/** The guard's checks and settlement, for requests received (middleware) or described (check/finish). */
+export interface KeyGuard {
+  middleware: RequestHandler;
+  /**
+   * Runs every check in order on `attempt`. With `consume` false nothing is counted, reserved or
+   * recorded: the counters are only read. Throws InvalidRequest when validation refuses, and a
+   * store's error when a limit store fails.
+   */
+  check(attempt: GuardAttempt, consume: boolean): Promise<Verdict>;
+  /** Settles what an admitted request holds and records its usage. */
+  finish(request: HeldRequest, ending: Ending): void;
 }
 
 /** Creates the middleware. Options are checked now; a mistake throws a TypeError saying how to fix it. */
 export function apiKeyAuth(options: ApiKeyAuthOptions): RequestHandler {
+  return createKeyGuard(options).middleware;
+}
+
+/** The middleware and its checks, for callers that also check described requests (the verify API). */
+export function createKeyGuard(options: ApiKeyAuthOptions): KeyGuard {
   validateOptions(options);
   const { keys, hasher, usage } = options;
   const limits = options.limits ?? createMemoryLimits();
@@ -89,211 +157,241 @@ export function apiKeyAuth(options: ApiKeyAuthOptions): RequestHandler {
   const requiredScopes = typeof scopesOption === 'function' ? scopesOption : () => scopesOption;
   const overdue = new OverdueResponses(now);
   const reportError = (error: unknown, req: Request) => options.onError?.(error, req);
-  /** Answers a refusal; one of an identified key is told to the recorder with its outcome. */
-  function refuse(attempt: Attempt, code: DenialCode, message: string, headers?: Record<string, string>, level?: LimitLevel): void {
-    deny(attempt.res, code, message, headers, level);
-    if (attempt.key && usage?.refused) {
+
+  /**
+   * A refusal; one of an identified key is told to the recorder with its outcome (unless nothing
+   * is being counted: `record` false).
+   */
+  function refusal(attempt: GuardAttempt, record: boolean, code: DenialCode, message: string, headers?: Record<string, string>, level?: LimitLevel): Refusal {
+    if (record && attempt.key && usage?.refused) {
       usage.refused({ ...attempt.facts(attempt.key, now(), DENIALS[code].status), outcome: code as RefusalOutcome });
     }
+    return { code, message, headers, level };
   }
 
   /** Refusals after the key is known also carry the rate-limit headers (without counting the request). */
-  async function refuseKnown(attempt: Attempt, info: PreparedKey, code: DenialCode, message: string) {
-    await meter.peek(attempt.res, (attempt.key as ApiKeyRecord).id, info);
-    refuse(attempt, code, message);
+  async function refuseKnown(attempt: GuardAttempt, record: boolean, info: PreparedKey, code: DenialCode, message: string): Promise<Refusal> {
+    await meter.peek(attempt.headers, (attempt.key as ApiKeyRecord).id, info);
+    return refusal(attempt, record, code, message);
   }
 
   /** An attempt that names no key (or comes from an address blocked for guessing), for the recorder. */
-  function unknownKey(attempt: Attempt, blocked: boolean): void {
-    usage?.unknownKey?.({ ip: attempt.ip, at: now(), blocked });
+  function unknownKey(attempt: GuardAttempt, record: boolean, blocked: boolean): void {
+    if (record) usage?.unknownKey?.({ ip: attempt.ip, at: now(), blocked });
   }
 
-  /** Looks the presented key up and checks it; answers and returns null when it is refused. */
-  async function identify(attempt: Attempt, presented: string): Promise<ApiKeyRecord | null> {
+  /** Looks the presented key up and checks it: the key, or why it is refused. */
+  async function identify(attempt: GuardAttempt, record: boolean, presented: string): Promise<ApiKeyRecord | Refusal> {
     const { req, ip } = attempt;
     const blockedMs = limits.invalidKeys.mayBeBlocked(ip) ? await limits.invalidKeys.blockedForMs(ip) : 0;
     if (blockedMs > 0) {
-      unknownKey(attempt, true);
-      refuse(attempt, 'rate_limited', GUESSING, { 'Retry-After': String(Math.ceil(blockedMs / 1000)) });
-      return null;
+      unknownKey(attempt, record, true);
+      return refusal(attempt, record, 'rate_limited', GUESSING, { 'Retry-After': String(Math.ceil(blockedMs / 1000)) });
     }
     const parsed = parseKeyFormat(presented);
-    let record: ApiKeyRecord | null = null;
+    let found: ApiKeyRecord | null = null;
     // A key already verified against the cached record skips checksum and HMAC (see prepared-key.ts);
     // any other well-formed key must pass the checksum before the store is asked.
     const cached = parsed ? keys.peek?.(parsed.id) : undefined;
     let lookedUp = false;
-    if (cached && prepare(cached).verified.has(presented)) {
-      record = cached;
+    if (cached && prepare(cached).verified.has(presented) && inTenant(attempt, cached)) {
+      found = cached;
     } else if (parsed && checksumMatches(presented)) {
       lookedUp = true;
       try {
-        record = cached !== undefined ? cached : await keys.findKey(parsed.id);
+        found = cached !== undefined ? cached : await keys.findKey(parsed.id);
       } catch (error) {
         reportError(error, req);
-        refuse(attempt, 'service_unavailable', 'API keys cannot be checked right now. Retry shortly.', { 'Retry-After': '1' });
-        return null;
+        return refusal(attempt, record, 'service_unavailable', 'API keys cannot be checked right now. Retry shortly.', { 'Retry-After': '1' });
       }
+      // Another tenant's key reads as an unknown one, after the same work.
+      if (found && !inTenant(attempt, found)) found = null;
     }
     // An unknown id costs the same HMAC as a wrong secret, so timing does not tell which ids exist.
-    const check = verifyPresented(record, record && prepare(record), presented, hasher, now(), lookedUp);
-    if (check.ok) return record;
+    const check = verifyPresented(found, found && prepare(found), presented, hasher, now(), lookedUp);
+    if (check.ok) return found as ApiKeyRecord;
     // A wrong secret for a real id is a refusal of that key; anything else names no key.
-    if (record) attempt.key = record;
-    else unknownKey(attempt, false);
-    if (check.code === 'invalid_api_key') {
+    if (found) attempt.key = found;
+    else unknownKey(attempt, record, false);
+    if (check.code === 'invalid_api_key' && record) {
       const nowBlockedMs = await limits.invalidKeys.recordFailure(ip);
-      if (nowBlockedMs > 0) {
-        refuse(attempt, 'rate_limited', GUESSING, { 'Retry-After': String(Math.ceil(nowBlockedMs / 1000)) });
-        return null;
-      }
+      if (nowBlockedMs > 0) return refusal(attempt, record, 'rate_limited', GUESSING, { 'Retry-After': String(Math.ceil(nowBlockedMs / 1000)) });
     }
-    refuse(attempt, check.code, CREDENTIAL_MESSAGES[check.code]);
-    return null;
+    return refusal(attempt, record, check.code, CREDENTIAL_MESSAGES[check.code]);
   }
 
   /** Checks that count nothing: IP, scopes, model, chatbot, then the request's own validity. */
-  async function allowed(attempt: Attempt, key: ApiKeyRecord, info: PreparedKey): Promise<boolean> {
-    const { req, ip } = attempt;
+  async function allowed(attempt: GuardAttempt, record: boolean, key: ApiKeyRecord, info: PreparedKey): Promise<Refusal | null> {
+    const { ip } = attempt;
     if (!info.ipAllowed(ip)) {
-      await refuseKnown(attempt, info, 'ip_not_allowed', `Requests from ${ip} are not allowed for this API key.`);
-      return false;
+      return refuseKnown(attempt, record, info, 'ip_not_allowed', `Requests from ${ip} are not allowed for this API key.`);
     }
-    const missing = missingScopes(key.scopes, requiredScopes(req));
+    const missing = missingScopes(key.scopes, attempt.requiredScopes());
     if (missing.length > 0) {
       const plural = missing.length > 1 ? 's' : '';
-      await refuseKnown(attempt, info, 'insufficient_scope', `This API key lacks the scope${plural} ${missing.join(', ')}.`);
-      return false;
+      return refuseKnown(attempt, record, info, 'insufficient_scope', `This API key lacks the scope${plural} ${missing.join(', ')}.`);
     }
     if (info.models) {
-      const model = getModel(req);
+      const model = attempt.model();
       if (model !== undefined && !info.models.has(model)) {
-        await refuseKnown(attempt, info, 'model_not_allowed', `This API key may not use the model "${model}".`);
-        return false;
+        return refuseKnown(attempt, record, info, 'model_not_allowed', `This API key may not use the model "${model}".`);
       }
     }
     if (info.chatbots) {
-      const chatbot = getChatbot(req);
+      const chatbot = attempt.chatbot();
       if (chatbot === undefined || !info.chatbots.has(chatbot)) {
         const message =
           chatbot === undefined
             ? 'This API key is limited to certain chatbots: name yours in the X-Chatbot-Id header.'
             : `This API key may not be used by the chatbot "${chatbot}".`;
-        await refuseKnown(attempt, info, 'chatbot_not_allowed', message);
-        return false;
+        return refuseKnown(attempt, record, info, 'chatbot_not_allowed', message);
       }
     }
-    if (options.validate) {
-      try {
-        options.validate(req, key);
-      } catch (error) {
-        throw new InvalidRequest(error);
-      }
+    try {
+      attempt.validate(key);
+    } catch (error) {
+      throw new InvalidRequest(error);
     }
-    return true;
+    return null;
+  }
+
+  /** The claims of a request on its key and the levels above it. */
+  async function claimsOf(key: ApiKeyRecord, bounds: RequestBounds, at: number): Promise<Claim[]> {
+    const claims = keyClaims(key, bounds, at);
+    if (options.levels) {
+      for (const entry of await options.levels.levelsOf(key)) claims.push(...levelClaims(entry, bounds, at));
+    }
+    return claims;
+  }
+
+  function admitted(attempt: GuardAttempt, key: ApiKeyRecord, info: PreparedKey, bounds: RequestBounds, claims: Claim[], reservations: Reservation[]): Admission {
+    const i = claims.findIndex((c) => c.level === 'key' && c.request.kind === 'budget');
+    return { attempt, key, info, bounds, claims, reservations, budget: i < 0 ? null : reservations[i], periodStart: i < 0 ? null : claims[i].request.periodStart };
+  }
+
+  function limitRefusal(attempt: GuardAttempt, record: boolean, claim: Claim): Refusal {
+    const refused = claim.refusal(now());
+    const headers = refused.retryAfterSeconds === null ? undefined : { 'Retry-After': String(refused.retryAfterSeconds) };
+    return refusal(attempt, record, refused.code, refused.message, headers, claim.level);
   }
 
   /**
    * Counts the request: the key's rate windows, then every other counter of the key and of the
    * levels above it in one step (all or none, so a refusal at one level holds nothing elsewhere).
    */
-  async function count(attempt: Attempt, key: ApiKeyRecord, info: PreparedKey): Promise<Admission | null> {
-    const { req, res } = attempt;
-    const rate = await meter.consume(res, key.id, info);
+  async function count(attempt: GuardAttempt, key: ApiKeyRecord, info: PreparedKey): Promise<Admission | Refusal> {
+    const rate = await meter.consume(attempt.headers, key.id, info);
     if (!rate.allowed) {
-      refuse(attempt, 'rate_limited', rate.message ?? 'Rate limit reached.', { 'Retry-After': String(rate.retryAfterSeconds ?? 1) }, meter.keyAllowance ? 'key' : undefined);
-      return null;
+      const headers = { 'Retry-After': String(rate.retryAfterSeconds ?? 1) };
+      return refusal(attempt, true, 'rate_limited', rate.message ?? 'Rate limit reached.', headers, meter.keyAllowance ? 'key' : undefined);
     }
-    const admitted = (bounds: RequestBounds, claims: Claim[], reservations: Reservation[]): Admission => {
-      const i = claims.findIndex((c) => c.level === 'key' && c.request.kind === 'budget');
-      return { attempt, key, info, bounds, claims, reservations, budget: i < 0 ? null : reservations[i], periodStart: i < 0 ? null : claims[i].request.periodStart };
-    };
-    if (!meter.keyAllowance) return admitted(NO_BOUNDS, [], []);
-
+    if (!meter.keyAllowance) return admitted(attempt, key, info, NO_BOUNDS, [], []);
     const at = now();
-    const bounds: RequestBounds = {
-      costMicroCents: Math.max(0, Math.ceil(options.maxCost?.(req, key) ?? 0)),
-      tokens: Math.max(0, Math.ceil(options.maxTokens?.(req, key) ?? 0)),
-    };
-    const claims = keyClaims(key, bounds, at);
-    if (options.levels) {
-      for (const entry of await options.levels.levelsOf(key)) claims.push(...levelClaims(entry, bounds, at));
-    }
-    if (claims.length === 0) return admitted(bounds, claims, []);
+    const bounds = attempt.bounds(key);
+    const claims = await claimsOf(key, bounds, at);
+    if (claims.length === 0) return admitted(attempt, key, info, bounds, claims, []);
     const result = await ledger.reserveAll(claims.map((c) => c.request));
     if (!result.ok) {
       // Refused by a later limit: the request counts in none, the key's windows included.
-      meter.refund(key.id).catch((error) => reportError(error, req));
-      const claim = claims[result.refused];
-      const refusal = claim.refusal(now());
-      const headers = refusal.retryAfterSeconds === null ? undefined : { 'Retry-After': String(refusal.retryAfterSeconds) };
-      refuse(attempt, refusal.code, refusal.message, headers, claim.level);
-      return null;
+      meter.refund(key.id).catch((error) => reportError(error, attempt.req));
+      return limitRefusal(attempt, true, claims[result.refused]);
     }
-    setTokenWindowHeaders(res, claims, result.counters, at);
-    return admitted(bounds, claims, result.reservations);
+    setTokenWindowHeaders(attempt.headers, claims, result.counters, at);
+    return admitted(attempt, key, info, bounds, claims, result.reservations);
   }
 
-  /** Runs every check in order; answers and returns null at the first refusal. */
-  async function admit(attempt: Attempt): Promise<Admission | null> {
-    const presented = presentedKey(attempt.req);
-    if (!presented) {
-      refuse(attempt, 'missing_api_key', MISSING_KEY);
-      return null;
+  /** What count() would decide, from the counters as they are: nothing is counted or reserved. */
+  async function look(attempt: GuardAttempt, key: ApiKeyRecord, info: PreparedKey): Promise<Admission | Refusal> {
+    const rate = await meter.wouldAllow(attempt.headers, key.id, info);
+    if (!rate.allowed) {
+      const headers = { 'Retry-After': String(rate.retryAfterSeconds ?? 1) };
+      return refusal(attempt, false, 'rate_limited', rate.message ?? 'Rate limit reached.', headers, meter.keyAllowance ? 'key' : undefined);
     }
-    const key = await identify(attempt, presented);
-    if (!key) return null;
+    if (!meter.keyAllowance) return admitted(attempt, key, info, NO_BOUNDS, [], []);
+    const bounds = attempt.bounds(key);
+    for (const claim of await claimsOf(key, bounds, now())) {
+      const { keyId, kind, periodStart, limit, amount, baseline } = claim.request;
+      const usage = await ledger.usage(keyId, kind, periodStart, baseline);
+      if (usage.used + usage.reserved + amount > limit) return limitRefusal(attempt, false, claim);
+    }
+    return admitted(attempt, key, info, bounds, [], []);
+  }
+
+  /** Runs every check in order: the admission, or the first refusal. */
+  async function check(attempt: GuardAttempt, consume: boolean): Promise<Verdict> {
+    const presented = attempt.presented();
+    if (!presented) return { refusal: refusal(attempt, consume, 'missing_api_key', MISSING_KEY) };
+    const key = await identify(attempt, consume, presented);
+    if (!isKey(key)) return { refusal: key };
     attempt.key = key;
     const info = prepare(key);
-    if (!(await allowed(attempt, key, info))) return null;
-    return count(attempt, key, info);
+    const refused = await allowed(attempt, consume, key, info);
+    if (refused) return { refusal: refused };
+    const decided = consume ? await count(attempt, key, info) : await look(attempt, key, info);
+    return isAdmission(decided) ? { admission: decided } : { refusal: decided };
   }
 
   /**
-   * Settles the request when its response closes: the budget reservation to what the handler
-   * reported (or, if the client left before the response was complete and nothing was reported,
-   * to the whole reservation: the cost is unknown), and its usage to the recorder.
+   * Settles an admitted request: its reservations to what was used (the whole reservation where
+   * the cost is unknown) and its usage to the recorder.
    */
-  function settleOnClose(admission: Admission, apiKey: RequestKey | null): void {
-    const { attempt, key, claims, reservations, bounds, periodStart } = admission;
-    const { req, res } = attempt;
+  function finish(request: HeldRequest, ending: Ending): void {
+    const { attempt, key, held, bounds, periodStart } = request;
+    const { reported, chargeUnknown } = ending;
+    const used = {
+      costMicroCents: chargeUnknown && reported.costMicroCents === 0 ? bounds.costMicroCents : reported.costMicroCents,
+      tokens: chargeUnknown && reported.tokens === 0 ? bounds.tokens : reported.tokens,
+    };
+    const settlements: Settlement[] = [];
+    for (const { settles, reservation } of held) {
+      const amount = settledAmount(settles, used);
+      if (amount !== null) settlements.push({ reservation, used: amount });
+    }
+    if (settlements.length > 0) ledger.settleAll(settlements).catch((error) => reportError(error, attempt.req));
+    usage?.record({
+      ...attempt.facts(key, now(), ending.status),
+      ok: ending.outcome === 'ok',
+      outcome: ending.outcome,
+      tokens: reported.tokens,
+      // What the budgets were charged (equal to what was reported, unless the cost is unknown).
+      costMicroCents: request.budgeted ? used.costMicroCents : reported.costMicroCents,
+      budgetPeriodStart: periodStart,
+    });
+  }
+
+  /**
+   * Settles the request when its response closes: to what the handler reported, or, if the client
+   * left before the response was complete and nothing was reported, to the whole reservation (the
+   * cost is unknown). A handler that never ran (apiKey null) served nothing: nothing is charged.
+   */
+  function settleOnClose(admission: Admission, res: Response, apiKey: RequestKey | null): void {
     whenClosed(res, () => {
       const left = clientLeft(res);
       if (left) apiKey?.clientLeft();
-      const reported = apiKey?.usage ?? { tokens: 0, costMicroCents: 0 };
-      // The handler ran but the client left before a complete answer, and nothing was reported:
-      // what it used is unknown, so the whole reservation is charged. (A handler that never ran
-      // served nothing: nothing is charged.)
-      const unknown = left && apiKey !== null;
-      const used = {
-        costMicroCents: unknown && reported.costMicroCents === 0 ? bounds.costMicroCents : reported.costMicroCents,
-        tokens: unknown && reported.tokens === 0 ? bounds.tokens : reported.tokens,
-      };
-      if (claims.some((c) => c.settles !== 'now')) overdue.forget(res);
-      const settlements: Settlement[] = [];
-      claims.forEach((claim, i) => {
-        const amount = settledAmount(claim, used);
-        if (amount !== null) settlements.push({ reservation: reservations[i], used: amount });
-      });
-      if (settlements.length > 0) ledger.settleAll(settlements).catch((error) => reportError(error, req));
-      const outcome = left ? 'client_closed' : res.statusCode < 400 ? 'ok' : 'failed';
-      usage?.record({
-        ...attempt.facts(key, now(), res.headersSent ? res.statusCode : 0),
-        ok: outcome === 'ok',
-        outcome,
-        tokens: reported.tokens,
-        // What the budgets were charged (equal to what was reported, unless the cost is unknown).
-        costMicroCents: claims.some((c) => c.settles === 'cost') ? used.costMicroCents : reported.costMicroCents,
-        budgetPeriodStart: periodStart,
+      if (admission.claims.some((c) => c.settles !== 'now')) overdue.forget(res);
+      finish(heldBy(admission), {
+        outcome: left ? 'client_closed' : res.statusCode < 400 ? 'ok' : 'failed',
+        status: res.headersSent ? res.statusCode : 0,
+        reported: apiKey?.usage ?? { tokens: 0, costMicroCents: 0 },
+        chargeUnknown: left && apiKey !== null,
       });
     });
   }
 
-  return async function apiKeyAuthMiddleware(req: Request, res: Response, next: NextFunction): Promise<void> {
-    const attempt = new Attempt(req, res, clientAddress(getClientIp(req)), now(), getModel, getChatbot);
-    let admission: Admission | null;
+  const hooks = {
+    model: getModel,
+    chatbot: getChatbot,
+    scopes: requiredScopes,
+    validate: options.validate,
+    maxCost: options.maxCost,
+    maxTokens: options.maxTokens,
+  };
+
+  async function apiKeyAuthMiddleware(req: Request, res: Response, next: NextFunction): Promise<void> {
+    const attempt = new HttpAttempt(req, res, clientAddress(getClientIp(req)), now(), hooks);
+    let verdict: Verdict;
     try {
-      admission = await admit(attempt);
+      verdict = await check(attempt, true);
     } catch (error) {
       if (error instanceof InvalidRequest) {
         // Refused by `validate`: the app's error handler answers; the refusal is recorded with its status.
@@ -306,20 +404,42 @@ export function apiKeyAuth(options: ApiKeyAuthOptions): RequestHandler {
       }
       // A limit store (Redis, a ceiling write) failed: refuse rather than guess.
       reportError(error, req);
-      if (!res.headersSent) refuse(attempt, 'limits_unavailable', 'Usage limits cannot be checked right now. Retry shortly.', { 'Retry-After': '1' });
+      if (!res.headersSent) {
+        const failed = refusal(attempt, true, 'limits_unavailable', 'Usage limits cannot be checked right now. Retry shortly.', { 'Retry-After': '1' });
+        deny(res, failed.code, failed.message, failed.headers);
+      }
       return;
     }
-    if (!admission) return;
+    if (verdict.refusal) {
+      deny(res, verdict.refusal.code, verdict.refusal.message, verdict.refusal.headers, verdict.refusal.level);
+      return;
+    }
+    const admission = verdict.admission;
     if (clientLeft(res)) {
       // The client left while the guard was checking: the handler does not run (nobody would get
       // its answer, and an upstream call would be paid for nothing); the request is settled as such.
-      settleOnClose(admission, null);
+      settleOnClose(admission, res, null);
       return;
     }
     const apiKey = new RequestKey(admission.key, admission.info.limits, admission.budget?.amount ?? 0);
     req.apiKey = apiKey;
     if (admission.claims.some((c) => c.settles !== 'now')) overdue.track(res, now() + timeoutMs);
-    settleOnClose(admission, apiKey);
+    settleOnClose(admission, res, apiKey);
     next();
-  };
+  }
+
+  return { middleware: apiKeyAuthMiddleware, check, finish };
+}
+
+/** Whether a guard option scopes only keys of a tenant (a described request can). */
+function inTenant(attempt: GuardAttempt, key: ApiKeyRecord): boolean {
+  return attempt.tenantId === undefined || attempt.tenantId === key.tenantId;
+}
+
+function isKey(value: ApiKeyRecord | Refusal): value is ApiKeyRecord {
+  return (value as ApiKeyRecord).secretHash !== undefined;
+}
+
+function isAdmission(value: Admission | Refusal): value is Admission {
+  return (value as Admission).attempt !== undefined;
 }

@@ -1,4 +1,5 @@
 import type { Request, Response } from 'express';
+import { presentedKey } from './credentials';
 import type { ApiKeyRecord } from '../keys/key-types';
 import type { RequestFacts } from '../usage/usage-types';
 
@@ -18,12 +19,72 @@ function storable(text: string | undefined, max: number): string | null {
   return clipped.replace(/\u0000/g, '').replace(UNPAIRED_SURROGATE, '\uFFFD');
 }
 
+/** Where the checks put headers (rate limits): an Express response, or the verify API's answer. */
+export interface HeaderSink {
+  setHeader(name: string, value: string): unknown;
+  getHeader(name: string): unknown;
+}
+
 /**
- * One request as the guard sees it: the client address, when the guard started, and the key once
- * it is identified. It knows what a usage recorder is told about the request (never the key or a
- * body); the model and chatbot are read only when something is recorded.
+ * One request as the guard's checks see it: an HTTP request to a guarded route (HttpAttempt), or
+ * one described to the verify API. The checks read what they need through it, in their order, and
+ * set the key once it is identified; what a usage recorder is told comes from facts() (never the
+ * key or a body).
  */
-export class Attempt {
+export interface GuardAttempt {
+  /** The HTTP request that carried it (the verify call, for a described request): for onError. */
+  readonly req: Request;
+  readonly ip: string;
+  readonly startedAt: number;
+  key: ApiKeyRecord | null;
+  /** Set: only keys of this tenant are found; any other reads as an unknown key (the verify API). */
+  readonly tenantId?: string;
+  readonly headers: HeaderSink;
+  presented(): string | null;
+  requiredScopes(): readonly string[];
+  model(): string | undefined;
+  chatbot(): string | undefined;
+  /** Throws to refuse a malformed request, before anything is counted. */
+  validate(key: ApiKeyRecord): void;
+  /** The most the request may cost (micro-cents) and the most tokens it may use. */
+  bounds(key: ApiKeyRecord): { costMicroCents: number; tokens: number };
+  /** The facts of this request of `key`, ended at `at` with `status`. */
+  facts(key: ApiKeyRecord, at: number, status: number): RequestFacts;
+}
+
+/** The facts of a request, made storable (see storable()). */
+export function requestFacts(
+  key: ApiKeyRecord,
+  request: { ip: string; startedAt: number; model?: string; chatbot?: string; requestId?: unknown; userAgent?: unknown },
+  at: number,
+  status: number,
+): RequestFacts {
+  return {
+    keyId: key.id,
+    tenantId: key.tenantId,
+    at,
+    status,
+    ip: request.ip,
+    model: storable(request.model, MAX_NAME),
+    chatbot: storable(request.chatbot, MAX_NAME),
+    latencyMs: Math.max(0, at - request.startedAt),
+    requestId: typeof request.requestId === 'string' ? storable(request.requestId, MAX_NAME) : null,
+    userAgent: typeof request.userAgent === 'string' ? storable(request.userAgent, MAX_USER_AGENT) : null,
+  };
+}
+
+/** What an HTTP guard takes from its options to read a request. */
+export interface HttpAttemptHooks {
+  model(req: Request): string | undefined;
+  chatbot(req: Request): string | undefined;
+  scopes(req: Request): readonly string[];
+  validate?(req: Request, key: ApiKeyRecord): void;
+  maxCost?(req: Request, key: ApiKeyRecord): number | undefined;
+  maxTokens?(req: Request, key: ApiKeyRecord): number | undefined;
+}
+
+/** A request to a guarded route. The model and chatbot are read only when something needs them. */
+export class HttpAttempt implements GuardAttempt {
   key: ApiKeyRecord | null = null;
 
   constructor(
@@ -31,26 +92,47 @@ export class Attempt {
     readonly res: Response,
     readonly ip: string,
     readonly startedAt: number,
-    private readonly model: (req: Request) => string | undefined,
-    private readonly chatbot: (req: Request) => string | undefined,
+    private readonly hooks: HttpAttemptHooks,
   ) {}
 
-  /** The facts of this request of `key`, ended at `at` with `status`. */
+  get headers(): HeaderSink {
+    return this.res;
+  }
+
+  presented(): string | null {
+    return presentedKey(this.req);
+  }
+
+  requiredScopes(): readonly string[] {
+    return this.hooks.scopes(this.req);
+  }
+
+  model(): string | undefined {
+    return this.hooks.model(this.req);
+  }
+
+  chatbot(): string | undefined {
+    return this.hooks.chatbot(this.req);
+  }
+
+  validate(key: ApiKeyRecord): void {
+    this.hooks.validate?.(this.req, key);
+  }
+
+  bounds(key: ApiKeyRecord): { costMicroCents: number; tokens: number } {
+    return {
+      costMicroCents: Math.max(0, Math.ceil(this.hooks.maxCost?.(this.req, key) ?? 0)),
+      tokens: Math.max(0, Math.ceil(this.hooks.maxTokens?.(this.req, key) ?? 0)),
+    };
+  }
+
   facts(key: ApiKeyRecord, at: number, status: number): RequestFacts {
     const req = this.req;
-    const userAgent = req.headers['user-agent'];
-    const requestId = (req as { id?: unknown }).id;
-    return {
-      keyId: key.id,
-      tenantId: key.tenantId,
+    return requestFacts(
+      key,
+      { ip: this.ip, startedAt: this.startedAt, model: this.model(), chatbot: this.chatbot(), requestId: (req as { id?: unknown }).id, userAgent: req.headers['user-agent'] },
       at,
       status,
-      ip: this.ip,
-      model: storable(this.model(req), MAX_NAME),
-      chatbot: storable(this.chatbot(req), MAX_NAME),
-      latencyMs: Math.max(0, at - this.startedAt),
-      requestId: typeof requestId === 'string' ? storable(requestId, MAX_NAME) : null,
-      userAgent: typeof userAgent === 'string' ? storable(userAgent, MAX_USER_AGENT) : null,
-    };
+    );
   }
 }

@@ -7,9 +7,10 @@
 import type { LevelLimits, LimitLevel } from '../governance/level-types';
 import type { ApiKeyRecord, UsageLimitPeriod } from '../keys/key-types';
 import { budgetBaseline } from '../limits/key-baselines';
-import type { Response } from 'express';
+import type { HeaderSink } from './attempt';
 import type { CounterBaseline, CounterKind, CounterUsage, ReserveRequest } from '../limits/ledger';
 import { budgetPeriodStart, calendarMonth, dayStart, hourStart } from '../limits/periods';
+import { type OpenAiWindow, setOpenAiTokenHeaders } from './openai-headers';
 
 /** The owner's or tenant's limits for a key, with what the database knows of its budget counter. */
 export interface LevelEntry {
@@ -29,7 +30,7 @@ export interface LevelSource {
 }
 
 /** When a claim is settled: counted at admission (nothing to settle), or when the response closes. */
-type Settles = 'now' | 'cost' | 'tokens' | 'release';
+export type Settles = 'now' | 'cost' | 'tokens' | 'release';
 
 /** One counter a request claims, with what a refusal of it means. */
 export interface Claim {
@@ -211,9 +212,9 @@ export function levelClaims(entry: LevelEntry, bounds: RequestBounds, now: numbe
   return claims;
 }
 
-/** What a claim's reservation is settled with when the response closes (null: nothing to settle). */
-export function settledAmount(claim: Claim, used: { tokens: number; costMicroCents: number }): number | null {
-  switch (claim.settles) {
+/** What a claim's reservation is settled with when the request ends (null: nothing to settle). */
+export function settledAmount(settles: Settles, used: { tokens: number; costMicroCents: number }): number | null {
+  switch (settles) {
     case 'now':
       return null;
     case 'cost':
@@ -226,9 +227,10 @@ export function settledAmount(claim: Claim, used: { tokens: number; costMicroCen
 }
 
 /** The key's token windows in RateLimit-Policy / RateLimit, beside its request windows. */
-export function setTokenWindowHeaders(res: Response, claims: readonly Claim[], counters: readonly CounterUsage[], now: number): void {
+export function setTokenWindowHeaders(res: HeaderSink, claims: readonly Claim[], counters: readonly CounterUsage[], now: number): void {
   let policy = '';
   let current = '';
+  const windows: OpenAiWindow[] = [];
   claims.forEach((claim, i) => {
     const { kind, limit, periodStart } = claim.request;
     if (claim.level !== 'key' || (kind !== 'tokens:minute' && kind !== 'tokens:day')) return;
@@ -237,8 +239,10 @@ export function setTokenWindowHeaders(res: Response, claims: readonly Claim[], c
     const remaining = Math.max(0, limit - counters[i].used - counters[i].reserved);
     policy += `, "${name}";q=${limit};w=${seconds}`;
     current += `, "${name}";r=${remaining};t=${Math.max(0, Math.ceil((periodStart + seconds * 1000 - now) / 1000))}`;
+    windows.push({ limit, remaining, resetMs: Math.max(0, periodStart + seconds * 1000 - now) });
   });
   if (policy === '') return;
+  setOpenAiTokenHeaders(res, windows);
   const append = (header: string, extra: string) => {
     const existing = res.getHeader(header);
     res.setHeader(header, existing ? `${String(existing)}${extra}` : extra.slice(2));

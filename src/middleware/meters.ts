@@ -3,10 +3,11 @@
  * windows (the default), or a separate per-key window for another kind of traffic (e.g. key
  * management), which leaves the key's windows, quota and budget untouched.
  */
-import type { Response } from 'express';
 import { type RateLimiterAbstract, RateLimiterRes } from 'rate-limiter-flexible';
 import type { LimitBackend } from '../limits/limits';
 import { rateLimitHeaders } from '../limits/rate-windows';
+import { setOpenAiRequestHeaders } from './openai-headers';
+import type { HeaderSink } from './attempt';
 import type { PreparedKey } from './prepared-key';
 
 export interface MeterResult {
@@ -20,9 +21,11 @@ export interface Meter {
   /** True when the key's quota and budget are counted too (the key's own allowance). */
   readonly keyAllowance: boolean;
   /** Sets the rate-limit headers without counting (for refusals before counting). */
-  peek(res: Response, keyId: string, info: PreparedKey): Promise<void>;
+  peek(res: HeaderSink, keyId: string, info: PreparedKey): Promise<void>;
   /** Counts the request and sets the rate-limit headers. */
-  consume(res: Response, keyId: string, info: PreparedKey): Promise<MeterResult>;
+  consume(res: HeaderSink, keyId: string, info: PreparedKey): Promise<MeterResult>;
+  /** What consume() would answer, without counting (headers as peek() sets them). */
+  wouldAllow(res: HeaderSink, keyId: string, info: PreparedKey): Promise<MeterResult>;
   /** Takes back a counted request that a later limit refused. */
   refund(keyId: string): Promise<void>;
 }
@@ -32,21 +35,38 @@ export function keyWindowsMeter(limits: LimitBackend): Meter {
   return {
     keyAllowance: true,
     async peek(res, keyId, info) {
-      const headers = rateLimitHeaders(await limits.rateWindows.peek(keyId, info.rateLimits), info.rateLimits);
+      const windows = await limits.rateWindows.peek(keyId, info.rateLimits);
+      const headers = rateLimitHeaders(windows, info.rateLimits);
       res.setHeader('RateLimit-Policy', headers.policy);
       res.setHeader('RateLimit', headers.current);
+      setOpenAiRequestHeaders(res, windows);
     },
     async consume(res, keyId, info) {
       const rate = await limits.rateWindows.consume(keyId, info.rateLimits);
       const headers = rateLimitHeaders(rate.windows, info.rateLimits);
       res.setHeader('RateLimit-Policy', headers.policy);
       res.setHeader('RateLimit', headers.current);
+      setOpenAiRequestHeaders(res, rate.windows);
       if (rate.allowed) return { allowed: true };
       const full = rate.windows.filter((w) => w.remaining === 0).map((w) => w.window);
       return {
         allowed: false,
         retryAfterSeconds: rate.retryAfterSeconds,
         message: `Rate limit reached (${full.join(', ')} window). Retry after ${rate.retryAfterSeconds} s.`,
+      };
+    },
+    async wouldAllow(res, keyId, info) {
+      const windows = await limits.rateWindows.peek(keyId, info.rateLimits);
+      const headers = rateLimitHeaders(windows, info.rateLimits);
+      res.setHeader('RateLimit-Policy', headers.policy);
+      res.setHeader('RateLimit', headers.current);
+      const full = windows.filter((w) => w.remaining <= 0);
+      if (full.length === 0) return { allowed: true };
+      const retryAfterSeconds = Math.max(...full.map((w) => Math.ceil(w.resetMs / 1000)));
+      return {
+        allowed: false,
+        retryAfterSeconds,
+        message: `Rate limit reached (${full.map((w) => w.window).join(', ')} window). Retry after ${retryAfterSeconds} s.`,
       };
     },
     refund: (keyId) => limits.rateWindows.refund(keyId),
@@ -64,9 +84,10 @@ export interface SeparateRateLimit {
 export function separateWindowMeter(limits: LimitBackend, options: SeparateRateLimit): Meter {
   const limiter: RateLimiterAbstract = limits.createLimiter({ keyPrefix: `kw:rl:${options.name}`, points: options.perMinute, duration: 60 });
   const policy = `"${options.name}";q=${options.perMinute};w=60`;
-  const setHeaders = (res: Response, remaining: number, msBeforeNext: number) => {
+  const setHeaders = (res: HeaderSink, remaining: number, msBeforeNext: number) => {
     res.setHeader('RateLimit-Policy', policy);
     res.setHeader('RateLimit', `"${options.name}";r=${Math.max(0, remaining)};t=${Math.ceil(Math.max(0, msBeforeNext) / 1000)}`);
+    setOpenAiRequestHeaders(res, [{ limit: options.perMinute, remaining, resetMs: msBeforeNext }]);
   };
   return {
     keyAllowance: false,
@@ -89,6 +110,15 @@ export function separateWindowMeter(limits: LimitBackend, options: SeparateRateL
           message: `Rate limit reached (${options.name}: ${options.perMinute} requests a minute). Retry after ${retryAfterSeconds} s.`,
         };
       }
+    },
+    async wouldAllow(res, keyId) {
+      const state = await limiter.get(keyId);
+      const used = state?.consumedPoints ?? 0;
+      const msBeforeNext = state?.msBeforeNext ?? 60_000;
+      setHeaders(res, options.perMinute - used, msBeforeNext);
+      if (used < options.perMinute) return { allowed: true };
+      const retryAfterSeconds = Math.max(1, Math.ceil(msBeforeNext / 1000));
+      return { allowed: false, retryAfterSeconds, message: `Rate limit reached (${options.name}: ${options.perMinute} requests a minute). Retry after ${retryAfterSeconds} s.` };
     },
     refund: async (keyId) => {
       await limiter.reward(keyId, 1);

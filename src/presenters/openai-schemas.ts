@@ -4,9 +4,12 @@ import { budgetStatusSchema } from './usage-presenter';
 
 const usage = z.object({ prompt_tokens: z.number().int(), completion_tokens: z.number().int(), total_tokens: z.number().int() });
 
+/** OpenAI's model object (GET /models/{id}, and each entry of GET /models). */
+export const modelSchema = z.object({ id: z.string(), object: z.literal('model'), created: z.number().int(), owned_by: z.string() });
+
 export const modelListSchema = z.object({
   object: z.literal('list'),
-  data: z.array(z.object({ id: z.string(), object: z.literal('model'), created: z.number().int(), owned_by: z.string() })),
+  data: z.array(modelSchema),
 });
 
 export const chatCompletionSchema = z
@@ -101,3 +104,40 @@ export const errorSchema = z.object({
     })
     .passthrough(),
 });
+
+const outputText = z.object({ type: z.literal('output_text'), text: z.string(), annotations: z.array(z.unknown()) }).passthrough();
+
+/** OpenAI's `response` object (POST /responses; also inside its stream's events). */
+export const responseSchema = z
+  .object({
+    id: z.string(),
+    object: z.literal('response'),
+    created_at: z.number().int(),
+    status: z.enum(['completed', 'incomplete', 'in_progress', 'failed']),
+    error: z.object({ code: z.string(), message: z.string() }).nullable(),
+    incomplete_details: z.object({ reason: z.string() }).nullable(),
+    instructions: z.string().nullable(),
+    max_output_tokens: z.number().int().nullable(),
+    model: z.string(),
+    output: z.array(
+      z
+        .object({
+          id: z.string(),
+          type: z.literal('message'),
+          status: z.enum(['completed', 'incomplete', 'in_progress']),
+          role: z.literal('assistant'),
+          content: z.array(outputText),
+        })
+        .passthrough(),
+    ),
+    usage: z
+      .object({
+        input_tokens: z.number().int(),
+        input_tokens_details: z.object({ cached_tokens: z.number().int() }),
+        output_tokens: z.number().int(),
+        output_tokens_details: z.object({ reasoning_tokens: z.number().int() }),
+        total_tokens: z.number().int(),
+      })
+      .nullable(),
+  })
+  .passthrough();

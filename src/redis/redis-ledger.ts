@@ -186,9 +186,7 @@ function counterFlags(kind: CounterKind, commit = false): number {
   return (isDurable(kind) ? 1 : 0) + (releasedOnExpiry(kind) ? 2 : 0) + (commit ? 4 : 0);
 }
 
-interface RedisReservation extends Reservation {
-  readonly id: string;
-}
+type RedisReservation = Reservation & { readonly id: string };
 
 /** A settlement Redis has not confirmed yet. */
 interface Deferred {

@@ -6,12 +6,15 @@ import express, { type NextFunction, type Request, type Response, Router } from 
 import type { AppContext } from '../context';
 import { ThrottledLog } from '../lib/throttled-log';
 import { teeRecorder } from '../usage/tee-recorder';
+import { apiCors } from '../http/cors';
 import { chatGuardHooks } from '../llm/chat-plan';
+import { responsesGuardHooks } from '../llm/responses-plan';
 import { apiKeyAuth } from '../middleware/api-key-auth';
 import { socketAddress } from '../middleware/credentials';
 import { type GuardObservers, guardObservers } from '../observability/guard-observers';
 import { governanceRouter } from './management/governance';
 import { keysRouter } from './management/keys';
+import { verifyRouter } from './management/verify';
 import { reportsRouter } from './management/reports';
 import { alertsRouter, webhooksRouter } from './management/webhooks';
 import { openAiRouter } from './openai';
@@ -21,6 +24,8 @@ import { openApiRouter } from './openapi/router';
 export function apiRouter(ctx: AppContext, observe: GuardObservers = guardObservers({ metrics: null, verdicts: null })): Router {
   const router = Router();
   router.use(apiHeaders);
+  // Browsers on CORS_ORIGINS may call /api; preflights are answered before any guard counts them.
+  router.use(apiCors({ origins: ctx.config.cors.origins }));
   router.use(express.json({ limit: '2mb' }));
 
   // While a store is down every guarded request fails alike: one line per kind per interval.
@@ -42,6 +47,9 @@ export function apiRouter(ctx: AppContext, observe: GuardObservers = guardObserv
   // Chat bodies are validated and priced before anything is counted (a bad body consumes nothing).
   const chat = chatGuardHooks(ctx.models, ctx.config.llm.defaultMaxTokens);
   const chatGuard = observe.timed('api', apiKeyAuth({ ...shared, usage, scopes: ['api'], levels: ctx.levelDirectory, ...chat, validate: observe.validate(chat.validate) }));
+  // The Responses API is served through the chat plan: validated, priced and reserved the same way.
+  const responses = responsesGuardHooks(ctx.models, ctx.config.llm.defaultMaxTokens);
+  const responsesGuard = observe.timed('api', apiKeyAuth({ ...shared, usage, scopes: ['api'], levels: ctx.levelDirectory, ...responses, validate: observe.validate(responses.validate) }));
   // Key management: reading needs keys:read, changing needs keys:write (admin implies both). It
   // has its own per-key window and never spends the calling key's /api windows, quota or budget
   // (so it is not recorded as /api usage either: its recorder only feeds metrics and the access
@@ -54,7 +62,18 @@ export function apiRouter(ctx: AppContext, observe: GuardObservers = guardObserv
     rateLimit: { name: 'management', perMinute: ctx.config.management.ratePerMinute },
   }));
 
+  // Key verification for other services: its own scope and window; the verified key is checked as /api does.
+  const verifyCaller = observe.timed('management', apiKeyAuth({
+    ...shared,
+    usage: observe.recorder('management'),
+    scopes: ['keys:verify'],
+    model: () => undefined,
+    chatbot: () => undefined,
+    rateLimit: { name: 'verify', perMinute: ctx.config.verify.ratePerMinute },
+  }));
+
   router.use(openApiRouter(ctx));
+  router.use('/v1/keys/verify', verifyRouter(ctx.verification, verifyCaller));
   router.use('/v1/keys', manage, keysRouter(ctx));
   // Alert webhooks: reads need keys:read (the guard), changes admin (checked in the router).
   router.use('/v1/webhooks', manage, webhooksRouter(ctx));
@@ -66,6 +85,7 @@ export function apiRouter(ctx: AppContext, observe: GuardObservers = guardObserv
     openAiRouter({
       guard,
       chatGuard,
+      responsesGuard,
       models: ctx.models,
       limits: ctx.limits,
       defaultMaxTokens: ctx.config.llm.defaultMaxTokens,

@@ -1,6 +1,7 @@
 /**
  * The OpenAI-compatible API under /api/v1 (usable by the unmodified `openai` SDK with
- * baseURL = http://<host>/api/v1): GET /models, POST /chat/completions, and GET /key.
+ * baseURL = http://<host>/api/v1): GET /models, GET /models/{id}, POST /chat/completions,
+ * POST /responses, and GET /key.
  * Every route needs scope `api`; the guard runs first (see middleware/api-key-auth.ts).
  */
 import { type RequestHandler, Router } from 'express';
@@ -10,6 +11,9 @@ import type { LimitBackend } from '../limits/limits';
 import type { LevelSource } from '../middleware/claims';
 import { limitStatus } from '../limits/limit-status';
 import { chatPlanOf } from '../llm/chat-plan';
+import { responsesPlanOf } from '../llm/responses-plan';
+import { serveResponse } from '../llm/responses-provider';
+import { AppError } from '../errors';
 import { localChat } from '../llm/local-provider';
 import { upstreamChat } from '../llm/upstream-provider';
 import type { AuthenticatedKey } from '../middleware/authenticated-key';
@@ -18,6 +22,8 @@ export interface OpenAiRoutesOptions {
   guard: RequestHandler;
   /** The guard of POST /chat/completions: it validates and prices the body before counting (chatGuardHooks). */
   chatGuard: RequestHandler;
+  /** The guard of POST /responses: the same, through the chat plan (responsesGuardHooks). */
+  responsesGuard: RequestHandler;
   models: ReadonlyMap<string, CatalogModel>;
   limits: LimitBackend;
   defaultMaxTokens: number;
@@ -38,14 +44,29 @@ export function openAiRouter(options: OpenAiRoutesOptions): Router {
   const router = Router();
   const { models } = options;
 
-  router.get('/models', options.guard, (req, res) => {
-    const key = keyOf(req.apiKey);
+  /** The catalog models this key may use (all, when it names none). */
+  const visibleTo = (key: AuthenticatedKey) => {
     const allowed = key.limits.allowedModels;
-    const visible = [...models.values()].filter((m) => allowed.length === 0 || allowed.includes(m.id));
-    res.json({
-      object: 'list',
-      data: visible.map((m) => ({ id: m.id, object: 'model', created: m.created, owned_by: m.ownedBy })),
-    });
+    return [...models.values()].filter((m) => allowed.length === 0 || allowed.includes(m.id));
+  };
+  const modelObject = (m: CatalogModel) => ({ id: m.id, object: 'model', created: m.created, owned_by: m.ownedBy });
+
+  router.get('/models', options.guard, (req, res) => {
+    res.json({ object: 'list', data: visibleTo(keyOf(req.apiKey)).map(modelObject) });
+  });
+
+  router.get('/models/:id', options.guard, (req, res) => {
+    const model = visibleTo(keyOf(req.apiKey)).find((m) => m.id === req.params.id);
+    // A model the key may not use is answered like an unknown one: the key learns nothing more.
+    if (!model) {
+      throw new AppError({
+        status: 404,
+        code: 'model_not_found',
+        type: 'invalid_request_error',
+        message: `The model "${req.params.id}" does not exist or this key may not use it. GET /api/v1/models lists the models you can use.`,
+      });
+    }
+    res.json(modelObject(model));
   });
 
   router.post('/chat/completions', options.chatGuard, async (req, res) => {
@@ -64,6 +85,18 @@ export function openAiRouter(options: OpenAiRoutesOptions): Router {
         timeoutMs: options.upstreamTimeoutMs,
         streamIdleMs: options.streamIdleMs,
       });
+    } catch (error) {
+      // The client left and the upstream call was aborted: nobody is waiting for an answer.
+      if (key.signal.aborted) return;
+      throw error;
+    }
+  });
+
+  router.post('/responses', options.responsesGuard, async (req, res) => {
+    const key = keyOf(req.apiKey);
+    const plan = responsesPlanOf(req, models, options.defaultMaxTokens);
+    try {
+      await serveResponse(res, { plan, apiKey: key, upstreamTimeoutMs: options.upstreamTimeoutMs, streamIdleMs: options.streamIdleMs });
     } catch (error) {
       // The client left and the upstream call was aborted: nobody is waiting for an answer.
       if (key.signal.aborted) return;

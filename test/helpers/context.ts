@@ -27,6 +27,7 @@ export function buildConfig(database: ResolvedConfig['database'], overrides: Par
     databaseTimeouts: { connectMs: 3000, queryMs: 10_000 },
     http: { keepAliveTimeoutMs: 65_000, headersTimeoutMs: 66_000, streamIdleTimeoutMs: 30_000, shutdownTimeoutMs: 25_000 },
     management: { ratePerMinute: 600 },
+    verify: { ratePerMinute: 60_000 },
     keyChanges: { pollMs: 250 },
     requestLog: { retentionDays: 7 },
     metrics: null,
@@ -44,6 +45,7 @@ export function buildConfig(database: ResolvedConfig['database'], overrides: Par
       loginFailuresPerEmailAndIp: 5,
       loginFailuresPerIpPerDay: 100,
     },
+    cors: { origins: [] },
     llm: {
       models: parseConfig({}).llm.models,
       defaultMaxTokens: 1024,

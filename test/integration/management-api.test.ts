@@ -43,7 +43,9 @@ describe('the OpenAPI document', () => {
       [
         '/api/openapi.json',
         '/api/v1/models',
+        '/api/v1/models/{model}',
         '/api/v1/chat/completions',
+        '/api/v1/responses',
         '/api/v1/key',
         '/api/v1/keys',
         '/api/v1/keys/{id}',
@@ -61,6 +63,8 @@ describe('the OpenAPI document', () => {
         '/api/v1/audit-events',
         '/api/v1/tenant',
         '/api/v1/owners/{userId}/limits',
+        '/api/v1/keys/verify',
+        '/api/v1/keys/verify/{reservationId}/settle',
         '/api/v1/webhooks',
         '/api/v1/webhooks/{id}',
         '/api/v1/webhooks/{id}/deliveries',
@@ -77,6 +81,11 @@ describe('the OpenAPI document', () => {
     await call('post', '/api/v1/chat/completions', '/api/v1/chat/completions', key, { model: 'local-small', messages: [{ role: 'user', content: 'hi' }] });
     await call('get', '/api/v1/key', '/api/v1/key', key);
     await call('post', '/api/v1/chat/completions', '/api/v1/chat/completions', key, { model: 'nope', messages: [{ role: 'user', content: 'hi' }] });
+    await call('get', '/api/v1/models/local-small', '/api/v1/models/{model}', key);
+    await call('get', '/api/v1/models/nope', '/api/v1/models/{model}', key);
+    await call('post', '/api/v1/responses', '/api/v1/responses', key, { model: 'local-small', input: 'hi', instructions: 'be kind' });
+    await call('post', '/api/v1/responses', '/api/v1/responses', key, { model: 'local-small', input: [{ role: 'user', content: [{ type: 'input_text', text: 'hi' }] }], max_output_tokens: 2 });
+    await call('post', '/api/v1/responses', '/api/v1/responses', key, { model: 'local-small', input: 42 });
   });
 });
 

@@ -2,10 +2,16 @@
  * The protected API through the unmodified `openai` SDK (baseURL = <app>/api/v1), and the budget
  * under concurrency: spend never passes the limit and no reservation is left behind.
  */
+import express from 'express';
 import OpenAI from 'openai';
 import { testActor } from '../helpers/context';
 import { createTestApp, type TestApp } from '../helpers/app';
 import { listen } from '../helpers/listen';
+import { tempDir } from '../helpers/databases';
+import { type FakeUpstream, startFakeUpstream } from '../helpers/fake-upstream';
+import { parseConfig } from '../../src/config';
+import fs from 'node:fs';
+import path from 'node:path';
 
 let t: TestApp;
 let base: Awaited<ReturnType<typeof listen>>;
@@ -175,5 +181,87 @@ describe('budgets under concurrency', () => {
     expect(stored?.spendMicroCents).toBeLessThanOrEqual(limitCents * 1_000_000);
     const record = await t.ctx.keys.findById(apiKey.id);
     expect(record?.ledger.budgetSpentMicroCents).toBe(spent);
+  });
+});
+
+describe('the openai SDK on the Responses API and GET /models/{id}', () => {
+  it('creates a response, plain and streamed, and retrieves a model', async () => {
+    const { key, apiKey } = await t.issue();
+    const response = await client(key).responses.create({ model: 'local-small', input: 'What is Keyward?', instructions: 'Answer.', max_output_tokens: 50 });
+    expect(response.object).toBe('response');
+    expect(response.output_text).toBe('This is local-small answering. You said: What is Keyward?');
+    expect(response.usage?.total_tokens).toBe((response.usage?.input_tokens ?? 0) + (response.usage?.output_tokens ?? 0));
+
+    const stream = await client(key).responses.create({ model: 'local-small', input: [{ role: 'user', content: 'stream it' }], max_output_tokens: 6, stream: true });
+    const types: string[] = [];
+    let text = '';
+    let completed: OpenAI.Responses.Response | undefined;
+    for await (const event of stream) {
+      types.push(event.type);
+      if (event.type === 'response.output_text.delta') text += event.delta;
+      if (event.type === 'response.completed' || event.type === 'response.incomplete') completed = event.response;
+    }
+    expect(types[0]).toBe('response.created');
+    expect(text).toBe('This is local-small answering. You said:');
+    expect(completed?.usage?.output_tokens).toBe(6);
+    const stored = await storedUsage(apiKey.id);
+    expect(stored).toMatchObject({ requestsOk: 2, tokens: (response.usage?.total_tokens ?? 0) + (completed?.usage?.total_tokens ?? 0) });
+
+    const model = await client(key).models.retrieve('local-small');
+    expect(model).toMatchObject({ id: 'local-small', object: 'model', owned_by: 'keyward' });
+    const limited = await t.issue({ allowedModels: ['local-large'] });
+    await expect(client(limited.key).models.retrieve('local-small')).rejects.toMatchObject({ status: 404, code: 'model_not_found' });
+  });
+});
+
+describe('x-should-retry, as the openai SDK obeys it (requests counted by the server)', () => {
+  let slow: FakeUpstream;
+  let app: TestApp;
+  let counted: Awaited<ReturnType<typeof listen>>;
+  let requests = 0;
+  beforeAll(async () => {
+    // An upstream model that takes 700 ms: a request to it holds a key's only concurrency slot.
+    slow = await startFakeUpstream({ inputCentsPerMillion: 1, outputCentsPerMillion: 1, promptTokens: 1, completionTokens: 1, delayMs: 700 });
+    const catalogPath = path.join(tempDir(), 'models.json');
+    fs.writeFileSync(catalogPath, JSON.stringify({ models: [slow.catalogModel('slow'), { id: 'local-small', ownedBy: 'keyward', created: 1, inputCentsPerMillion: 15, outputCentsPerMillion: 60, maxOutputTokens: 4096 }] }));
+    app = await createTestApp('sqlite', { config: { llm: parseConfig({ MODEL_CATALOG_PATH: catalogPath }).llm } });
+    const outer = express();
+    outer.use((_req, _res, next) => {
+      requests += 1;
+      next();
+    });
+    outer.use(app.app);
+    counted = await listen(outer);
+  });
+  afterAll(async () => {
+    await counted.close();
+    await slow.close();
+    await app.close();
+  });
+  // The SDK's default: two retries.
+  const retrying = (apiKey: string) => new OpenAI({ apiKey, baseURL: `${counted.url}/api/v1`, maxRetries: 2 });
+
+  it('a used-up quota is asked once, not three times', async () => {
+    const { key } = await app.issue({ usageLimit: 1 });
+    await retrying(key).models.list();
+    requests = 0;
+    const error = await retrying(key).models.list().catch((e: unknown) => e);
+    expect(error).toMatchObject({ status: 429, code: 'quota_exceeded' });
+    expect((error as InstanceType<typeof OpenAI.APIError>).headers?.get('x-should-retry')).toBe('false');
+    expect(requests).toBe(1);
+  });
+
+  it('a rate limit that clears in a second is retried, and succeeds', async () => {
+    const { key } = await app.issue({ maxConcurrentRequests: 1 });
+    const holding = retrying(key).responses.create({ model: 'slow', input: 'hold the slot' });
+    await new Promise((resolve) => setTimeout(resolve, 150));
+    requests = 0;
+    const started = Date.now();
+    // Refused (429 rate_limited, Retry-After: 1, x-should-retry: true), retried after a second.
+    const model = await retrying(key).models.retrieve('local-small');
+    expect(model.id).toBe('local-small');
+    expect(requests).toBe(2);
+    expect(Date.now() - started).toBeGreaterThanOrEqual(900);
+    expect((await holding).status).toBe('completed');
   });
 });

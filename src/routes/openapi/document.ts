@@ -5,22 +5,16 @@
  */
 import { z } from 'zod';
 import { keyInputSchema, rotateSchema } from '../../keys/key-input';
-import { chatRequestSchema } from '../../llm/chat-request';
 import { clientAddressListSchema, requestLogPageSchema, tenantUsageSchema } from '../../presenters/activity-presenter';
 import { auditEventSchema } from '../../presenters/audit-presenter';
 import { issuedKeySchema, keySchema, pageSchema } from '../../presenters/key-presenter';
-import {
-  chatCompletionChunkSchema,
-  chatCompletionSchema,
-  errorSchema,
-  keyInfoSchema,
-  modelListSchema,
-  statsSchema,
-} from '../../presenters/openai-schemas';
+import { errorSchema, statsSchema } from '../../presenters/openai-schemas';
 import { keyUsageSchema } from '../../presenters/usage-presenter';
 import { MAX_USAGE_RANGE_DAYS, USAGE_GROUPS } from '../../usage/tenant-usage';
 import { REQUEST_OUTCOMES } from '../../usage/usage-types';
 import { governanceComponents, governancePaths } from './governance-paths';
+import { openAiComponents, openAiPaths } from './openai-paths';
+import { verifyComponents, verifyPaths } from './verify-paths';
 import { webhookComponents, webhookPaths } from './webhook-paths';
 
 type JsonSchema = Record<string, unknown>;
@@ -59,7 +53,7 @@ function errors(...statuses: number[]) {
     429: 'A rate-limit window is full (for management routes: the per-key `management` window) or the IP keeps guessing (`rate_limited`, with Retry-After), or the quota is used up (`quota_exceeded`).',
     503: 'Retry later (Retry-After): the limit stores cannot be reached (`limits_unavailable`), keys cannot be looked up (`service_unavailable`), or the database does not answer (`database_unavailable`).',
   };
-  return Object.fromEntries(statuses.map((status) => [String(status), { description: describe[status], content: json(ref('Error')) }]));
+  return Object.fromEntries(statuses.map((status) => [String(status), { description: describe[status], headers: refusalHeaders, content: json(ref('Error')) }]));
 }
 
 const GUARD_ERRORS = [401, 403, 429, 503];
@@ -70,6 +64,16 @@ const rateLimitHeaders = {
     schema: { type: 'string' },
   },
   RateLimit: { description: 'The most constrained window, e.g. `"minute";r=7;t=42`.', schema: { type: 'string' } },
+  'x-ratelimit-limit-requests': { description: 'OpenAI\'s form: the limit of the most constrained request window.', schema: { type: 'string' } },
+  'x-ratelimit-remaining-requests': { description: 'Requests left in it.', schema: { type: 'string' } },
+  'x-ratelimit-reset-requests': { description: 'When it resets, as OpenAI writes durations (`1s`, `6m0s`, `1h0m0s`).', schema: { type: 'string' } },
+  'x-ratelimit-limit-tokens': { description: 'Keys with token windows: the limit of the most constrained one (also `-remaining-tokens`, `-reset-tokens`).', schema: { type: 'string' } },
+};
+
+/** On every refusal: whether an automatic retry can succeed soon (obeyed by the openai SDK). */
+const refusalHeaders = {
+  'x-should-retry': { description: '`true` on a 429 that clears within 60 s and on 503; `false` otherwise.', schema: { type: 'string', enum: ['true', 'false'] } },
+  'Retry-After': { description: 'Seconds until the request can succeed (429, 503).', schema: { type: 'integer' } },
 };
 
 const idParameter = { name: 'id', in: 'path', required: true, description: 'The key\'s public id.', schema: { type: 'string' } };
@@ -78,7 +82,9 @@ const pageParameters = [
   { name: 'size', in: 'query', schema: { type: 'integer', minimum: 1, maximum: 100, default: 20 } },
 ];
 
+/** One operation; `id` is its operationId (unique, camelCase: generators name methods after it). */
 function operation(spec: {
+  id: string;
   summary: string;
   scopes: string[];
   request?: JsonSchema;
@@ -86,7 +92,9 @@ function operation(spec: {
   errors: number[];
   parameters?: unknown[];
 }) {
+  if (!/^[a-z][A-Za-z0-9]*$/.test(spec.id)) throw new Error(`operationId "${spec.id}" must be camelCase`);
   return {
+    operationId: spec.id,
     summary: spec.summary,
     description: `Needs scope ${spec.scopes.map((s) => `\`${s}\``).join(' or ')} (\`admin\` implies every scope).`,
     'x-required-scopes': spec.scopes,
@@ -110,55 +118,47 @@ const csv = { 'text/csv': { schema: { type: 'string' } } };
 
 const read = ['keys:read'];
 const write = ['keys:write'];
-const keyAction = (summary: string, extra: number[] = []) =>
-  operation({ summary, scopes: write, parameters: [idParameter], ok: { status: 200, description: 'The key after the change.', content: json(ref('Key')) }, errors: [...GUARD_ERRORS, 404, ...extra] });
+const keyAction = (id: string, summary: string, extra: number[] = []) =>
+  operation({ id, summary, scopes: write, parameters: [idParameter], ok: { status: 200, description: 'The key after the change.', content: json(ref('Key')) }, errors: [...GUARD_ERRORS, 404, ...extra] });
 
-/** Builds the document; `serverUrl` (e.g. PUBLIC_URL) is listed as the server when known. */
+/**
+ * Builds the document. `servers` is always present (tools need a base URL): `serverUrl` (e.g.
+ * PUBLIC_URL) when known, else `/`, the host that served the document.
+ */
 export function buildOpenApiDocument(serverUrl: string | null = null) {
-  const createKey = { ...ref('KeySettings'), required: ['name'] };
+  const inputSchemas = components({ KeySettings: keyInputSchema, RotateKeyRequest: rotateSchema }, 'input');
+  // Creating needs a name; a `required` beside a $ref is dropped by generators, so KeyCreate is
+  // a schema of its own: the settings with `name` required.
+  const keySettings = inputSchemas.KeySettings as { required?: string[] };
+  const keyCreate = { ...keySettings, required: [...new Set([...(keySettings.required ?? []), 'name'])] };
   return {
     openapi: '3.1.0',
     info: {
       title: 'Keyward API',
       version: '1.0.0',
+      license: { name: 'MIT', identifier: 'MIT' },
       description:
         'OpenAI-compatible endpoints guarded by Keyward API keys, and key management for programs. ' +
         'Send the key as `Authorization: Bearer <key>` or `X-API-Key: <key>`. Every error body is `{"error": {"code", "message", "type"}}`.',
     },
-    ...(serverUrl ? { servers: [{ url: serverUrl }] } : {}),
+    servers: [serverUrl ? { url: serverUrl, description: 'This Keyward (PUBLIC_URL)' } : { url: '/', description: 'The host that served this document' }],
     security: [{ bearerKey: [] }, { headerKey: [] }],
     paths: {
       '/api/openapi.json': {
-        get: { summary: 'This document', security: [], responses: { '200': { description: 'OpenAPI 3.1', content: json({ type: 'object' }) } } },
+        get: { operationId: 'getOpenApiDocument', summary: 'This document', security: [], responses: { '200': { description: 'OpenAPI 3.1', content: json({ type: 'object' }) } } },
       },
-      '/api/v1/models': {
-        get: operation({ summary: 'Models this key may use', scopes: ['api'], ok: { status: 200, description: 'Model list', content: json(ref('ModelList')) }, errors: GUARD_ERRORS }),
-      },
-      '/api/v1/chat/completions': {
-        post: operation({
-          summary: 'Create a chat completion (streams server-sent events with "stream": true)',
-          scopes: ['api'],
-          request: ref('ChatCompletionRequest'),
-          ok: {
-            status: 200,
-            description: 'A completion, or a stream of chunks ending with `data: [DONE]`.',
-            content: { ...json(ref('ChatCompletion')), 'text/event-stream': { schema: ref('ChatCompletionChunk') } },
-          },
-          errors: [400, ...GUARD_ERRORS, 402, 404, 413],
-        }),
-      },
-      '/api/v1/key': {
-        get: operation({ summary: 'The calling key, its limits and where it stands', scopes: ['api'], ok: { status: 200, description: 'The key', content: json(ref('KeyInfo')) }, errors: GUARD_ERRORS }),
-      },
+      ...openAiPaths({ operation, ref, json, guardErrors: GUARD_ERRORS }),
       '/api/v1/keys': {
         post: operation({
+          id: 'createKey',
           summary: 'Create a key (its owner defaults to the calling key\'s owner; it may not hold scopes the caller lacks)',
           scopes: write,
-          request: createKey,
+          request: ref('KeyCreate'),
           ok: { status: 201, description: 'The secret (shown once) and the key.', content: json(ref('IssuedKey')) },
           errors: [400, ...GUARD_ERRORS, 413],
         }),
         get: operation({
+          id: 'listKeys',
           summary: 'List keys of the tenant, newest first',
           scopes: read,
           parameters: [
@@ -181,8 +181,9 @@ export function buildOpenApiDocument(serverUrl: string | null = null) {
         }),
       },
       '/api/v1/keys/{id}': {
-        get: operation({ summary: 'One key', scopes: read, parameters: [idParameter], ok: { status: 200, description: 'The key', content: json(ref('Key')) }, errors: [...GUARD_ERRORS, 404] }),
+        get: operation({ id: 'getKey', summary: 'One key', scopes: read, parameters: [idParameter], ok: { status: 200, description: 'The key', content: json(ref('Key')) }, errors: [...GUARD_ERRORS, 404] }),
         patch: operation({
+          id: 'updateKey',
           summary: 'Change settings (absent fields stay; null clears a nullable one)',
           scopes: write,
           parameters: [idParameter],
@@ -191,6 +192,7 @@ export function buildOpenApiDocument(serverUrl: string | null = null) {
           errors: [400, ...GUARD_ERRORS, 404],
         }),
         put: operation({
+          id: 'replaceKey',
           summary: 'Same as PATCH',
           scopes: write,
           parameters: [idParameter],
@@ -198,10 +200,11 @@ export function buildOpenApiDocument(serverUrl: string | null = null) {
           ok: { status: 200, description: 'The key', content: json(ref('Key')) },
           errors: [400, ...GUARD_ERRORS, 404],
         }),
-        delete: operation({ summary: 'Delete a key (its audit trail and usage history stay)', scopes: write, parameters: [idParameter], ok: { status: 204, description: 'Deleted' }, errors: [...GUARD_ERRORS, 404] }),
+        delete: operation({ id: 'deleteKey', summary: 'Delete a key (its audit trail and usage history stay)', scopes: write, parameters: [idParameter], ok: { status: 204, description: 'Deleted' }, errors: [...GUARD_ERRORS, 404] }),
       },
       '/api/v1/keys/{id}/regenerate': {
         post: operation({
+          id: 'regenerateKey',
           summary: 'New secret, same key; the old secret stops working at once',
           scopes: write,
           parameters: [idParameter],
@@ -211,6 +214,7 @@ export function buildOpenApiDocument(serverUrl: string | null = null) {
       },
       '/api/v1/keys/{id}/rotate': {
         post: operation({
+          id: 'rotateKey',
           summary: 'New secret; the old one keeps working for gracePeriodSeconds (0-604800)',
           scopes: write,
           parameters: [idParameter],
@@ -219,12 +223,13 @@ export function buildOpenApiDocument(serverUrl: string | null = null) {
           errors: [400, ...GUARD_ERRORS, 404, 409],
         }),
       },
-      '/api/v1/keys/{id}/revoke': { post: keyAction('Revoke for good') },
-      '/api/v1/keys/{id}/activate': { post: keyAction('Activate a deactivated key (not a revoked one)', [409]) },
-      '/api/v1/keys/{id}/deactivate': { post: keyAction('Deactivate (reversible)', [409]) },
-      '/api/v1/keys/{id}/reset-usage': { post: keyAction('Reset usage: quota and budget start over') },
+      '/api/v1/keys/{id}/revoke': { post: keyAction('revokeKey', 'Revoke for good') },
+      '/api/v1/keys/{id}/activate': { post: keyAction('activateKey', 'Activate a deactivated key (not a revoked one)', [409]) },
+      '/api/v1/keys/{id}/deactivate': { post: keyAction('deactivateKey', 'Deactivate (reversible)', [409]) },
+      '/api/v1/keys/{id}/reset-usage': { post: keyAction('resetKeyUsage', 'Reset usage: quota and budget start over') },
       '/api/v1/keys/{id}/usage': {
         get: operation({
+          id: 'getKeyUsage',
           summary: 'Usage: totals, this hour, today, the last 30 days, budget, every request of the last 30 days by outcome, spend by model',
           scopes: read,
           parameters: [idParameter],
@@ -234,6 +239,7 @@ export function buildOpenApiDocument(serverUrl: string | null = null) {
       },
       '/api/v1/keys/{id}/requests': {
         get: operation({
+          id: 'listKeyRequests',
           summary: 'The request log of a key, newest first: every request the guard saw with it (admitted and refused), kept REQUEST_LOG_RETENTION_DAYS',
           scopes: read,
           parameters: [
@@ -252,6 +258,7 @@ export function buildOpenApiDocument(serverUrl: string | null = null) {
       },
       '/api/v1/keys/{id}/ips': {
         get: operation({
+          id: 'listKeyAddresses',
           summary: 'The client addresses a key was used from (admitted and refused requests), most recently seen first',
           scopes: read,
           parameters: [idParameter],
@@ -261,6 +268,7 @@ export function buildOpenApiDocument(serverUrl: string | null = null) {
       },
       '/api/v1/usage': {
         get: operation({
+          id: 'getTenantUsage',
           summary: 'Usage of the tenant over UTC days by day, key or model: requests by outcome, tokens, cost',
           scopes: read,
           parameters: [
@@ -274,10 +282,11 @@ export function buildOpenApiDocument(serverUrl: string | null = null) {
         }),
       },
       '/api/v1/stats': {
-        get: operation({ summary: 'Key counts of the tenant by status', scopes: read, ok: { status: 200, description: 'Counts', content: json(ref('Stats')) }, errors: GUARD_ERRORS }),
+        get: operation({ id: 'getKeyStats', summary: 'Key counts of the tenant by status', scopes: read, ok: { status: 200, description: 'Counts', content: json(ref('Stats')) }, errors: GUARD_ERRORS }),
       },
       '/api/v1/audit-events': {
         get: operation({
+          id: 'listAuditEvents',
           summary: 'Audit events of the tenant, newest first',
           scopes: read,
           parameters: [
@@ -290,6 +299,7 @@ export function buildOpenApiDocument(serverUrl: string | null = null) {
           errors: [400, ...GUARD_ERRORS],
         }),
       },
+      ...verifyPaths({ operation, ref, json, guardErrors: GUARD_ERRORS }),
       ...webhookPaths({ operation, ref, json, guardErrors: GUARD_ERRORS }),
       ...governancePaths({ operation, ref, json, guardErrors: GUARD_ERRORS }),
     },
@@ -299,11 +309,16 @@ export function buildOpenApiDocument(serverUrl: string | null = null) {
         headerKey: { type: 'apiKey', in: 'header', name: 'X-API-Key', description: 'A Keyward API key.' },
       },
       schemas: {
-        ...components({ KeySettings: keyInputSchema, RotateKeyRequest: rotateSchema, ChatCompletionRequest: chatRequestSchema }, 'input'),
+        ...inputSchemas,
+        KeyCreate: keyCreate,
+        ...components(openAiComponents.input, 'input'),
         ...components(webhookComponents.input, 'input'),
         ...components(governanceComponents.input, 'input'),
         ...components(governanceComponents.output, 'output'),
         ...components(webhookComponents.output, 'output'),
+        ...components(openAiComponents.output, 'output'),
+        ...components(verifyComponents.input, 'input'),
+        ...components(verifyComponents.output, 'output'),
         ...components(
           {
             Key: keySchema,
@@ -316,10 +331,6 @@ export function buildOpenApiDocument(serverUrl: string | null = null) {
             AuditEvent: auditEventSchema,
             AuditEventPage: pageSchema(auditEventSchema),
             Stats: statsSchema,
-            ModelList: modelListSchema,
-            ChatCompletion: chatCompletionSchema,
-            ChatCompletionChunk: chatCompletionChunkSchema,
-            KeyInfo: keyInfoSchema,
             Error: errorSchema,
           },
           'output',

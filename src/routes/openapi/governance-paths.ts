@@ -17,12 +17,14 @@ export function governancePaths({ operation, ref, json, guardErrors }: DocumentH
   return {
     '/api/v1/tenant': {
       get: operation({
+        id: 'getTenantLimits',
         summary: 'The calling key\'s tenant with its limits (budget with what is spent, request and token windows) and alert thresholds',
         scopes: ['keys:read'],
         ok: { status: 200, description: 'The tenant', content: json(ref('TenantLimits')) },
         errors: guardErrors,
       }),
       patch: operation({
+        id: 'updateTenantLimits',
         summary: 'Change the tenant\'s limits: every key of the tenant must fit them (absent fields stay; null clears a limit)',
         scopes: ['admin'],
         request: ref('TenantLimitsPatch'),
@@ -32,6 +34,7 @@ export function governancePaths({ operation, ref, json, guardErrors }: DocumentH
     },
     '/api/v1/owners/{userId}/limits': {
       get: operation({
+        id: 'getOwnerLimits',
         summary: 'A key owner\'s limits within the tenant: every key they own must fit them together',
         scopes: ['keys:read'],
         parameters: [userId],
@@ -39,6 +42,7 @@ export function governancePaths({ operation, ref, json, guardErrors }: DocumentH
         errors: [...guardErrors, 404],
       }),
       patch: operation({
+        id: 'updateOwnerLimits',
         summary: 'Change a key owner\'s limits (absent fields stay; null clears a limit)',
         scopes: ['admin'],
         parameters: [userId],

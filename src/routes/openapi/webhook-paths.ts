@@ -18,6 +18,8 @@ type JsonSchema = Record<string, unknown>;
 /** What document.ts lends: its operation builder and small helpers. */
 export interface DocumentHelpers {
   operation(spec: {
+    /** The operationId: unique in the document, camelCase. */
+    id: string;
     summary: string;
     scopes: string[];
     request?: JsonSchema;
@@ -52,17 +54,19 @@ export function webhookPaths({ operation, ref, json, guardErrors }: DocumentHelp
   return {
     '/api/v1/webhooks': {
       post: operation({
+        id: 'createWebhook',
         summary: 'Create a webhook: alerts of the listed types are POSTed to the URL, signed (Standard Webhooks). The secret is generated unless given, and shown only here',
         scopes: admin,
         request: ref('WebhookCreate'),
         ok: { status: 201, description: 'The webhook and its signing secret.', content: json(ref('WebhookWithSecret')) },
         errors: [400, ...guardErrors, 409, 413],
       }),
-      get: operation({ summary: 'The tenant\'s webhooks (never their secrets)', scopes: read, ok: { status: 200, description: 'Webhooks', content: json(ref('WebhookList')) }, errors: guardErrors }),
+      get: operation({ id: 'listWebhooks', summary: 'The tenant\'s webhooks (never their secrets)', scopes: read, ok: { status: 200, description: 'Webhooks', content: json(ref('WebhookList')) }, errors: guardErrors }),
     },
     '/api/v1/webhooks/{id}': {
-      get: operation({ summary: 'One webhook', scopes: read, parameters: [id], ok: { status: 200, description: 'The webhook', content: json(ref('Webhook')) }, errors: [...guardErrors, 404] }),
+      get: operation({ id: 'getWebhook', summary: 'One webhook', scopes: read, parameters: [id], ok: { status: 200, description: 'The webhook', content: json(ref('Webhook')) }, errors: [...guardErrors, 404] }),
       patch: operation({
+        id: 'updateWebhook',
         summary: 'Change url, events, enabled, description (absent fields stay); `rotateSecret: true` replaces the secret at once and returns the new one',
         scopes: admin,
         parameters: [id],
@@ -70,10 +74,11 @@ export function webhookPaths({ operation, ref, json, guardErrors }: DocumentHelp
         ok: { status: 200, description: 'The webhook (with `secret` after a rotation).', content: json({ oneOf: [ref('WebhookWithSecret'), ref('Webhook')] }) },
         errors: [400, ...guardErrors, 404],
       }),
-      delete: operation({ summary: 'Delete a webhook and its delivery log', scopes: admin, parameters: [id], ok: { status: 204, description: 'Deleted' }, errors: [...guardErrors, 404] }),
+      delete: operation({ id: 'deleteWebhook', summary: 'Delete a webhook and its delivery log', scopes: admin, parameters: [id], ok: { status: 204, description: 'Deleted' }, errors: [...guardErrors, 404] }),
     },
     '/api/v1/webhooks/{id}/deliveries': {
       get: operation({
+        id: 'listWebhookDeliveries',
         summary: 'The webhook\'s deliveries, newest first: status, attempts, last answer, next attempt',
         scopes: read,
         parameters: [id, limit(50)],
@@ -83,6 +88,7 @@ export function webhookPaths({ operation, ref, json, guardErrors }: DocumentHelp
     },
     '/api/v1/webhooks/{id}/deliveries/{deliveryId}/redeliver': {
       post: operation({
+        id: 'redeliverWebhookDelivery',
         summary: 'Queue a delivery again, due now (a new 24-hour retry window)',
         scopes: admin,
         parameters: [id, { name: 'deliveryId', in: 'path', required: true, schema: { type: 'string' } }],
@@ -92,6 +98,7 @@ export function webhookPaths({ operation, ref, json, guardErrors }: DocumentHelp
     },
     '/api/v1/webhooks/{id}/test': {
       post: operation({
+        id: 'testWebhook',
         summary: 'Send a `webhook.test` event to this webhook only',
         scopes: admin,
         parameters: [id],
@@ -101,6 +108,7 @@ export function webhookPaths({ operation, ref, json, guardErrors }: DocumentHelp
     },
     '/api/v1/alerts': {
       get: operation({
+        id: 'listAlerts',
         summary: 'The tenant\'s recent alerts, newest first (what webhooks are sent)',
         scopes: read,
         parameters: [limit(20)],
