@@ -57,7 +57,14 @@ export function openDatabase(config: DatabaseConfig, options: DatabaseOptions): 
     prisma,
     containsText: (text) => dialect.containsText(text),
     sql: { typed: dialect.typed, jsonRows: dialect.jsonRows, lockApiKeys: dialect.lockApiKeys, lockKeyChanges: dialect.lockKeyChanges },
-    transaction: (fn) => prisma.$transaction(fn, { maxWait: timeouts.connectMs + MAX_WAIT_MARGIN_MS, timeout: transactionTimeoutMs(timeouts) }),
+    transaction: (fn) =>
+      prisma.$transaction(
+        async (tx) => {
+          await dialect.beginTransaction(tx);
+          return fn(tx);
+        },
+        { maxWait: timeouts.connectMs + MAX_WAIT_MARGIN_MS, timeout: transactionTimeoutMs(timeouts) },
+      ),
     ping: async () => {
       await prisma.$queryRawUnsafe('SELECT 1');
     },

@@ -3,6 +3,7 @@ import { databaseUnavailable, databaseUnavailableReason } from '../data/errors';
 import { AppError } from '../errors';
 import { ThrottledLog } from '../lib/throttled-log';
 import type { Logger } from '../logger';
+import { SHORT_WAIT_SECONDS } from '../middleware/deny';
 
 /** The body of every /api error: the shape the `openai` SDK reads. */
 export function apiErrorBody(error: AppError) {
@@ -79,6 +80,19 @@ export function errorHandler(options: ErrorHandlerOptions): ErrorRequestHandler 
       res.type('html').send(page);
       return;
     }
+    res.setHeader('x-should-retry', String(worthRetrying(appError)));
     res.json(apiErrorBody(appError));
   };
+}
+
+/**
+ * `x-should-retry` for API errors (the openai SDK obeys it before its own rules, which would
+ * retry a 409 three times): our side failing or unavailable, yes; a bad or conflicting request,
+ * no; a 429 only when its Retry-After is short (as deny() decides for the guard's refusals).
+ */
+function worthRetrying(error: AppError): boolean {
+  if (error.status >= 500) return true;
+  if (error.status !== 429) return false;
+  const retryAfter = Number(error.headers?.['Retry-After']);
+  return Number.isFinite(retryAfter) && retryAfter <= SHORT_WAIT_SECONDS;
 }

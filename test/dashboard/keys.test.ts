@@ -325,7 +325,7 @@ describe('key detail', () => {
     expect(res.text).toContain('<figure class="chart" id="chart-daily">');
     expect(res.text).toContain('1,234 requests');
     expect(res.text).toMatch(/of \$1,234\.56 used/);
-    expect(res.text).toMatch(/Monthly budget: resets <time datetime="[^"]+T00:00:00\.000Z" title="[^"]+ 00:00:00 UTC">in \d+ days?<\/time>/);
+    expect(res.text).toMatch(/Monthly budget: resets <time datetime="[^"]+T00:00:00\.000Z" title="[^"]+ 00:00:00 UTC">in \d+ (days?|hours?|minutes?)<\/time>/);
     expect(res.text).toContain('Rate-limit windows');
     expect(res.text).toMatch(/<th scope="row">Minute<\/th>\s*<td class="num">10<\/td>/);
     expect(res.text).toContain('Key created');

@@ -122,4 +122,16 @@ describe('x-should-retry', () => {
     expect([short.status, short.headers['x-should-retry']]).toEqual([429, 'true']);
     expect(Number(short.headers['retry-after'])).toBeLessThanOrEqual(60);
   });
+
+  it('is set on errors the routes raise too: a conflict, a bad body or an unknown id is not retried', async () => {
+    const admin = (await t.issue({ scopes: ['admin'], tier: 'enterprise' })).key;
+    const target = await t.issue({ name: 'to revoke' });
+    await request(t.app).post(`/api/v1/keys/${target.apiKey.id}/revoke`).set('Authorization', `Bearer ${admin}`).expect(200);
+    const conflict = await request(t.app).post(`/api/v1/keys/${target.apiKey.id}/activate`).set('Authorization', `Bearer ${admin}`);
+    expect([conflict.status, conflict.headers['x-should-retry']]).toEqual([409, 'false']);
+    const invalid = await request(t.app).post('/api/v1/keys').set('Authorization', `Bearer ${admin}`).send({ name: '' });
+    expect([invalid.status, invalid.headers['x-should-retry']]).toEqual([400, 'false']);
+    const unknown = await request(t.app).get('/api/v1/keys/AAAAAAAAAAAA').set('Authorization', `Bearer ${admin}`);
+    expect([unknown.status, unknown.headers['x-should-retry']]).toEqual([404, 'false']);
+  });
 });

@@ -65,8 +65,9 @@ describe('isDatabaseUnavailable on SQLite', () => {
       expect(Date.now() - started).toBeGreaterThanOrEqual(150);
       const raw = await rejection(database.prisma.$executeRawUnsafe(`UPDATE "tenants" SET "name" = 'x'`));
       const inTransaction = await rejection(database.transaction((tx) => tx.tenant.create(tenant('b'))));
-      // As Prisma reports them: P1008 (model queries) and P2010 (raw), the cause SQLITE_BUSY.
-      expect([model, raw, inTransaction].map((e) => (e as { code: string }).code)).toEqual(['P1008', 'P2010', 'P1008']);
+      // As Prisma reports them: P1008 (model queries) and P2010 (raw), the cause SQLITE_BUSY. A
+      // transaction takes the write lock first, with a raw statement (see beginTransaction).
+      expect([model, raw, inTransaction].map((e) => (e as { code: string }).code)).toEqual(['P1008', 'P2010', 'P2010']);
       for (const error of [model, raw, inTransaction]) {
         expect(isDatabaseUnavailable(error)).toBe(true);
         expect(databaseUnavailableReason(error)).toBe('SQLITE_BUSY');

@@ -89,4 +89,11 @@ export interface Dialect {
    * whole database anyway.
    */
   lockKeyChanges(tx: Tx): Promise<void>;
+  /**
+   * Runs first in every transaction. On SQLite it takes the database's write lock at once: a
+   * transaction that read first and wrote later could find that another process (the CLI, another
+   * app) committed in between, and SQLite then refuses its write at once (a stale WAL snapshot)
+   * instead of waiting for the lock. Every transaction here writes, so nothing is lost by it.
+   */
+  beginTransaction(tx: Tx): Promise<void>;
 }

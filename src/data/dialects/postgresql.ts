@@ -94,6 +94,10 @@ export const postgresqlDialect: Dialect = {
     // only for the insert and the commit, and its holder never waits for another lock.
     await tx.$executeRawUnsafe('LOCK TABLE "key_changes" IN SHARE ROW EXCLUSIVE MODE');
   },
+
+  async beginTransaction() {
+    // Row locks and the key-changes lock are taken where needed; nothing to do first.
+  },
 };
 
 class PostgresMigrationConnection implements MigrationConnection {

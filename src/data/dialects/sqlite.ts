@@ -78,6 +78,11 @@ export const sqliteDialect: Dialect = {
   async lockKeyChanges() {
     // Same: writers are serialised by the database lock, so ids commit in order.
   },
+
+  async beginTransaction(tx) {
+    // A write that changes nothing still takes the write lock (waiting for it up to the busy timeout).
+    await tx.$executeRawUnsafe('UPDATE "key_changes" SET "id" = "id" WHERE 0');
+  },
 };
 
 class SqliteMigrationConnection implements MigrationConnection {
