@@ -44,13 +44,34 @@ const nearlyValid = fc
       return swap ? `${text.slice(0, -1)},${JSON.stringify(swap[0])}:${swap[1]}}` : text;
     }),
   );
+/** Bodies a create accepts (so every run reaches the accepting path too, whatever the seed). */
+const validCreate = fc
+  .record({
+    url: fc.constantFrom('https://example.com/hook', 'http://example.org/keyward/events'),
+    events: fc.subarray([...SUBSCRIBABLE_TYPES], { minLength: 1 }),
+    description: fc.string({ unit: 'grapheme-ascii', maxLength: 100 }),
+  })
+  .map((body) => JSON.stringify(body));
 const createBody = fc.oneof(
+  { weight: 2, arbitrary: validCreate },
   { weight: 3, arbitrary: nearlyValid },
   { weight: 3, arbitrary: objectText({ ...fields, secret: json(secret) }) },
   { weight: 1, arbitrary: anyJsonText },
 );
+/** Updates a webhook accepts (so every run reaches the accepting path too, whatever the seed). */
+const validUpdate = fc
+  .record(
+    {
+      description: fc.string({ unit: 'grapheme-ascii', maxLength: 100 }),
+      enabled: fc.boolean(),
+      events: fc.subarray([...SUBSCRIBABLE_TYPES], { minLength: 1 }),
+    },
+    { requiredKeys: [] },
+  )
+  .map((body) => JSON.stringify(body));
 const updateBody = fc.oneof(
   { weight: 5, arbitrary: objectText({ ...fields, rotateSecret: json(fc.oneof(fc.boolean(), fc.constant('yes'))) }) },
+  { weight: 2, arbitrary: validUpdate },
   { weight: 1, arbitrary: anyJsonText },
 );
 
