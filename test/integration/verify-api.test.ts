@@ -192,7 +192,8 @@ describe('an unsettled verification', () => {
     expect(first.body).toMatchObject({ valid: true });
     // Its concurrency slot is held until it ends.
     expect((await request(app).post('/verify').send({ key })).body).toMatchObject({ valid: false, code: 'rate_limited' });
-    await new Promise((r) => setTimeout(r, 250));
+    // Charged when its timer fires (100 ms here), not at a fixed delay of the test.
+    for (let i = 0; i < 500 && recorded.length === 0; i++) await new Promise((r) => setTimeout(r, 10));
     expect(recorded).toHaveLength(1);
     expect(recorded[0]).toMatchObject({ outcome: 'client_closed', costMicroCents: 3_000_000 });
     expect(await limits.ledger.usage(record.id, 'budget', 0, { used: 0, ceiling: 0, periodStart: -1 })).toEqual({ used: 3_000_000, reserved: 0 });

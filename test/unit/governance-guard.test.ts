@@ -22,6 +22,8 @@ interface Harness {
   clock: { now: number };
   /** Resolves held handlers (requests wait for it when sent with `x-hold: 1`). */
   release(): void;
+  /** Handlers waiting for release() now. */
+  held(): number;
 }
 
 function level(kind: 'owner' | 'tenant', limits: Partial<LevelLimits>): LevelEntry {
@@ -41,6 +43,7 @@ function harness(records: ApiKeyRecord[], levels: LevelEntry[] = []): Harness {
   const clock = { now: NOON };
   let open: () => void = () => undefined;
   let gate = new Promise<void>((resolve) => (open = resolve));
+  let waiting = 0;
   const app = express();
   app.use(
     apiKeyAuth({
@@ -54,7 +57,11 @@ function harness(records: ApiKeyRecord[], levels: LevelEntry[] = []): Harness {
     }),
   );
   app.get('/', async (req, res) => {
-    if (req.get('x-hold')) await gate;
+    if (req.get('x-hold')) {
+      waiting += 1;
+      await gate;
+      waiting -= 1;
+    }
     req.apiKey?.reportUsage({ tokens: Number(req.get('x-used-tokens') ?? 0), costMicroCents: Number(req.get('x-used-cost') ?? 0) });
     res.json({ ok: true });
   });
@@ -66,7 +73,19 @@ function harness(records: ApiKeyRecord[], levels: LevelEntry[] = []): Harness {
       open();
       gate = new Promise<void>((resolve) => (open = resolve));
     },
+    held: () => waiting,
   };
+}
+
+/** Waits until every one of `requests` was either refused (answered) or is held in the handler. */
+async function decided(h: Harness, requests: Promise<unknown>[]): Promise<void> {
+  let answered = 0;
+  for (const r of requests) void r.then(() => (answered += 1));
+  const until = Date.now() + 10_000;
+  while (answered + h.held() < requests.length) {
+    if (Date.now() > until) throw new Error(`${answered} answered, ${h.held()} held of ${requests.length}`);
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
 }
 
 const newKey = (overrides: Partial<ApiKeyRecord> = {}) => {
@@ -170,7 +189,7 @@ describe('token windows', () => {
     const server = await listen(h.app);
     // Each request may use up to 300 tokens: 6 fit in 2,000 while all are in flight.
     const pending = Array.from({ length: 20 }, () => get(`${server.url}/`, a.key, { 'x-tokens': '300', 'x-used-tokens': '100', 'x-hold': '1' }));
-    await new Promise((resolve) => setTimeout(resolve, 200));
+    await decided(h, pending);
     h.release();
     const results = await Promise.all(pending);
     expect(results.filter((r) => r.status === 200)).toHaveLength(6);
@@ -180,7 +199,7 @@ describe('token windows', () => {
     expect(refused[0].body.error?.message).toMatch(/Token limit reached \(the API key: 2,000 tokens per minute/);
     // Settled to what was used: 6 x 100 = 600; 1,400 left, so 4 more requests of 300 fit now.
     const more = Array.from({ length: 5 }, () => get(`${server.url}/`, a.key, { 'x-tokens': '300', 'x-used-tokens': '300', 'x-hold': '1' }));
-    await new Promise((resolve) => setTimeout(resolve, 200));
+    await decided(h, more);
     h.release();
     const after = await Promise.all(more);
     await server.close();
@@ -213,7 +232,7 @@ describe('concurrency cap', () => {
     const h = harness([a.record]);
     const server = await listen(h.app);
     const held = [get(`${server.url}/`, a.key, { 'x-hold': '1' }), get(`${server.url}/`, a.key, { 'x-hold': '1' })];
-    await new Promise((resolve) => setTimeout(resolve, 100));
+    await decided(h, held);
     const third = await get(`${server.url}/`, a.key);
     expect(third.status).toBe(429);
     expect(third.headers.get('retry-after')).toBe('1');
@@ -232,10 +251,13 @@ describe('concurrency cap', () => {
     const server = await listen(h.app);
     const controller = new AbortController();
     const gone = fetch(`${server.url}/`, { headers: { authorization: `Bearer ${a.key}`, 'x-hold': '1' }, signal: controller.signal }).catch(() => null);
-    await new Promise((resolve) => setTimeout(resolve, 100));
+    while (h.held() < 1) await new Promise((resolve) => setTimeout(resolve, 10));
     controller.abort();
     await gone;
-    await new Promise((resolve) => setTimeout(resolve, 100));
+    // The slot comes back when the server sees the connection close (not at a fixed delay).
+    const slot = () => h.limits.ledger.usage(a.record.id, 'concurrent', 0, { used: 0, ceiling: 0, periodStart: -1 });
+    for (let i = 0; i < 500 && (await slot()).reserved > 0; i++) await new Promise((resolve) => setTimeout(resolve, 10));
+    expect(await slot()).toEqual({ used: 0, reserved: 0 });
     expect((await get(`${server.url}/`, a.key)).status).toBe(200);
     h.release();
     await server.close();
