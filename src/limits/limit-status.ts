@@ -1,11 +1,11 @@
 import type { BudgetView } from '../governance/level-types';
 import type { ApiKeyRecord, BudgetPeriod, UsageLimitPeriod } from '../keys/key-types';
 import { effectiveRateLimits } from '../keys/tiers';
-import { keyQuotaBaseline, type LevelEntry, levelClaims, quotaPeriodEnd, quotaPeriodStart, type RequestBounds } from '../middleware/claims';
+import { type Claim, keyClaims, keyQuotaBaseline, type LevelEntry, levelClaims, quotaPeriodEnd, quotaPeriodStart, type RequestBounds } from '../middleware/claims';
 import { budgetBaseline } from './key-baselines';
 import type { CounterBaseline } from './ledger';
 import type { LimitBackend } from './limits';
-import { budgetPeriodEnd, budgetPeriodStart, calendarMonth, dayStart, microCentsToCents } from './periods';
+import { budgetPeriodEnd, budgetPeriodStart, FIXED_WINDOWS, microCentsToCents } from './periods';
 
 /** A window with what is left in it. */
 export interface WindowStatus {
@@ -58,45 +58,41 @@ function budgetView(limitCents: number, period: BudgetPeriod, used: number, rese
   };
 }
 
-const PERIOD_END: Record<string, (start: number) => number> = {
-  'requests:minute': (s) => s + 60_000,
-  'requests:hour': (s) => s + 3_600_000,
-  'requests:day': (s) => s + 86_400_000,
-  'requests:month': (s) => calendarMonth(s).end,
-  'tokens:minute': (s) => s + 60_000,
-  'tokens:day': (s) => s + 86_400_000,
-};
+/** When a window counter's period ends (its kind names the window: "tokens:minute", "requests:day"). */
+function windowEnd(kind: string, periodStart: number): number {
+  return FIXED_WINDOWS[kind.split(':')[1] as keyof typeof FIXED_WINDOWS].end(periodStart);
+}
 
-/** The key's token windows. */
-async function tokenWindows(limits: LimitBackend, subject: string, tokenLimits: ApiKeyRecord['tokenLimits'], now: number): Promise<WindowStatus[]> {
+/** Window statuses of claims (request or token windows), read from the ledger without counting. */
+async function windowStatuses(limits: LimitBackend, claims: readonly Claim[], now: number): Promise<WindowStatus[]> {
   const windows: WindowStatus[] = [];
-  for (const [window, limit, start] of [
-    ['minute', tokenLimits.perMinute, now - (now % 60_000)],
-    ['day', tokenLimits.perDay, dayStart(now)],
-  ] as const) {
-    if (limit === null) continue;
-    const kind = window === 'minute' ? 'tokens:minute' : 'tokens:day';
-    const usage = await limits.ledger.usage(subject, kind, start, NONE);
-    windows.push(windowStatus(window, limit, usage.used + usage.reserved, PERIOD_END[kind](start), now));
+  for (const { request } of claims) {
+    const { keyId, kind, periodStart, limit, baseline } = request;
+    const usage = await limits.ledger.usage(keyId, kind, periodStart, baseline);
+    windows.push(windowStatus(kind.split(':')[1], limit, usage.used + usage.reserved, windowEnd(kind, periodStart), now));
   }
   return windows;
 }
 
+const isTokenWindow = (claim: Claim) => claim.request.kind.startsWith('tokens:');
+const isRequestWindow = (claim: Claim) => claim.request.kind.startsWith('requests:');
+
 /** An owner's or tenant's counters, read through the claims a request would make. */
 async function levelStatus(limits: LimitBackend, entry: LevelEntry, now: number): Promise<LevelStatus> {
-  const status: LevelStatus = { level: entry.level, rateLimits: [], tokenLimits: [], budget: null };
-  for (const claim of levelClaims(entry, EVERY_COUNTER, now)) {
-    const { keyId, kind, periodStart, limit, baseline } = claim.request;
+  const claims = levelClaims(entry, EVERY_COUNTER, now);
+  const budget = claims.find((c) => c.request.kind === 'budget');
+  let budgetStatus: BudgetView | null = null;
+  if (budget && entry.limits.budget) {
+    const { keyId, kind, periodStart, baseline } = budget.request;
     const usage = await limits.ledger.usage(keyId, kind, periodStart, baseline);
-    if (kind === 'budget' && entry.limits.budget) {
-      status.budget = budgetView(entry.limits.budget.limitCents, entry.limits.budget.period, usage.used, usage.reserved, now);
-    } else if (kind !== 'budget') {
-      const [family, window] = kind.split(':');
-      const target = family === 'tokens' ? status.tokenLimits : status.rateLimits;
-      target.push(windowStatus(window, limit, usage.used + usage.reserved, PERIOD_END[kind](periodStart), now));
-    }
+    budgetStatus = budgetView(entry.limits.budget.limitCents, entry.limits.budget.period, usage.used, usage.reserved, now);
   }
-  return status;
+  return {
+    level: entry.level,
+    rateLimits: await windowStatuses(limits, claims.filter(isRequestWindow), now),
+    tokenLimits: await windowStatuses(limits, claims.filter(isTokenWindow), now),
+    budget: budgetStatus,
+  };
 }
 
 export async function limitStatus(limits: LimitBackend, key: ApiKeyRecord, now = Date.now(), levels: readonly LevelEntry[] = []): Promise<LimitStatus> {
@@ -134,7 +130,7 @@ export async function limitStatus(limits: LimitBackend, key: ApiKeyRecord, now =
       reset: Math.ceil(w.resetMs / 1000),
       resetsAt: new Date(now + w.resetMs).toISOString(),
     })),
-    tokenLimits: await tokenWindows(limits, key.id, key.tokenLimits, now),
+    tokenLimits: await windowStatuses(limits, keyClaims(key, { costMicroCents: 0, tokens: 1 }, now).filter(isTokenWindow), now),
     quota,
     budget,
     concurrency,

@@ -9,7 +9,7 @@ import type { ApiKeyRecord, UsageLimitPeriod } from '../keys/key-types';
 import { budgetBaseline } from '../limits/key-baselines';
 import type { HeaderSink } from './attempt';
 import type { CounterBaseline, CounterKind, CounterUsage, ReserveRequest } from '../limits/ledger';
-import { budgetPeriodStart, calendarMonth, dayStart, hourStart } from '../limits/periods';
+import { budgetPeriodStart, FIXED_WINDOWS, limitPeriodEnd, limitPeriodStart } from '../limits/periods';
 import { type OpenAiWindow, setOpenAiTokenHeaders } from './openai-headers';
 
 /** The owner's or tenant's limits for a key, with what the database knows of its budget counter. */
@@ -47,39 +47,28 @@ export interface RequestBounds {
   tokens: number;
 }
 
-const MINUTE = 60_000;
-const HOUR = 3_600_000;
-const DAY = 86_400_000;
 const NONE: CounterBaseline = { used: 0, ceiling: 0, periodStart: -1 };
 
 const WINDOWS = [
-  { field: 'perMinute', kind: 'requests:minute', name: 'minute', start: (now: number) => now - (now % MINUTE), end: (s: number) => s + MINUTE },
-  { field: 'perHour', kind: 'requests:hour', name: 'hour', start: hourStart, end: (s: number) => s + HOUR },
-  { field: 'perDay', kind: 'requests:day', name: 'day', start: dayStart, end: (s: number) => s + DAY },
-  { field: 'perMonth', kind: 'requests:month', name: 'month', start: (now: number) => calendarMonth(now).start, end: (s: number) => calendarMonth(s).end },
+  { field: 'perMinute', kind: 'requests:minute', name: 'minute', ...FIXED_WINDOWS.minute },
+  { field: 'perHour', kind: 'requests:hour', name: 'hour', ...FIXED_WINDOWS.hour },
+  { field: 'perDay', kind: 'requests:day', name: 'day', ...FIXED_WINDOWS.day },
+  { field: 'perMonth', kind: 'requests:month', name: 'month', ...FIXED_WINDOWS.month },
 ] as const;
 
 const TOKEN_WINDOWS = [
-  { field: 'perMinute', kind: 'tokens:minute', name: 'minute', start: WINDOWS[0].start, end: WINDOWS[0].end },
-  { field: 'perDay', kind: 'tokens:day', name: 'day', start: dayStart, end: (s: number) => s + DAY },
+  { field: 'perMinute', kind: 'tokens:minute', name: 'minute', ...FIXED_WINDOWS.minute },
+  { field: 'perDay', kind: 'tokens:day', name: 'day', ...FIXED_WINDOWS.day },
 ] as const;
 
 const secondsUntil = (end: number, now: number) => Math.max(1, Math.ceil((end - now) / 1000));
 const count = (n: number) => n.toLocaleString('en-US');
 
 /** Start of a quota period: 0 for a total quota, else 00:00 UTC of the day or the 1st of the month. */
-export function quotaPeriodStart(period: UsageLimitPeriod, now: number): number {
-  if (period === 'daily') return dayStart(now);
-  if (period === 'monthly') return calendarMonth(now).start;
-  return 0;
-}
+export const quotaPeriodStart = (period: UsageLimitPeriod, now: number): number => limitPeriodStart(period, now);
 
 /** When a quota period ends (ms), or null for a total quota. */
-export function quotaPeriodEnd(period: UsageLimitPeriod, now: number): number | null {
-  if (period === 'daily') return dayStart(now) + DAY;
-  if (period === 'monthly') return calendarMonth(now).end;
-  return null;
-}
+export const quotaPeriodEnd = (period: UsageLimitPeriod, now: number): number | null => limitPeriodEnd(period, now);
 
 /** What the database knows of a key's quota counter for the period starting at `periodStart`. */
 export function keyQuotaBaseline(key: ApiKeyRecord, periodStart: number): CounterBaseline {
