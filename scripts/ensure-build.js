@@ -1,6 +1,8 @@
 /**
- * Builds dist/ with tsc only when it is missing or older than what it is built from: src/ (files
- * and folders, so a deleted file counts), the tsconfig files, package.json and package-lock.json.
+ * Builds dist/ with tsc only when it is missing or older than what it is built from: src/ and the
+ * guard package's sources (files and folders, so a deleted file counts), the tsconfig files,
+ * package.json and package-lock.json. The app imports its guard as the package @keyward/guard
+ * (packages/guard), so the package is built first, as an installed one would be.
  * A current build costs a walk of src/ (a few milliseconds) instead of a TypeScript run.
  *
  * Used by bin/keyward.js (the CLI) and by `npm start`'s prestart. The build's own marker is
@@ -18,8 +20,9 @@ const path = require('node:path');
 
 const ROOT = path.join(__dirname, '..');
 const MARKER = path.join('dist', '.tsbuildinfo');
-const ENTRY_POINTS = [path.join('dist', 'server.js'), path.join('dist', 'cli', 'main.js')];
-const INPUT_FILES = ['tsconfig.json', 'tsconfig.build.json', 'package.json', 'package-lock.json'];
+const GUARD = path.join('packages', 'guard');
+const ENTRY_POINTS = [path.join('dist', 'server.js'), path.join('dist', 'cli', 'main.js'), path.join(GUARD, 'dist', 'cjs', 'index.js')];
+const INPUT_FILES = ['tsconfig.json', 'tsconfig.build.json', 'package.json', 'package-lock.json', path.join(GUARD, 'package.json'), path.join(GUARD, 'tsconfig.json')];
 
 function mtimeOf(file) {
   try {
@@ -45,8 +48,8 @@ function staleReason(root = ROOT) {
   const built = mtimeOf(path.join(root, MARKER));
   if (built === null || ENTRY_POINTS.some((file) => mtimeOf(path.join(root, file)) === null)) return 'dist/ is missing';
   // An installation shipped without src/ (only dist/) runs what it has.
-  const src = path.join(root, 'src');
-  const inputs = [fs.existsSync(src) ? newestIn(src) : 0, ...INPUT_FILES.map((file) => mtimeOf(path.join(root, file)) ?? 0)];
+  const sources = [path.join(root, 'src'), path.join(root, GUARD, 'src')];
+  const inputs = [...sources.map((dir) => (fs.existsSync(dir) ? newestIn(dir) : 0)), ...INPUT_FILES.map((file) => mtimeOf(path.join(root, file)) ?? 0)];
   return Math.max(...inputs) > built ? 'the sources changed since the last build' : null;
 }
 
@@ -57,7 +60,9 @@ function ensureBuilt(root = ROOT) {
   process.stderr.write(`keyward: building dist/ (${reason})...\n`);
   const started = new Date();
   const tsc = require.resolve('typescript/bin/tsc', { paths: [root] });
-  const result = spawnSync(process.execPath, [tsc, '-p', 'tsconfig.build.json'], { cwd: root, stdio: ['ignore', 2, 2] });
+  const guard = spawnSync(process.execPath, [path.join(root, GUARD, 'build.js')], { cwd: root, stdio: ['ignore', 2, 2] });
+  const result =
+    guard.status === 0 ? spawnSync(process.execPath, [tsc, '-p', 'tsconfig.build.json'], { cwd: root, stdio: ['ignore', 2, 2] }) : guard;
   if (result.status !== 0) {
     process.stderr.write(`keyward: the TypeScript build failed (${result.error?.message ?? `tsc exited with ${result.status ?? result.signal}`}).\n`);
     return false;

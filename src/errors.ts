@@ -3,6 +3,7 @@
  * `status` and a sentence for people; the error handler (src/http/error-handler.ts) renders it as
  * the /api JSON body or the dashboard's error page. Unknown errors never reach a response.
  */
+import type { ErrorType } from '@keyward/guard';
 
 /** One invalid input field, named by its path (e.g. `rateLimits.perMinute`). */
 export interface FieldIssue {
@@ -11,15 +12,7 @@ export interface FieldIssue {
 }
 
 /** Broad families of errors, mirrored in the /api body's `error.type`. */
-export type ErrorType =
-  | 'authentication_error'
-  | 'permission_error'
-  | 'rate_limit_error'
-  | 'budget_error'
-  | 'invalid_request_error'
-  | 'not_found_error'
-  | 'conflict_error'
-  | 'server_error';
+export type { ErrorType };
 
 export interface AppErrorInit {
   status: number;

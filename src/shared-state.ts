@@ -9,16 +9,13 @@ import type { Database } from './data/database';
 import { lowerLevelCeilings, raiseLevelCeiling } from './data/repositories/level-limits';
 import { lowerCeilings, raiseCeiling } from './data/repositories/usage';
 import type { KeyChangeInbox } from './keys/key-change-inbox';
-import type { KeyEventBus } from './keys/key-events';
+import { type CeilingStore, createMemoryLimits, type KeyEventBus, type LimitBackend } from '@keyward/guard';
 import { ThrottledLog } from './lib/throttled-log';
-import type { CeilingStore } from './limits/ledger';
-import { createMemoryLimits, type LimitBackend } from './limits/limits';
 import type { Logger } from './logger';
 import type { HealthCheck } from './routes/health';
-import { type BreakerState, CircuitOpenError, describeFailure, RedisBreaker } from './redis/redis-breaker';
+import { type BreakerState, CircuitOpenError, createRedisLimits, describeFailure, RedisBreaker } from '@keyward/guard/redis';
 import { closeRedis, createRedisClient, whenReady } from './redis/redis-client';
 import { RedisKeyEventBus } from './redis/redis-key-events';
-import { createRedisLimits } from './redis/redis-limits';
 
 export interface SharedState {
   limits: LimitBackend;

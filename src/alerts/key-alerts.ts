@@ -13,7 +13,7 @@
  */
 import type { Db } from '../data/client-types';
 import type { NewClientAddress } from '../data/repositories/visibility-writes';
-import type { KeyChange } from '../keys/key-events';
+import type { KeyChange } from '@keyward/guard';
 import type { Logger } from '../logger';
 import type { AlertService } from './alert-service';
 

@@ -24,7 +24,7 @@ import { writeUsageBatch } from '../data/repositories/usage';
 import { createLogger } from '../logger';
 import { emptyUsageBatch, type UsageBatch } from '../usage/usage-batch';
 import { UsageBuffer } from '../usage/usage-buffer';
-import { REFUSAL_OUTCOMES } from '../usage/usage-types';
+import { REFUSAL_OUTCOMES } from '@keyward/guard';
 
 const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
 

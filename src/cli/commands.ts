@@ -5,8 +5,7 @@
 import type { Actor } from '../audit/audit-types';
 import { generatePassword } from '../auth/password';
 import type { AppContext } from '../context';
-import { displayPrefix } from '../keys/key-format';
-import type { ApiKeyRecord } from '../keys/key-types';
+import { type ApiKeyRecord, displayPrefix } from '@keyward/guard';
 import { readNewPassword, readStdin, usageError } from './input';
 
 export type Options = Record<string, string | boolean | undefined>;

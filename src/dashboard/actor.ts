@@ -1,6 +1,6 @@
 import type { Request } from 'express';
 import type { Actor } from '../audit/audit-types';
-import { clientAddress } from '../middleware/credentials';
+import { clientAddress } from '@keyward/guard';
 import { viewerOf } from './viewer';
 
 /** The client address as audit events and sign-in counters record it (IPv4-mapped IPv6 as IPv4). */

@@ -8,7 +8,7 @@
  * tooltip, and the numbers are in a table under the chart.
  */
 import type { OutcomeCounts } from '../usage/outcome-report';
-import { REFUSAL_OUTCOMES, type RequestOutcome } from '../usage/usage-types';
+import { REFUSAL_OUTCOMES, type RequestOutcome } from '@keyward/guard';
 import { formatCount } from './format';
 import { OUTCOME_LABELS } from './outcomes';
 

@@ -5,7 +5,7 @@
  */
 import type { ResolvedConfig } from '../config';
 import type { Database } from '../data/database';
-import type { LimitBackend } from '../limits/limits';
+import type { LimitBackend } from '@keyward/guard';
 import type { UserService } from '../users/user-service';
 import { AccountService } from './account-service';
 import { FormDrafts } from './form-drafts';

@@ -7,7 +7,7 @@
 import type { FieldIssue } from '../errors';
 import { validationError } from '../errors';
 import { parseCreateKeyInput, parseUpdateKeyInput } from '../keys/key-input';
-import type { ApiKeyRecord } from '../keys/key-types';
+import type { ApiKeyRecord } from '@keyward/guard';
 import { isManagementScope } from './policy';
 
 /** Raw form values as the browser sent them (repeated fields become arrays). */

@@ -7,7 +7,7 @@
  */
 import { AppError, type FieldIssue, validationError } from '../errors';
 import { parseOwnerLimitsPatch, parseTenantLimitsPatch } from '../governance/level-input';
-import type { BudgetView, LevelLimits } from '../governance/level-types';
+import type { BudgetView, LevelLimits } from '@keyward/guard';
 import { DOLLARS, dollars, type FormValues, formFieldOf, RATE_FIELDS, splitList, TOKEN_FIELDS, text, wholeNumber } from './key-form';
 
 /** Which level a form sets: tenants also have alert thresholds. */

@@ -2,7 +2,7 @@
  * A level's request and token windows in words, for compact lists: "600 requests/min",
  * "5,000,000 tokens/day". Windows without a limit are left out.
  */
-import type { LevelRateLimits, TokenLimits } from '../governance/level-types';
+import type { LevelRateLimits, TokenLimits } from '@keyward/guard';
 import { formatCount } from './format';
 
 const REQUEST_WINDOWS: [keyof LevelRateLimits, string][] = [

@@ -4,7 +4,7 @@
  * share of every request.
  */
 import type { OutcomeCounts, RefusalReason } from '../usage/outcome-report';
-import { ADMITTED_OUTCOMES, REFUSAL_OUTCOMES, type RequestOutcome } from '../usage/usage-types';
+import { ADMITTED_OUTCOMES, REFUSAL_OUTCOMES, type RequestOutcome } from '@keyward/guard';
 
 /** The plain name of every outcome code. */
 export const OUTCOME_LABELS: Record<RequestOutcome, string> = {

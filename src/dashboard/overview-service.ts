@@ -7,7 +7,7 @@
 import type { AppContext } from '../context';
 import { ownerDailyUsage, tenantDailyUsage, topKeysByRequests, topKeysOfOwner, type UsageBucket } from '../data/repositories/usage';
 import type { KeyStats } from '../keys/key-service';
-import { dayStart } from '../limits/periods';
+import { dayStart } from '@keyward/guard';
 import type { Tenant } from '../tenants/tenant-types';
 import { type OutcomeCounts, type OutcomePoint, type RefusalReason, sumOutcomes, tenantOutcomeSeries, topRefusalReasons } from '../usage/outcome-report';
 import { ownerScope } from './policy';

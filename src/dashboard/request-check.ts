@@ -7,12 +7,8 @@
  * nothing: rate windows and budgets are only looked at.
  */
 import type { CatalogModel } from '../config/model-catalog';
-import { type ApiKeyRecord, displayStatus } from '../keys/key-types';
-import { compileIpAllowlist, normalizeIpEntry } from '../lib/ip';
-import type { LevelStatus, LimitStatus } from '../limits/limit-status';
+import { type ApiKeyRecord, compileIpAllowlist, DENIALS, displayStatus, holdsScope, type LevelStatus, type LimitStatus, normalizeIpEntry } from '@keyward/guard';
 import { costMicroCents } from '../llm/pricing';
-import { holdsScope } from '../middleware/authenticated-key';
-import { DENIALS } from '../middleware/deny';
 import { formatCount, formatMicroCents } from './format';
 
 /** The request to check, as typed in the form. */

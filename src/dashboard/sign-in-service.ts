@@ -10,7 +10,7 @@
  */
 import type { RateLimiterAbstract, RateLimiterRes } from 'rate-limiter-flexible';
 import { AppError } from '../errors';
-import type { LimitBackend } from '../limits/limits';
+import type { LimitBackend } from '@keyward/guard';
 import type { User } from '../tenants/tenant-types';
 import type { UserService } from '../users/user-service';
 

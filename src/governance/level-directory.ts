@@ -5,10 +5,7 @@
  */
 import { LRUCache } from 'lru-cache';
 import type { LevelLimitRecord } from '../data/repositories/level-limits';
-import type { KeyEventBus } from '../keys/key-events';
-import type { ApiKeyRecord } from '../keys/key-types';
-import type { LevelEntry, LevelSource } from '../middleware/claims';
-import { DEFAULT_ALERT_THRESHOLDS, limitsNothing } from './level-types';
+import { type ApiKeyRecord, DEFAULT_ALERT_THRESHOLDS, type KeyEventBus, type LevelEntry, type LevelSource, limitsNothing } from '@keyward/guard';
 
 /** A tenant's levels: its own entry and its owners' by user id, and its alert thresholds. */
 interface TenantLevels {

@@ -5,7 +5,7 @@
 import { z } from 'zod';
 import { budgetInput, MAX_INT32, MAX_TOKEN_LIMIT } from '../keys/key-input';
 import { parseInput, wholeNumber } from '../lib/validation';
-import type { LevelLimits, TenantLimits } from './level-types';
+import type { LevelLimits, TenantLimits } from '@keyward/guard';
 
 const requests = wholeNumber(1, MAX_INT32).nullable().optional();
 const tokens = wholeNumber(1, MAX_TOKEN_LIMIT).nullable().optional();

@@ -18,19 +18,8 @@ import {
 import { findTenantById } from '../data/repositories/tenants';
 import { findMembership, findUserById, listMembersOfTenant } from '../data/repositories/users';
 import { notFound } from '../errors';
-import type { KeyEventBus } from '../keys/key-events';
-import type { LimitBackend } from '../limits/limits';
-import { budgetPeriodEnd, budgetPeriodStart, microCentsToCents } from '../limits/periods';
+import { budgetPeriodEnd, budgetPeriodStart, type BudgetView, DEFAULT_ALERT_THRESHOLDS, type KeyEventBus, type LevelLimits, type LimitBackend, microCentsToCents, NO_LIMITS, type OwnerLimitsView, type TenantLimits, type TenantLimitsView } from '@keyward/guard';
 import { applyLevelPatch, parseOwnerLimitsPatch, parseTenantLimitsPatch } from './level-input';
-import {
-  type BudgetView,
-  DEFAULT_ALERT_THRESHOLDS,
-  type LevelLimits,
-  NO_LIMITS,
-  type OwnerLimitsView,
-  type TenantLimits,
-  type TenantLimitsView,
-} from './level-types';
 
 const AUDITED = ['budget', 'rateLimits', 'tokenLimits', 'alertThresholds'] as const;
 

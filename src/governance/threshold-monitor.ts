@@ -10,14 +10,8 @@
  */
 import { LRUCache } from 'lru-cache';
 import type { AlertInput } from '../alerts/alert-types';
-import type { ApiKeyRecord } from '../keys/key-types';
-import type { CachedKeyStore } from '../middleware/key-store';
-import { keyQuotaBaseline, type LevelEntry, quotaPeriodStart } from '../middleware/claims';
-import { budgetBaseline } from '../limits/key-baselines';
-import type { LimitBackend } from '../limits/limits';
-import { budgetPeriodStart, microCentsToCents } from '../limits/periods';
+import { type ApiKeyRecord, budgetBaseline, budgetPeriodStart, type CachedKeyStore, keyQuotaBaseline, type LevelEntry, type LimitBackend, microCentsToCents, quotaPeriodStart, type UsageEvent, type UsageRecorder } from '@keyward/guard';
 import type { Logger } from '../logger';
-import type { UsageEvent, UsageRecorder } from '../usage/usage-types';
 import type { LevelDirectory } from './level-directory';
 
 export interface ThresholdMonitorOptions {

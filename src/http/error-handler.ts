@@ -3,7 +3,7 @@ import { databaseUnavailable, databaseUnavailableReason } from '../data/errors';
 import { AppError } from '../errors';
 import { ThrottledLog } from '../lib/throttled-log';
 import type { Logger } from '../logger';
-import { SHORT_WAIT_SECONDS } from '../middleware/deny';
+import { SHORT_WAIT_SECONDS } from '@keyward/guard';
 
 /** The body of every /api error: the shape the `openai` SDK reads. */
 export function apiErrorBody(error: AppError) {

@@ -5,7 +5,7 @@
  */
 import { type AuditChanges, diffFields, toAuditValue } from '../audit/audit-types';
 import type { KeySettingsPatch } from './key-input';
-import type { ApiKeyRecord, KeySettings } from './key-types';
+import type { ApiKeyRecord, KeySettings } from '@keyward/guard';
 
 /** Every setting of a key, in the order audit events list them. */
 export const SETTINGS_FIELDS = [

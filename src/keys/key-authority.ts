@@ -4,8 +4,7 @@
  * calling API key, a dashboard member); refusals are 403 `insufficient_scope` and change nothing.
  */
 import { AppError } from '../errors';
-import type { ApiKeyRecord } from './key-types';
-import { type ScopeAuthority, scopesBeyond } from './scopes';
+import { type ApiKeyRecord, type ScopeAuthority, scopesBeyond } from '@keyward/guard';
 
 /** Who acts, as far as scopes go (the last argument of every KeyService change). */
 export interface ChangeLimits {

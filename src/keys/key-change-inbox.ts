@@ -7,7 +7,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { KeyChangeRow } from '../data/repositories/key-changes';
-import { type KeyChange, LocalKeyEventBus } from './key-events';
+import { type KeyChange, LocalKeyEventBus } from '@keyward/guard';
 
 /**
  * Ids a fast transport delivered ahead of the feed, kept until the feed passes them. Bounded for

@@ -3,11 +3,9 @@
  * take the same fields; on update every field is optional and null clears a nullable one.
  */
 import { z } from 'zod';
-import { normalizeIpEntry } from '../lib/ip';
+import { BUDGET_PERIODS, EXPIRY_FILTERS, type KeySettings, MAX_RATE_LIMITS, normalizeIpEntry, TIERS, USAGE_LIMIT_PERIODS } from '@keyward/guard';
 import { isStorableText, jsonProblem, MAX_JSON_DEPTH } from '../lib/storable-json';
 import { parseInput, wholeNumber } from '../lib/validation';
-import { BUDGET_PERIODS, EXPIRY_FILTERS, type KeySettings, TIERS, USAGE_LIMIT_PERIODS } from './key-types';
-import { MAX_RATE_LIMITS } from './tiers';
 
 /** The largest value an INTEGER column holds (budgets in cents, request limits). */
 export const MAX_INT32 = 2_147_483_647;

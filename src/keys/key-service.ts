@@ -25,12 +25,8 @@ import { findMembership, findUsersByIds } from '../data/repositories/users';
 import { invalidState, notFound, validationError } from '../errors';
 import { changesOf, creationChangesOf, mergeSettings, usageChangesOf } from './key-audit';
 import { assertGrantable, assertMayActOn, type ChangeLimits } from './key-authority';
-import { generateKey, isKeyId, parseKey } from './key-format';
-import type { KeyHasher } from './key-hasher';
-import type { KeyChange, KeyEventBus } from './key-events';
+import { type ApiKeyRecord, checkCredential, type CredentialFailure, type DisplayStatus, displayStatus, generateKey, isKeyId, type KeyChange, type KeyEventBus, type KeyHasher, parseKey } from '@keyward/guard';
 import { parseCreateKeyInput, parseKeyListQuery, parseRotateInput, parseUpdateKeyInput } from './key-input';
-import { type ApiKeyRecord, type DisplayStatus, displayStatus } from './key-types';
-import { checkCredential, type CredentialFailure } from './key-verification';
 
 
 export interface KeyServiceOptions {

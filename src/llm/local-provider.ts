@@ -6,7 +6,7 @@
 import { randomBytes } from 'node:crypto';
 import type { Response } from 'express';
 import type { CatalogModel } from '../config/model-catalog';
-import type { AuthenticatedKey } from '../middleware/authenticated-key';
+import type { AuthenticatedKey } from '@keyward/guard';
 import { type ChatRequest, messageText } from './chat-request';
 import { tokenUsage } from './completion-types';
 import { promptTokensEstimate, UsageMeter } from './pricing';

@@ -6,7 +6,7 @@
 import type { Response } from 'express';
 import type { CatalogModel, UpstreamTarget } from '../config/model-catalog';
 import { AppError } from '../errors';
-import type { AuthenticatedKey } from '../middleware/authenticated-key';
+import type { AuthenticatedKey } from '@keyward/guard';
 import { localAnswer } from './local-provider';
 import { promptTokensEstimate, UsageMeter } from './pricing';
 import type { ResponsesPlan } from './responses-plan';

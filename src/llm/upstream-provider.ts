@@ -7,7 +7,7 @@
 import type { Response } from 'express';
 import type { CatalogModel, UpstreamTarget } from '../config/model-catalog';
 import { AppError } from '../errors';
-import type { AuthenticatedKey } from '../middleware/authenticated-key';
+import type { AuthenticatedKey } from '@keyward/guard';
 import { type ChatRequest, requestedMaxTokens } from './chat-request';
 import type { TokenUsage } from './completion-types';
 import { promptTokensUpperBound, textTokensUpperBound, UsageMeter } from './pricing';

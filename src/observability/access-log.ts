@@ -17,7 +17,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import { pinoHttp } from 'pino-http';
 import { type Logger, urlPath } from '../logger';
-import { clientLeft } from '../middleware/response-end';
+import { clientLeft } from '@keyward/guard';
 import type { GuardVerdict, GuardVerdicts } from './guard-verdicts';
 import { routeOf } from './route-pattern';
 

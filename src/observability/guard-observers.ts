@@ -5,9 +5,7 @@
  * guard is timed; its ledger counts budget reservations in flight.
  */
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
-import type { ApiKeyRecord } from '../keys/key-types';
-import type { LimitBackend } from '../limits/limits';
-import type { UsageRecorder } from '../usage/usage-types';
+import type { ApiKeyRecord, LimitBackend, UsageRecorder } from '@keyward/guard';
 import type { GuardVerdicts } from './guard-verdicts';
 import type { GuardName, KeywardMetrics } from './metrics';
 

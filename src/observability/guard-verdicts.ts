@@ -4,7 +4,7 @@
  * recorder's tee notes refusals here by request id, and the access log reads them when it writes
  * the request's line. Admitted requests need no note: `req.apiKey` names their key.
  */
-import type { RequestOutcome } from '../usage/usage-types';
+import type { RequestOutcome } from '@keyward/guard';
 
 /** A request's key and outcome as the guard saw them. */
 export interface GuardVerdict {

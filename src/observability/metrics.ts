@@ -6,10 +6,9 @@
  * breaker, the key cache) are read when Prometheus scrapes.
  */
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
-import type { KeyCacheStats } from '../middleware/key-store';
-import type { BreakerState } from '../redis/redis-breaker';
+import { type KeyCacheStats, REQUEST_OUTCOMES, type RequestOutcome } from '@keyward/guard';
+import type { BreakerState } from '@keyward/guard/redis';
 import { type DependencyState, type HealthCheck, runHealthCheck } from '../routes/health';
-import { REQUEST_OUTCOMES, type RequestOutcome } from '../usage/usage-types';
 import { ReservationsInFlight } from './reservations';
 
 /** Which guard saw a request: the /api guards (models, chat) or the key-management guard. */

@@ -1,5 +1,4 @@
-import type { LimitLedger, Reservation } from '../limits/ledger';
-import type { LimitBackend } from '../limits/limits';
+import type { LimitBackend, LimitLedger, Reservation } from '@keyward/guard';
 
 /**
  * Budget reservations held by responses in progress: the guard reserves a request's most

@@ -5,10 +5,9 @@
  */
 import { z } from 'zod';
 import type { CsvTable } from '../http/csv-response';
-import { microCentsToCents } from '../limits/periods';
+import { microCentsToCents, REQUEST_OUTCOMES } from '@keyward/guard';
 import type { ClientAddress, RequestLogEntry, RequestLogPage } from '../usage/request-activity';
 import { USAGE_GROUPS, type TenantUsageRow, type UsageGroupBy } from '../usage/tenant-usage';
-import { REQUEST_OUTCOMES } from '../usage/usage-types';
 import { outcomeCountsSchema } from './usage-presenter';
 
 const datetime = () => z.iso.datetime({ offset: true });

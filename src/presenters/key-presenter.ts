@@ -4,10 +4,7 @@
  * Never the secret, its hash, or ledger internals.
  */
 import { z } from 'zod';
-import { displayPrefix } from '../keys/key-format';
-import { type ApiKeyRecord, BUDGET_PERIODS, displayStatus, TIERS, USAGE_LIMIT_PERIODS } from '../keys/key-types';
-import { effectiveRateLimits } from '../keys/tiers';
-import { microCentsToCents } from '../limits/periods';
+import { type ApiKeyRecord, BUDGET_PERIODS, displayPrefix, displayStatus, effectiveRateLimits, microCentsToCents, TIERS, USAGE_LIMIT_PERIODS } from '@keyward/guard';
 
 const isoDate = z.iso.datetime({ offset: true });
 

@@ -1,10 +1,8 @@
 import { z } from 'zod';
-import { BUDGET_PERIODS } from '../keys/key-types';
-import { microCentsToCents } from '../limits/periods';
+import { BUDGET_PERIODS, microCentsToCents, REQUEST_OUTCOMES, type RequestOutcome } from '@keyward/guard';
 import type { ModelUsage } from '../data/repositories/outcomes';
 import type { OutcomeCounts } from '../usage/outcome-report';
 import type { KeyUsageReport, UsagePoint } from '../usage/usage-report';
-import { REQUEST_OUTCOMES, type RequestOutcome } from '../usage/usage-types';
 
 const window = z.object({ requests: z.number().int(), tokens: z.number().int(), costCents: z.number() });
 

@@ -6,7 +6,7 @@
  * of the two brings it first.
  */
 import type { KeyChangeInbox } from '../keys/key-change-inbox';
-import type { KeyChange, KeyEventBus } from '../keys/key-events';
+import type { KeyChange, KeyEventBus } from '@keyward/guard';
 import type { Logger } from '../logger';
 import type { RedisClient } from './redis-client';
 

@@ -6,17 +6,13 @@
  */
 import { type RequestHandler, Router } from 'express';
 import type { CatalogModel, UpstreamTarget } from '../config/model-catalog';
-import { displayPrefix } from '../keys/key-format';
-import type { LimitBackend } from '../limits/limits';
-import type { LevelSource } from '../middleware/claims';
-import { limitStatus } from '../limits/limit-status';
+import { type AuthenticatedKey, displayPrefix, type LevelSource, type LimitBackend, limitStatus } from '@keyward/guard';
 import { chatPlanOf } from '../llm/chat-plan';
 import { responsesPlanOf } from '../llm/responses-plan';
 import { serveResponse } from '../llm/responses-provider';
 import { AppError } from '../errors';
 import { localChat } from '../llm/local-provider';
 import { upstreamChat } from '../llm/upstream-provider';
-import type { AuthenticatedKey } from '../middleware/authenticated-key';
 
 export interface OpenAiRoutesOptions {
   guard: RequestHandler;

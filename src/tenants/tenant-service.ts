@@ -5,7 +5,7 @@ import { isUniqueViolation } from '../data/errors';
 import { insertAuditEvent } from '../data/repositories/audit-events';
 import { findTenantById, findTenantBySlug, insertTenant, listTenants, renameTenant } from '../data/repositories/tenants';
 import { conflict, notFound } from '../errors';
-import { newId } from '../lib/base62';
+import { newId } from '@keyward/guard';
 import { parseInput } from '../lib/validation';
 import type { Tenant } from './tenant-types';
 

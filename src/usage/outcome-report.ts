@@ -13,8 +13,7 @@ import {
   ownerOutcomesByDay,
   tenantOutcomesByDay,
 } from '../data/repositories/outcomes';
-import { dayStart, hourStart } from '../limits/periods';
-import { ADMITTED_OUTCOMES, REFUSAL_OUTCOMES, REQUEST_OUTCOMES, type RefusalOutcome, type RequestOutcome } from './usage-types';
+import { ADMITTED_OUTCOMES, dayStart, hourStart, REFUSAL_OUTCOMES, type RefusalOutcome, REQUEST_OUTCOMES, type RequestOutcome } from '@keyward/guard';
 
 const HOUR_MS = 3_600_000;
 const DAY_MS = 86_400_000;

@@ -13,8 +13,7 @@ import {
   type UnknownKeyAttempts,
   unknownKeyAttemptsByAddress,
 } from '../data/repositories/request-log';
-import { dayStart } from '../limits/periods';
-import type { RequestOutcome } from './usage-types';
+import { dayStart, type RequestOutcome } from '@keyward/guard';
 
 export type { ClientAddress, RequestLogEntry, UnknownKeyAttempts } from '../data/repositories/request-log';
 

@@ -1,4 +1,4 @@
-import type { UsageRecorder } from './usage-types';
+import type { UsageRecorder } from '@keyward/guard';
 
 /** A recorder telling `primary` everything and `also` what it listens to (admitted usage, refusals, unknown keys). */
 export function teeRecorder(primary: UsageRecorder, also: UsageRecorder): UsageRecorder {

@@ -3,7 +3,7 @@
  * committed. Counters are deltas (added to what is stored), so several processes writing batches
  * at the same time never lose or double-count.
  */
-import type { AdmittedOutcome, RequestOutcome } from './usage-types';
+import type { AdmittedOutcome, RequestOutcome } from '@keyward/guard';
 
 /** Admitted requests (ok and failed) and what they used. */
 export interface Counts {

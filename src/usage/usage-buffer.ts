@@ -13,9 +13,8 @@
  * one interval plus two writes (and the event loop's delay of the tick). Limits stay safe through
  * the ledgers' ceilings.
  */
-import { dayStart, hourStart } from '../limits/periods';
+import { ADMITTED_OUTCOMES, dayStart, hourStart, type RefusalEvent, type UnknownKeyAttempt, type UsageEvent, type UsageRecorder } from '@keyward/guard';
 import type { Counts, KeyUsageDelta, RollupDelta, UsageBatch, UsageSink } from './usage-batch';
-import { ADMITTED_OUTCOMES, type RefusalEvent, type UnknownKeyAttempt, type UsageEvent, type UsageRecorder } from './usage-types';
 import { DEFAULT_VISIBILITY_LIMITS, type DroppedRows, VisibilityAggregate, type VisibilityLimits } from './visibility-aggregate';
 
 export type { Counts, KeyUsageDelta, RollupDelta, UsageBatch, UsageSink } from './usage-batch';

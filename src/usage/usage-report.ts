@@ -5,11 +5,7 @@
  */
 import type { Database } from '../data/database';
 import { keyUsageBuckets, type UsageBucket } from '../data/repositories/usage';
-import type { ApiKeyRecord } from '../keys/key-types';
-import type { LimitBackend } from '../limits/limits';
-import type { LevelSource } from '../middleware/claims';
-import { limitStatus, type LimitStatus } from '../limits/limit-status';
-import { dayStart, hourStart } from '../limits/periods';
+import { type ApiKeyRecord, dayStart, hourStart, type LevelSource, type LimitBackend, limitStatus, type LimitStatus } from '@keyward/guard';
 import { type KeyOutcomeReport, keyOutcomeReport } from './outcome-report';
 
 const DAY_MS = 86_400_000;

@@ -15,7 +15,7 @@
  *   counted under the address `other`, so totals stay exact and the table grows by a bounded
  *   number of rows a day.
  */
-import { dayStart, hourStart } from '../limits/periods';
+import { dayStart, hourStart, type RefusalEvent, type RequestFacts, type RequestOutcome, type UnknownKeyAttempt, type UsageEvent } from '@keyward/guard';
 import type {
   ClientAddressDelta,
   ModelDelta,
@@ -24,7 +24,6 @@ import type {
   UnknownKeyDelta,
   VisibilityBatch,
 } from './usage-batch';
-import type { RefusalEvent, RequestFacts, RequestOutcome, UnknownKeyAttempt, UsageEvent } from './usage-types';
 
 export interface VisibilityLimits {
   /** Request-log rows waiting for a write (default 10,000: 10,000 requests/s at the 1 s interval). */

@@ -25,7 +25,7 @@ import {
   upsertMembership,
 } from '../data/repositories/users';
 import { conflict, type FieldIssue, notFound, validationError } from '../errors';
-import { newId } from '../lib/base62';
+import { newId } from '@keyward/guard';
 import { parseInput, toFieldIssues } from '../lib/validation';
 import { MEMBER_ROLES, type MemberRole, type Membership, type Tenant, type User } from '../tenants/tenant-types';
 

@@ -16,13 +16,7 @@ import type { Request } from 'express';
 import type { RateLimiterAbstract } from 'rate-limiter-flexible';
 import { RateLimiterRes } from 'rate-limiter-flexible';
 import { invalidState, notFound } from '../errors';
-import type { ApiKeyRecord } from '../keys/key-types';
-import { type LimitStatus, limitStatus } from '../limits/limit-status';
-import type { LimitBackend } from '../limits/limits';
-import { type HeldRequest, heldBy, type KeyGuard, type Refusal } from '../middleware/api-key-auth';
-import { type GuardAttempt, type HeaderSink, requestFacts } from '../middleware/attempt';
-import { clientAddress } from '../middleware/credentials';
-import type { KeyStore } from '../middleware/key-store';
+import { type ApiKeyRecord, clientAddress, type GuardAttempt, type HeaderSink, heldBy, type HeldRequest, type KeyGuard, type KeyStore, type LimitBackend, type LimitStatus, limitStatus, type Refusal, requestFacts } from '@keyward/guard';
 import { type ReservationTicket, ReservationTokens } from './reservation-token';
 import { parseSettleRequest, parseVerifyRequest, type VerifyRequest } from './verify-input';
 

@@ -5,8 +5,7 @@
  * tenant, is refused. It holds no secret: counters, amounts and the request's facts.
  */
 import { createHmac, timingSafeEqual } from 'node:crypto';
-import type { CounterKind, Reservation } from '../limits/ledger';
-import type { Settles } from '../middleware/claims';
+import type { CounterKind, Reservation, Settles } from '@keyward/guard';
 
 /** What a settlement needs to know of the verified request. */
 export interface ReservationTicket {

@@ -5,7 +5,7 @@
  */
 import { z } from 'zod';
 import { MAX_TOKEN_LIMIT } from '../keys/key-input';
-import { normalizeIpEntry } from '../lib/ip';
+import { normalizeIpEntry } from '@keyward/guard';
 import { parseInput, wholeNumber } from '../lib/validation';
 
 const text = (max: number) => z.string({ error: 'must be a string' }).min(1, 'must not be empty').max(max, `must be at most ${max} characters`);

@@ -25,7 +25,7 @@ import {
   type WebhookRow,
 } from '../data/repositories/webhooks';
 import { AppError, notFound, validationError } from '../errors';
-import { newId } from '../lib/base62';
+import { newId } from '@keyward/guard';
 import { parseInput } from '../lib/validation';
 import { webhookCreateSchema, webhookUpdateSchema } from './webhook-input';
 import { generateWebhookSecret, type WebhookSecretBox } from './webhook-secret';

@@ -11,7 +11,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import type { BrowserContext, Page } from 'playwright-core';
-import { generateKey } from '../../src/keys/key-format';
+import { generateKey } from '../../packages/guard/src/keys/key-format';
 import { listen } from '../helpers/listen';
 import { buildRefusal, buildUsageEvent } from '../helpers/usage-events';
 import { createWorld, PASSWORD, type World } from '../dashboard/dashboard-helpers';

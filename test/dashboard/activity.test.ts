@@ -7,7 +7,7 @@
  * is for platform admins only.
  */
 import request from 'supertest';
-import { generateKey } from '../../src/keys/key-format';
+import { generateKey } from '../../packages/guard/src/keys/key-format';
 import { chatBody } from '../helpers/app';
 import { buildRefusal } from '../helpers/usage-events';
 import { type Agent, createWorld, decode, signedIn, type World } from './dashboard-helpers';

@@ -5,7 +5,7 @@
 import request from 'supertest';
 import type { DatabaseProvider, ResolvedConfig } from '../../src/config';
 import type { WebhookRow } from '../../src/data/repositories/webhooks';
-import type { ApiKeyRecord } from '../../src/keys/key-types';
+import type { ApiKeyRecord } from '../../packages/guard/src/keys/key-types';
 import type { Tenant, User } from '../../src/tenants/tenant-types';
 import { createTestApp, type TestApp } from '../helpers/app';
 import { buildKeyInput, buildTenant, buildUser, testActor } from '../helpers/context';

@@ -1,8 +1,8 @@
 /** "Would this request pass?": the guard's checks, in order, without counting. */
 import { parseConfig } from '../../src/config';
 import { checkRequest, requestCheckIssues } from '../../src/dashboard/request-check';
-import type { ApiKeyRecord } from '../../src/keys/key-types';
-import type { LimitStatus } from '../../src/limits/limit-status';
+import type { ApiKeyRecord } from '../../packages/guard/src/keys/key-types';
+import type { LimitStatus } from '../../packages/guard/src/limits/limit-status';
 
 const models = new Map(parseConfig({}).llm.models.map((m) => [m.id, m]));
 const now = new Date('2026-11-22T12:00:00Z');

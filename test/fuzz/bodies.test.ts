@@ -7,7 +7,7 @@
  */
 import fc from 'fast-check';
 import request from 'supertest';
-import { limitStatus } from '../../src/limits/limit-status';
+import { limitStatus } from '../../packages/guard/src/limits/limit-status';
 import { createTestApp, type TestApp } from '../helpers/app';
 import { availableProviders } from '../helpers/databases';
 import { authorizationValue, chatBodyText, keyBodyText, RUNS } from './arbitraries';

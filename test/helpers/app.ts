@@ -2,7 +2,7 @@
 import type { Express } from 'express';
 import { createApp } from '../../src/app';
 import type { DatabaseProvider, ResolvedConfig } from '../../src/config';
-import type { ApiKeyRecord } from '../../src/keys/key-types';
+import type { ApiKeyRecord } from '../../packages/guard/src/keys/key-types';
 import type { Tenant } from '../../src/tenants/tenant-types';
 import { buildKeyInput, buildTenant, createTestContext, type TestContext, testActor } from './context';
 

@@ -1,6 +1,6 @@
 /** A stored key record for tests of the middleware without a database. */
-import type { KeyHasher } from '../../src/keys/key-hasher';
-import type { ApiKeyRecord } from '../../src/keys/key-types';
+import type { KeyHasher } from '../../packages/guard/src/keys/key-hasher';
+import type { ApiKeyRecord } from '../../packages/guard/src/keys/key-types';
 
 /** The record of `key` (a full key string), hashed with `hasher`; override any field. */
 export function buildKeyRecord(overrides: Partial<ApiKeyRecord> & { key: string }, hasher: KeyHasher): ApiKeyRecord {

@@ -1,5 +1,5 @@
 /** Usage events as the guard reports them, for tests that feed a recorder directly. */
-import type { RefusalEvent, RefusalOutcome, RequestFacts, UsageEvent } from '../../src/usage/usage-types';
+import type { RefusalEvent, RefusalOutcome, RequestFacts, UsageEvent } from '../../packages/guard/src/usage/usage-types';
 
 function facts(overrides: Partial<RequestFacts>): RequestFacts {
   return {

@@ -3,7 +3,7 @@
  * Runs against the app's own /api/v1 routes (scope `api`).
  */
 import request from 'supertest';
-import { generateKey } from '../../src/keys/key-format';
+import { generateKey } from '../../packages/guard/src/keys/key-format';
 import { testActor } from '../helpers/context';
 import { chatBody, createTestApp, type TestApp } from '../helpers/app';
 

@@ -4,7 +4,7 @@
  * layer cannot store is refused before it reaches the database.
  */
 import request from 'supertest';
-import { limitStatus } from '../../src/limits/limit-status';
+import { limitStatus } from '../../packages/guard/src/limits/limit-status';
 import { chatBody, createTestApp, type TestApp } from '../helpers/app';
 
 let t: TestApp;

@@ -5,7 +5,7 @@
 import request from 'supertest';
 import { parseConfig } from '../../src/config';
 import { apiCors } from '../../src/http/cors';
-import { openAiDuration } from '../../src/middleware/openai-headers';
+import { openAiDuration } from '../../packages/guard/src/middleware/openai-headers';
 import { createTestApp, type TestApp } from '../helpers/app';
 import { chatBody } from '../helpers/app';
 

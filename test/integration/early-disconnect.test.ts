@@ -7,7 +7,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { parseConfig } from '../../src/config';
-import type { MemoryLedger } from '../../src/limits/ledger';
+import type { MemoryLedger } from '../../packages/guard/src/limits/ledger';
 import { createTestApp, type TestApp } from '../helpers/app';
 import { tempDir } from '../helpers/databases';
 import { type FakeUpstream, sendAndLeave, startFakeUpstream } from '../helpers/fake-upstream';

@@ -3,7 +3,7 @@
  * garbage values from one client counts against one address, for invalid keys and sign-ins.
  */
 import request from 'supertest';
-import { generateKey } from '../../src/keys/key-format';
+import { generateKey } from '../../packages/guard/src/keys/key-format';
 import { buildUser } from '../helpers/context';
 import { createTestApp, type TestApp } from '../helpers/app';
 import { browser, signIn } from '../dashboard/dashboard-helpers';

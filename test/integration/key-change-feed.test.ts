@@ -8,7 +8,7 @@ import { PasswordHasher } from '../../src/auth/password';
 import { parseConfig, type ResolvedConfig } from '../../src/config';
 import { type AppContext, createContext } from '../../src/context';
 import { migrate } from '../../src/data/migrations';
-import type { KeyChange } from '../../src/keys/key-events';
+import type { KeyChange } from '../../packages/guard/src/keys/key-events';
 import { createLogger } from '../../src/logger';
 import { buildConfig, buildKeyInput, testActor } from '../helpers/context';
 import { availableProviders, createTestDatabase, type TestDatabase } from '../helpers/databases';

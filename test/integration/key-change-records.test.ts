@@ -3,7 +3,7 @@
  * and the change announced on this process's bus carries that row's id. A refused change writes
  * none.
  */
-import type { KeyChange } from '../../src/keys/key-events';
+import type { KeyChange } from '../../packages/guard/src/keys/key-events';
 import type { Tenant } from '../../src/tenants/tenant-types';
 import { availableProviders } from '../helpers/databases';
 import { buildKeyInput, buildTenant, createTestContext, type TestContext, testActor } from '../helpers/context';

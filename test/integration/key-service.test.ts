@@ -1,6 +1,6 @@
 import { listAuditEvents } from '../../src/data/repositories/audit-events';
 import { AppError } from '../../src/errors';
-import type { KeyChange } from '../../src/keys/key-events';
+import type { KeyChange } from '../../packages/guard/src/keys/key-events';
 import type { Tenant, User } from '../../src/tenants/tenant-types';
 import { availableProviders } from '../helpers/databases';
 import { buildKeyInput, buildTenant, buildUser, createTestContext, type TestContext, testActor } from '../helpers/context';
@@ -87,7 +87,7 @@ describe.each(availableProviders)('KeyService on %s', (provider) => {
     await t.ctx.keys.delete(otherTenant.id, stranger.split('_')[1], testActor);
     expect(await t.ctx.keys.verify(stranger)).toEqual({ ok: false, code: 'invalid_api_key' });
     // A well-formed key with the right id and checksum but a different secret.
-    const { generateKey } = await import('../../src/keys/key-format');
+    const { generateKey } = await import('@keyward/guard');
     expect(await t.ctx.keys.verify(generateKey('kw', apiKey.id).key)).toEqual({ ok: false, code: 'invalid_api_key' });
   });
 

@@ -4,7 +4,7 @@
  * line can script the management API (the free tier allows only 10 /api requests a minute).
  */
 import request from 'supertest';
-import { limitStatus } from '../../src/limits/limit-status';
+import { limitStatus } from '../../packages/guard/src/limits/limit-status';
 import { createTestApp, type TestApp } from '../helpers/app';
 import { tempDir } from '../helpers/databases';
 import { freePort, runCli, startServer } from '../helpers/processes';

@@ -5,7 +5,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import request from 'supertest';
 import { parseConfig } from '../../src/config';
-import { generateKey } from '../../src/keys/key-format';
+import { generateKey } from '../../packages/guard/src/keys/key-format';
 import { chatBody, createTestApp, type TestApp } from '../helpers/app';
 import { tempDir } from '../helpers/databases';
 import { startFakeUpstream } from '../helpers/fake-upstream';

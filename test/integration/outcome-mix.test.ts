@@ -8,9 +8,9 @@
  */
 import request from 'supertest';
 import { parseConfig } from '../../src/config';
-import { generateKey } from '../../src/keys/key-format';
-import { limitStatus } from '../../src/limits/limit-status';
-import { REQUEST_OUTCOMES } from '../../src/usage/usage-types';
+import { generateKey } from '../../packages/guard/src/keys/key-format';
+import { limitStatus } from '../../packages/guard/src/limits/limit-status';
+import { REQUEST_OUTCOMES } from '../../packages/guard/src/usage/usage-types';
 import { createTestApp, type TestApp } from '../helpers/app';
 import { SpecValidator } from '../helpers/openapi';
 import { freePort } from '../helpers/processes';

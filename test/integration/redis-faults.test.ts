@@ -7,7 +7,7 @@
  * Skipped, with a notice, where redis-server is missing.
  */
 import request from 'supertest';
-import { generateKey } from '../../src/keys/key-format';
+import { generateKey } from '../../packages/guard/src/keys/key-format';
 import { chatBody, createTestApp, type TestApp } from '../helpers/app';
 import { freePort } from '../helpers/processes';
 import { REDIS_SERVER, startTestRedis, type TestRedis } from '../helpers/redis';

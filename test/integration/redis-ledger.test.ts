@@ -4,11 +4,11 @@
  * settlements (and releases of reservations whose RESERVE timed out) that a stalled Redis did not
  * answer are sent again once it does. Skipped, with a notice, where redis-server is missing.
  */
-import { volatileCeilings } from '../../src/limits/limits';
-import type { ReserveRequest } from '../../src/limits/ledger';
-import { CircuitOpenError, RedisBreaker } from '../../src/redis/redis-breaker';
+import { volatileCeilings } from '../../packages/guard/src/limits/limits';
+import type { ReserveRequest } from '../../packages/guard/src/limits/ledger';
+import { CircuitOpenError, RedisBreaker } from '../../packages/guard/src/redis/redis-breaker';
 import { closeRedis, createRedisClient, type RedisClient, whenReady } from '../../src/redis/redis-client';
-import { RedisLedger } from '../../src/redis/redis-ledger';
+import { RedisLedger } from '../../packages/guard/src/redis/redis-ledger';
 import { createLogger } from '../../src/logger';
 import { freePort } from '../helpers/processes';
 import { REDIS_SERVER, startTestRedis, type TestRedis } from '../helpers/redis';

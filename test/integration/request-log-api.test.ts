@@ -5,9 +5,9 @@
  * CSV; and unknown-key attempts counted per client address through the real guard.
  */
 import request from 'supertest';
-import { generateKey } from '../../src/keys/key-format';
+import { generateKey } from '../../packages/guard/src/keys/key-format';
 import { unknownKeyAttempts } from '../../src/usage/request-activity';
-import { REQUEST_OUTCOMES } from '../../src/usage/usage-types';
+import { REQUEST_OUTCOMES } from '../../packages/guard/src/usage/usage-types';
 import { chatBody, createTestApp, type TestApp } from '../helpers/app';
 import { buildKeyInput, buildTenant, testActor } from '../helpers/context';
 import { SpecValidator } from '../helpers/openapi';

@@ -10,7 +10,7 @@ import { decodeCursor, requestLogPage, unknownKeyAttempts } from '../../src/usag
 import { keyOutcomeReport, tenantOutcomeSeries } from '../../src/usage/outcome-report';
 import { tenantUsage } from '../../src/usage/tenant-usage';
 import { emptyUsageBatch, type RequestLogRow, type UsageBatch } from '../../src/usage/usage-batch';
-import type { RequestOutcome } from '../../src/usage/usage-types';
+import type { RequestOutcome } from '../../packages/guard/src/usage/usage-types';
 import { availableProviders } from '../helpers/databases';
 import { buildKeyInput, buildTenant, buildUser, createTestContext, type TestContext, testActor } from '../helpers/context';
 

@@ -3,7 +3,7 @@
  * guard's key id and outcome and no secret anywhere, every stdout line JSON (start messages and
  * startup failures included), and pino-pretty's output with LOG_FORMAT=pretty.
  */
-import { generateKey } from '../../src/keys/key-format';
+import { generateKey } from '../../packages/guard/src/keys/key-format';
 import { tempDir } from '../helpers/databases';
 import { freePort, runCli, runCommand, SERVER, startServer } from '../helpers/processes';
 

@@ -9,7 +9,7 @@ import net from 'node:net';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { parseConfig } from '../../src/config';
-import type { MemoryLedger } from '../../src/limits/ledger';
+import type { MemoryLedger } from '../../packages/guard/src/limits/ledger';
 import { createTestApp, type TestApp } from '../helpers/app';
 import { tempDir } from '../helpers/databases';
 import { listen } from '../helpers/listen';

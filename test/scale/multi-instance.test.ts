@@ -8,7 +8,7 @@ import { Redis } from 'ioredis';
 import { migrate } from '../../src/data/migrations';
 import type { AppContext } from '../../src/context';
 import { createContext } from '../../src/context';
-import { generateKey } from '../../src/keys/key-format';
+import { generateKey } from '../../packages/guard/src/keys/key-format';
 import { createLogger } from '../../src/logger';
 import { PasswordHasher } from '../../src/auth/password';
 import { buildConfig, TEST_SECRET, testActor } from '../helpers/context';

@@ -22,14 +22,14 @@ function write(root: string, file: string, ageMs: number): void {
 /** A project whose dist/ was built an hour ago from sources two hours old. */
 function builtProject(): string {
   const root = tempDir('keyward-build-');
-  for (const file of ['src/server.ts', 'src/cli/main.ts', 'src/config/models.json', 'tsconfig.json', 'tsconfig.build.json', 'package.json', 'package-lock.json']) {
-    write(root, file, 2 * HOUR);
-  }
-  for (const dir of ['src/cli', 'src/config', 'src']) {
+  const sources = ['src/server.ts', 'src/cli/main.ts', 'src/config/models.json', 'tsconfig.json', 'tsconfig.build.json', 'package.json', 'package-lock.json'];
+  const guardSources = ['packages/guard/src/index.ts', 'packages/guard/package.json', 'packages/guard/tsconfig.json'];
+  for (const file of [...sources, ...guardSources]) write(root, file, 2 * HOUR);
+  for (const dir of ['src/cli', 'src/config', 'src', 'packages/guard/src']) {
     const at = new Date(Date.now() - 2 * HOUR);
     fs.utimesSync(path.join(root, dir), at, at);
   }
-  for (const file of ['dist/server.js', 'dist/cli/main.js', 'dist/.tsbuildinfo']) write(root, file, HOUR);
+  for (const file of ['dist/server.js', 'dist/cli/main.js', 'packages/guard/dist/cjs/index.js', 'dist/.tsbuildinfo']) write(root, file, HOUR);
   return root;
 }
 
@@ -50,6 +50,9 @@ test('a missing build, or a missing entry point, is stale', () => {
   const root = builtProject();
   fs.rmSync(path.join(root, 'dist', 'cli', 'main.js'));
   expect(staleReason(root)).toBe('dist/ is missing');
+  const guardBuilt = builtProject();
+  fs.rmSync(path.join(guardBuilt, 'packages', 'guard', 'dist'), { recursive: true });
+  expect(staleReason(guardBuilt)).toBe('dist/ is missing');
   fs.rmSync(path.join(root, 'dist'), { recursive: true });
   expect(staleReason(root)).toBe('dist/ is missing');
 });
@@ -59,6 +62,8 @@ test.each([
   ['a new source in a new folder', (root: string) => write(root, 'src/lib/new-file.ts', 0)],
   ['a deleted source', (root: string) => fs.rmSync(path.join(root, 'src', 'config', 'models.json'))],
   ['a changed tsconfig', (root: string) => write(root, 'tsconfig.build.json', 0)],
+  ['an edited source of the guard package', (root: string) => write(root, 'packages/guard/src/index.ts', 0)],
+  ['a changed guard package.json', (root: string) => write(root, 'packages/guard/package.json', 0)],
   ['changed dependencies', (root: string) => write(root, 'package-lock.json', 0)],
 ])('%s makes the build stale', (_name, change) => {
   const root = builtProject();

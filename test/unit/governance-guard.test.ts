@@ -7,10 +7,10 @@ import type { AddressInfo } from 'node:net';
 import express, { type Request } from 'express';
 import request from 'supertest';
 import { apiKeyAuth, cachedKeyStore, createMemoryLimits, generateKey, KeyHasher } from '../../src';
-import { NO_LIMITS, type LevelLimits } from '../../src/governance/level-types';
-import type { ApiKeyRecord } from '../../src/keys/key-types';
-import type { LimitBackend } from '../../src/limits/limits';
-import type { LevelEntry } from '../../src/middleware/claims';
+import { NO_LIMITS, type LevelLimits } from '../../packages/guard/src/governance/level-types';
+import type { ApiKeyRecord } from '../../packages/guard/src/keys/key-types';
+import type { LimitBackend } from '../../packages/guard/src/limits/limits';
+import type { LevelEntry } from '../../packages/guard/src/middleware/claims';
 import { buildKeyRecord } from '../helpers/key-record';
 
 const hasher = new KeyHasher({ 1: 'governance-test-secret-0123456789abcdefghij' });

@@ -1,5 +1,5 @@
 import { RateLimiterMemory } from 'rate-limiter-flexible';
-import { InvalidKeyGuard } from '../../src/limits/invalid-key-guard';
+import { InvalidKeyGuard } from '../../packages/guard/src/limits/invalid-key-guard';
 
 const limiter = () => new RateLimiterMemory({ keyPrefix: `t${Math.random()}`, points: 3, duration: 60, blockDuration: 300 });
 

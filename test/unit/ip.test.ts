@@ -1,4 +1,4 @@
-import { compileIpAllowlist, normalizeIpEntry } from '../../src/lib/ip';
+import { compileIpAllowlist, normalizeIpEntry } from '../../packages/guard/src/lib/ip';
 
 describe('normalizeIpEntry', () => {
   it.each([

@@ -1,6 +1,6 @@
-import { generateKey } from '../../src/keys/key-format';
-import { KeyHasher } from '../../src/keys/key-hasher';
-import { cachedKeyStore } from '../../src/middleware/key-store';
+import { generateKey } from '../../packages/guard/src/keys/key-format';
+import { KeyHasher } from '../../packages/guard/src/keys/key-hasher';
+import { cachedKeyStore } from '../../packages/guard/src/middleware/key-store';
 import { buildKeyRecord } from '../helpers/key-record';
 
 const makeRecord = () => buildKeyRecord({ key: generateKey('kw').key }, new KeyHasher({ 1: 'x'.repeat(32) }));

@@ -1,7 +1,7 @@
 import type { KeyChangeRow } from '../../src/data/repositories/key-changes';
 import { KeyChangeFeed, type KeyChangeSource } from '../../src/keys/key-change-feed';
 import { KeyChangeInbox } from '../../src/keys/key-change-inbox';
-import type { KeyChange } from '../../src/keys/key-events';
+import type { KeyChange } from '../../packages/guard/src/keys/key-events';
 import { createLogger } from '../../src/logger';
 
 /** key_changes in memory; `failing` makes every read throw, like a database that is down. */

@@ -1,6 +1,6 @@
 import { crc32 } from 'node:zlib';
-import { displayPrefix, generateKey, KEY_SECRET_LENGTH, parseKey } from '../../src/keys/key-format';
-import { encodeBase62 } from '../../src/lib/base62';
+import { displayPrefix, generateKey, KEY_SECRET_LENGTH, parseKey } from '../../packages/guard/src/keys/key-format';
+import { encodeBase62 } from '../../packages/guard/src/lib/base62';
 
 describe('key format', () => {
   it('is <prefix>_<12-char id>_<43-char secret><6-char checksum>, URL-safe only', () => {

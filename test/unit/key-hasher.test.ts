@@ -1,5 +1,5 @@
-import { generateKey } from '../../src/keys/key-format';
-import { KeyHasher } from '../../src/keys/key-hasher';
+import { generateKey } from '../../packages/guard/src/keys/key-format';
+import { KeyHasher } from '../../packages/guard/src/keys/key-hasher';
 
 describe('KeyHasher', () => {
   const hasher = new KeyHasher({ 1: 'first-secret-0123456789abcdefghijkl' });

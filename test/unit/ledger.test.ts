@@ -1,4 +1,4 @@
-import { type CeilingStore, type CounterKind, MemoryLedger, type ReserveRequest } from '../../src/limits/ledger';
+import { type CeilingStore, type CounterKind, MemoryLedger, type ReserveRequest } from '../../packages/guard/src/limits/ledger';
 
 class RecordingCeilings implements CeilingStore {
   raises: { keyId: string; kind: CounterKind; periodStart: number; ceiling: number }[] = [];

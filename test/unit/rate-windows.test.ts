@@ -1,5 +1,5 @@
 import { RateLimiterMemory } from 'rate-limiter-flexible';
-import { COUNT_ONLY_POINTS, rateLimitHeaders, RateWindows } from '../../src/limits/rate-windows';
+import { COUNT_ONLY_POINTS, rateLimitHeaders, RateWindows } from '../../packages/guard/src/limits/rate-windows';
 
 const limits = { perMinute: 3, perHour: 5, perDay: 100, perMonth: 1000 };
 

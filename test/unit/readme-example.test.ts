@@ -1,8 +1,8 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import request from 'supertest';
-import { generateKey } from '../../src/keys/key-format';
-import { KeyHasher } from '../../src/keys/key-hasher';
+import { generateKey } from '../../packages/guard/src/keys/key-format';
+import { KeyHasher } from '../../packages/guard/src/keys/key-hasher';
 import { createReportsApp } from '../examples/guard-another-app';
 import { buildKeyRecord as record } from '../helpers/key-record';
 

@@ -1,5 +1,5 @@
 import { ReplyError } from 'ioredis';
-import { CircuitOpenError, describeFailure, RedisBreaker } from '../../src/redis/redis-breaker';
+import { CircuitOpenError, describeFailure, RedisBreaker } from '../../packages/guard/src/redis/redis-breaker';
 
 const timedOut = () => Promise.reject(new Error('Command timed out'));
 const wait = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));

@@ -1,5 +1,5 @@
-import { createMemoryLimits } from '../../src/limits/limits';
-import type { MemoryLedger } from '../../src/limits/ledger';
+import { createMemoryLimits } from '../../packages/guard/src/limits/limits';
+import type { MemoryLedger } from '../../packages/guard/src/limits/ledger';
 import { ReservationsInFlight } from '../../src/observability/reservations';
 
 const baseline = { periodStart: 0, used: 0, ceiling: 0 };

@@ -1,5 +1,5 @@
 import { type UsageBatch, UsageBuffer, type UsageSink } from '../../src/usage/usage-buffer';
-import type { UsageEvent } from '../../src/usage/usage-types';
+import type { UsageEvent } from '../../packages/guard/src/usage/usage-types';
 import { buildUsageEvent } from '../helpers/usage-events';
 
 class MemorySink implements UsageSink {

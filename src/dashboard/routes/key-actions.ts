@@ -7,7 +7,7 @@
 import { type Request, Router } from 'express';
 import { z } from 'zod';
 import type { AppContext } from '../../context';
-import type { ApiKeyRecord } from '../../keys/key-types';
+import type { ApiKeyRecord } from '@keyward/guard';
 import { parseInput } from '../../lib/validation';
 import { userActor } from '../actor';
 import { keyLimitsOf, visibleKey } from '../policy';

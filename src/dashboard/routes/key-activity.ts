@@ -9,12 +9,11 @@
 import { Router } from 'express';
 import { z } from 'zod';
 import { sendCsv } from '../../http/csv-response';
-import { normalizeIpEntry } from '../../lib/ip';
+import { normalizeIpEntry, REQUEST_OUTCOMES, type RequestOutcome } from '@keyward/guard';
 import { requestLogCsv, tenantUsageCsv } from '../../presenters/activity-presenter';
 import { decodeCursor, type RequestLogEntry, type RequestLogFilters, requestLogPage } from '../../usage/request-activity';
 import type { TenantUsageRow } from '../../usage/tenant-usage';
 import { type KeyUsageReport, keyUsageReport } from '../../usage/usage-report';
-import { REQUEST_OUTCOMES, type RequestOutcome } from '../../usage/usage-types';
 import { href } from '../links';
 import { OUTCOME_CHOICES, outcomeLabel } from '../outcomes';
 import { visibleKey } from '../policy';

@@ -7,8 +7,7 @@
 import { Router } from 'express';
 import { z } from 'zod';
 import { listAuditEvents } from '../../data/repositories/audit-events';
-import { displayStatus } from '../../keys/key-types';
-import { effectiveRateLimits, TIER_LIMITS } from '../../keys/tiers';
+import { displayStatus, effectiveRateLimits, TIER_LIMITS } from '@keyward/guard';
 import { clientAddresses } from '../../usage/request-activity';
 import { keyUsageReport } from '../../usage/usage-report';
 import { auditRows } from '../audit-view';

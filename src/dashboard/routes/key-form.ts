@@ -6,9 +6,7 @@
  */
 import { type Request, type Response, Router } from 'express';
 import { AppError } from '../../errors';
-import type { ApiKeyRecord } from '../../keys/key-types';
-import { TIERS } from '../../keys/key-types';
-import { TIER_LIMITS } from '../../keys/tiers';
+import { type ApiKeyRecord, TIER_LIMITS, TIERS } from '@keyward/guard';
 import { userActor } from '../actor';
 import { all, assertValidKeyForm, type FormValues, formErrors, formValuesOf, type KeyFormContext } from '../key-form';
 import { keyLimitsOf, visibleKey } from '../policy';

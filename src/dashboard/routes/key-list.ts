@@ -6,9 +6,7 @@
 import { Router } from 'express';
 import { z } from 'zod';
 import { keysDailyUsage } from '../../data/repositories/usage';
-import { displayStatus, EXPIRY_FILTERS, type ExpiryFilter } from '../../keys/key-types';
-import { limitStatus } from '../../limits/limit-status';
-import { dayStart } from '../../limits/periods';
+import { dayStart, displayStatus, EXPIRY_FILTERS, type ExpiryFilter, limitStatus } from '@keyward/guard';
 import { paginate } from '../links';
 import { ownerScope } from '../policy';
 import { requireTenant } from '../require-tenant';

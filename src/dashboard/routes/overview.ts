@@ -6,9 +6,8 @@
 import { Router } from 'express';
 import { z } from 'zod';
 import type { AppContext } from '../../context';
-import type { BudgetView } from '../../governance/level-types';
+import { type BudgetView, dayStart } from '@keyward/guard';
 import { sendCsv } from '../../http/csv-response';
-import { dayStart } from '../../limits/periods';
 import { tenantUsageCsv } from '../../presenters/activity-presenter';
 import { tenantUsage, USAGE_GROUPS } from '../../usage/tenant-usage';
 import { chartSeries, dailyChart } from '../charts';

@@ -6,7 +6,7 @@
  * anyone else, and any user who is not a member of this tenant, gets 404.
  */
 import { type Request, type Response, Router } from 'express';
-import type { OwnerLimitsView } from '../../governance/level-types';
+import type { OwnerLimitsView } from '@keyward/guard';
 import { userActor } from '../actor';
 import { LIMITS_FIELD_LABELS, type LimitsFormValues, limitsFormErrors, limitsFormValues, limitsInputFromForm, readLimitsForm } from '../level-limits-form';
 import { limitWindows } from '../limits-summary';

@@ -1,6 +1,6 @@
 /** Alerts and the deliveries they fan out to (see src/alerts/alert-service.ts). */
 import type { AlertRecord, AlertType } from '../../alerts/alert-types';
-import { newSortableId } from '../../lib/base62';
+import { newSortableId } from '@keyward/guard';
 import type { Db, Prisma, Tx } from '../client-types';
 
 /** An alert row to write, with the webhooks it goes to. */

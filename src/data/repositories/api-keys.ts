@@ -1,14 +1,4 @@
-import type {
-  ApiKeyRecord,
-  BudgetPeriod,
-  DisplayStatus,
-  ExpiryFilter,
-  KeyCredentials,
-  KeySettings,
-  KeyStatus,
-  Tier,
-  UsageLimitPeriod,
-} from '../../keys/key-types';
+import type { ApiKeyRecord, BudgetPeriod, DisplayStatus, ExpiryFilter, KeyCredentials, KeySettings, KeyStatus, Tier, UsageLimitPeriod } from '@keyward/guard';
 import type { Db, Prisma, Tx } from '../client-types';
 
 type KeyRow = Prisma.ApiKeyGetPayload<{ include: { tags: true } }>;

@@ -1,5 +1,5 @@
 import type { AuditChanges, AuditEvent, AuditEventInput, AuditLabels } from '../../audit/audit-types';
-import { newSortableId } from '../../lib/base62';
+import { newSortableId } from '@keyward/guard';
 import type { Db, Prisma, Tx } from '../client-types';
 
 /** Appends an audit event; call it inside the transaction of the change it describes. */

@@ -2,8 +2,7 @@
  * The level_limits table: a tenant's limits and its key owners' limits (src/governance), plus the
  * durable budget ceiling of each level (the same ledger rule as api_keys: a restart counts from it).
  */
-import { DEFAULT_ALERT_THRESHOLDS, type LevelLimits, type TenantLimits } from '../../governance/level-types';
-import type { BudgetPeriod } from '../../keys/key-types';
+import { type BudgetPeriod, DEFAULT_ALERT_THRESHOLDS, type LevelLimits, type TenantLimits } from '@keyward/guard';
 import type { Database } from '../database';
 import type { Db, Tx } from '../client-types';
 

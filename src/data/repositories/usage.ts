@@ -4,7 +4,7 @@
  * time never lose or double-count. Rows are touched in key order so two concurrent batches lock
  * them in the same order.
  */
-import type { CounterKind } from '../../limits/ledger';
+import type { CounterKind } from '@keyward/guard';
 import type { KeyUsageDelta, RollupDelta, UsageBatch } from '../../usage/usage-buffer';
 import type { Database } from '../database';
 import { Prisma } from '../../generated/postgresql/client';

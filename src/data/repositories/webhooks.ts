@@ -1,5 +1,5 @@
 /** Webhooks and their deliveries (src/webhooks). Ids come in from callers: always scoped by tenant. */
-import { newSortableId } from '../../lib/base62';
+import { newSortableId } from '@keyward/guard';
 import type { Db, Tx } from '../client-types';
 
 /** A stored webhook (secret still sealed). */

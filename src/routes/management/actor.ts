@@ -1,8 +1,7 @@
 import type { Request } from 'express';
 import type { Actor } from '../../audit/audit-types';
 import type { ChangeLimits } from '../../keys/key-authority';
-import { keyAuthority } from '../../keys/scopes';
-import type { AuthenticatedKey } from '../../middleware/authenticated-key';
+import { type AuthenticatedKey, keyAuthority } from '@keyward/guard';
 
 /** The calling key (the guard ran before every management route). */
 export function callingKey(req: Request<object>): AuthenticatedKey {

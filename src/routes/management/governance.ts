@@ -5,7 +5,7 @@
  */
 import { type Request, type RequestHandler, Router } from 'express';
 import type { AppContext } from '../../context';
-import { requireScope } from '../../middleware/require-scope';
+import { requireScope } from '@keyward/guard';
 import { callingKey, keyActor } from './actor';
 
 /** The routes, each behind `manage` (the management guard). */

@@ -7,11 +7,10 @@ import { Router } from 'express';
 import { z } from 'zod';
 import type { AppContext } from '../../context';
 import { sendCsv } from '../../http/csv-response';
-import { normalizeIpEntry } from '../../lib/ip';
+import { normalizeIpEntry, REQUEST_OUTCOMES } from '@keyward/guard';
 import { parseInput } from '../../lib/validation';
 import { presentClientAddresses, presentRequestLogPage, requestLogCsv } from '../../presenters/activity-presenter';
 import { clientAddresses, decodeCursor, requestLogPage } from '../../usage/request-activity';
-import { REQUEST_OUTCOMES } from '../../usage/usage-types';
 import { callingKey } from './actor';
 import { blankAsMissing, countField, formatField, instantField } from './query-fields';
 

@@ -6,7 +6,7 @@ import { listAuditEvents } from '../../data/repositories/audit-events';
 import { validationError } from '../../errors';
 import { sendCsv } from '../../http/csv-response';
 import { paginationSchema } from '../../keys/key-input';
-import { dayStart } from '../../limits/periods';
+import { dayStart } from '@keyward/guard';
 import { parseInput } from '../../lib/validation';
 import { presentTenantUsage, tenantUsageCsv } from '../../presenters/activity-presenter';
 import { auditEventsCsv } from '../../presenters/audit-csv';

@@ -8,7 +8,7 @@ import { Router } from 'express';
 import { z } from 'zod';
 import type { AppContext } from '../../context';
 import { parseInput } from '../../lib/validation';
-import { requireScope } from '../../middleware/require-scope';
+import { requireScope } from '@keyward/guard';
 import { presentAlert, presentDelivery, presentWebhook } from '../../presenters/webhook-presenter';
 import { callingKey, keyActor } from './actor';
 

@@ -11,7 +11,7 @@ import { issuedKeySchema, keySchema, pageSchema } from '../../presenters/key-pre
 import { errorSchema, statsSchema } from '../../presenters/openai-schemas';
 import { keyUsageSchema } from '../../presenters/usage-presenter';
 import { MAX_USAGE_RANGE_DAYS, USAGE_GROUPS } from '../../usage/tenant-usage';
-import { REQUEST_OUTCOMES } from '../../usage/usage-types';
+import { REQUEST_OUTCOMES } from '@keyward/guard';
 import { governanceComponents, governancePaths } from './governance-paths';
 import { openAiComponents, openAiPaths } from './openai-paths';
 import { verifyComponents, verifyPaths } from './verify-paths';

@@ -1,6 +1,16 @@
 import type { Response } from 'express';
-import type { ErrorType } from '../errors';
 import type { LimitLevel } from '../governance/level-types';
+
+/** The `error.type` of an /api error body (OpenAI's error shape). */
+export type ErrorType =
+  | 'authentication_error'
+  | 'permission_error'
+  | 'rate_limit_error'
+  | 'budget_error'
+  | 'invalid_request_error'
+  | 'not_found_error'
+  | 'conflict_error'
+  | 'server_error';
 
 /** Every refusal the middleware answers, with its status and error type. */
 export const DENIALS = {

@@ -33,7 +33,7 @@ import {
   type Settlement,
 } from '../limits/ledger';
 import { CircuitOpenError, isUnanswered, type RedisBreaker } from './redis-breaker';
-import type { RedisClient } from './redis-client';
+import type { RedisClient } from './redis-types';
 
 /**
  * Brings counter i (KEYS 3i-2..3i: state hash, reservation expiries, reservation amounts) to

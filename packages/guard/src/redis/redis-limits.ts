@@ -6,7 +6,7 @@
  *     they fail closed: requests of keys with a quota or budget get 503 `limits_unavailable`
  *     (REDIS_FAILURE_MODE=open lets them through unchecked instead). Keys without either are
  *     not affected.
- * "Fails" includes a Redis that stalls: every command has a timeout (redis-client.ts) and every
+ * "Fails" includes a Redis that stalls: every command has a timeout (set by whoever creates the client) and every
  * Redis call goes through one breaker (redis-breaker.ts), so once Redis is known not to answer the
  * policy applies at once, without asking Redis, until a probe finds it answering again.
  */
@@ -26,7 +26,7 @@ import type {
 import type { InvalidKeyPolicy, LimiterOptions, LimitBackend } from '../limits/limits';
 import { COUNT_ONLY_POINTS, RateWindows } from '../limits/rate-windows';
 import type { RedisBreaker } from './redis-breaker';
-import type { RedisClient } from './redis-client';
+import type { RedisClient } from './redis-types';
 import { RedisLedger } from './redis-ledger';
 
 export type RedisFailureMode = 'closed' | 'open';
@@ -45,7 +45,7 @@ interface RedisStorePrimitives {
 const redisStore = RateLimiterRedis.prototype as unknown as RedisStorePrimitives;
 for (const name of ['_upsert', '_get', '_delete'] as const) {
   if (typeof redisStore[name] !== 'function') {
-    throw new Error(`rate-limiter-flexible's RateLimiterRedis has no ${name}() any more: update BreakerRateLimiterRedis in src/redis/redis-limits.ts.`);
+    throw new Error(`rate-limiter-flexible's RateLimiterRedis has no ${name}() any more: update BreakerRateLimiterRedis in @keyward/guard's redis/redis-limits.ts.`);
   }
 }
 

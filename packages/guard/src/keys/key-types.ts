@@ -76,7 +76,7 @@ export interface KeyUsageCounters {
 }
 
 /**
- * Durable state of the quota and budget ledgers (see src/limits): the spend inside the current
+ * Durable state of the quota and budget ledgers (see limits/): the spend inside the current
  * budget period and the high-water marks no ledger passes without raising them first.
  */
 export interface KeyLedgerState {
