@@ -32,6 +32,7 @@ export type { KeyChange, KeyEventBus } from './keys/key-events';
 // Keys: format, hashing, verification, scopes, tiers.
 export { displayPrefix, generateKey, isKeyId, parseKey } from './keys/key-format';
 export { KeyHasher } from './keys/key-hasher';
+export { keyRecord, type KeyRecordInit } from './keys/key-record';
 export { checkCredential, type CredentialFailure } from './keys/key-verification';
 export { ADMIN_SCOPE, holdsScope, keyAuthority, scopesBeyond, type ScopeAuthority } from './keys/scopes';
 export { effectiveRateLimits, MAX_RATE_LIMITS, TIER_LIMITS } from './keys/tiers';
