@@ -1,6 +1,6 @@
 // README example: guarding your own Express app with Keyward keys (test/unit/readme-example.test.ts runs it).
 import express from 'express';
-import { apiKeyAuth, type ApiKeyRecord, cachedKeyStore, createMemoryLimits, KeyHasher, requireScope } from 'keyward';
+import { apiKeyAuth, type ApiKeyRecord, cachedKeyStore, createMemoryLimits, KeyHasher, requireScope } from '@keyward/guard';
 
 export function createReportsApp(options: { findKey: (id: string) => Promise<ApiKeyRecord | null>; keyHashSecret: string }) {
   const keys = cachedKeyStore({ findKey: options.findKey }); // your lookup by public id, cached
