@@ -22,6 +22,7 @@ export const verifyResultSchema = z.object({
   rateLimits: keyInfoSchema.shape.rateLimits,
   quota: keyInfoSchema.shape.quota,
   budget: keyInfoSchema.shape.budget,
+  retryAfter: z.number().int().nullable().describe('On a refusal, the seconds /api would answer in Retry-After (null where waiting does not help soon, e.g. a used-up total quota or budget).'),
   reservationId: z.string().optional().describe('Set when cost, tokens or a concurrency slot are held: settle with POST /api/v1/keys/verify/{reservationId}/settle.'),
   expiresAt: z.iso.datetime({ offset: true }).optional().describe('When an unsettled reservation is charged in full.'),
 });

@@ -14,6 +14,7 @@ import { type GuardObservers, guardObservers } from '../observability/guard-obse
 import { governanceRouter } from './management/governance';
 import { keysRouter } from './management/keys';
 import { verifyRouter } from './management/verify';
+import { keyFeedRouter } from './management/key-feed';
 import { reportsRouter } from './management/reports';
 import { alertsRouter, webhooksRouter } from './management/webhooks';
 import { openAiRouter } from './openai';
@@ -73,6 +74,8 @@ export function apiRouter(ctx: AppContext, observe: GuardObservers = guardObserv
 
   router.use(openApiRouter(ctx));
   router.use('/v1/keys/verify', verifyRouter(ctx.verification, verifyCaller));
+  // The key change feed (server-sent events) for services caching verify answers: same caller guard, once per connection.
+  router.use('/v1/keys/changes', keyFeedRouter(ctx.keyEvents, verifyCaller));
   router.use('/v1/keys', manage, keysRouter(ctx));
   // Alert webhooks: reads need keys:read (the guard), changes admin (checked in the router).
   router.use('/v1/webhooks', manage, webhooksRouter(ctx));

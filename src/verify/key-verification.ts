@@ -34,6 +34,8 @@ export interface VerifyResult {
   rateLimits: LimitStatus['rateLimits'];
   quota: LimitStatus['quota'];
   budget: LimitStatus['budget'];
+  /** On a refusal: the seconds /api would send as Retry-After (null where waiting does not help). */
+  retryAfter: number | null;
   /** Set when the request holds reservations: settle them with POST /verify/{reservationId}/settle. */
   reservationId?: string;
   /** When an unsettled reservation is charged in full. */
@@ -230,7 +232,7 @@ export class KeyVerification {
 
   private async valid(key: ApiKeyRecord): Promise<VerifyResult> {
     const status = await limitStatus(this.options.limits, key, this.now());
-    return { valid: true, code: 'ok', message: null, level: null, key: presentKey(key), rateLimits: status.rateLimits, quota: status.quota, budget: status.budget };
+    return { valid: true, code: 'ok', message: null, level: null, key: presentKey(key), rateLimits: status.rateLimits, quota: status.quota, budget: status.budget, retryAfter: null };
   }
 
   private async refused(attempt: DescribedAttempt, refusal: Refusal): Promise<VerifyResult> {
@@ -246,6 +248,7 @@ export class KeyVerification {
       rateLimits: status?.rateLimits ?? [],
       quota: status?.quota ?? null,
       budget: status?.budget ?? null,
+      retryAfter: refusal.headers?.['Retry-After'] === undefined ? null : Number(refusal.headers['Retry-After']),
     };
   }
 }

@@ -65,6 +65,7 @@ describe('the OpenAPI document', () => {
         '/api/v1/owners/{userId}/limits',
         '/api/v1/keys/verify',
         '/api/v1/keys/verify/{reservationId}/settle',
+        '/api/v1/keys/changes',
         '/api/v1/webhooks',
         '/api/v1/webhooks/{id}',
         '/api/v1/webhooks/{id}/deliveries',

@@ -87,3 +87,8 @@ export type {
 // Small helpers the guard uses and apps may reuse.
 export { compileIpAllowlist, normalizeIpEntry } from './lib/ip';
 export { newId, newSortableId } from './lib/base62';
+
+// Remote key source: verify through Keyward's verify API, with a short cache kept by its change feed.
+export { createRemoteGuard } from './remote/remote-guard';
+export type { RemoteCheckRequest, RemoteGuard, RemoteGuardOptions, RemoteGuardStats, RemoteVerdict } from './remote/remote-guard';
+export type { VerifyAnswer, VerifyWindow } from './remote/verify-answer';
