@@ -26,6 +26,18 @@ export interface Pagination {
   /** Where the page-jump form goes, and the filters it keeps (hidden fields). */
   path: string;
   keep: [string, string][];
+  /** More matches than were counted: `total` is a lower bound ("more than 10,000"). */
+  capped: boolean;
+  /** A page reached by a cursor (past the numbered pages): its position is not known. */
+  cursor: boolean;
+}
+
+/** Keyset pagination of a long list: the next page's cursor, whether this page came from one. */
+export interface CursorOptions {
+  capped?: boolean;
+  nextCursor?: string | null;
+  /** This page was asked for with a cursor. */
+  onCursor?: boolean;
 }
 
 /** Pagination links for `path` with `params` (the current filters). */
@@ -35,10 +47,33 @@ export function paginate(
   page: number,
   size: number,
   total: number,
+  options: CursorOptions = {},
 ): Pagination {
   const pages = Math.max(1, Math.ceil(total / size));
   const beyond = page > pages;
+  // Past the numbered pages (a capped count), "Next" follows the cursor; "Previous" starts over.
+  const cursorNext = options.nextCursor ? href(path, { ...params, cursor: options.nextCursor }) : null;
+  if (options.onCursor) {
+    return {
+      page,
+      pages,
+      total,
+      size,
+      first: 0,
+      last: 0,
+      beyond: false,
+      prev: href(path, params),
+      next: cursorNext,
+      lastPage: href(path, { ...params, page: pages }),
+      path,
+      keep: keepOf(params),
+      capped: Boolean(options.capped),
+      cursor: true,
+    };
+  }
   return {
+    capped: Boolean(options.capped),
+    cursor: false,
     page,
     pages,
     total,
@@ -47,11 +82,16 @@ export function paginate(
     last: beyond ? 0 : Math.min(total, page * size),
     beyond,
     prev: page > 1 ? href(path, { ...params, page: Math.min(page - 1, pages) }) : null,
-    next: page < pages ? href(path, { ...params, page: page + 1 }) : null,
+    next: page < pages ? href(path, { ...params, page: page + 1 }) : options.capped && !beyond ? cursorNext : null,
     lastPage: href(path, { ...params, page: pages }),
     path,
-    keep: Object.entries(params).flatMap(([name, value]) =>
-      value === undefined || value === null || value === '' || name === 'page' ? [] : [[name, String(value)] as [string, string]],
-    ),
+    keep: keepOf(params),
   };
+}
+
+/** The filters a page-jump form keeps as hidden fields. */
+function keepOf(params: Record<string, string | number | null | undefined>): [string, string][] {
+  return Object.entries(params).flatMap(([name, value]) =>
+    value === undefined || value === null || value === '' || name === 'page' || name === 'cursor' ? [] : [[name, String(value)] as [string, string]],
+  );
 }

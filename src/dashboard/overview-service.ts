@@ -5,9 +5,11 @@
  * tenant; members see their own keys.
  */
 import type { AppContext } from '../context';
-import { ownerDailyUsage, tenantDailyUsage, topKeysByRequests, topKeysOfOwner, type UsageBucket } from '../data/repositories/usage';
+import { ownerDailyUsage, tenantDailyUsage, topKeysOfOwner, type UsageBucket } from '../data/repositories/usage';
+import { keyStats, listKeyPage } from '../data/repositories/key-list';
+import { topKeysOfMonth } from '../data/repositories/usage-rollups';
 import type { KeyStats } from '../keys/key-service';
-import { dayStart } from '@keyward/guard';
+import { dayStart, type DisplayStatus } from '@keyward/guard';
 import type { Tenant } from '../tenants/tenant-types';
 import { type OutcomeCounts, type OutcomePoint, type RefusalReason, sumOutcomes, tenantOutcomeSeries, topRefusalReasons } from '../usage/outcome-report';
 import { ownerScope } from './policy';
@@ -43,8 +45,9 @@ function monthStart(now: Date): number {
 }
 
 async function memberStats(ctx: AppContext, tenantId: string, ownerId: string): Promise<KeyStats> {
-  const count = async (status: string) => (await ctx.keys.list(tenantId, { ownerId, status, size: 1 })).total;
-  const [active, inactive, revoked, expired] = await Promise.all(['active', 'inactive', 'revoked', 'expired'].map(count));
+  // Capped counts (up to 10,000 each): a member's own keys.
+  const count = async (status: DisplayStatus) => (await listKeyPage(ctx.database, { tenantId, ownerId, status, size: 1 })).total;
+  const [active, inactive, revoked, expired] = await Promise.all((['active', 'inactive', 'revoked', 'expired'] as const).map(count));
   return { active, inactive, revoked, expired, total: active + inactive + revoked + expired };
 }
 
@@ -56,13 +59,11 @@ export async function buildOverview(ctx: AppContext, viewer: Viewer & { tenant: 
   const owner = ownerScope(viewer);
   const outcomesPromise = tenantOutcomeSeries(ctx.database.prisma, viewer.tenant.id, { ownerId: owner, now: now.getTime() });
   // The key list's "expiring within 7 days" filter, so "see all" lists exactly these.
-  const expiringPromise = ctx.keys.list(viewer.tenant.id, {
-    expires: '7d',
-    ownerId: owner,
-    sort: 'expiresAt',
-    order: 'asc',
-    size: EXPIRING_SHOWN,
-  });
+  const expiringPromise = listKeyPage(
+    ctx.database,
+    { tenantId: viewer.tenant.id, expires: '7d', ownerId: owner, sort: 'expiresAt', order: 'asc', size: EXPIRING_SHOWN },
+    now,
+  );
 
   let stats: KeyStats;
   let buckets: UsageBucket[];
@@ -71,9 +72,9 @@ export async function buildOverview(ctx: AppContext, viewer: Viewer & { tenant: 
 
   if (!owner) {
     [stats, buckets, top] = await Promise.all([
-      ctx.keys.stats(viewer.tenant.id),
+      keyStats(ctx.database, viewer.tenant.id, now),
       tenantDailyUsage(ctx.database.prisma, viewer.tenant.id, from),
-      topKeysByRequests(ctx.database.prisma, viewer.tenant.id, new Date(month), 5),
+      topKeysOfMonth(ctx.database.prisma, viewer.tenant.id, new Date(month), 5),
     ]);
     const keys = await Promise.all(top.map((t) => ctx.keys.findById(t.keyId)));
     for (const key of keys) if (key && key.tenantId === viewer.tenant.id) names.set(key.id, key.name);
@@ -102,7 +103,7 @@ export async function buildOverview(ctx: AppContext, viewer: Viewer & { tenant: 
     last30,
     refusals: topRefusalReasons(last30),
     topKeys: top.map((t) => ({ id: t.keyId, name: names.get(t.keyId) ?? null, requests: t.requests, spendMicroCents: t.spendMicroCents })),
-    expiring: expiring.data.map((k) => ({ id: k.id, name: k.name, expiresAt: k.expiresAt as Date, ownerId: k.ownerId })),
+    expiring: expiring.rows.map((k) => ({ id: k.id, name: k.name, expiresAt: k.expiresAt as Date, ownerId: k.ownerId })),
     expiringTotal: expiring.total,
   };
 }

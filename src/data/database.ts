@@ -5,6 +5,7 @@ import type { Db, Prisma, Tx } from './client-types';
 import { dialectFor } from './dialects';
 import { type DatabaseTimeouts, type Dialect, transactionTimeoutMs } from './dialects/dialect';
 import { databaseUnavailableReason } from './errors';
+import { createListReads, type ListReads } from './list-reads';
 
 /** The app's handle on its database: the Prisma client plus provider-specific strategies. */
 export interface Database {
@@ -19,6 +20,8 @@ export interface Database {
    * It waits about `connectMs` for a connection and may last 2 x `queryMs` (then it fails).
    */
   transaction<T>(fn: (tx: Tx) => Promise<T>): Promise<T>;
+  /** Where list and report reads run: off the app's thread on SQLite (see list-reads.ts). */
+  readonly reads: ListReads;
   /** Resolves when the database answers a trivial query. */
   ping(): Promise<void>;
   close(): Promise<void>;
@@ -52,9 +55,11 @@ export function openDatabase(config: DatabaseConfig, options: DatabaseOptions): 
       failures?.warn(`database-connection:${reason}`, undefined, 'a database connection failed; it is replaced on next use', { reason });
     },
   });
+  const reads = createListReads(config, prisma, timeouts.queryMs);
   return {
     provider: config.provider,
     prisma,
+    reads,
     containsText: (text) => dialect.containsText(text),
     sql: { typed: dialect.typed, jsonRows: dialect.jsonRows, lockApiKeys: dialect.lockApiKeys, lockKeyChanges: dialect.lockKeyChanges },
     transaction: (fn) =>
@@ -68,6 +73,9 @@ export function openDatabase(config: DatabaseConfig, options: DatabaseOptions): 
     ping: async () => {
       await prisma.$queryRawUnsafe('SELECT 1');
     },
-    close: () => prisma.$disconnect(),
+    close: async () => {
+      await reads.close();
+      await prisma.$disconnect();
+    },
   };
 }

@@ -180,7 +180,7 @@ describe.each(availableProviders)('the key list on %s', (provider) => {
             const rows = await tx.$queryRawUnsafe<{ 'QUERY PLAN': string }[]>('EXPLAIN SELECT "keyId" FROM "api_key_tags" WHERE "tenantId" = $1 AND "tagLower" = $2', w.tenant.id, 'production');
             return rows.map((row) => row['QUERY PLAN']);
           });
-    expect(plan.join(' ')).toContain('api_key_tags_tenantId_tagLower_idx');
+    expect(plan.join(' ')).toContain('api_key_tags_tenantId_tagLower_keyId_idx');
   });
 
   test('a page jump, and a page past the end says so instead of "2,021–2,020 of 2,020"', async () => {

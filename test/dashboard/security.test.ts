@@ -179,7 +179,7 @@ describe('security headers and inline content', () => {
 
   test('a 500 page says nothing about the failure but the request id', async () => {
     const agent = await signedIn(w.app, w.owner.email);
-    const spy = jest.spyOn(w.ctx.keys, 'list').mockRejectedValueOnce(new Error('database exploded at secret place'));
+    const spy = jest.spyOn(w.ctx.database.reads, 'all').mockRejectedValueOnce(new Error('database exploded at secret place'));
     const res = await agent.get('/keys').set('X-Request-Id', 'req-123').expect(500);
     spy.mockRestore();
     expect(res.headers['content-type']).toMatch(/text\/html/);

@@ -20,9 +20,11 @@ export async function introspect(config: DatabaseConfig): Promise<ExpectedTable[
 function introspectSqlite(file: string): ExpectedTable[] {
   const db = new BetterSqlite3(file, { readonly: true });
   try {
-    const tables = db
-      .prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' AND name <> '_prisma_migrations'")
-      .all() as { name: string }[];
+    // Ordinary tables only: the key search's FTS5 table and its shadow tables are outside the
+    // Prisma model (a migration creates them; test/integration/key-search-index.test.ts checks them).
+    const tables = (db.prepare('PRAGMA table_list').all() as { schema: string; name: string; type: string }[]).filter(
+      (t) => t.schema === 'main' && t.type === 'table' && !t.name.startsWith('sqlite_') && t.name !== '_prisma_migrations',
+    );
     return tables.map(({ name }) => {
       const info = db.prepare(`PRAGMA table_info("${name}")`).all() as { name: string; type: string; notnull: number; pk: number }[];
       const primary = info.filter((c) => c.pk > 0).sort((a, b) => a.pk - b.pk).map((c) => c.name);

@@ -177,5 +177,5 @@ describe('keys create options', () => {
     }
     const listed = await runCli(['keys', 'list', '--tenant', 'default', '--json'], { cwd, env });
     expect(JSON.parse(listed.stdout)).toEqual([]);
-  });
+  }, 120_000); // 15 CLI processes, one after another: seconds each on a busy 2-core machine
 });

@@ -60,7 +60,7 @@ describe('tenants and users', () => {
     const tenant = await buildTenant(t.ctx);
     const renamed = await t.ctx.tenants.rename(tenant.id, { name: 'Renamed' }, testActor);
     expect(renamed.name).toBe('Renamed');
-    const events = await listAuditEvents(t.ctx.database.prisma, { tenantId: tenant.id, page: 1, size: 10 });
+    const events = await listAuditEvents(t.ctx.database, { tenantId: tenant.id, page: 1, size: 10 });
     expect(events.rows.map((e) => e.action)).toEqual(['tenant.rename', 'tenant.create']);
   });
 
@@ -81,7 +81,7 @@ describe('tenants and users', () => {
     await expect(t.ctx.users.setMembership(user.id, tenant.id, 'boss', testActor)).rejects.toMatchObject({
       details: [{ field: 'role', message: 'must be one of owner, admin, member' }],
     });
-    const events = await listAuditEvents(t.ctx.database.prisma, { tenantId: tenant.id, page: 1, size: 10 });
+    const events = await listAuditEvents(t.ctx.database, { tenantId: tenant.id, page: 1, size: 10 });
     expect(events.rows.map((e) => e.action)).toEqual(['member.role_change', 'member.add', 'tenant.create']);
   });
 });

@@ -68,6 +68,9 @@ describe.each(availableProviders)('key changes across processes without Redis, o
   /** A key issued on A and cached on B (B answered 200 with it). */
   async function keyCachedOnB() {
     const issued = await a.keys.create(tenantId, buildKeyInput({ tier: 'enterprise' }), testActor);
+    // B first hears of the creation (which drops any cached answer for the id), then caches the key.
+    const heard = Date.now() + 5000;
+    while (!seenByB.some((c) => c.keyId === issued.apiKey.id && c.kind === 'created') && Date.now() < heard) await new Promise((r) => setTimeout(r, 10));
     expect((await callModels(bUrl, issued.key)).status).toBe(200);
     expect(b.keyStore.peek(issued.apiKey.id)).toMatchObject({ id: issued.apiKey.id });
     return issued;

@@ -30,7 +30,7 @@ describe.each(availableProviders)('KeyService on %s', (provider) => {
   });
 
   const auditOf = async (keyId: string) =>
-    (await listAuditEvents(t.ctx.database.prisma, { tenantId: tenant.id, targetId: keyId, page: 1, size: 50 })).rows;
+    (await listAuditEvents(t.ctx.database, { tenantId: tenant.id, targetId: keyId, page: 1, size: 50 })).rows;
 
   async function expectAppError(promise: Promise<unknown>, status: number, code: string): Promise<AppError> {
     const error = await promise.then(
@@ -255,7 +255,7 @@ describe.each(availableProviders)('KeyService on %s', (provider) => {
       // Other tests' expiring keys (other tenants) may go too; this tenant loses exactly Delta.
       expect(await t.ctx.keys.cleanupExpired(30, testActor)).toBeGreaterThanOrEqual(1);
       expect((await t.ctx.keys.list(listTenant.id, {})).data.map((k) => k.name)).not.toContain('Delta');
-      const events = await listAuditEvents(t.ctx.database.prisma, { tenantId: listTenant.id, action: 'key.expired_cleanup', page: 1, size: 10 });
+      const events = await listAuditEvents(t.ctx.database, { tenantId: listTenant.id, action: 'key.expired_cleanup', page: 1, size: 10 });
       expect(events.total).toBe(1);
     });
   });

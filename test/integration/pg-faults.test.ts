@@ -161,6 +161,7 @@ describePostgres('PostgreSQL faults (real app process)', () => {
       const noAnswer: Answer[] = [];
       let freshIndex = 0;
       let running = true;
+      let answeredOk = 0;
 
       // GET /v1/models and POST /v1/chat/completions touch the database only in the guard's key lookup;
       // GET /v1/key reads the tenant after the guard, so a failure there is a counted (failed) request.
@@ -175,6 +176,7 @@ describePostgres('PostgreSQL faults (real app process)', () => {
           if (answer.status === 0) noAnswer.push(answer);
           else if (answer.status === 200) {
             entry.ok += 1;
+            answeredOk += 1;
             if (answer.body?.usage) {
               entry.tokens += answer.body.usage.prompt_tokens + answer.body.usage.completion_tokens;
               entry.spend += answer.body.usage.prompt_tokens * PRICE.input + answer.body.usage.completion_tokens * PRICE.output;
@@ -197,7 +199,10 @@ describePostgres('PostgreSQL faults (real app process)', () => {
         await sleep(150 + Math.floor(Math.random() * 150));
         terminated += await terminateBackends(admin, databaseName());
       }
+      // Enough served traffic to compare with what was stored, however busy the machine is.
+      const enough = Date.now() + 60_000;
       await sleep(500);
+      while (answeredOk <= 500 && Date.now() < enough) await sleep(100);
       running = false;
       await Promise.all(workers);
 

@@ -58,9 +58,9 @@ export function auditRoutes({ ctx, pages }: DashboardDeps): Router {
     const keyId = query.key ? keyIdOfFilter(query.key) : null;
     const keyError = query.key && !keyId ? 'is not a key id: use the id (AbCd1234EfGh) or the key as the list shows it (kw_AbCd1234EfGh…)' : null;
     const tenantId = platform ? null : viewer.tenant.id;
-    const { rows, total } = keyError
-      ? { rows: [], total: 0 }
-      : await listAuditEvents(ctx.database.prisma, {
+    const { rows, total, totalCapped } = keyError
+      ? { rows: [], total: 0, totalCapped: false }
+      : await listAuditEvents(ctx.database, {
           tenantId,
           ...actor,
           action: query.action,
@@ -94,7 +94,7 @@ export function auditRoutes({ ctx, pages }: DashboardDeps): Router {
       actions: AUDIT_ACTIONS,
       errors: keyError ? { key: keyError } : {},
       filtered: Boolean(filters.actor || filters.action || filters.key || filters.from || filters.to),
-      pagination: paginate('/audit', filters, query.page, PAGE_SIZE, total),
+      pagination: paginate('/audit', filters, query.page, PAGE_SIZE, total, { capped: totalCapped }),
     });
   });
 

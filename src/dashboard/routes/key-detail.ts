@@ -40,7 +40,7 @@ export function keyDetailRoutes({ ctx, pages }: DashboardDeps): Router {
     const now = ctx.dashboard.clock();
     const [usage, audit, owner, addresses] = await Promise.all([
       keyUsageReport({ database: ctx.database, limits: ctx.limits, levels: ctx.levelDirectory }, key, now.getTime()),
-      listAuditEvents(ctx.database.prisma, { tenantId: viewer.tenant.id, targetId: key.id, page: 1, size: 10 }),
+      listAuditEvents(ctx.database, { tenantId: viewer.tenant.id, targetId: key.id, page: 1, size: 10 }),
       key.ownerId ? ctx.users.findById(key.ownerId) : null,
       clientAddresses(ctx.database.prisma, key.tenantId, key.id, ADDRESSES_SHOWN),
     ]);

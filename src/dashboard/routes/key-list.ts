@@ -1,10 +1,12 @@
 /**
  * GET /keys: the tenant's keys (a member's own keys) with filters (status, owner, tag, expiry),
- * search (name, description), sort and server-side pagination with a page jump. One indexed page query plus a count, then
+ * search (name, description), sort and server-side pagination with a page jump (keyset cursors past the
+ * first 10,000 keys; see data/repositories/key-list.ts). One indexed page query plus a capped count, then
  * per row of the page only: today's usage bucket and the budget state.
  */
 import { Router } from 'express';
 import { z } from 'zod';
+import { decodeCursor, type KeyCursor, listKeyPage, MAX_OFFSET } from '../../data/repositories/key-list';
 import { keysDailyUsage } from '../../data/repositories/usage';
 import { dayStart, displayStatus, EXPIRY_FILTERS, type ExpiryFilter, limitStatus } from '@keyward/guard';
 import { paginate } from '../links';
@@ -41,7 +43,9 @@ const listQuerySchema = z.object({
   expires: z.enum(EXPIRY_FILTERS).optional().catch(undefined),
   q: z.string().trim().max(200).optional().catch(undefined),
   sort: z.enum(Object.keys(KEY_SORTS) as [keyof typeof KEY_SORTS]).catch('newest'),
+  // Page numbers reach MAX_OFFSET keys deep; deeper pages follow the cursor of "Next".
   page: z.coerce.number().int().min(1).max(1_000_000).catch(1),
+  cursor: z.string().max(512).optional().catch(undefined),
   size: z.coerce.number().int().refine((n) => PAGE_SIZES.includes(n)).catch(20),
 });
 
@@ -56,17 +60,32 @@ export function keyListRoutes({ ctx, pages }: DashboardDeps): Router {
     const now = ctx.dashboard.clock();
     const ownerId = ownerScope(viewer) ?? (query.owner || undefined);
     const sort = KEY_SORTS[query.sort];
-    const result = await ctx.keys.list(viewer.tenant.id, {
-      status: query.status,
-      ownerId,
-      tag: query.tag || undefined,
-      expires: query.expires,
-      search: query.q || undefined,
-      sort: sort.sort,
-      order: sort.order,
-      page: query.page,
-      size: query.size,
-    });
+    const order = { sort: sort.sort, order: sort.order } as const;
+    // A bad cursor in a hand-edited link starts over at the first page, like other bad filters.
+    let cursor: KeyCursor | undefined;
+    try {
+      cursor = query.cursor ? decodeCursor(query.cursor, order) : undefined;
+    } catch {
+      cursor = undefined;
+    }
+    const page = cursor ? 1 : Math.min(query.page, Math.floor(MAX_OFFSET / query.size) + 1);
+    const found = await listKeyPage(
+      ctx.database,
+      {
+        tenantId: viewer.tenant.id,
+        status: query.status,
+        ownerId,
+        tag: query.tag || undefined,
+        expires: query.expires,
+        search: query.q || undefined,
+        ...order,
+        page,
+        size: query.size,
+        cursor,
+      },
+      now,
+    );
+    const result = { data: found.rows, total: found.total };
 
     const today = new Date(dayStart(now.getTime()));
     const [owners, usage, budgets, members] = await Promise.all([
@@ -103,7 +122,11 @@ export function keyListRoutes({ ctx, pages }: DashboardDeps): Router {
       sorts: KEY_SORTS,
       expiries: EXPIRY_CHOICES,
       pageSizes: PAGE_SIZES,
-      pagination: paginate('/keys', filters, query.page, query.size, result.total),
+      pagination: paginate('/keys', filters, page, query.size, result.total, {
+        capped: found.totalCapped,
+        nextCursor: found.nextCursor,
+        onCursor: Boolean(cursor),
+      }),
     });
   });
 

@@ -301,7 +301,7 @@ export async function countKeysByStatus(
   return { active, inactive, revoked, expired };
 }
 
-/** Keys whose expiry is before `before`, oldest first. */
+/** Keys whose expiry is before `before`, oldest first (a range of the (expiresAt) index). */
 export async function findKeysExpiredBefore(db: Db, before: Date, limit: number): Promise<ApiKeyRecord[]> {
   const rows = await db.apiKey.findMany({
     where: { expiresAt: { lt: before } },
@@ -310,6 +310,17 @@ export async function findKeysExpiredBefore(db: Db, before: Date, limit: number)
     take: limit,
   });
   return rows.map(toRecord);
+}
+
+/** The keys with these ids, in the order of `ids` (missing ones left out): a page's rows by primary key. */
+export async function findKeysByIds(db: Db, ids: readonly string[]): Promise<ApiKeyRecord[]> {
+  if (ids.length === 0) return [];
+  const rows = await db.apiKey.findMany({ where: { id: { in: [...ids] } }, include: withTags });
+  const byId = new Map(rows.map((row) => [row.id, row]));
+  return ids.flatMap((id) => {
+    const row = byId.get(id);
+    return row ? [toRecord(row)] : [];
+  });
 }
 
 /** Which of `ids` are keys of the tenant now (of one owner, when given): the ones worth linking to. */

@@ -1,6 +1,8 @@
 import type { AuditChanges, AuditEvent, AuditEventInput, AuditLabels } from '../../audit/audit-types';
 import { newSortableId } from '@keyward/guard';
 import type { Db, Prisma, Tx } from '../client-types';
+import type { Database } from '../database';
+import type { ReadParam } from '../list-reads';
 
 /** Appends an audit event; call it inside the transaction of the change it describes. */
 export async function insertAuditEvent(tx: Tx, event: AuditEventInput, at = new Date()): Promise<void> {
@@ -38,27 +40,50 @@ export interface AuditQuery {
   size: number;
 }
 
-/** Newest first, with the total count for pagination. */
-export async function listAuditEvents(db: Db, query: AuditQuery): Promise<{ rows: AuditEvent[]; total: number }> {
-  const where: Prisma.AuditEventWhereInput = {
-    tenantId: query.tenantId,
-    ...(query.action ? { action: query.action } : {}),
-    ...(query.targetId ? { targetId: query.targetId } : {}),
-    ...(query.actorId ? { actorId: query.actorId } : {}),
-    ...(query.actorType ? { actorType: query.actorType } : {}),
-    ...(query.from || query.to ? { createdAt: { gte: query.from, lt: query.to } } : {}),
+/** Audit counts stop here ("more than 10,000"): a count never scans a long history. */
+export const AUDIT_COUNT_CAP = 10_000;
+
+/**
+ * Newest first, with the count of matches up to AUDIT_COUNT_CAP (`totalCapped` beyond). The ids
+ * and the count are read through database.reads (off the app's thread on SQLite) on the
+ * (tenantId, ..., createdAt, id) indexes; the page's rows by primary key.
+ */
+export async function listAuditEvents(db: Database, query: AuditQuery): Promise<{ rows: AuditEvent[]; total: number; totalCapped: boolean }> {
+  const where: string[] = [query.tenantId === null ? '"tenantId" IS NULL' : '"tenantId" = ?'];
+  const params: ReadParam[] = query.tenantId === null ? [] : [query.tenantId];
+  const equal = (column: string, value: string | undefined) => {
+    if (value === undefined) return;
+    where.push(`"${column}" = ?`);
+    params.push(value);
   };
-  const [rows, total] = await Promise.all([
-    db.auditEvent.findMany({
-      where,
-      orderBy: [{ createdAt: 'desc' }, { id: 'desc' }],
-      skip: (query.page - 1) * query.size,
-      take: query.size,
-    }),
-    db.auditEvent.count({ where }),
+  equal('action', query.action);
+  equal('targetId', query.targetId);
+  equal('actorId', query.actorId);
+  equal('actorType', query.actorType);
+  if (query.from) {
+    where.push('"createdAt" >= ?');
+    params.push(db.reads.time(query.from));
+  }
+  if (query.to) {
+    where.push('"createdAt" < ?');
+    params.push(db.reads.time(query.to));
+  }
+  const clause = where.join(' AND ');
+  const [ids, counted] = await Promise.all([
+    db.reads.all<{ id: string }>(`SELECT "id" FROM "audit_events" WHERE ${clause} ORDER BY "createdAt" DESC, "id" DESC LIMIT ? OFFSET ?`, [
+      ...params,
+      query.size,
+      (query.page - 1) * query.size,
+    ]),
+    db.reads.all<{ n: unknown }>(`SELECT COUNT(*) AS "n" FROM (SELECT 1 FROM "audit_events" WHERE ${clause} LIMIT ?) c`, [...params, AUDIT_COUNT_CAP + 1]),
   ]);
+  const count = Number(counted[0]?.n ?? 0);
+  const found = await db.prisma.auditEvent.findMany({ where: { id: { in: ids.map((r) => r.id) } } });
+  const byId = new Map(found.map((row) => [row.id, row]));
+  const rows = ids.flatMap((r) => (byId.has(r.id) ? [byId.get(r.id) as (typeof found)[number]] : []));
   return {
-    total,
+    total: Math.min(count, AUDIT_COUNT_CAP),
+    totalCapped: count > AUDIT_COUNT_CAP,
     rows: rows.map((row) => ({
       id: row.id,
       tenantId: row.tenantId,

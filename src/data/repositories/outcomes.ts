@@ -4,6 +4,7 @@
  * bucketStart). Ranges are [from, to): `to` is exclusive.
  */
 import type { Db } from '../client-types';
+import { tenantOutcomeTotals } from './usage-rollups';
 
 /** Requests with one outcome in one bucket. */
 export interface OutcomeCount {
@@ -35,13 +36,8 @@ export async function keyOutcomeCounts(db: Db, keyId: string, granularity: 'hour
 
 /** A tenant's outcome counts per day in [from, to), summed over its keys (deleted keys included). */
 export async function tenantOutcomesByDay(db: Db, tenantId: string, from: Date, to: Date): Promise<OutcomeCount[]> {
-  const rows = await db.usageOutcomeDaily.groupBy({
-    by: ['bucketStart', 'outcome'],
-    where: { tenantId, bucketStart: range(from, to) },
-    _sum: { requests: true },
-    orderBy: [{ bucketStart: 'asc' }, { outcome: 'asc' }],
-  });
-  return rows.map((row) => ({ bucketStart: row.bucketStart, outcome: row.outcome, requests: Number(row._sum.requests ?? 0n) }));
+  // Read from the per-tenant rollup (a row per day and outcome), not summed from the per-key rows.
+  return tenantOutcomeTotals(db, tenantId, from, to);
 }
 
 /** The same over the keys of one owner (members see their own keys), from `from` (one query). */

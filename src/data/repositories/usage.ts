@@ -10,6 +10,7 @@ import type { Database } from '../database';
 import { Prisma } from '../../generated/postgresql/client';
 import type { Db, Tx } from '../client-types';
 import { chunks, compareText } from './batching';
+import { tenantDailyTotals, upsertUsageRollups } from './usage-rollups';
 import { type NewClientAddress, writeVisibility } from './visibility-writes';
 
 const byKey = <T extends { keyId: string }>(a: T, b: T) => compareText(a.keyId, b.keyId);
@@ -86,6 +87,7 @@ export async function writeUsageBatch(db: SqlDatabase, batch: UsageBatch): Promi
     await addKeyCounters(db, tx, keys);
     await upsertRollups(tx, 'usage_hourly', batch.hourly);
     await upsertRollups(tx, 'usage_daily', batch.daily);
+    await upsertUsageRollups(tx, batch.daily);
     return writeVisibility(db, tx, batch);
   });
   return { newClientAddresses };
@@ -178,24 +180,10 @@ export async function keyUsageBuckets(db: Db, keyId: string, granularity: 'hour'
 
 /** A tenant's daily totals from `from`, summed over its keys, oldest first. */
 export async function tenantDailyUsage(db: Db, tenantId: string, from: Date): Promise<UsageBucket[]> {
-  const rows = await db.usageDaily.groupBy({
-    by: ['bucketStart'],
-    where: { tenantId, bucketStart: { gte: from } },
-    _sum: { requestsOk: true, requestsFailed: true, tokens: true, spendMicroCents: true },
-    orderBy: { bucketStart: 'asc' },
-  });
-  return rows.map((row) =>
-    toBucket({
-      bucketStart: row.bucketStart,
-      requestsOk: row._sum.requestsOk ?? 0n,
-      requestsFailed: row._sum.requestsFailed ?? 0n,
-      tokens: row._sum.tokens ?? 0n,
-      spendMicroCents: row._sum.spendMicroCents ?? 0n,
-    }),
-  );
+  // Read from the per-tenant rollup (one row a day), not summed from the per-key rows.
+  return tenantDailyTotals(db, tenantId, from);
 }
 
-/** Keys of a tenant with the most requests since `from` (from daily buckets). */
 export async function topKeysByRequests(db: Db, tenantId: string, from: Date, limit: number) {
   const rows = await db.usageDaily.groupBy({
     by: ['keyId'],

@@ -12,6 +12,7 @@ import type { Tx } from '../client-types';
 import type { Database } from '../database';
 import type { JsonColumnType } from '../dialects/dialect';
 import { chunks, compareText } from './batching';
+import { upsertTenantOutcomes } from './usage-rollups';
 
 /**
  * Request-log rows per statement (one JSON parameter, about 250 bytes a row). On SQLite a
@@ -150,6 +151,7 @@ type SqlDatabase = Pick<Database, 'sql'>;
 export async function writeVisibility(db: SqlDatabase, tx: Tx, batch: VisibilityBatch): Promise<NewClientAddress[]> {
   await upsertOutcomes(tx, 'usage_outcomes_hourly', batch.outcomesHourly);
   await upsertOutcomes(tx, 'usage_outcomes_daily', batch.outcomesDaily);
+  await upsertTenantOutcomes(tx, batch.outcomesDaily);
   await upsertModels(tx, batch.models);
   const fresh = await upsertClientAddresses(tx, batch.clientAddresses);
   await upsertUnknownKeys(tx, batch.unknownKeys);

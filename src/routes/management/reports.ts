@@ -3,6 +3,7 @@ import { type RequestHandler, Router } from 'express';
 import { z } from 'zod';
 import type { AppContext } from '../../context';
 import { listAuditEvents } from '../../data/repositories/audit-events';
+import { keyStats } from '../../data/repositories/key-list';
 import { validationError } from '../../errors';
 import { sendCsv } from '../../http/csv-response';
 import { paginationSchema } from '../../keys/key-input';
@@ -50,7 +51,7 @@ export function reportsRouter(ctx: AppContext, guard: RequestHandler): Router {
   const router = Router();
 
   router.get('/stats', guard, async (req, res) => {
-    const stats = await ctx.keys.stats(callingKey(req).tenantId);
+    const stats = await keyStats(ctx.database, callingKey(req).tenantId);
     res.json({
       totalKeys: stats.total,
       activeKeys: stats.active,
@@ -62,7 +63,7 @@ export function reportsRouter(ctx: AppContext, guard: RequestHandler): Router {
 
   router.get('/audit-events', guard, async (req, res) => {
     const query = parseInput(req.query.format === 'csv' ? auditExportSchema : auditQuerySchema, req.query);
-    const { rows, total } = await listAuditEvents(ctx.database.prisma, {
+    const { rows, total, totalCapped } = await listAuditEvents(ctx.database, {
       tenantId: callingKey(req).tenantId,
       action: query.action || undefined,
       targetId: query.keyId || undefined,
@@ -73,7 +74,7 @@ export function reportsRouter(ctx: AppContext, guard: RequestHandler): Router {
       sendCsv(res, 'keyward-audit-events.csv', auditEventsCsv(rows.map(presentAuditEvent)));
       return;
     }
-    res.json({ data: rows.map(presentAuditEvent), total, page: query.page, size: query.size });
+    res.json({ data: rows.map(presentAuditEvent), total, totalCapped, page: query.page, size: query.size });
   });
 
   // Tenant-wide usage over UTC days [from, to] (default: the last 30 days), by day, key or model.

@@ -82,6 +82,14 @@ const pageParameters = [
   { name: 'size', in: 'query', schema: { type: 'integer', minimum: 1, maximum: 100, default: 20 } },
 ];
 
+/** A page of keys: capped total and the keyset cursor of the next page. */
+const keyPageSchema = pageSchema(keySchema).extend({
+  total: z.number().int().describe('Matching keys, counted up to 10,000.'),
+  totalCapped: z.boolean().describe('More than `total` keys match (the count stops at 10,000): show it as "more than".'),
+  page: z.number().int().nullable().describe('The page number asked for; null when the page was asked for with a cursor.'),
+  nextCursor: z.string().nullable().describe('Pass as `cursor` for the next page; null on the last page.'),
+});
+
 /** One operation; `id` is its operationId (unique, camelCase: generators name methods after it). */
 function operation(spec: {
   id: string;
@@ -162,7 +170,15 @@ export function buildOpenApiDocument(serverUrl: string | null = null) {
           summary: 'List keys of the tenant, newest first',
           scopes: read,
           parameters: [
-            ...pageParameters,
+            { name: 'page', in: 'query', description: 'Page number, up to 10,000 keys deep (page × size); deeper pages: follow `nextCursor`.', schema: { type: 'integer', minimum: 1, default: 1 } },
+            pageParameters[1],
+            {
+              name: 'cursor',
+              in: 'query',
+              description:
+                'The `nextCursor` of the previous page (keyset pagination: as fast on page 40,000 as on page 1). Keep the other parameters as they were; `page` is then ignored. A cursor this list did not hand out answers 400 `invalid_cursor`.',
+              schema: { type: 'string', maxLength: 512 },
+            },
             { name: 'status', in: 'query', schema: { type: 'string', enum: ['active', 'inactive', 'revoked', 'expired'] } },
             { name: 'search', in: 'query', description: 'In name and description, case-insensitive; `%` and `_` match only themselves.', schema: { type: 'string' } },
             { name: 'tag', in: 'query', description: 'Case-insensitive.', schema: { type: 'string' } },
@@ -323,13 +339,16 @@ export function buildOpenApiDocument(serverUrl: string | null = null) {
           {
             Key: keySchema,
             IssuedKey: issuedKeySchema,
-            KeyPage: pageSchema(keySchema),
+            KeyPage: keyPageSchema,
             KeyUsage: keyUsageSchema,
             RequestLogPage: requestLogPageSchema,
             ClientAddressList: clientAddressListSchema,
             TenantUsage: tenantUsageSchema,
             AuditEvent: auditEventSchema,
-            AuditEventPage: pageSchema(auditEventSchema),
+            AuditEventPage: pageSchema(auditEventSchema).extend({
+              total: z.number().int().describe('Matching events, counted up to 10,000.'),
+              totalCapped: z.boolean().describe('More than 10,000 events match: `total` is a lower bound.'),
+            }),
             Stats: statsSchema,
             Error: errorSchema,
           },
