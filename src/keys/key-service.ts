@@ -250,8 +250,12 @@ export class KeyService {
   /**
    * Deletes keys that expired more than `retentionDays` ago, each with an audit event.
    * Returns how many were deleted. Run periodically by the server.
+   *
+   * Small batches read through the expiresAt index, with a turn of the event loop between them:
+   * on SQLite every statement runs on the thread that serves /api, so a cleanup of thousands of
+   * keys must never hold it for more than a few milliseconds at a time.
    */
-  async cleanupExpired(retentionDays: number, actor: Actor, batchSize = 500): Promise<number> {
+  async cleanupExpired(retentionDays: number, actor: Actor, batchSize = 50): Promise<number> {
     if (retentionDays <= 0) return 0;
     const now = this.now();
     const cutoff = new Date(now.getTime() - retentionDays * 86_400_000);
@@ -268,6 +272,7 @@ export class KeyService {
         deleted += 1;
       }
       if (expired.length < batchSize) return deleted;
+      await new Promise<void>((resolve) => setImmediate(resolve));
     }
   }
 
