@@ -26,6 +26,10 @@ export async function startMeteredInstances(options: {
     ADMIN_PASSWORD: 'a very good password',
     MODEL_CATALOG_PATH: catalog,
     USAGE_FLUSH_INTERVAL_MS: '200',
+    // These suites check exactness under a flood of concurrent requests on a shared 2-core
+    // machine, not Redis faults (redis-faults.test.ts does): a 250 ms command timeout would turn
+    // a busy moment into 503 limits_unavailable.
+    REDIS_COMMAND_TIMEOUT_MS: '3000',
     LOG_LEVEL: 'error',
     ...options.env,
   };
