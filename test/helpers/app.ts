@@ -15,7 +15,7 @@ export interface TestApp extends TestContext {
 
 export async function createTestApp(
   provider: DatabaseProvider = 'sqlite',
-  options: { config?: Partial<ResolvedConfig>; clock?: () => Date } = {},
+  options: { config?: Partial<ResolvedConfig>; clock?: () => Date; alertWorkers?: boolean } = {},
 ): Promise<TestApp> {
   const t = await createTestContext(provider, options);
   const tenant = await buildTenant(t.ctx);

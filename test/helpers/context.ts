@@ -64,7 +64,7 @@ export interface TestContext {
 /** A migrated database and the services on it. Passwords hash at low cost to keep tests quick. */
 export async function createTestContext(
   provider: DatabaseProvider = 'sqlite',
-  options: { config?: Partial<ResolvedConfig>; clock?: () => Date } = {},
+  options: { config?: Partial<ResolvedConfig>; clock?: () => Date; alertWorkers?: boolean } = {},
 ): Promise<TestContext> {
   const db = await createTestDatabase(provider);
   await migrate(db.config);
@@ -72,6 +72,7 @@ export async function createTestContext(
     logger: createLogger('silent'),
     passwords: new PasswordHasher({ log2N: 10 }),
     clock: options.clock,
+    alertWorkers: options.alertWorkers,
   });
   return {
     ctx,
