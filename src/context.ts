@@ -12,11 +12,12 @@ import type { CatalogModel } from './config/model-catalog';
 import { createDashboardServices, type DashboardServices } from './dashboard/dashboard-services';
 import { type Database, openDatabase } from './data/database';
 import { databaseUnavailableReason } from './data/errors';
+import { createKeyLookup } from './data/repositories/key-lookup';
 import { deleteKeyChangesBefore, latestKeyChangeId, listKeyChangesAfter } from './data/repositories/key-changes';
 import { writeUsageBatch } from './data/repositories/usage';
 import { KeyChangeFeed } from './keys/key-change-feed';
 import { KeyChangeInbox } from './keys/key-change-inbox';
-import { type CachedKeyStore, cachedKeyStore, createKeyGuard, type KeyEventBus, KeyHasher, type LimitBackend } from '@keyward/guard';
+import { type CachedKeyStore, cachedKeyStore, createKeyGuard, isKeyId, type KeyEventBus, KeyHasher, type LimitBackend } from '@keyward/guard';
 import { KeyService } from './keys/key-service';
 import { ThrottledLog } from './lib/throttled-log';
 import { createLogger, type Logger } from './logger';
@@ -169,9 +170,14 @@ export function createContext(config: ResolvedConfig, overrides: ContextOverride
   usage.start();
   const retention = new ActivityRetention({ db: database.prisma, requestLogDays: config.requestLog.retentionDays, logger });
   retention.start();
+  // Cache misses read through the raw driver, the misses of one tick in one statement.
+  const keyLookup = createKeyLookup(config.database, config.databaseTimeouts);
   const keyStore = cachedKeyStore(
-    { findKey: (id) => keys.findById(id) },
-    { events: keyEvents, ttlMs: config.api.keyCacheTtlMs },
+    {
+      findKey: async (id) => (isKeyId(id) ? ((await keyLookup.findKeys([id]))[0] ?? null) : null),
+      findKeys: (ids) => keyLookup.findKeys(ids.filter(isKeyId)),
+    },
+    { events: keyEvents, ttlMs: config.api.keyCacheTtlMs, max: config.api.keyCacheMaxKeys },
   );
   // Other processes' changes (another instance, the CLI) within KEY_CHANGES_POLL_MS, with or
   // without Redis; while polls fail, cached keys live out their TTL.
@@ -299,6 +305,7 @@ export function createContext(config: ResolvedConfig, overrides: ContextOverride
         await limits.close();
       } finally {
         await shared.close();
+        await keyLookup.close();
         await database.close();
       }
     },

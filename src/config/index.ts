@@ -59,6 +59,8 @@ export interface Config {
   api: {
     usageFlushIntervalMs: number;
     keyCacheTtlMs: number;
+    /** Most keys the guard's cache holds (KEY_CACHE_MAX_KEYS; the cache's default when absent). */
+    keyCacheMaxKeys?: number;
     invalidKeys: { attempts: number; windowSeconds: number; blockSeconds: number };
   };
   /** The dashboard's sessions and sign-in protection. */
@@ -158,7 +160,8 @@ const envSchema = z.object({
   TRUST_PROXY: optionalText,
   EXPIRED_KEY_RETENTION_DAYS: wholeNumber('a whole number of days (0 keeps expired keys forever)', 0, 36_500, 30),
   USAGE_FLUSH_INTERVAL_MS: wholeNumber('a number of milliseconds between 50 and 1000', 50, 1000, 1000),
-  KEY_CACHE_TTL_SECONDS: wholeNumber('a number of seconds between 1 and 3600', 1, 3600, 30),
+  KEY_CACHE_TTL_SECONDS: wholeNumber('a number of seconds between 1 and 3600', 1, 3600, 300),
+  KEY_CACHE_MAX_KEYS: wholeNumber('a number of keys between 100 and 10000000', 100, 10_000_000, 200_000),
   INVALID_KEY_ATTEMPTS: wholeNumber('a number of attempts between 1 and 100000', 1, 100_000, 20),
   INVALID_KEY_WINDOW_SECONDS: wholeNumber('a number of seconds between 1 and 86400', 1, 86_400, 60),
   INVALID_KEY_BLOCK_SECONDS: wholeNumber('a number of seconds between 0 and 86400', 0, 86_400, 300),
@@ -275,6 +278,7 @@ export function parseConfig(env: NodeJS.ProcessEnv, cwd = process.cwd()): Config
     api: {
       usageFlushIntervalMs: vars.USAGE_FLUSH_INTERVAL_MS,
       keyCacheTtlMs: vars.KEY_CACHE_TTL_SECONDS * 1000,
+      keyCacheMaxKeys: vars.KEY_CACHE_MAX_KEYS,
       invalidKeys: {
         attempts: vars.INVALID_KEY_ATTEMPTS,
         windowSeconds: vars.INVALID_KEY_WINDOW_SECONDS,

@@ -39,6 +39,29 @@ export class ReservationsInFlight {
       reset: (keyId) => ledger.reset(keyId),
       close: () => ledger.close(),
     };
+    // A ledger in this process answers without promises; so does its counted view.
+    const reserveAllNow = ledger.reserveAllNow?.bind(ledger);
+    const settleAllNow = ledger.settleAllNow?.bind(ledger);
+    if (reserveAllNow && settleAllNow) {
+      counted.reserveAllNow = (requests) => {
+        const result = reserveAllNow(requests);
+        if (result?.ok) for (const r of result.reservations) this.held(r, 1);
+        return result;
+      };
+      counted.settleAllNow = (settlements) => {
+        for (const s of settlements) this.held(s.reservation, -1);
+        settleAllNow(settlements);
+      };
+    }
+    const admit = limits.admit?.bind(limits);
+    if (admit) {
+      const tracked: NonNullable<LimitBackend['admit']> = (keyId, rateLimits, requests) =>
+        admit(keyId, rateLimits, requests).then((answer) => {
+          if (answer.result?.ok) for (const r of answer.result.reservations) this.held(r, 1);
+          return answer;
+        });
+      return { ...limits, ledger: counted, admit: tracked };
+    }
     return { ...limits, ledger: counted };
   }
 

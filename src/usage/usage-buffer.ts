@@ -168,7 +168,22 @@ export class UsageBuffer implements UsageRecorder {
       this.options.onError?.(error);
       return;
     }
-    for (const key of batch.keys) if (key.lastUsedAt !== null) this.lastUsedWritten.set(key.keyId, key.lastUsedAt);
+    let latest = Number.NEGATIVE_INFINITY;
+    for (const key of batch.keys) {
+      if (key.lastUsedAt === null) continue;
+      latest = Math.max(latest, key.lastUsedAt);
+      // Re-inserted so the map stays in write order: the oldest entries come first.
+      this.lastUsedWritten.delete(key.keyId);
+      this.lastUsedWritten.set(key.keyId, key.lastUsedAt);
+    }
+    // An entry older than lastUsedEveryMs suppresses nothing any more: dropped, so the map holds
+    // only keys used within that time (it grew with every key ever used).
+    // (Measured in the events' own time, the latest use written.)
+    const stale = latest - this.lastUsedEveryMs;
+    for (const [keyId, at] of this.lastUsedWritten) {
+      if (at > stale) break;
+      this.lastUsedWritten.delete(keyId);
+    }
     const requests = batch.keys.reduce((sum, key) => sum + key.requestsOk + key.requestsFailed, 0);
     const refused = batch.outcomesDaily.reduce((sum, o) => sum + (ADMITTED.has(o.outcome) ? 0 : o.requests), 0);
     this.options.onWritten?.({ requests, refused, ms: performance.now() - started });

@@ -107,6 +107,13 @@ export interface LimitLedger {
    * takes its amount or none does, so no counter is held by a request another one refused.
    */
   reserveAll(requests: readonly ReserveRequest[]): Promise<ReserveAllResult>;
+  /**
+   * Optional: reserveAll() answered without a promise, or undefined when the answer must wait
+   * (a durable ceiling to raise first). Only a ledger in this process can offer it.
+   */
+  reserveAllNow?(requests: readonly ReserveRequest[]): ReserveAllResult | undefined;
+  /** Optional: settleAll() without a promise (a ledger in this process). */
+  settleAllNow?(settlements: readonly Settlement[]): void;
   /** Ends a reservation: `used` (≤ or, if the request overran its estimate, > amount) is counted. */
   settle(reservation: Reservation, used: number): Promise<void>;
   /** Ends several reservations (in one round trip where the store is remote). */
@@ -163,26 +170,37 @@ export class MemoryLedger implements LimitLedger {
     return { ok: false, used: result.used, reserved: result.reserved };
   }
 
+  /** The reservation if every counter fits within its ceiling now; -1 - i when counter i needs a raise first. */
+  private tryReserve(requests: readonly ReserveRequest[]): ReserveAllResult | number {
+    // Checked and taken without an await in between: nothing else runs in this process meanwhile.
+    const counters = requests.map((r) => this.counter(r.keyId, r.kind, r.periodStart, r.baseline));
+    let raise = -1;
+    for (let i = 0; i < requests.length; i += 1) {
+      const counter = counters[i];
+      const needed = counter.used + counter.reserved + requests[i].amount;
+      if (needed > requests[i].limit) return { ok: false, refused: i, used: counter.used, reserved: counter.reserved };
+      if (needed > counter.ceiling && raise < 0) raise = i;
+    }
+    if (raise >= 0) return -1 - raise;
+    const reservations = requests.map((r, i) => {
+      if (r.commit) counters[i].used += r.amount;
+      else counters[i].reserved += r.amount;
+      return { keyId: r.keyId, kind: r.kind, periodStart: r.periodStart, amount: r.amount };
+    });
+    return { ok: true, reservations, counters: counters.map((c) => ({ used: c.used, reserved: c.reserved })) };
+  }
+
+  reserveAllNow(requests: readonly ReserveRequest[]): ReserveAllResult | undefined {
+    const result = this.tryReserve(requests);
+    return typeof result === 'number' ? undefined : result;
+  }
+
   async reserveAll(requests: readonly ReserveRequest[]): Promise<ReserveAllResult> {
     for (;;) {
-      // Checked and taken without an await in between: nothing else runs in this process meanwhile.
-      const counters = requests.map((r) => this.counter(r.keyId, r.kind, r.periodStart, r.baseline));
-      let raise = -1;
-      for (let i = 0; i < requests.length; i += 1) {
-        const counter = counters[i];
-        const needed = counter.used + counter.reserved + requests[i].amount;
-        if (needed > requests[i].limit) return { ok: false, refused: i, used: counter.used, reserved: counter.reserved };
-        if (needed > counter.ceiling && raise < 0) raise = i;
-      }
-      if (raise < 0) {
-        const reservations = requests.map((r, i) => {
-          if (r.commit) counters[i].used += r.amount;
-          else counters[i].reserved += r.amount;
-          return { keyId: r.keyId, kind: r.kind, periodStart: r.periodStart, amount: r.amount };
-        });
-        return { ok: true, reservations, counters: counters.map((c) => ({ used: c.used, reserved: c.reserved })) };
-      }
-      await this.raiseCeiling(counters[raise], requests[raise]);
+      const result = this.tryReserve(requests);
+      if (typeof result !== 'number') return result;
+      const raise = -1 - result;
+      await this.raiseCeiling(this.counter(requests[raise].keyId, requests[raise].kind, requests[raise].periodStart, requests[raise].baseline), requests[raise]);
     }
   }
 
@@ -205,6 +223,10 @@ export class MemoryLedger implements LimitLedger {
   }
 
   async settle(reservation: Reservation, used: number): Promise<void> {
+    this.settleNow(reservation, used);
+  }
+
+  private settleNow(reservation: Reservation, used: number): void {
     const counter = this.counters.get(`${reservation.kind}:${reservation.keyId}`);
     // A counter that was reset or moved to a new period no longer owns this reservation.
     if (!counter || counter.periodStart !== reservation.periodStart) return;
@@ -213,7 +235,11 @@ export class MemoryLedger implements LimitLedger {
   }
 
   async settleAll(settlements: readonly Settlement[]): Promise<void> {
-    for (const { reservation, used } of settlements) await this.settle(reservation, used);
+    this.settleAllNow(settlements);
+  }
+
+  settleAllNow(settlements: readonly Settlement[]): void {
+    for (const { reservation, used } of settlements) this.settleNow(reservation, used);
   }
 
   async usage(keyId: string, kind: CounterKind, periodStart: number, baseline: CounterBaseline): Promise<CounterUsage> {

@@ -4,9 +4,11 @@
  * them in this process; the Redis variant shares them between instances.
  */
 import { type RateLimiterAbstract, RateLimiterMemory } from 'rate-limiter-flexible';
+import { MemoryRateWindows } from './memory-windows';
 import { InvalidKeyGuard } from './invalid-key-guard';
-import { type CeilingStore, type LimitLedger, MemoryLedger } from './ledger';
-import { COUNT_ONLY_POINTS, RateWindows } from './rate-windows';
+import { type CeilingStore, type LimitLedger, MemoryLedger, type ReserveAllResult, type ReserveRequest } from './ledger';
+import type { RateCheck, RequestWindows } from './rate-windows';
+import type { RateLimits } from '../keys/key-types';
 
 /** Options of a plain rate-limiter-flexible limiter (see createLimiter). */
 export interface LimiterOptions {
@@ -20,7 +22,7 @@ export interface LimiterOptions {
 }
 
 export interface LimitBackend {
-  rateWindows: RateWindows;
+  rateWindows: RequestWindows;
   ledger: LimitLedger;
   invalidKeys: InvalidKeyGuard;
   /**
@@ -28,6 +30,12 @@ export interface LimitBackend {
    * instance), for other counters such as sign-in attempts.
    */
   createLimiter(options: LimiterOptions): RateLimiterAbstract;
+  /**
+   * Optional: the key's request windows and every counter of `requests` in one step (one Redis
+   * round trip). A window refusal leaves `result` null; a counter refusal gives the request back
+   * to the windows. Rejects when the store fails and the failure policy refuses.
+   */
+  admit?(keyId: string, rateLimits: RateLimits, requests: readonly ReserveRequest[]): Promise<{ rate: RateCheck; result: ReserveAllResult | null }>;
   /** Releases resources (connections, timers); ledgers lower their ceilings where safe. */
   close(): Promise<void>;
 }
@@ -50,16 +58,17 @@ export const volatileCeilings: CeilingStore = {
 export interface MemoryLimitsOptions {
   ceilings?: CeilingStore;
   invalidKeys?: InvalidKeyPolicy;
+  /** Most keys whose request windows are kept (see MemoryRateWindows; default 1,000,000). */
+  maxWindowKeys?: number;
 }
 
 /** Limits for a single instance. */
 export function createMemoryLimits(options: MemoryLimitsOptions = {}): LimitBackend {
   const policy = options.invalidKeys ?? DEFAULT_INVALID_KEY_POLICY;
   const ledger = new MemoryLedger(options.ceilings ?? volatileCeilings);
+  const rateWindows = new MemoryRateWindows({ maxKeys: options.maxWindowKeys });
   return {
-    rateWindows: new RateWindows(
-      (window, duration) => new RateLimiterMemory({ keyPrefix: `kw:rl:${window}`, points: COUNT_ONLY_POINTS, duration }),
-    ),
+    rateWindows,
     ledger,
     createLimiter: (limiter) => new RateLimiterMemory(limiter),
     invalidKeys: new InvalidKeyGuard(
@@ -70,6 +79,9 @@ export function createMemoryLimits(options: MemoryLimitsOptions = {}): LimitBack
         blockDuration: policy.blockSeconds,
       }),
     ),
-    close: () => ledger.close(),
+    close: () => {
+      rateWindows.close();
+      return ledger.close();
+    },
   };
 }

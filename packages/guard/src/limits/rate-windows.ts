@@ -61,7 +61,26 @@ export type WindowLimiterFactory = (window: RateWindow, durationSeconds: number)
 /** Practically unlimited points: the limiter counts, this class decides. */
 export const COUNT_ONLY_POINTS = 2 ** 31 - 1;
 
-export class RateWindows {
+/** A key's request windows, wherever they are counted (see RateWindows and MemoryRateWindows). */
+export interface RequestWindows {
+  /** Counts one request against every window; refuses when any window is over its limit. */
+  consume(keyId: string, limits: RateLimits): Promise<RateCheck>;
+  /** Takes back a request counted by consume() (a later limit refused it: it counts nowhere). */
+  refund(keyId: string): Promise<void>;
+  /** The windows' current state without counting a request. */
+  peek(keyId: string, limits: RateLimits): Promise<WindowState[]>;
+  /** Optional: consume() answered without a promise (windows counted in this process). */
+  consumeNow?(keyId: string, limits: RateLimits): RateCheck;
+  /** Optional: refund() without a promise. */
+  refundNow?(keyId: string): void;
+  /** Optional: peek() without a promise. */
+  peekNow?(keyId: string, limits: RateLimits): WindowState[];
+  /** Optional: stops timers. */
+  close?(): void;
+}
+
+/** The windows counted by rate-limiter-flexible limiters (Redis, with an in-memory insurance limiter). */
+export class RateWindows implements RequestWindows {
   private readonly limiters: Record<RateWindow, RateLimiterAbstract>;
 
   constructor(
@@ -142,4 +161,23 @@ export function rateLimitHeaders(windows: WindowState[], limits: RateLimits, now
     if (w.remaining < tightest.remaining || (w.remaining === tightest.remaining && w.resetMs > tightest.resetMs)) tightest = w;
   }
   return { policy: cached.policy, current: `"${tightest.window}";r=${tightest.remaining};t=${Math.ceil(tightest.resetMs / 1000)}` };
+}
+
+/**
+ * The windows as rate-limiter-flexible's Redis store counted them ({consumedPoints, msBeforeNext}
+ * per window, minute to month, this request included), as RateWindows.consume() answers: refused
+ * when any window is over its limit, the states then without the refused request.
+ */
+export function countedWindows(counted: readonly { count: number; pttl: number }[], limits: RateLimits, now: number): RateCheck {
+  const month = calendarMonth(now);
+  const windows: WindowState[] = RATE_WINDOWS.map((window, i) => {
+    const used = Math.max(0, counted[i].count);
+    const limit = limits[LIMIT_FIELD[window]];
+    const resetMs = window === 'month' ? month.end - now : counted[i].pttl > 0 ? counted[i].pttl : WINDOW_SECONDS[window] * 1000;
+    return { window, limit, used, remaining: Math.max(0, limit - used), resetMs };
+  });
+  const full = windows.filter((w) => w.used > w.limit);
+  if (full.length === 0) return { allowed: true, windows };
+  const refunded = windows.map((w) => ({ ...w, used: w.used - 1, remaining: Math.max(0, w.limit - (w.used - 1)) }));
+  return { allowed: false, windows: refunded, retryAfterSeconds: Math.max(...full.map((w) => Math.ceil(w.resetMs / 1000))) };
 }

@@ -21,14 +21,14 @@ import type { LimitLevel } from '../governance/level-types';
 import { checksumMatches, parseKeyFormat } from '../keys/key-format';
 import type { ApiKeyRecord } from '../keys/key-types';
 import { missingScopes } from '../keys/scopes';
-import type { LimitLedger, Reservation, Settlement } from '../limits/ledger';
-import { createMemoryLimits } from '../limits/limits';
+import type { LimitLedger, Reservation, ReserveAllResult, Settlement } from '../limits/ledger';
+import { createMemoryLimits, type LimitBackend } from '../limits/limits';
 import type { AdmittedOutcome, RefusalOutcome } from '../usage/usage-types';
 import { type GuardAttempt, HttpAttempt } from './attempt';
-import { type Claim, keyClaims, levelClaims, type RequestBounds, type Settles, setTokenWindowHeaders, settledAmount } from './claims';
+import { type Claim, keyClaims, type LevelEntry, levelClaims, type RequestBounds, type Settles, setTokenWindowHeaders, settledAmount } from './claims';
 import { clientAddress } from './credentials';
 import { type DenialCode, DENIALS, deny } from './deny';
-import { keyWindowsMeter, type Meter, separateWindowMeter } from './meters';
+import { keyWindowsMeter, type Meter, type MeterResult, separateWindowMeter } from './meters';
 import { type ApiKeyAuthOptions, validateOptions } from './options';
 import { OverdueResponses } from './overdue-responses';
 import { type PreparedKey, prepare, verifyPresented } from './prepared-key';
@@ -148,6 +148,8 @@ export function createKeyGuard(options: ApiKeyAuthOptions): KeyGuard {
   const limits = options.limits ?? createMemoryLimits();
   const ledger: LimitLedger = limits.ledger;
   const meter: Meter = options.rateLimit ? separateWindowMeter(limits, options.rateLimit) : keyWindowsMeter(limits);
+  // A store that admits in one step (Redis) does so for the key's own windows and allowance.
+  const admitOnce = meter.keyAllowance && meter.counted ? limits.admit?.bind(limits) : undefined;
   const now = options.now ?? Date.now;
   const getModel = options.model ?? defaultModel;
   const getChatbot = options.chatbot ?? defaultChatbot;
@@ -181,7 +183,7 @@ export function createKeyGuard(options: ApiKeyAuthOptions): KeyGuard {
   }
 
   /** Looks the presented key up and checks it: the key, or why it is refused. */
-  async function identify(attempt: GuardAttempt, record: boolean, presented: string): Promise<ApiKeyRecord | Refusal> {
+  async function identify(attempt: GuardAttempt, record: boolean, presented: string, peeked?: Peeked): Promise<ApiKeyRecord | Refusal> {
     const { req, ip } = attempt;
     const blockedMs = limits.invalidKeys.mayBeBlocked(ip) ? await limits.invalidKeys.blockedForMs(ip) : 0;
     if (blockedMs > 0) {
@@ -192,7 +194,7 @@ export function createKeyGuard(options: ApiKeyAuthOptions): KeyGuard {
     let found: ApiKeyRecord | null = null;
     // A key already verified against the cached record skips checksum and HMAC (see prepared-key.ts);
     // any other well-formed key must pass the checksum before the store is asked.
-    const cached = parsed ? keys.peek?.(parsed.id) : undefined;
+    const cached = peeked ? peeked.value : parsed ? keys.peek?.(parsed.id) : undefined;
     let lookedUp = false;
     if (cached && prepare(cached).verified.has(presented) && inTenant(attempt, cached)) {
       found = cached;
@@ -220,8 +222,11 @@ export function createKeyGuard(options: ApiKeyAuthOptions): KeyGuard {
     return refusal(attempt, record, check.code, CREDENTIAL_MESSAGES[check.code]);
   }
 
-  /** Checks that count nothing: IP, scopes, model, chatbot, then the request's own validity. */
-  async function allowed(attempt: GuardAttempt, record: boolean, key: ApiKeyRecord, info: PreparedKey): Promise<Refusal | null> {
+  /**
+   * Checks that count nothing: IP, scopes, model, chatbot, then the request's own validity. Null
+   * (without a promise) when all pass; a refusal waits for the rate-limit headers.
+   */
+  function allowed(attempt: GuardAttempt, record: boolean, key: ApiKeyRecord, info: PreparedKey): Promise<Refusal> | null {
     const { ip } = attempt;
     if (!info.ipAllowed(ip)) {
       return refuseKnown(attempt, record, info, 'ip_not_allowed', `Requests from ${ip} are not allowed for this API key.`);
@@ -255,13 +260,15 @@ export function createKeyGuard(options: ApiKeyAuthOptions): KeyGuard {
     return null;
   }
 
-  /** The claims of a request on its key and the levels above it. */
-  async function claimsOf(key: ApiKeyRecord, bounds: RequestBounds, at: number): Promise<Claim[]> {
+  /** The claims of a request on its key and the levels above it (levels may have to be read first). */
+  function claimsOf(key: ApiKeyRecord, bounds: RequestBounds, at: number): Maybe<Claim[]> {
     const claims = keyClaims(key, bounds, at);
-    if (options.levels) {
-      for (const entry of await options.levels.levelsOf(key)) claims.push(...levelClaims(entry, bounds, at));
-    }
-    return claims;
+    if (!options.levels) return claims;
+    const withLevels = (entries: LevelEntry[]) => {
+      for (const entry of entries) claims.push(...levelClaims(entry, bounds, at));
+      return claims;
+    };
+    return then(options.levels.levelsOf(key), withLevels);
   }
 
   function admitted(attempt: GuardAttempt, key: ApiKeyRecord, info: PreparedKey, bounds: RequestBounds, claims: Claim[], reservations: Reservation[]): Admission {
@@ -278,9 +285,16 @@ export function createKeyGuard(options: ApiKeyAuthOptions): KeyGuard {
   /**
    * Counts the request: the key's rate windows, then every other counter of the key and of the
    * levels above it in one step (all or none, so a refusal at one level holds nothing elsewhere).
+   * With limits in this process and the levels cached this takes no promise at all: the answer
+   * is returned as is (a promise only where a store or a ceiling raise must be waited for).
    */
-  async function count(attempt: GuardAttempt, key: ApiKeyRecord, info: PreparedKey): Promise<Admission | Refusal> {
-    const rate = await meter.consume(attempt.headers, key.id, info);
+  function count(attempt: GuardAttempt, key: ApiKeyRecord, info: PreparedKey): Maybe<Admission | Refusal> {
+    if (admitOnce) return admitInOneStep(attempt, key, info, admitOnce);
+    if (meter.consumeNow) return afterWindows(attempt, key, info, meter.consumeNow(attempt.headers, key.id, info));
+    return meter.consume(attempt.headers, key.id, info).then((rate) => afterWindows(attempt, key, info, rate));
+  }
+
+  function afterWindows(attempt: GuardAttempt, key: ApiKeyRecord, info: PreparedKey, rate: MeterResult): Maybe<Admission | Refusal> {
     if (!rate.allowed) {
       const headers = { 'Retry-After': String(rate.retryAfterSeconds ?? 1) };
       return refusal(attempt, true, 'rate_limited', rate.message ?? 'Rate limit reached.', headers, meter.keyAllowance ? 'key' : undefined);
@@ -288,12 +302,41 @@ export function createKeyGuard(options: ApiKeyAuthOptions): KeyGuard {
     if (!meter.keyAllowance) return admitted(attempt, key, info, NO_BOUNDS, [], []);
     const at = now();
     const bounds = attempt.bounds(key);
-    const claims = await claimsOf(key, bounds, at);
-    if (claims.length === 0) return admitted(attempt, key, info, bounds, claims, []);
-    const result = await ledger.reserveAll(claims.map((c) => c.request));
+    return then(claimsOf(key, bounds, at), (claims) => {
+      if (claims.length === 0) return admitted(attempt, key, info, bounds, claims, []);
+      const requests = claims.map((c) => c.request);
+      const result = ledger.reserveAllNow?.(requests);
+      if (result) return reserved(attempt, key, info, bounds, claims, at, result);
+      return ledger.reserveAll(requests).then((later) => reserved(attempt, key, info, bounds, claims, at, later));
+    });
+  }
+
+  /**
+   * The same decision in one step of the store (Redis: one script, one round trip): the windows
+   * and every counter together; a counter's refusal gives the request back to the windows there.
+   */
+  function admitInOneStep(attempt: GuardAttempt, key: ApiKeyRecord, info: PreparedKey, admit: NonNullable<LimitBackend['admit']>): Maybe<Admission | Refusal> {
+    const at = now();
+    const bounds = attempt.bounds(key);
+    return then(claimsOf(key, bounds, at), (claims) =>
+      admit(key.id, info.rateLimits, claims.map((c) => c.request)).then(({ rate, result }) => {
+        const windows = (meter.counted as NonNullable<Meter['counted']>)(attempt.headers, rate, info);
+        if (!windows.allowed || !result) {
+          const headers = { 'Retry-After': String(windows.retryAfterSeconds ?? 1) };
+          return refusal(attempt, true, 'rate_limited', windows.message ?? 'Rate limit reached.', headers, 'key');
+        }
+        if (!result.ok) return limitRefusal(attempt, true, claims[result.refused]);
+        setTokenWindowHeaders(attempt.headers, claims, result.counters, at);
+        return admitted(attempt, key, info, bounds, claims, result.reservations);
+      }),
+    );
+  }
+
+  function reserved(attempt: GuardAttempt, key: ApiKeyRecord, info: PreparedKey, bounds: RequestBounds, claims: Claim[], at: number, result: ReserveAllResult): Admission | Refusal {
     if (!result.ok) {
       // Refused by a later limit: the request counts in none, the key's windows included.
-      meter.refund(key.id).catch((error) => reportError(error, attempt.req));
+      if (meter.refundNow) meter.refundNow(key.id);
+      else meter.refund(key.id).catch((error) => reportError(error, attempt.req));
       return limitRefusal(attempt, true, claims[result.refused]);
     }
     setTokenWindowHeaders(attempt.headers, claims, result.counters, at);
@@ -317,18 +360,48 @@ export function createKeyGuard(options: ApiKeyAuthOptions): KeyGuard {
     return admitted(attempt, key, info, bounds, [], []);
   }
 
-  /** Runs every check in order: the admission, or the first refusal. */
-  async function check(attempt: GuardAttempt, consume: boolean): Promise<Verdict> {
+  /**
+   * A key this process verified already and that is cached: found without the store, the
+   * checksum or the HMAC (undefined: the full identification decides, whatever the reason).
+   */
+  function knownKey(attempt: GuardAttempt, presented: string): { key?: ApiKeyRecord; peeked?: Peeked } {
+    if (!keys.peek || limits.invalidKeys.mayBeBlocked(attempt.ip)) return {};
+    const parsed = parseKeyFormat(presented);
+    if (!parsed) return {};
+    // What the cache answered is handed on to identify(): one peek per request (the cache counts them).
+    const cached = keys.peek(parsed.id);
+    const peeked = { value: cached };
+    if (!cached || !inTenant(attempt, cached)) return { peeked };
+    const info = prepare(cached);
+    if (!info.verified.has(presented)) return { peeked };
+    return verifyPresented(cached, info, presented, hasher, now()).ok ? { key: cached } : { peeked };
+  }
+
+  /**
+   * Runs every check in order: the admission, or the first refusal. A cached key whose limits
+   * live in this process is decided without a promise (the common case on one instance); anything
+   * that waits for a store returns a promise.
+   */
+  function decide(attempt: GuardAttempt, consume: boolean): Maybe<Verdict> {
     const presented = attempt.presented();
     if (!presented) return { refusal: refusal(attempt, consume, 'missing_api_key', MISSING_KEY) };
-    const key = await identify(attempt, consume, presented);
+    const known = knownKey(attempt, presented);
+    if (known.key) return identified(attempt, consume, known.key);
+    return identify(attempt, consume, presented, known.peeked).then((key) => identified(attempt, consume, key));
+  }
+
+  function identified(attempt: GuardAttempt, consume: boolean, key: ApiKeyRecord | Refusal): Maybe<Verdict> {
     if (!isKey(key)) return { refusal: key };
     attempt.key = key;
     const info = prepare(key);
-    const refused = await allowed(attempt, consume, key, info);
-    if (refused) return { refusal: refused };
-    const decided = consume ? await count(attempt, key, info) : await look(attempt, key, info);
-    return isAdmission(decided) ? { admission: decided } : { refusal: decided };
+    const refused = allowed(attempt, consume, key, info);
+    if (refused) return refused.then((r) => ({ refusal: r }));
+    const decided = consume ? count(attempt, key, info) : look(attempt, key, info);
+    return then(decided, (d) => (isAdmission(d) ? { admission: d } : { refusal: d }));
+  }
+
+  async function check(attempt: GuardAttempt, consume: boolean): Promise<Verdict> {
+    return decide(attempt, consume);
   }
 
   /**
@@ -347,7 +420,10 @@ export function createKeyGuard(options: ApiKeyAuthOptions): KeyGuard {
       const amount = settledAmount(settles, used);
       if (amount !== null) settlements.push({ reservation, used: amount });
     }
-    if (settlements.length > 0) ledger.settleAll(settlements).catch((error) => reportError(error, attempt.req));
+    if (settlements.length > 0) {
+      if (ledger.settleAllNow) ledger.settleAllNow(settlements);
+      else ledger.settleAll(settlements).catch((error) => reportError(error, attempt.req));
+    }
     usage?.record({
       ...attempt.facts(key, now(), ending.status),
       ok: ending.outcome === 'ok',
@@ -387,29 +463,27 @@ export function createKeyGuard(options: ApiKeyAuthOptions): KeyGuard {
     maxTokens: options.maxTokens,
   };
 
-  async function apiKeyAuthMiddleware(req: Request, res: Response, next: NextFunction): Promise<void> {
-    const attempt = new HttpAttempt(req, res, clientAddress(getClientIp(req)), now(), hooks);
-    let verdict: Verdict;
-    try {
-      verdict = await check(attempt, true);
-    } catch (error) {
-      if (error instanceof InvalidRequest) {
-        // Refused by `validate`: the app's error handler answers; the refusal is recorded with its status.
-        const key = attempt.key as ApiKeyRecord;
-        if (usage?.refused) {
-          whenClosed(res, () => usage.refused?.({ ...attempt.facts(key, now(), res.statusCode), outcome: 'invalid_request' }));
-        }
-        next(error.error);
-        return;
+  /** A check that threw: refused by `validate` (the app's error handler answers) or a failed store. */
+  function failed(attempt: HttpAttempt, req: Request, res: Response, next: NextFunction, error: unknown): void {
+    if (error instanceof InvalidRequest) {
+      // Refused by `validate`: the app's error handler answers; the refusal is recorded with its status.
+      const key = attempt.key as ApiKeyRecord;
+      if (usage?.refused) {
+        whenClosed(res, () => usage.refused?.({ ...attempt.facts(key, now(), res.statusCode), outcome: 'invalid_request' }));
       }
-      // A limit store (Redis, a ceiling write) failed: refuse rather than guess.
-      reportError(error, req);
-      if (!res.headersSent) {
-        const failed = refusal(attempt, true, 'limits_unavailable', 'Usage limits cannot be checked right now. Retry shortly.', { 'Retry-After': '1' });
-        deny(res, failed.code, failed.message, failed.headers);
-      }
+      next(error.error);
       return;
     }
+    // A limit store (Redis, a ceiling write) failed: refuse rather than guess.
+    reportError(error, req);
+    if (!res.headersSent) {
+      const refused = refusal(attempt, true, 'limits_unavailable', 'Usage limits cannot be checked right now. Retry shortly.', { 'Retry-After': '1' });
+      deny(res, refused.code, refused.message, refused.headers);
+    }
+  }
+
+  /** Answers a refusal, or lets an admitted request through to the handler. */
+  function proceed(req: Request, res: Response, next: NextFunction, verdict: Verdict): void {
     if (verdict.refusal) {
       deny(res, verdict.refusal.code, verdict.refusal.message, verdict.refusal.headers, verdict.refusal.level);
       return;
@@ -428,12 +502,48 @@ export function createKeyGuard(options: ApiKeyAuthOptions): KeyGuard {
     next();
   }
 
+  // Not an async function: a request decided without waiting goes to its handler in the same tick.
+  function apiKeyAuthMiddleware(req: Request, res: Response, next: NextFunction): void | Promise<void> {
+    const attempt = new HttpAttempt(req, res, clientAddress(getClientIp(req)), now(), hooks);
+    let verdict: Maybe<Verdict>;
+    try {
+      verdict = decide(attempt, true);
+    } catch (error) {
+      failed(attempt, req, res, next, error);
+      return;
+    }
+    if (isPromise(verdict)) {
+      return verdict.then(
+        (decided) => proceed(req, res, next, decided),
+        (error: unknown) => failed(attempt, req, res, next, error),
+      );
+    }
+    proceed(req, res, next, verdict);
+  }
+
   return { middleware: apiKeyAuthMiddleware, check, finish };
 }
 
 /** Whether a guard option scopes only keys of a tenant (a described request can). */
 function inTenant(attempt: GuardAttempt, key: ApiKeyRecord): boolean {
   return attempt.tenantId === undefined || attempt.tenantId === key.tenantId;
+}
+
+/** What the key cache answered for a presented id (a key, null for a known-unknown id, undefined when not cached). */
+interface Peeked {
+  value: ApiKeyRecord | null | undefined;
+}
+
+/** A value, or a promise of it where a store had to be waited for. */
+type Maybe<T> = T | Promise<T>;
+
+function isPromise<T>(value: Maybe<T>): value is Promise<T> {
+  return typeof (value as Promise<T> | null)?.then === 'function';
+}
+
+/** Applies `fn` now to a value, or once its promise resolves. */
+function then<T, U>(value: Maybe<T>, fn: (resolved: T) => Maybe<U>): Maybe<U> {
+  return isPromise(value) ? value.then(fn) : fn(value);
 }
 
 function isKey(value: ApiKeyRecord | Refusal): value is ApiKeyRecord {

@@ -10,6 +10,11 @@ import type { ApiKeyRecord } from '../keys/key-types';
 /** Looks keys up by their public id. */
 export interface KeyStore {
   findKey(id: string): Promise<ApiKeyRecord | null>;
+  /**
+   * Optional: several keys in one read (those that exist, in any order). The cache gathers the
+   * misses of one tick into one call, so a burst of cold keys costs a few reads, not one each.
+   */
+  findKeys?(ids: readonly string[]): Promise<ApiKeyRecord[]>;
   /** Optional: a synchronous cache answer (undefined when not cached), to skip a promise on hits. */
   peek?(id: string): ApiKeyRecord | null | undefined;
 }
@@ -17,10 +22,19 @@ export interface KeyStore {
 export interface KeyCacheOptions {
   /** Key changes to listen to; without it, entries live until their TTL. */
   events?: KeyEventBus;
-  /** Most keys kept (default 10,000). */
+  /**
+   * Most keys kept (default 200,000: a record and its prepared state take about 2 KB, so about
+   * 400 MB at most; see README, Key cache).
+   */
   max?: number;
-  /** How long a found key is trusted without asking the store again (default 30 s). */
+  /**
+   * How long a found key is trusted without asking the store again (default 10 minutes). Key
+   * changes reach the cache through `events` at once (and other processes' changes through the
+   * app's change feed within a second): the TTL only bounds changes made outside Keyward.
+   */
   ttlMs?: number;
+  /** Most ids read in one findKeys() call (default 500). */
+  batchMax?: number;
   /** How long an unknown id is remembered as unknown (default 5 s). */
   negativeTtlMs?: number;
   /**
@@ -55,11 +69,22 @@ export interface CachedKeyStore extends KeyStore {
   close(): void;
 }
 
+interface Waiting {
+  id: string;
+  startedAt: number;
+  resolve(record: ApiKeyRecord | null): void;
+  reject(error: unknown): void;
+}
+
 export function cachedKeyStore(store: KeyStore, options: KeyCacheOptions = {}): CachedKeyStore {
-  const ttl = options.ttlMs ?? 30_000;
+  const ttl = options.ttlMs ?? 600_000;
   const negativeTtl = options.negativeTtlMs ?? 5_000;
-  const cache = new LRUCache<string, Entry>({ max: options.max ?? 10_000, ttl, ttlAutopurge: false });
+  const batchMax = options.batchMax ?? 500;
+  const cache = new LRUCache<string, Entry>({ max: options.max ?? 200_000, ttl, ttlAutopurge: false });
+  // Lookups on their way, by id: concurrent misses of one id share one read.
   const inFlight = new Map<string, Promise<ApiKeyRecord | null>>();
+  // Misses of this tick, read together at its end (findKeys) when the store can.
+  let waiting: Waiting[] = [];
   // Bumped on every invalidation, so a lookup that started before a change cannot cache stale data
   // (one counter for all ids keeps this bounded; a lookup racing any change just skips caching).
   let generation = 0;
@@ -73,6 +98,45 @@ export function cachedKeyStore(store: KeyStore, options: KeyCacheOptions = {}): 
     generation += 1;
   };
   const unsubscribe = options.events?.subscribe((change) => invalidate(change.keyId));
+
+  const remember = (id: string, record: ApiKeyRecord | null, startedAt: number) => {
+    if (generation === startedAt) cache.set(id, record ?? MISSING, { ttl: record ? ttl : negativeTtl });
+  };
+
+  /** Reads the misses gathered this tick, batchMax ids per read. */
+  const readWaiting = () => {
+    const batch = waiting;
+    waiting = [];
+    for (let i = 0; i < batch.length; i += batchMax) {
+      const part = batch.slice(i, i + batchMax);
+      (store.findKeys as (ids: readonly string[]) => Promise<ApiKeyRecord[]>)(part.map((w) => w.id)).then(
+        (records) => {
+          const byId = new Map(records.map((r) => [r.id, r]));
+          for (const w of part) {
+            const record = byId.get(w.id) ?? null;
+            remember(w.id, record, w.startedAt);
+            w.resolve(record);
+          }
+        },
+        (error: unknown) => {
+          for (const w of part) w.reject(error);
+        },
+      );
+    }
+  };
+
+  const lookUp = (id: string, startedAt: number): Promise<ApiKeyRecord | null> => {
+    if (!store.findKeys) {
+      return store.findKey(id).then((record) => {
+        remember(id, record, startedAt);
+        return record;
+      });
+    }
+    return new Promise((resolve, reject) => {
+      if (waiting.length === 0) setImmediate(readWaiting);
+      waiting.push({ id, startedAt, resolve, reject });
+    });
+  };
 
   return {
     peek(id) {
@@ -95,18 +159,9 @@ export function cachedKeyStore(store: KeyStore, options: KeyCacheOptions = {}): 
       misses += 1;
       const pending = inFlight.get(id);
       if (pending) return pending;
-      const startedAt = generation;
-      const lookup = store
-        .findKey(id)
-        .then((record) => {
-          if (generation === startedAt) {
-            cache.set(id, record ?? MISSING, { ttl: record ? ttl : negativeTtl });
-          }
-          return record;
-        })
-        .finally(() => {
-          if (inFlight.get(id) === lookup) inFlight.delete(id);
-        });
+      const lookup = lookUp(id, generation).finally(() => {
+        if (inFlight.get(id) === lookup) inFlight.delete(id);
+      });
       inFlight.set(id, lookup);
       return lookup;
     },

@@ -5,7 +5,7 @@
  */
 import { type RateLimiterAbstract, RateLimiterRes } from 'rate-limiter-flexible';
 import type { LimitBackend } from '../limits/limits';
-import { rateLimitHeaders } from '../limits/rate-windows';
+import { type RateCheck, rateLimitHeaders, type WindowState } from '../limits/rate-windows';
 import { setOpenAiRequestHeaders } from './openai-headers';
 import type { HeaderSink } from './attempt';
 import type { PreparedKey } from './prepared-key';
@@ -28,39 +28,48 @@ export interface Meter {
   wouldAllow(res: HeaderSink, keyId: string, info: PreparedKey): Promise<MeterResult>;
   /** Takes back a counted request that a later limit refused. */
   refund(keyId: string): Promise<void>;
+  /** Optional: consume() answered without a promise (windows counted in this process). */
+  consumeNow?(res: HeaderSink, keyId: string, info: PreparedKey): MeterResult;
+  /** Optional: refund() without a promise. */
+  refundNow?(keyId: string): void;
+  /** Optional: sets the headers of windows counted elsewhere (LimitBackend.admit) and answers as consume() would. */
+  counted?(res: HeaderSink, rate: RateCheck, info: PreparedKey): MeterResult;
 }
 
 /** The key's four windows (minute, hour, day, calendar month). */
 export function keyWindowsMeter(limits: LimitBackend): Meter {
-  return {
+  const windows = limits.rateWindows;
+  const setHeaders = (res: HeaderSink, state: WindowState[], info: PreparedKey) => {
+    const headers = rateLimitHeaders(state, info.rateLimits);
+    res.setHeader('RateLimit-Policy', headers.policy);
+    res.setHeader('RateLimit', headers.current);
+    setOpenAiRequestHeaders(res, state);
+  };
+  const counted = (res: HeaderSink, rate: RateCheck, info: PreparedKey): MeterResult => {
+    setHeaders(res, rate.windows, info);
+    if (rate.allowed) return ALLOWED;
+    const full = rate.windows.filter((w) => w.remaining === 0).map((w) => w.window);
+    return {
+      allowed: false,
+      retryAfterSeconds: rate.retryAfterSeconds,
+      message: `Rate limit reached (${full.join(', ')} window). Retry after ${rate.retryAfterSeconds} s.`,
+    };
+  };
+  const meter: Meter = {
     keyAllowance: true,
+    counted,
     async peek(res, keyId, info) {
-      const windows = await limits.rateWindows.peek(keyId, info.rateLimits);
-      const headers = rateLimitHeaders(windows, info.rateLimits);
-      res.setHeader('RateLimit-Policy', headers.policy);
-      res.setHeader('RateLimit', headers.current);
-      setOpenAiRequestHeaders(res, windows);
+      setHeaders(res, await windows.peek(keyId, info.rateLimits), info);
     },
     async consume(res, keyId, info) {
-      const rate = await limits.rateWindows.consume(keyId, info.rateLimits);
-      const headers = rateLimitHeaders(rate.windows, info.rateLimits);
-      res.setHeader('RateLimit-Policy', headers.policy);
-      res.setHeader('RateLimit', headers.current);
-      setOpenAiRequestHeaders(res, rate.windows);
-      if (rate.allowed) return { allowed: true };
-      const full = rate.windows.filter((w) => w.remaining === 0).map((w) => w.window);
-      return {
-        allowed: false,
-        retryAfterSeconds: rate.retryAfterSeconds,
-        message: `Rate limit reached (${full.join(', ')} window). Retry after ${rate.retryAfterSeconds} s.`,
-      };
+      return counted(res, await windows.consume(keyId, info.rateLimits), info);
     },
     async wouldAllow(res, keyId, info) {
-      const windows = await limits.rateWindows.peek(keyId, info.rateLimits);
-      const headers = rateLimitHeaders(windows, info.rateLimits);
+      const state = await windows.peek(keyId, info.rateLimits);
+      const headers = rateLimitHeaders(state, info.rateLimits);
       res.setHeader('RateLimit-Policy', headers.policy);
       res.setHeader('RateLimit', headers.current);
-      const full = windows.filter((w) => w.remaining <= 0);
+      const full = state.filter((w) => w.remaining <= 0);
       if (full.length === 0) return { allowed: true };
       const retryAfterSeconds = Math.max(...full.map((w) => Math.ceil(w.resetMs / 1000)));
       return {
@@ -69,9 +78,19 @@ export function keyWindowsMeter(limits: LimitBackend): Meter {
         message: `Rate limit reached (${full.map((w) => w.window).join(', ')} window). Retry after ${retryAfterSeconds} s.`,
       };
     },
-    refund: (keyId) => limits.rateWindows.refund(keyId),
+    refund: (keyId) => windows.refund(keyId),
   };
+  // Windows counted in this process answer without a promise (see limits/memory-windows.ts).
+  const consumeNow = windows.consumeNow?.bind(windows);
+  const refundNow = windows.refundNow?.bind(windows);
+  if (consumeNow && refundNow) {
+    meter.consumeNow = (res, keyId, info) => counted(res, consumeNow(keyId, info.rateLimits), info);
+    meter.refundNow = refundNow;
+  }
+  return meter;
 }
+
+const ALLOWED: MeterResult = Object.freeze({ allowed: true });
 
 /** Options of a separate per-key window (apiKeyAuth's `rateLimit` option). */
 export interface SeparateRateLimit {

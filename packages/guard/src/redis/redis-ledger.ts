@@ -114,6 +114,85 @@ end
 return figures
 `;
 
+/**
+ * One admission in one round trip: the key's four request windows, then every counter of the key
+ * and the levels above it (RESERVE_ALL's), all or none. KEYS: RESERVE_ALL's 3n, then the minute,
+ * hour, day and month window keys (rate-limiter-flexible's keys and values, so the windows read the
+ * same whichever counted them) and last month's window key. ARGV: RESERVE_ALL's, then per window
+ * its length in seconds (0: no expiry, the month) and its limit; then 1 on a retry after a ceiling
+ * raise (the windows hold the request already: they are read, not counted again).
+ * Returns {count, pttl} of each window (as counted, this request included), then RESERVE_ALL's
+ * answer; status 3: a window is over its limit. Refused by a window or a counter, the request is
+ * given back to every window (windows hold accepted requests only); status 2 (a ceiling to raise
+ * first) keeps it counted for the retry.
+ */
+const ADMIT = `${PREPARE}
+local now, keep, expiresAt, id, n = tonumber(ARGV[1]), ARGV[2], ARGV[3], ARGV[4], tonumber(ARGV[5])
+local base, wa = 3 * n, 5 + n * ${RESERVE_STRIDE}
+-- Set on a retry after a ceiling raise: the windows hold this request already (read, not counted).
+local counted = tonumber(ARGV[wa + 9]) == 1
+local out, over = {}, false
+for w = 1, 4 do
+  local k, dur, limit = KEYS[base + w], tonumber(ARGV[wa + 2 * w - 1]), tonumber(ARGV[wa + 2 * w])
+  local count, ttl
+  if counted then
+    count = tonumber(redis.call('GET', k) or '0')
+    ttl = redis.call('PTTL', k)
+  elseif dur > 0 then
+    redis.call('SET', k, 0, 'EX', dur, 'NX')
+    count = redis.call('INCRBY', k, 1)
+    ttl = redis.call('PTTL', k)
+    if ttl == -1 then redis.call('EXPIRE', k, dur); ttl = 1000 * dur end
+  else
+    count = redis.call('INCRBY', k, 1)
+    ttl = redis.call('PTTL', k)
+  end
+  out[2 * w - 1], out[2 * w] = count, ttl
+  if count > limit and not counted then over = true end
+end
+if out[7] == 1 and not counted then redis.call('DEL', KEYS[base + 5]) end
+local function giveBack()
+  for w = 1, 4 do redis.call('DECRBY', KEYS[base + w], 1) end
+end
+if over then
+  giveBack()
+  out[9], out[10] = 3, -1
+  return out
+end
+local figures = {1, -1}
+for i = 1, n do
+  local a = 5 + (i - 1) * ${RESERVE_STRIDE}
+  local period, limit, amount, flags = tonumber(ARGV[a+1]), tonumber(ARGV[a+5]), tonumber(ARGV[a+6]), tonumber(ARGV[a+7])
+  local durable, release = flags % 2 == 1, math.floor(flags / 2) % 2 == 1
+  local used, reserved, ceiling, p = prepare(i, period, now, tonumber(ARGV[a+2]), tonumber(ARGV[a+3]), tonumber(ARGV[a+4]), keep, release)
+  local needed = used + reserved + amount
+  local status = -1
+  if (p > period and durable) or needed > limit then status = 0 elseif durable and needed > ceiling then status = 2 end
+  if status >= 0 then
+    -- Refused: the request counts in no window. Waiting for a ceiling raise: it keeps its place
+    -- in the windows, and the retry (ARGV flag) does not count it again.
+    if status == 0 then giveBack() end
+    out[9], out[10], out[11], out[12] = status, i - 1, used, reserved
+    return out
+  end
+  if math.floor(flags / 4) % 2 == 1 then used = used + amount else reserved = reserved + amount end
+  figures[2 * i + 1] = used
+  figures[2 * i + 2] = reserved
+end
+for i = 1, n do
+  local a = 5 + (i - 1) * ${RESERVE_STRIDE}
+  if math.floor(tonumber(ARGV[a+7]) / 4) % 2 == 1 then
+    redis.call('HINCRBY', KEYS[3*i-2], 'used', ARGV[a+6])
+  else
+    redis.call('HINCRBY', KEYS[3*i-2], 'reserved', ARGV[a+6])
+    redis.call('ZADD', KEYS[3*i-1], expiresAt, id)
+    redis.call('HSET', KEYS[3*i], id, ARGV[a+6])
+  end
+end
+for j = 1, #figures do out[8 + j] = figures[j] end
+return out
+`;
+
 /** KEYS as one counter of RESERVE_ALL; ARGV: period, now, baseUsed, baseCeiling, basePeriod, keepMs, flags. Returns {used, reserved}. */
 const USAGE = `${PREPARE}
 local flags = tonumber(ARGV[7])
@@ -170,11 +249,14 @@ const KEEP_MS = 35 * 86_400_000;
 
 /** Settlements waiting for Redis, at most; beyond, a reservation is left to be charged at expiry. */
 const MAX_DEFERRED = 50_000;
+/** Settlements per SETTLE_ALL script when a tick's settlements are sent together. */
+const SETTLE_BATCH = 200;
 /** Deferred settlements sent per round once Redis answers again. */
 const RETRY_BATCH = 500;
 
 /** Scripts over a variable number of counters take the number of keys as their first argument. */
 type Scripted = RedisClient & {
+  kwAdmit(numberOfKeys: number, ...args: (string | number)[]): Promise<number[]>;
   kwReserveAll(numberOfKeys: number, ...args: (string | number)[]): Promise<number[]>;
   kwUsage(...args: (string | number)[]): Promise<number[]>;
   kwRaise(...args: (string | number)[]): Promise<number>;
@@ -187,6 +269,18 @@ function counterFlags(kind: CounterKind, commit = false): number {
 }
 
 type RedisReservation = Reservation & { readonly id: string };
+
+/** The key's four request windows for ADMIT: keys (minute, hour, day, month, last month), lengths (s) and limits. */
+export interface AdmitWindows {
+  keys: [string, string, string, string, string];
+  seconds: [number, number, number, number];
+  limits: [number, number, number, number];
+}
+
+/** What ADMIT answered: each window as counted, and the reservation unless a window refused. */
+export type AdmitAnswer =
+  | { windows: { count: number; pttl: number }[]; windowsOver: true; result?: undefined }
+  | { windows: { count: number; pttl: number }[]; windowsOver: false; result: ReserveAllResult };
 
 /** A settlement Redis has not confirmed yet. */
 interface Deferred {
@@ -209,6 +303,8 @@ export interface RedisLedgerOptions {
 export class RedisLedger implements LimitLedger {
   private readonly redis: Scripted;
   private readonly deferred: Deferred[] = [];
+  /** Settlements of this tick, sent together (see settleAll()). */
+  private queued: { entries: Deferred[]; resolve(): void; reject(error: unknown): void }[] = [];
   private retryTimer: NodeJS.Timeout | null = null;
   private flushing: Promise<void> | null = null;
 
@@ -218,6 +314,7 @@ export class RedisLedger implements LimitLedger {
     private readonly options: RedisLedgerOptions,
   ) {
     client.defineCommand('kwReserveAll', { lua: RESERVE_ALL });
+    client.defineCommand('kwAdmit', { lua: ADMIT });
     client.defineCommand('kwSettleAll', { lua: SETTLE_ALL });
     client.defineCommand('kwUsage', { numberOfKeys: 3, lua: USAGE });
     client.defineCommand('kwRaise', { numberOfKeys: 3, lua: RAISE });
@@ -285,6 +382,51 @@ export class RedisLedger implements LimitLedger {
     }
   }
 
+  /**
+   * The key's request windows and every counter of `requests` in one script (see ADMIT): the
+   * windows as counted ({count, pttl} each, this request included), and the reservation, or the
+   * refusal (windowsOver: a window refused; the request counts nowhere).
+   */
+  async admit(windows: AdmitWindows, requests: readonly ReserveRequest[]): Promise<AdmitAnswer> {
+    const id = randomBytes(9).toString('base64url');
+    const keys = [...requests.flatMap((r) => this.keys(r.keyId, r.kind)), ...windows.keys];
+    // After a ceiling raise the windows already hold this request (a failed retry leaves it counted:
+    // one request too many in a window, the safe side).
+    let retry = false;
+    for (;;) {
+      const now = this.options.now?.() ?? Date.now();
+      const args: (string | number)[] = [now, KEEP_MS, now + this.options.reservationTtlMs, id, requests.length];
+      for (const r of requests) {
+        args.push(r.periodStart, r.baseline.used, r.baseline.ceiling, r.baseline.periodStart, r.limit, r.amount, counterFlags(r.kind, r.commit));
+      }
+      for (let w = 0; w < 4; w++) args.push(windows.seconds[w], windows.limits[w]);
+      args.push(retry ? 1 : 0);
+      let out: number[];
+      try {
+        out = await this.call(() => this.redis.kwAdmit(keys.length, ...keys, ...args));
+      } catch (error) {
+        if (isUnanswered(error) && !(error instanceof CircuitOpenError)) {
+          for (const r of requests) if (!r.commit) this.defer({ reservation: this.reservationOf(r, id), used: 0 });
+        }
+        throw error;
+      }
+      const counted = [0, 1, 2, 3].map((w) => ({ count: out[2 * w], pttl: out[2 * w + 1] }));
+      const [status, index, used, reserved] = out.slice(8, 12);
+      if (status === 3) return { windows: counted, windowsOver: true };
+      if (status === 1) {
+        const counters = requests.map((_, i) => ({ used: out[10 + 2 * i], reserved: out[11 + 2 * i] }));
+        return { windows: counted, windowsOver: false, result: { ok: true, reservations: requests.map((r) => this.reservationOf(r, id)), counters } };
+      }
+      if (status === 0) return { windows: counted, windowsOver: false, result: { ok: false, refused: index, used, reserved } };
+      // A durable ceiling to raise first (the windows keep the request): raise it, then reserve again.
+      const r = requests[index];
+      const target = Math.min(r.limit, used + reserved + r.amount + Math.max(1, Math.ceil(r.limit * CEILING_HEADROOM)));
+      await this.ceilings.raise(r.keyId, r.kind, r.periodStart, target);
+      await this.call(() => this.redis.kwRaise(...this.keys(r.keyId, r.kind), r.periodStart, target));
+      retry = true;
+    }
+  }
+
   private reservationOf(r: ReserveRequest, id: string): RedisReservation {
     return { keyId: r.keyId, kind: r.kind, periodStart: r.periodStart, amount: r.amount, id };
   }
@@ -297,18 +439,47 @@ export class RedisLedger implements LimitLedger {
     await this.settleAll([{ reservation, used }]);
   }
 
-  async settleAll(settlements: readonly Settlement[]): Promise<void> {
+  /**
+   * Ends reservations. The settlements of one tick (every request that ended in it) go out
+   * together, SETTLE_BATCH per script, sent back to back: a few commands instead of one per
+   * request. Each resolves once Redis confirmed it, or once it is kept for a retry when Redis does
+   * not answer (see settle()); close() sends whatever is still queued.
+   */
+  settleAll(settlements: readonly Settlement[]): Promise<void> {
     const entries = settlements.map((s) => ({ reservation: s.reservation as RedisReservation, used: Math.max(0, Math.ceil(s.used)) }));
-    if (entries.length === 0) return;
-    try {
-      await this.send(entries);
-    } catch (error) {
-      if (!isUnanswered(error)) throw error;
-      this.options.onFailure?.(error);
-      let kept = true;
-      for (const entry of entries) kept = this.defer(entry) && kept;
-      if (!kept) throw error;
+    if (entries.length === 0) return Promise.resolve();
+    return new Promise((resolve, reject) => {
+      if (this.queued.length === 0) setImmediate(() => void this.sendQueued());
+      this.queued.push({ entries, resolve, reject });
+    });
+  }
+
+  /** Sends the settlements queued this tick. */
+  private sendQueued(): Promise<void> {
+    const waiting = this.queued;
+    this.queued = [];
+    if (waiting.length === 0) return Promise.resolve();
+    const entries = waiting.flatMap((w) => w.entries);
+    const sends: Promise<unknown>[] = [];
+    for (let i = 0; i < entries.length; i += SETTLE_BATCH) {
+      const batch = entries.slice(i, i + SETTLE_BATCH);
+      sends.push(
+        this.send(batch).catch((error: unknown) => {
+          if (!isUnanswered(error)) throw error;
+          this.options.onFailure?.(error);
+          let kept = true;
+          for (const entry of batch) kept = this.defer(entry) && kept;
+          if (!kept) throw error;
+        }),
+      );
     }
+    return Promise.allSettled(sends).then((results) => {
+      const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+      for (const w of waiting) {
+        if (failed) w.reject(failed.reason);
+        else w.resolve();
+      }
+    });
   }
 
   async usage(keyId: string, kind: CounterKind, periodStart: number, baseline: CounterBaseline): Promise<CounterUsage> {
@@ -323,9 +494,9 @@ export class RedisLedger implements LimitLedger {
     await this.call(() => this.redis.del(...this.keys(keyId, 'quota'), ...this.keys(keyId, 'budget')));
   }
 
-  /** Settlements Redis has not confirmed yet. */
+  /** Settlements Redis has not confirmed yet (queued for this tick, or kept for a retry). */
   pendingSettlements(): number {
-    return this.deferred.length;
+    return this.deferred.length + this.queued.reduce((n, w) => n + w.entries.length, 0);
   }
 
   /**
@@ -333,6 +504,8 @@ export class RedisLedger implements LimitLedger {
    * settlements get one last try (each bounded by the command timeout, none while the breaker is open).
    */
   async close(): Promise<void> {
+    // Settlements of the last tick first: never lost on a graceful stop.
+    await this.sendQueued();
     if (this.retryTimer) clearTimeout(this.retryTimer);
     this.retryTimer = null;
     await this.retryDeferred();

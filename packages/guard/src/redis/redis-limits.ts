@@ -24,10 +24,12 @@ import type {
   Settlement,
 } from '../limits/ledger';
 import type { InvalidKeyPolicy, LimiterOptions, LimitBackend } from '../limits/limits';
-import { COUNT_ONLY_POINTS, RateWindows } from '../limits/rate-windows';
+import { MemoryRateWindows } from '../limits/memory-windows';
+import { calendarMonth } from '../limits/periods';
+import { COUNT_ONLY_POINTS, countedWindows, RateWindows } from '../limits/rate-windows';
 import type { RedisBreaker } from './redis-breaker';
 import type { RedisClient } from './redis-types';
-import { RedisLedger } from './redis-ledger';
+import { type AdmitWindows, RedisLedger } from './redis-ledger';
 
 export type RedisFailureMode = 'closed' | 'open';
 
@@ -154,6 +156,8 @@ export interface RedisLimitsOptions {
   failureMode: RedisFailureMode;
   /** How long a reservation lives if its instance never settles it (longer than any request). */
   reservationTtlMs: number;
+  /** Admit in one Redis round trip, windows and every counter in one script (default true). */
+  oneStepAdmission?: boolean;
   /** Told about every failed Redis call, including those refused by the open breaker: throttle it. */
   onFailure: (error: unknown) => void;
 }
@@ -174,19 +178,48 @@ export function createRedisLimits(options: RedisLimitsOptions): LimitBackend {
       onFailure,
     );
   const policy = options.invalidKeys;
-  const ledger = new PolicyLedger(
-    new RedisLedger(client, options.ceilings, { reservationTtlMs: options.reservationTtlMs, breaker, onFailure }),
-    options.failureMode,
-    onFailure,
-  );
+  const redisLedger = new RedisLedger(client, options.ceilings, { reservationTtlMs: options.reservationTtlMs, breaker, onFailure });
+  const ledger = new PolicyLedger(redisLedger, options.failureMode, onFailure);
+  // Where the windows count while Redis fails (as the insurance limiters of rateWindows do).
+  const insurance = new MemoryRateWindows();
+  /** One script for the windows and every counter; on a failure, the policy of this module. */
+  const admit: NonNullable<LimitBackend['admit']> = async (keyId, rateLimits, requests) => {
+    const now = Date.now();
+    const month = calendarMonth(now);
+    const windows: AdmitWindows = {
+      keys: [`kw:rl:minute:${keyId}`, `kw:rl:hour:${keyId}`, `kw:rl:day:${keyId}`, `kw:rl:month:${keyId}:${month.id}`, `kw:rl:month:${keyId}:${month.previousId}`],
+      seconds: [60, 3_600, 86_400, 0],
+      limits: [rateLimits.perMinute, rateLimits.perHour, rateLimits.perDay, rateLimits.perMonth],
+    };
+    try {
+      const answer = await redisLedger.admit(windows, requests);
+      return { rate: countedWindows(answer.windows, rateLimits, now), result: answer.result ?? null };
+    } catch (error) {
+      onFailure(error);
+      const rate = insurance.consumeNow(keyId, rateLimits);
+      if (!rate.allowed) return { rate, result: null };
+      if (requests.length === 0) return { rate, result: { ok: true, reservations: [], counters: [] } };
+      if (options.failureMode === 'closed') {
+        insurance.refundNow(keyId);
+        throw error;
+      }
+      const reservations = requests.map((r) => ({ keyId: r.keyId, kind: r.kind, periodStart: r.periodStart, amount: r.amount, [UNCHECKED]: true }));
+      return { rate, result: { ok: true, reservations, counters: requests.map(() => ({ used: 0, reserved: 0 })) } };
+    }
+  };
   return {
     rateWindows: new RateWindows((window, duration) => limiter({ keyPrefix: `kw:rl:${window}`, points: COUNT_ONLY_POINTS, duration })),
     ledger,
     invalidKeys: new InvalidKeyGuard(
       limiter({ keyPrefix: 'kw:invalid-key', points: policy.attempts, duration: policy.windowSeconds, blockDuration: policy.blockSeconds }),
     ),
+    // One step per admission (one script); `oneStepAdmission: false` keeps the two-step path.
+    ...(options.oneStepAdmission !== false ? { admit } : {}),
     createLimiter: limiter,
     // Sends settlements Redis has not confirmed yet (see redis-ledger.ts).
-    close: () => ledger.close(),
+    close: () => {
+      insurance.close();
+      return ledger.close();
+    },
   };
 }

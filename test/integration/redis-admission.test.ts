@@ -1,0 +1,102 @@
+/**
+ * With limits in Redis, a request is admitted in one round trip (the key's four windows, its
+ * budget and every other counter in one script), and answers exactly as the in-process limits
+ * do: the same codes, the same rate-limit headers, the same counters.
+ */
+import express from 'express';
+import Redis from 'ioredis';
+import request from 'supertest';
+import { apiKeyAuth } from '../../packages/guard/src/middleware/api-key-auth';
+import { cachedKeyStore } from '../../packages/guard/src/middleware/key-store';
+import { generateKey } from '../../packages/guard/src/keys/key-format';
+import { KeyHasher } from '../../packages/guard/src/keys/key-hasher';
+import { createMemoryLimits, type LimitBackend, volatileCeilings } from '../../packages/guard/src/limits/limits';
+import { RedisBreaker } from '../../packages/guard/src/redis/redis-breaker';
+import { createRedisLimits } from '../../packages/guard/src/redis/redis-limits';
+import { buildKeyRecord } from '../helpers/key-record';
+import { REDIS_SERVER, startTestRedis, type TestRedis } from '../helpers/redis';
+
+const describeRedis = REDIS_SERVER ? describe : describe.skip;
+const hasher = new KeyHasher({ 1: 'redis-admission-secret-0123456789abcdefghijkl' });
+
+function app(limits: LimitBackend, records: ReturnType<typeof buildKeyRecord>[]) {
+  const byId = new Map(records.map((r) => [r.id, r]));
+  const server = express();
+  server.use(express.json());
+  server.post(
+    '/v1/chat',
+    apiKeyAuth({ keys: cachedKeyStore({ findKey: async (id) => byId.get(id) ?? null }), hasher, limits, maxCost: () => 400, clientIp: () => '127.0.0.1' }),
+    (req, res) => {
+      req.apiKey?.reportUsage({ costMicroCents: 250 });
+      res.json({ ok: true });
+    },
+  );
+  return server;
+}
+
+const SHOWN = ['ratelimit-policy', 'x-ratelimit-limit-requests', 'x-ratelimit-remaining-requests', 'retry-after'];
+
+describeRedis('Redis admission', () => {
+  let redis: TestRedis;
+  let client: Redis;
+  let limits: LimitBackend;
+  beforeAll(async () => {
+    redis = await startTestRedis(46_000 + Math.floor(Math.random() * 1000));
+    client = new Redis(redis.url, { commandTimeout: 2000, maxRetriesPerRequest: 1 });
+    const breaker = new RedisBreaker({ failureThreshold: 3, cooldownMs: 1000, probe: () => client.ping() });
+    limits = createRedisLimits({
+      client,
+      breaker,
+      ceilings: volatileCeilings,
+      invalidKeys: { attempts: 20, windowSeconds: 60, blockSeconds: 300 },
+      failureMode: 'closed',
+      reservationTtlMs: 60_000,
+      onFailure: () => undefined,
+      oneStepAdmission: true,
+    });
+  });
+  afterAll(async () => {
+    await limits.close();
+    client.disconnect();
+    await redis.stop();
+  });
+
+  it('admits in one Redis command and settles a tick of requests together', async () => {
+    const { key } = generateKey('kw');
+    const record = buildKeyRecord({ key, rateLimits: { perMinute: 100, perHour: 1000, perDay: 10_000, perMonth: 100_000 }, budget: { limitCents: 10, period: 'monthly' } }, hasher);
+    const server = app(limits, [record]);
+    await request(server).post('/v1/chat').set('authorization', `Bearer ${key}`).expect(200);
+    // Settlements of the first request are out; count what one more request sends.
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    const sent = jest.spyOn(client, 'sendCommand');
+    await request(server).post('/v1/chat').set('authorization', `Bearer ${key}`).expect(200);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    const names = sent.mock.calls.map(([command]) => `${command.name}:${String(command.args[0]).slice(0, 8)}`);
+    sent.mockRestore();
+    // The admission (windows, budget) and the settlement: one script each.
+    expect(names).toHaveLength(2);
+    expect(names.every((n) => n.startsWith('evalsha'))).toBe(true);
+  });
+
+  it('answers as the in-process limits do: windows, budget refusals and headers', async () => {
+    const memory = createMemoryLimits();
+    const run = async (backend: LimitBackend) => {
+      const { key } = generateKey('kw');
+      const record = buildKeyRecord({ key, rateLimits: { perMinute: 3, perHour: 1000, perDay: 10_000, perMonth: 100_000 }, budget: { limitCents: 1, period: 'monthly' } }, hasher);
+      const server = app(backend, [record]);
+      const answers: unknown[] = [];
+      for (let i = 0; i < 5; i++) {
+        const res = await request(server).post('/v1/chat').set('authorization', `Bearer ${key}`);
+        answers.push([res.status, res.body.error?.code ?? null, ...SHOWN.map((h) => res.headers[h] ?? null), String(res.headers.ratelimit).replace(/t=\d+/, 't=…')]);
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+      return answers;
+    };
+    const inMemory = await run(memory);
+    const inRedis = await run(limits);
+    await memory.close();
+    expect(inRedis).toEqual(inMemory);
+    // Three a minute: the fourth and fifth are refused by the minute window.
+    expect(inMemory.map((a) => (a as unknown[])[1])).toEqual([null, null, null, 'rate_limited', 'rate_limited']);
+  });
+});
