@@ -23,11 +23,11 @@ import type {
   ReserveResult,
   Settlement,
 } from '../limits/ledger';
-import type { InvalidKeyPolicy, LimiterOptions, LimitBackend } from '../limits/limits';
+import { DEFAULT_INVALID_KEY_POLICY, type InvalidKeyPolicy, type LimiterOptions, type LimitBackend, volatileCeilings } from '../limits/limits';
 import { MemoryRateWindows } from '../limits/memory-windows';
 import { calendarMonth } from '../limits/periods';
 import { COUNT_ONLY_POINTS, countedWindows, RateWindows } from '../limits/rate-windows';
-import type { RedisBreaker } from './redis-breaker';
+import { RedisBreaker } from './redis-breaker';
 import type { RedisClient } from './redis-types';
 import { type AdmitWindows, RedisLedger } from './redis-ledger';
 
@@ -148,23 +148,47 @@ class PolicyLedger implements LimitLedger {
 }
 
 export interface RedisLimitsOptions {
+  /** An ioredis client; give it a `commandTimeout` (e.g. 250 ms) so a stalled Redis counts as a dead one. */
   client: RedisClient;
-  /** The breaker every Redis call of these limits goes through. */
-  breaker: RedisBreaker;
-  ceilings: CeilingStore;
-  invalidKeys: InvalidKeyPolicy;
-  failureMode: RedisFailureMode;
-  /** How long a reservation lives if its instance never settles it (longer than any request). */
-  reservationTtlMs: number;
+  /** The breaker every Redis call of these limits goes through. Default: opens after 3 failures, probes (PING) every second. */
+  breaker?: RedisBreaker;
+  /**
+   * Durable high-water marks of quotas and budgets, so a Redis that loses its data can never let
+   * one be overshot. Default: none kept (`volatileCeilings`: counters restart with Redis's data).
+   */
+  ceilings?: CeilingStore;
+  /** Invalid-key attempts per client IP. Default: DEFAULT_INVALID_KEY_POLICY (20 per minute, then 5 minutes blocked). */
+  invalidKeys?: InvalidKeyPolicy;
+  /** While Redis fails: 'closed' refuses requests with a quota or budget (503), 'open' lets them pass uncounted. Default: 'closed'. */
+  failureMode?: RedisFailureMode;
+  /** How long a reservation lives if its instance never settles it (longer than any request). Default: 11 minutes. */
+  reservationTtlMs?: number;
   /** Admit in one Redis round trip, windows and every counter in one script (default true). */
   oneStepAdmission?: boolean;
-  /** Told about every failed Redis call, including those refused by the open breaker: throttle it. */
-  onFailure: (error: unknown) => void;
+  /** Told about every failed Redis call, including those refused by the open breaker: throttle it. Default: nothing. */
+  onFailure?: (error: unknown) => void;
 }
 
+/** Defaults of createRedisLimits() (Keyward's own server sets each from its configuration). */
+const DEFAULT_RESERVATION_TTL_MS = 11 * 60_000;
+const DEFAULT_BREAKER = { failureThreshold: 3, cooldownMs: 1000 };
+
 /** Limits shared through Redis, with the failure policy above. */
-export function createRedisLimits(options: RedisLimitsOptions): LimitBackend {
-  const { client, breaker, onFailure } = options;
+export function createRedisLimits(settings: RedisLimitsOptions): LimitBackend {
+  const { client } = settings;
+  if (!client || typeof (client as { evalsha?: unknown }).evalsha !== 'function') {
+    throw new TypeError('createRedisLimits: `client` must be an ioredis client (new Redis(url, { commandTimeout: 250 }))');
+  }
+  const options = {
+    ...settings,
+    breaker: settings.breaker ?? new RedisBreaker({ ...DEFAULT_BREAKER, probe: () => client.ping() }),
+    ceilings: settings.ceilings ?? volatileCeilings,
+    invalidKeys: settings.invalidKeys ?? DEFAULT_INVALID_KEY_POLICY,
+    failureMode: settings.failureMode ?? 'closed',
+    reservationTtlMs: settings.reservationTtlMs ?? DEFAULT_RESERVATION_TTL_MS,
+    onFailure: settings.onFailure ?? (() => undefined),
+  };
+  const { breaker, onFailure } = options;
   const limiter = (limiterOptions: LimiterOptions) =>
     new BreakerRateLimiterRedis(
       {
