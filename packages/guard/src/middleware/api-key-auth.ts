@@ -26,7 +26,7 @@ import { createMemoryLimits, type LimitBackend } from '../limits/limits';
 import type { AdmittedOutcome, RefusalOutcome } from '../usage/usage-types';
 import { type GuardAttempt, HttpAttempt } from './attempt';
 import { type Claim, keyClaims, type LevelEntry, levelClaims, type RequestBounds, type Settles, setTokenWindowHeaders, settledAmount } from './claims';
-import { clientAddress } from './credentials';
+import { clientAddress, requestedChatbot, requestedModel } from './credentials';
 import { type DenialCode, DENIALS, deny } from './deny';
 import { keyWindowsMeter, type Meter, type MeterResult, separateWindowMeter } from './meters';
 import { type ApiKeyAuthOptions, validateOptions } from './options';
@@ -44,16 +44,6 @@ const CREDENTIAL_MESSAGES = {
 
 const MISSING_KEY = 'No API key: send it as "Authorization: Bearer <key>" or in the X-API-Key header.';
 const GUESSING = 'Too many invalid API keys from this address. Try again later.';
-
-function defaultModel(req: Request): string | undefined {
-  const model = (req.body as { model?: unknown } | undefined)?.model;
-  return typeof model === 'string' ? model : undefined;
-}
-
-function defaultChatbot(req: Request): string | undefined {
-  const header = req.headers['x-chatbot-id'];
-  return typeof header === 'string' && header !== '' ? header : undefined;
-}
 
 /** A request that passed every check, with what it reserved. */
 export interface Admission {
@@ -151,8 +141,8 @@ export function createKeyGuard(options: ApiKeyAuthOptions): KeyGuard {
   // A store that admits in one step (Redis) does so for the key's own windows and allowance.
   const admitOnce = meter.keyAllowance && meter.counted ? limits.admit?.bind(limits) : undefined;
   const now = options.now ?? Date.now;
-  const getModel = options.model ?? defaultModel;
-  const getChatbot = options.chatbot ?? defaultChatbot;
+  const getModel = options.model ?? requestedModel;
+  const getChatbot = options.chatbot ?? requestedChatbot;
   const getClientIp = options.clientIp ?? ((req: Request) => req.ip);
   const timeoutMs = options.requestTimeoutMs ?? 600_000;
   const scopesOption = options.scopes ?? [];

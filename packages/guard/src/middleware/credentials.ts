@@ -19,6 +19,18 @@ export function presentedKey(req: Request): string | null {
   return value && value.trim() !== '' ? value.trim() : null;
 }
 
+/** The model a request asks for, by default: `model` of a JSON body. */
+export function requestedModel(req: Request): string | undefined {
+  const model = (req.body as { model?: unknown } | undefined)?.model;
+  return typeof model === 'string' ? model : undefined;
+}
+
+/** The chatbot a request speaks for, by default: the `X-Chatbot-Id` header. */
+export function requestedChatbot(req: Request): string | undefined {
+  const header = req.headers['x-chatbot-id'];
+  return typeof header === 'string' && header !== '' ? header : undefined;
+}
+
 /** The client address with IPv4-mapped IPv6 (`::ffff:a.b.c.d`) written as plain IPv4. */
 export function clientAddress(ip: string | undefined): string {
   if (!ip) return 'unknown';

@@ -17,7 +17,7 @@
  */
 import type { NextFunction, Request, Response } from 'express';
 import { normalizeIpEntry } from '../lib/ip';
-import { clientAddress, presentedKey } from '../middleware/credentials';
+import { clientAddress, presentedKey, requestedChatbot, requestedModel } from '../middleware/credentials';
 import { type DenialCode, DENIALS, deny } from '../middleware/deny';
 import type { RequestKey } from '../middleware/request-key';
 import { clientLeft, whenClosed } from '../middleware/response-end';
@@ -167,16 +167,6 @@ function validateOptions(options: RemoteGuardOptions): void {
   }
 }
 
-function defaultModel(req: Request): string | undefined {
-  const model = (req.body as { model?: unknown } | undefined)?.model;
-  return typeof model === 'string' ? model : undefined;
-}
-
-function defaultChatbot(req: Request): string | undefined {
-  const header = req.headers['x-chatbot-id'];
-  return typeof header === 'string' && header !== '' ? header : undefined;
-}
-
 const amount = (value: number | undefined): number => (typeof value === 'number' && Number.isFinite(value) && value > 0 ? Math.ceil(value) : 0);
 
 /** Creates the remote guard and connects its change feed. Options are checked now (TypeError on a mistake). */
@@ -185,8 +175,8 @@ export function createRemoteGuard(options: RemoteGuardOptions): RemoteGuard {
   const now = options.now ?? Date.now;
   const ttlMs = options.cacheTtlMs ?? 5000;
   const heartbeatMs = options.heartbeatMs ?? 5000;
-  const getModel = options.model ?? defaultModel;
-  const getChatbot = options.chatbot ?? defaultChatbot;
+  const getModel = options.model ?? requestedModel;
+  const getChatbot = options.chatbot ?? requestedChatbot;
   const getClientIp = options.clientIp ?? ((req: Request) => req.ip);
   const scopesOption = options.scopes ?? [];
   const requiredScopes = typeof scopesOption === 'function' ? scopesOption : () => scopesOption;
