@@ -76,6 +76,25 @@ end
 const RESERVE_STRIDE = 7;
 
 /**
+ * Lua shared by RESERVE_ALL and ADMIT, once every counter has agreed: the amounts of all n
+ * counters are written, as used at once (flag 4) or as a reservation that expires at `expiresAt`.
+ */
+const COMMIT_ALL = `
+local function commitAll(n, expiresAt, id)
+  for i = 1, n do
+    local a = 5 + (i - 1) * ${RESERVE_STRIDE}
+    if math.floor(tonumber(ARGV[a+7]) / 4) % 2 == 1 then
+      redis.call('HINCRBY', KEYS[3*i-2], 'used', ARGV[a+6])
+    else
+      redis.call('HINCRBY', KEYS[3*i-2], 'reserved', ARGV[a+6])
+      redis.call('ZADD', KEYS[3*i-1], expiresAt, id)
+      redis.call('HSET', KEYS[3*i], id, ARGV[a+6])
+    end
+  end
+end
+`;
+
+/**
  * Reserves on n counters, all or none. KEYS: 3 per counter (see PREPARE).
  * ARGV: now, keepMs, expiresAt, id, n, then per counter: period, baseUsed, baseCeiling,
  * basePeriod, limit, amount, flags (1: durable, 2: released on expiry, 4: counted as used at once).
@@ -83,7 +102,7 @@ const RESERVE_STRIDE = 7;
  * reserved of every counter after it), 0 counter `index` refused, 2 counter `index` needs its
  * durable ceiling raised first.
  */
-const RESERVE_ALL = `${PREPARE}
+const RESERVE_ALL = `${PREPARE}${COMMIT_ALL}
 local now, keep, expiresAt, id, n = tonumber(ARGV[1]), ARGV[2], ARGV[3], ARGV[4], tonumber(ARGV[5])
 local figures = {1, -1}
 for i = 1, n do
@@ -101,16 +120,7 @@ for i = 1, n do
   figures[2 * i + 1] = used
   figures[2 * i + 2] = reserved
 end
-for i = 1, n do
-  local a = 5 + (i - 1) * ${RESERVE_STRIDE}
-  if math.floor(tonumber(ARGV[a+7]) / 4) % 2 == 1 then
-    redis.call('HINCRBY', KEYS[3*i-2], 'used', ARGV[a+6])
-  else
-    redis.call('HINCRBY', KEYS[3*i-2], 'reserved', ARGV[a+6])
-    redis.call('ZADD', KEYS[3*i-1], expiresAt, id)
-    redis.call('HSET', KEYS[3*i], id, ARGV[a+6])
-  end
-end
+commitAll(n, expiresAt, id)
 return figures
 `;
 
@@ -126,7 +136,7 @@ return figures
  * given back to every window (windows hold accepted requests only); status 2 (a ceiling to raise
  * first) keeps it counted for the retry.
  */
-const ADMIT = `${PREPARE}
+const ADMIT = `${PREPARE}${COMMIT_ALL}
 local now, keep, expiresAt, id, n = tonumber(ARGV[1]), ARGV[2], ARGV[3], ARGV[4], tonumber(ARGV[5])
 local base, wa = 3 * n, 5 + n * ${RESERVE_STRIDE}
 -- Set on a retry after a ceiling raise: the windows hold this request already (read, not counted).
@@ -179,16 +189,7 @@ for i = 1, n do
   figures[2 * i + 1] = used
   figures[2 * i + 2] = reserved
 end
-for i = 1, n do
-  local a = 5 + (i - 1) * ${RESERVE_STRIDE}
-  if math.floor(tonumber(ARGV[a+7]) / 4) % 2 == 1 then
-    redis.call('HINCRBY', KEYS[3*i-2], 'used', ARGV[a+6])
-  else
-    redis.call('HINCRBY', KEYS[3*i-2], 'reserved', ARGV[a+6])
-    redis.call('ZADD', KEYS[3*i-1], expiresAt, id)
-    redis.call('HSET', KEYS[3*i], id, ARGV[a+6])
-  end
-end
+commitAll(n, expiresAt, id)
 for j = 1, #figures do out[8 + j] = figures[j] end
 return out
 `;
