@@ -6,6 +6,8 @@ import { dialectFor } from './dialects';
 import { type DatabaseTimeouts, type Dialect, transactionTimeoutMs } from './dialects/dialect';
 import { databaseUnavailableReason } from './errors';
 import { createListReads, type ListReads } from './list-reads';
+import { SqliteThread } from './sqlite-thread';
+import type { WritePlan } from './write-plan';
 
 /** The app's handle on its database: the Prisma client plus provider-specific strategies. */
 export interface Database {
@@ -22,6 +24,12 @@ export interface Database {
   transaction<T>(fn: (tx: Tx) => Promise<T>): Promise<T>;
   /** Where list and report reads run: off the app's thread on SQLite (see list-reads.ts). */
   readonly reads: ListReads;
+  /**
+   * Runs a planned write in one transaction: on SQLite on a writer thread of its own, so it never
+   * holds the event loop (see write-plan.ts); elsewhere through the client, like transaction().
+   * The plan's readers get their rows once it has committed.
+   */
+  write(plan: WritePlan): Promise<void>;
   /** Resolves when the database answers a trivial query. */
   ping(): Promise<void>;
   close(): Promise<void>;
@@ -56,25 +64,39 @@ export function openDatabase(config: DatabaseConfig, options: DatabaseOptions): 
     },
   });
   const reads = createListReads(config, prisma, timeouts.queryMs);
+  const transaction: Database['transaction'] = (fn) =>
+    prisma.$transaction(
+      async (tx) => {
+        await dialect.beginTransaction(tx);
+        return fn(tx);
+      },
+      { maxWait: timeouts.connectMs + MAX_WAIT_MARGIN_MS, timeout: transactionTimeoutMs(timeouts) },
+    );
+  // SQLite: a read-write connection on a worker thread. A write waits for another connection's
+  // write lock (the app's own, the CLI's) like any statement; it is never ended from outside (a
+  // write that may have committed must not be reported failed and written again).
+  const writer =
+    config.provider === 'sqlite' && config.sqlitePath
+      ? new SqliteThread({ file: config.sqlitePath, readonly: false, busyMs: timeouts.queryMs, name: 'usage writer' })
+      : null;
   return {
     provider: config.provider,
     prisma,
     reads,
     containsText: (text) => dialect.containsText(text),
     sql: { typed: dialect.typed, jsonRows: dialect.jsonRows, lockApiKeys: dialect.lockApiKeys, lockKeyChanges: dialect.lockKeyChanges },
-    transaction: (fn) =>
-      prisma.$transaction(
-        async (tx) => {
-          await dialect.beginTransaction(tx);
-          return fn(tx);
-        },
-        { maxWait: timeouts.connectMs + MAX_WAIT_MARGIN_MS, timeout: transactionTimeoutMs(timeouts) },
-      ),
+    transaction,
+    write: async (plan) => {
+      if (plan.size === 0) return;
+      const results = writer ? await writer.transaction(plan.forSqliteThread()) : await transaction((tx) => plan.runWith(tx));
+      plan.deliver(results);
+    },
     ping: async () => {
       await prisma.$queryRawUnsafe('SELECT 1');
     },
     close: async () => {
       await reads.close();
+      await writer?.close();
       await prisma.$disconnect();
     },
   };

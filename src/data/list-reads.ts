@@ -9,10 +9,9 @@
  * reads only the page's rows by primary key. On PostgreSQL a statement does not hold the event
  * loop: the reads go through the app's client (its pool and timeouts) with `$n` placeholders.
  */
-import { Worker } from 'node:worker_threads';
 import type { DatabaseConfig } from '../config';
 import type { Db } from './client-types';
-import { databaseUnavailable } from './errors';
+import { SqliteThread } from './sqlite-thread';
 
 /** A value a list query binds: text, a number, or null (times are bound as stored: see `time`). */
 export type ReadParam = string | number | null | Date;
@@ -26,108 +25,37 @@ export interface ListReads {
   close(): Promise<void>;
 }
 
-/** The worker: one read-only connection, a small statement cache, one statement at a time. */
-const WORKER_SOURCE = `
-const { parentPort, workerData } = require('node:worker_threads');
-const Database = require(workerData.driver);
-const db = new Database(workerData.file, { readonly: true, fileMustExist: true, timeout: workerData.busyMs });
-// Lists read many index pages at random: a larger page cache, and the file mapped rather than copied.
-db.pragma('cache_size = -65536');
-db.pragma('mmap_size = 268435456');
-const statements = new Map();
-parentPort.on('message', ({ id, sql, params }) => {
-  try {
-    let statement = statements.get(sql);
-    if (!statement) {
-      statement = db.prepare(sql);
-      statements.set(sql, statement);
-      if (statements.size > 200) statements.delete(statements.keys().next().value);
-    }
-    parentPort.postMessage({ id, rows: statement.all(...params) });
-  } catch (error) {
-    parentPort.postMessage({ id, error: { message: String(error && error.message), code: error && error.code } });
-  }
-});
-`;
-
-interface Pending {
-  resolve(rows: Record<string, unknown>[]): void;
-  reject(error: Error): void;
-  timer: NodeJS.Timeout;
-}
-
 /** A time as @prisma/adapter-better-sqlite3 stores a DateTime (ISO 8601 with +00:00). */
 export function sqliteTime(value: Date): string {
   return value.toISOString().replace('Z', '+00:00');
 }
 
+/** Reads on a worker thread with a read-only connection (see sqlite-thread.ts). */
 class SqliteWorkerReads implements ListReads {
-  private worker: Worker | null = null;
-  private readonly pending = new Map<number, Pending>();
-  private nextId = 1;
+  private readonly thread: SqliteThread;
 
-  constructor(
-    private readonly file: string,
-    private readonly queryMs: number,
-  ) {}
+  constructor(file: string, queryMs: number) {
+    this.thread = new SqliteThread({
+      file,
+      readonly: true,
+      busyMs: queryMs,
+      // Lists read many index pages at random: a larger page cache, and the file mapped rather than copied.
+      pragmas: ['cache_size = -65536', 'mmap_size = 268435456'],
+      stopAfterMs: queryMs,
+      name: 'list reader',
+    });
+  }
 
   time(value: Date): ReadParam {
     return sqliteTime(value);
   }
 
-  private start(): Worker {
-    if (this.worker) return this.worker;
-    const worker = new Worker(WORKER_SOURCE, {
-      eval: true,
-      workerData: { driver: require.resolve('better-sqlite3'), file: this.file, busyMs: this.queryMs },
-    });
-    worker.unref();
-    worker.on('message', (message: { id: number; rows?: Record<string, unknown>[]; error?: { message: string; code?: string } }) => {
-      const pending = this.pending.get(message.id);
-      if (!pending) return;
-      this.pending.delete(message.id);
-      clearTimeout(pending.timer);
-      if (message.error) {
-        const error = Object.assign(new Error(message.error.message), { code: message.error.code });
-        pending.reject(message.error.code === 'SQLITE_BUSY' ? databaseUnavailable(error) : error);
-      } else pending.resolve(message.rows ?? []);
-    });
-    // A worker that dies (or is ended after a timeout) fails what it had and is replaced on next use.
-    const fail = (error: Error) => {
-      if (this.worker !== worker) return;
-      this.worker = null;
-      for (const [id, pending] of this.pending) {
-        clearTimeout(pending.timer);
-        pending.reject(error);
-        this.pending.delete(id);
-      }
-    };
-    worker.on('error', fail);
-    worker.on('exit', () => fail(databaseUnavailable(new Error('the list reader stopped'))));
-    this.worker = worker;
-    return worker;
-  }
-
   all<T extends Record<string, unknown>>(sql: string, params: readonly ReadParam[]): Promise<T[]> {
-    const worker = this.start();
-    const id = this.nextId++;
-    const bound = params.map((p) => (p instanceof Date ? sqliteTime(p) : p));
-    return new Promise<T[]>((resolve, reject) => {
-      // A statement past the query timeout ends the worker (better-sqlite3 cannot interrupt one).
-      const timer = setTimeout(() => {
-        if (!this.pending.has(id)) return;
-        void worker.terminate();
-      }, this.queryMs);
-      timer.unref();
-      this.pending.set(id, { resolve: resolve as Pending['resolve'], reject, timer });
-      worker.postMessage({ id, sql, params: bound });
-    });
+    return this.thread.all<T>(sql, params.map((p) => (p instanceof Date ? sqliteTime(p) : p)));
   }
 
-  async close(): Promise<void> {
-    const worker = this.worker;
-    this.worker = null;
-    if (worker) await worker.terminate();
+  close(): Promise<void> {
+    return this.thread.close();
   }
 }
 

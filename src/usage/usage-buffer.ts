@@ -7,8 +7,8 @@
  * for the next attempt; stop() writes what is left (graceful shutdown).
  *
  * A crash loses what was recorded after the last write that committed began. A write is due at
- * each tick; one that comes due while another runs (a write slower than the interval: under CPU
- * load each statement waits for the busy event loop) starts the moment that one ends. So the loss
+ * each tick; one that comes due while another runs (a write slower than the interval: a large
+ * batch, a busy machine, a database waiting on locks) starts the moment that one ends. So the loss
  * is at most the interval, or the last write if it took longer, plus the write in flight: at most
  * one interval plus two writes (and the event loop's delay of the tick). Limits stay safe through
  * the ledgers' ceilings.

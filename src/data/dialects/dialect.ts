@@ -80,8 +80,11 @@ export interface Dialect {
    * third lower on SQLite). Row order is not promised: use it where no row locks are taken.
    */
   jsonRows(rows: unknown[][], types: readonly JsonColumnType[]): Prisma.Sql;
-  /** Locks api_keys rows in id order for the rest of the transaction (no-op where the database locks whole files). */
-  lockApiKeys(tx: Tx, ids: string[]): Promise<void>;
+  /**
+   * The statement that locks api_keys rows in id order for the rest of its transaction; null
+   * where the database locks whole files.
+   */
+  lockApiKeys(ids: string[]): Prisma.Sql | null;
   /**
    * Makes key_changes ids become visible in id order: held from just before a change record is
    * inserted until its transaction ends, so a poller that has seen id N can never later find a

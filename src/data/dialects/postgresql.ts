@@ -81,10 +81,10 @@ export const postgresqlDialect: Dialect = {
     return Prisma.sql`SELECT ${Prisma.join(columns)} FROM jsonb_array_elements(CAST(${json} AS JSONB)) AS v`;
   },
 
-  async lockApiKeys(tx, ids) {
+  lockApiKeys(ids) {
     // Two instances flushing overlapping keys take the row locks in the same order: no deadlock.
-    if (ids.length === 0) return;
-    await tx.$queryRaw`SELECT "id" FROM "api_keys" WHERE "id" IN (${Prisma.join(ids)}) ORDER BY "id" FOR UPDATE`;
+    if (ids.length === 0) return null;
+    return Prisma.sql`SELECT "id" FROM "api_keys" WHERE "id" IN (${Prisma.join(ids)}) ORDER BY "id" FOR UPDATE`;
   },
 
   async lockKeyChanges(tx) {

@@ -71,8 +71,9 @@ export const sqliteDialect: Dialect = {
     return Prisma.sql`SELECT ${Prisma.join(columns)} FROM json_each(${json}) AS v`;
   },
 
-  async lockApiKeys() {
+  lockApiKeys() {
     // A write transaction holds SQLite's database lock already.
+    return null;
   },
 
   async lockKeyChanges() {

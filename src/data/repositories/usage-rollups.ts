@@ -9,7 +9,8 @@
 import type { DatabaseProvider } from '../../config';
 import { Prisma } from '../../generated/postgresql/client';
 import type { OutcomeDelta, RollupDelta } from '../../usage/usage-batch';
-import type { Db, Tx } from '../client-types';
+import type { Db } from '../client-types';
+import type { WritePlan } from '../write-plan';
 import { chunks, compareText } from './batching';
 
 /** 00:00 UTC of the first day of the month of `ms`. */
@@ -34,8 +35,8 @@ function addTo(map: Map<string, Sums & { parts: [string, number, string] }>, key
   map.set(key, row);
 }
 
-/** Adds a batch's daily per-key deltas to the tenant-day and key-month rollups. */
-export async function upsertUsageRollups(tx: Tx, daily: RollupDelta[]): Promise<void> {
+/** Plans adding a batch's daily per-key deltas to the tenant-day and key-month rollups. */
+export function upsertUsageRollups(plan: WritePlan, daily: RollupDelta[]): void {
   if (daily.length === 0) return;
   const tenantDays = new Map<string, Sums & { parts: [string, number, string] }>();
   const keyMonths = new Map<string, Sums & { parts: [string, number, string] }>();
@@ -50,29 +51,29 @@ export async function upsertUsageRollups(tx: Tx, daily: RollupDelta[]): Promise<
     const rows = chunk.map(
       (r) => Prisma.sql`(${r.parts[0]}, ${new Date(r.parts[1])}, ${r.requestsOk}, ${r.requestsFailed}, ${r.tokens}, ${r.spendMicroCents})`,
     );
-    await tx.$executeRaw`INSERT INTO "usage_tenant_daily" ("tenantId", "bucketStart", "requestsOk", "requestsFailed", "tokens", "spendMicroCents")
+    plan.execute(Prisma.sql`INSERT INTO "usage_tenant_daily" ("tenantId", "bucketStart", "requestsOk", "requestsFailed", "tokens", "spendMicroCents")
        VALUES ${Prisma.join(rows)}
        ON CONFLICT ("tenantId", "bucketStart") DO UPDATE SET
          "requestsOk" = "usage_tenant_daily"."requestsOk" + excluded."requestsOk",
          "requestsFailed" = "usage_tenant_daily"."requestsFailed" + excluded."requestsFailed",
          "tokens" = "usage_tenant_daily"."tokens" + excluded."tokens",
-         "spendMicroCents" = "usage_tenant_daily"."spendMicroCents" + excluded."spendMicroCents"`;
+         "spendMicroCents" = "usage_tenant_daily"."spendMicroCents" + excluded."spendMicroCents"`);
   }
   for (const chunk of chunks([...keyMonths.values()].sort(byParts))) {
     const rows = chunk.map(
       (r) => Prisma.sql`(${r.parts[0]}, ${new Date(r.parts[1])}, ${r.parts[2]}, ${r.requestsOk}, ${r.requestsFailed}, ${r.spendMicroCents})`,
     );
-    await tx.$executeRaw`INSERT INTO "usage_key_monthly" ("keyId", "monthStart", "tenantId", "requestsOk", "requestsFailed", "spendMicroCents")
+    plan.execute(Prisma.sql`INSERT INTO "usage_key_monthly" ("keyId", "monthStart", "tenantId", "requestsOk", "requestsFailed", "spendMicroCents")
        VALUES ${Prisma.join(rows)}
        ON CONFLICT ("keyId", "monthStart") DO UPDATE SET
          "requestsOk" = "usage_key_monthly"."requestsOk" + excluded."requestsOk",
          "requestsFailed" = "usage_key_monthly"."requestsFailed" + excluded."requestsFailed",
-         "spendMicroCents" = "usage_key_monthly"."spendMicroCents" + excluded."spendMicroCents"`;
+         "spendMicroCents" = "usage_key_monthly"."spendMicroCents" + excluded."spendMicroCents"`);
   }
 }
 
-/** Adds a batch's daily per-key outcome deltas to the tenant-day-outcome rollup. */
-export async function upsertTenantOutcomes(tx: Tx, daily: OutcomeDelta[]): Promise<void> {
+/** Plans adding a batch's daily per-key outcome deltas to the tenant-day-outcome rollup. */
+export function upsertTenantOutcomes(plan: WritePlan, daily: OutcomeDelta[]): void {
   const sums = new Map<string, { tenantId: string; bucketStart: number; outcome: string; requests: number }>();
   for (const delta of daily) {
     const key = `${delta.tenantId}\u0000${delta.bucketStart}\u0000${delta.outcome}`;
@@ -85,10 +86,10 @@ export async function upsertTenantOutcomes(tx: Tx, daily: OutcomeDelta[]): Promi
   );
   for (const chunk of chunks(sorted)) {
     const rows = chunk.map((r) => Prisma.sql`(${r.tenantId}, ${new Date(r.bucketStart)}, ${r.outcome}, ${r.requests})`);
-    await tx.$executeRaw`INSERT INTO "usage_tenant_outcomes_daily" ("tenantId", "bucketStart", "outcome", "requests")
+    plan.execute(Prisma.sql`INSERT INTO "usage_tenant_outcomes_daily" ("tenantId", "bucketStart", "outcome", "requests")
        VALUES ${Prisma.join(rows)}
        ON CONFLICT ("tenantId", "bucketStart", "outcome") DO UPDATE SET
-         "requests" = "usage_tenant_outcomes_daily"."requests" + excluded."requests"`;
+         "requests" = "usage_tenant_outcomes_daily"."requests" + excluded."requests"`);
   }
 }
 

@@ -8,29 +8,30 @@ import type { CounterKind } from '@keyward/guard';
 import type { KeyUsageDelta, RollupDelta, UsageBatch } from '../../usage/usage-buffer';
 import type { Database } from '../database';
 import { Prisma } from '../../generated/postgresql/client';
-import type { Db, Tx } from '../client-types';
+import type { Db } from '../client-types';
+import { WritePlan } from '../write-plan';
 import { chunks, compareText } from './batching';
 import { tenantDailyTotals, upsertUsageRollups } from './usage-rollups';
-import { type NewClientAddress, writeVisibility } from './visibility-writes';
+import { type NewClientAddress, planVisibility } from './visibility-writes';
 
 const byKey = <T extends { keyId: string }>(a: T, b: T) => compareText(a.keyId, b.keyId);
 
-type SqlDatabase = Pick<Database, 'transaction' | 'sql'>;
+type SqlDatabase = Pick<Database, 'write' | 'sql'>;
 
-async function upsertRollups(tx: Tx, table: 'usage_hourly' | 'usage_daily', rollups: RollupDelta[]): Promise<void> {
+function upsertRollups(plan: WritePlan, table: 'usage_hourly' | 'usage_daily', rollups: RollupDelta[]): void {
   const name = Prisma.raw(`"${table}"`); // one of two constants, never input
   for (const chunk of chunks([...rollups].sort((a, b) => byKey(a, b) || a.bucketStart - b.bucketStart))) {
     const rows = chunk.map(
       (r) =>
         Prisma.sql`(${r.keyId}, ${new Date(r.bucketStart)}, ${r.tenantId}, ${r.requestsOk}, ${r.requestsFailed}, ${r.tokens}, ${r.spendMicroCents})`,
     );
-    await tx.$executeRaw`INSERT INTO ${name} ("keyId", "bucketStart", "tenantId", "requestsOk", "requestsFailed", "tokens", "spendMicroCents")
+    plan.execute(Prisma.sql`INSERT INTO ${name} ("keyId", "bucketStart", "tenantId", "requestsOk", "requestsFailed", "tokens", "spendMicroCents")
        VALUES ${Prisma.join(rows)}
        ON CONFLICT ("keyId", "bucketStart") DO UPDATE SET
          "requestsOk" = ${name}."requestsOk" + excluded."requestsOk",
          "requestsFailed" = ${name}."requestsFailed" + excluded."requestsFailed",
          "tokens" = ${name}."tokens" + excluded."tokens",
-         "spendMicroCents" = ${name}."spendMicroCents" + excluded."spendMicroCents"`;
+         "spendMicroCents" = ${name}."spendMicroCents" + excluded."spendMicroCents"`);
   }
 }
 
@@ -40,7 +41,7 @@ async function upsertRollups(tx: Tx, table: 'usage_hourly' | 'usage_daily', roll
  * alone when the batch's period is older; only a key's newest period in the batch is applied
  * (older spend belongs to a period that has ended). lastUsedAt only moves forward.
  */
-async function addKeyCounters(db: SqlDatabase, tx: Tx, keys: KeyUsageDelta[]): Promise<void> {
+function addKeyCounters(db: SqlDatabase, plan: WritePlan, keys: KeyUsageDelta[]): void {
   const { typed } = db.sql;
   for (const chunk of chunks(keys)) {
     const rows = chunk.map((key) => {
@@ -52,7 +53,7 @@ async function addKeyCounters(db: SqlDatabase, tx: Tx, keys: KeyUsageDelta[]): P
         ${typed(period === null ? null : new Date(period), 'timestamp')},
         ${typed(period === null ? 0 : (key.budgetSpend.get(period) ?? 0), 'bigint')})`;
     });
-    await tx.$executeRaw`WITH v ("id", "ok", "failed", "tokens", "spend", "usedAt", "period", "periodSpend") AS (VALUES ${Prisma.join(rows)})
+    plan.execute(Prisma.sql`WITH v ("id", "ok", "failed", "tokens", "spend", "usedAt", "period", "periodSpend") AS (VALUES ${Prisma.join(rows)})
       UPDATE "api_keys" AS k SET
         "requestsOk" = k."requestsOk" + v."ok",
         "requestsFailed" = k."requestsFailed" + v."failed",
@@ -71,25 +72,27 @@ async function addKeyCounters(db: SqlDatabase, tx: Tx, keys: KeyUsageDelta[]): P
         "budgetPeriodStart" = CASE
           WHEN v."period" IS NOT NULL AND (k."budgetPeriodStart" IS NULL OR k."budgetPeriodStart" < v."period") THEN v."period"
           ELSE k."budgetPeriodStart" END
-      FROM v WHERE k."id" = v."id"`;
+      FROM v WHERE k."id" = v."id"`);
   }
 }
 
 /**
  * Writes one usage batch in one transaction: a handful of statements whatever the number of keys
  * (one per table, or per 400 rows). Keys deleted meanwhile are skipped (their history buckets,
- * outcome counts and request-log rows are still written).
+ * outcome counts and request-log rows are still written). The statements are planned first and
+ * run as one (database.write: on SQLite off the app's thread).
  */
 export async function writeUsageBatch(db: SqlDatabase, batch: UsageBatch): Promise<UsageWriteResult> {
   const keys = [...batch.keys].sort(byKey);
-  const newClientAddresses = await db.transaction(async (tx) => {
-    await db.sql.lockApiKeys(tx, keys.map((k) => k.keyId));
-    await addKeyCounters(db, tx, keys);
-    await upsertRollups(tx, 'usage_hourly', batch.hourly);
-    await upsertRollups(tx, 'usage_daily', batch.daily);
-    await upsertUsageRollups(tx, batch.daily);
-    return writeVisibility(db, tx, batch);
-  });
+  const plan = new WritePlan();
+  const lock = db.sql.lockApiKeys(keys.map((k) => k.keyId));
+  if (lock) plan.execute(lock);
+  addKeyCounters(db, plan, keys);
+  upsertRollups(plan, 'usage_hourly', batch.hourly);
+  upsertRollups(plan, 'usage_daily', batch.daily);
+  upsertUsageRollups(plan, batch.daily);
+  const newClientAddresses = planVisibility(db, plan, batch);
+  await db.write(plan);
   return { newClientAddresses };
 }
 

@@ -8,15 +8,15 @@
  */
 import { Prisma } from '../../generated/postgresql/client';
 import type { ClientAddressDelta, ModelDelta, OutcomeDelta, RequestLogRow, UnknownKeyDelta, VisibilityBatch } from '../../usage/usage-batch';
-import type { Tx } from '../client-types';
+import type { WritePlan } from '../write-plan';
 import type { Database } from '../database';
 import type { JsonColumnType } from '../dialects/dialect';
 import { chunks, compareText } from './batching';
 import { upsertTenantOutcomes } from './usage-rollups';
 
 /**
- * Request-log rows per statement (one JSON parameter, about 250 bytes a row). On SQLite a
- * statement runs on the app's thread: this bounds how long requests wait for one (about 60 ms).
+ * Request-log rows per statement (one JSON parameter, about 250 bytes a row): bounds the size of
+ * one parameter and how long one statement holds its connection.
  */
 const LOG_CHUNK = 1000;
 
@@ -40,20 +40,20 @@ const LOG_TYPES = LOG_COLUMNS.map(([, type]) => type);
 
 const date = (ms: number) => new Date(ms);
 
-async function upsertOutcomes(tx: Tx, table: 'usage_outcomes_hourly' | 'usage_outcomes_daily', rows: OutcomeDelta[]): Promise<void> {
+function upsertOutcomes(plan: WritePlan, table: 'usage_outcomes_hourly' | 'usage_outcomes_daily', rows: OutcomeDelta[]): void {
   const name = Prisma.raw(`"${table}"`); // one of two constants, never input
   const sorted = [...rows].sort(
     (a, b) => compareText(a.keyId, b.keyId) || a.bucketStart - b.bucketStart || compareText(a.outcome, b.outcome),
   );
   for (const chunk of chunks(sorted)) {
     const values = chunk.map((r) => Prisma.sql`(${r.keyId}, ${date(r.bucketStart)}, ${r.outcome}, ${r.tenantId}, ${r.requests})`);
-    await tx.$executeRaw`INSERT INTO ${name} ("keyId", "bucketStart", "outcome", "tenantId", "requests")
+    plan.execute(Prisma.sql`INSERT INTO ${name} ("keyId", "bucketStart", "outcome", "tenantId", "requests")
        VALUES ${Prisma.join(values)}
-       ON CONFLICT ("keyId", "bucketStart", "outcome") DO UPDATE SET "requests" = ${name}."requests" + excluded."requests"`;
+       ON CONFLICT ("keyId", "bucketStart", "outcome") DO UPDATE SET "requests" = ${name}."requests" + excluded."requests"`);
   }
 }
 
-async function upsertModels(tx: Tx, rows: ModelDelta[]): Promise<void> {
+function upsertModels(plan: WritePlan, rows: ModelDelta[]): void {
   const sorted = [...rows].sort(
     (a, b) =>
       compareText(a.keyId, b.keyId) || a.bucketStart - b.bucketStart || compareText(a.model, b.model) || compareText(a.outcome, b.outcome),
@@ -63,16 +63,16 @@ async function upsertModels(tx: Tx, rows: ModelDelta[]): Promise<void> {
       (r) =>
         Prisma.sql`(${r.keyId}, ${date(r.bucketStart)}, ${r.model}, ${r.outcome}, ${r.tenantId}, ${r.requests}, ${r.tokens}, ${r.spendMicroCents})`,
     );
-    await tx.$executeRaw`INSERT INTO "usage_models_daily" ("keyId", "bucketStart", "model", "outcome", "tenantId", "requests", "tokens", "spendMicroCents")
+    plan.execute(Prisma.sql`INSERT INTO "usage_models_daily" ("keyId", "bucketStart", "model", "outcome", "tenantId", "requests", "tokens", "spendMicroCents")
        VALUES ${Prisma.join(values)}
        ON CONFLICT ("keyId", "bucketStart", "model", "outcome") DO UPDATE SET
          "requests" = "usage_models_daily"."requests" + excluded."requests",
          "tokens" = "usage_models_daily"."tokens" + excluded."tokens",
-         "spendMicroCents" = "usage_models_daily"."spendMicroCents" + excluded."spendMicroCents"`;
+         "spendMicroCents" = "usage_models_daily"."spendMicroCents" + excluded."spendMicroCents"`);
   }
 }
 
-async function insertRequestLog(db: SqlDatabase, tx: Tx, rows: RequestLogRow[]): Promise<void> {
+function insertRequestLog(db: SqlDatabase, plan: WritePlan, rows: RequestLogRow[]): void {
   // Oldest first, so ids mostly follow time (the cursor orders by time, then id).
   const sorted = [...rows].sort((a, b) => a.at - b.at);
   for (const chunk of chunks(sorted, LOG_CHUNK)) {
@@ -91,7 +91,7 @@ async function insertRequestLog(db: SqlDatabase, tx: Tx, rows: RequestLogRow[]):
       r.requestId,
       r.userAgent,
     ]);
-    await tx.$executeRaw`${LOG_INSERT} ${db.sql.jsonRows(values, LOG_TYPES)}`;
+    plan.execute(Prisma.sql`${LOG_INSERT} ${db.sql.jsonRows(values, LOG_TYPES)}`);
   }
 }
 
@@ -103,7 +103,7 @@ export type NewClientAddress = Pick<ClientAddressDelta, 'keyId' | 'tenantId' | '
  * the statement: a pair was inserted (not updated) exactly when its count equals this batch's
  * count, so detecting new addresses costs no extra statement (same SQL on SQLite and PostgreSQL).
  */
-async function upsertClientAddresses(tx: Tx, rows: ClientAddressDelta[]): Promise<NewClientAddress[]> {
+function upsertClientAddresses(plan: WritePlan, rows: ClientAddressDelta[]): NewClientAddress[] {
   const sorted = [...rows].sort((a, b) => compareText(a.keyId, b.keyId) || compareText(a.ip, b.ip));
   const fresh: NewClientAddress[] = [];
   for (const chunk of chunks(sorted)) {
@@ -111,50 +111,58 @@ async function upsertClientAddresses(tx: Tx, rows: ClientAddressDelta[]): Promis
       (r) => Prisma.sql`(${r.keyId}, ${r.ip}, ${r.tenantId}, ${date(r.firstSeenAt)}, ${date(r.lastSeenAt)}, ${r.requests})`,
     );
     // CASE rather than LEAST/GREATEST (PostgreSQL) or MIN/MAX (SQLite): the same SQL on both.
-    const written = await tx.$queryRaw<{ keyId: string; ip: string; requests: bigint | number }[]>`INSERT INTO "key_client_addresses" AS t ("keyId", "ip", "tenantId", "firstSeenAt", "lastSeenAt", "requests")
+    type Written = { keyId: string; ip: string; requests: bigint | number };
+    const sent = new Map(chunk.map((r) => [`${r.keyId} ${r.ip}`, r]));
+    const read = (written: Written[]) => {
+      for (const row of written) {
+        const delta = sent.get(`${row.keyId} ${row.ip}`);
+        if (delta && BigInt(row.requests) === BigInt(delta.requests)) fresh.push({ keyId: delta.keyId, tenantId: delta.tenantId, ip: delta.ip });
+      }
+    };
+    plan.query<Written>(
+      Prisma.sql`INSERT INTO "key_client_addresses" AS t ("keyId", "ip", "tenantId", "firstSeenAt", "lastSeenAt", "requests")
        VALUES ${Prisma.join(values)}
        ON CONFLICT ("keyId", "ip") DO UPDATE SET
          "firstSeenAt" = CASE WHEN excluded."firstSeenAt" < t."firstSeenAt" THEN excluded."firstSeenAt" ELSE t."firstSeenAt" END,
          "lastSeenAt" = CASE WHEN excluded."lastSeenAt" > t."lastSeenAt" THEN excluded."lastSeenAt" ELSE t."lastSeenAt" END,
          "requests" = t."requests" + excluded."requests"
-       RETURNING "keyId", "ip", "requests"`;
-    const sent = new Map(chunk.map((r) => [`${r.keyId} ${r.ip}`, r]));
-    for (const row of written) {
-      const delta = sent.get(`${row.keyId} ${row.ip}`);
-      if (delta && BigInt(row.requests) === BigInt(delta.requests)) fresh.push({ keyId: delta.keyId, tenantId: delta.tenantId, ip: delta.ip });
-    }
+       RETURNING "keyId", "ip", "requests"`,
+      read,
+    );
   }
+  // Filled once the plan has committed.
   return fresh;
 }
 
-async function upsertUnknownKeys(tx: Tx, rows: UnknownKeyDelta[]): Promise<void> {
+function upsertUnknownKeys(plan: WritePlan, rows: UnknownKeyDelta[]): void {
   const sorted = [...rows].sort((a, b) => a.bucketStart - b.bucketStart || compareText(a.ip, b.ip));
   for (const chunk of chunks(sorted)) {
     const values = chunk.map(
       (r) => Prisma.sql`(${date(r.bucketStart)}, ${r.ip}, ${r.attempts}, ${r.blockedAttempts}, ${date(r.lastSeenAt)})`,
     );
-    await tx.$executeRaw`INSERT INTO "unknown_key_attempts" AS t ("bucketStart", "ip", "attempts", "blockedAttempts", "lastSeenAt")
+    plan.execute(Prisma.sql`INSERT INTO "unknown_key_attempts" AS t ("bucketStart", "ip", "attempts", "blockedAttempts", "lastSeenAt")
        VALUES ${Prisma.join(values)}
        ON CONFLICT ("bucketStart", "ip") DO UPDATE SET
          "attempts" = t."attempts" + excluded."attempts",
          "blockedAttempts" = t."blockedAttempts" + excluded."blockedAttempts",
-         "lastSeenAt" = CASE WHEN excluded."lastSeenAt" > t."lastSeenAt" THEN excluded."lastSeenAt" ELSE t."lastSeenAt" END`;
+         "lastSeenAt" = CASE WHEN excluded."lastSeenAt" > t."lastSeenAt" THEN excluded."lastSeenAt" ELSE t."lastSeenAt" END`);
   }
 }
 
 type SqlDatabase = Pick<Database, 'sql'>;
 
 /**
- * Writes the visibility part of a batch with the transaction it is given. Returns the client
- * addresses first seen in this batch (alerts are raised from them after the commit).
+ * Plans the visibility part of a batch into the batch's plan. Returns the list the client
+ * addresses first seen in this batch are added to once the plan has committed (alerts are raised
+ * from them).
  */
-export async function writeVisibility(db: SqlDatabase, tx: Tx, batch: VisibilityBatch): Promise<NewClientAddress[]> {
-  await upsertOutcomes(tx, 'usage_outcomes_hourly', batch.outcomesHourly);
-  await upsertOutcomes(tx, 'usage_outcomes_daily', batch.outcomesDaily);
-  await upsertTenantOutcomes(tx, batch.outcomesDaily);
-  await upsertModels(tx, batch.models);
-  const fresh = await upsertClientAddresses(tx, batch.clientAddresses);
-  await upsertUnknownKeys(tx, batch.unknownKeys);
-  await insertRequestLog(db, tx, batch.requestLog);
+export function planVisibility(db: SqlDatabase, plan: WritePlan, batch: VisibilityBatch): NewClientAddress[] {
+  upsertOutcomes(plan, 'usage_outcomes_hourly', batch.outcomesHourly);
+  upsertOutcomes(plan, 'usage_outcomes_daily', batch.outcomesDaily);
+  upsertTenantOutcomes(plan, batch.outcomesDaily);
+  upsertModels(plan, batch.models);
+  const fresh = upsertClientAddresses(plan, batch.clientAddresses);
+  upsertUnknownKeys(plan, batch.unknownKeys);
+  insertRequestLog(db, plan, batch.requestLog);
   return fresh;
 }

@@ -1,0 +1,182 @@
+/**
+ * A better-sqlite3 connection on a worker thread of its own. better-sqlite3 runs every statement
+ * on the thread that calls it, so a statement on the app's thread is time in which no request is
+ * served; on a worker it is not. Two are used (see list-reads.ts and sqlite-writer.ts): a
+ * read-only one for list and report reads, and a read-write one for the usage batches. WAL mode
+ * (set by the migrations) lets readers and the one writer run side by side.
+ *
+ * The worker answers one message at a time, in order:
+ * - `{ id, sql, params }`: the rows of one statement;
+ * - `{ id, statements }`: runs the statements in one transaction (BEGIN IMMEDIATE: the write lock
+ *   is taken first, waiting up to the busy timeout) and answers the rows of those that ask for
+ *   them. It either commits all of them or none.
+ */
+import { Worker } from 'node:worker_threads';
+import { databaseUnavailable } from './errors';
+
+/** A value bound to a statement: what better-sqlite3 takes (times already in their stored text). */
+export type BoundValue = string | number | bigint | null | Buffer;
+
+/** One statement of a transaction; `rows: true` asks for the rows it returns (RETURNING). */
+export interface ThreadStatement {
+  sql: string;
+  params: BoundValue[];
+  rows: boolean;
+}
+
+const WORKER_SOURCE = `
+const { parentPort, workerData } = require('node:worker_threads');
+const Database = require(workerData.driver);
+const db = new Database(workerData.file, { readonly: workerData.readonly, fileMustExist: true, timeout: workerData.busyMs });
+for (const pragma of workerData.pragmas) db.pragma(pragma);
+const statements = new Map();
+function prepared(sql) {
+  let statement = statements.get(sql);
+  if (!statement) {
+    statement = db.prepare(sql);
+    statements.set(sql, statement);
+    if (statements.size > 200) statements.delete(statements.keys().next().value);
+  }
+  return statement;
+}
+const runAll = db.transaction((list) => list.map((s) => (s.rows ? prepared(s.sql).all(...s.params) : (prepared(s.sql).run(...s.params), null))));
+parentPort.on('message', (message) => {
+  try {
+    if (message.statements) parentPort.postMessage({ id: message.id, results: runAll.immediate(message.statements) });
+    else parentPort.postMessage({ id: message.id, rows: prepared(message.sql).all(...message.params) });
+  } catch (error) {
+    parentPort.postMessage({ id: message.id, error: { message: String(error && error.message), code: error && error.code } });
+  }
+});
+`;
+
+interface Answer {
+  id: number;
+  rows?: Record<string, unknown>[];
+  results?: (Record<string, unknown>[] | null)[];
+  error?: { message: string; code?: string };
+}
+
+interface Pending {
+  resolve(answer: Answer): void;
+  reject(error: Error): void;
+  timer: NodeJS.Timeout | null;
+}
+
+export interface SqliteThreadOptions {
+  file: string;
+  readonly: boolean;
+  /** How long a statement waits for another connection's write lock (SQLITE_BUSY after). */
+  busyMs: number;
+  /** Run once when the connection opens. */
+  pragmas?: string[];
+  /**
+   * A request unanswered after this long ends the worker (better-sqlite3 cannot interrupt a
+   * statement); its requests fail and the next one starts a new worker. Never for writes: a
+   * write that may have committed must not be reported failed (it would be written again).
+   */
+  stopAfterMs?: number;
+  /** What a dead worker's requests fail with. */
+  name: string;
+}
+
+/** A worker thread with one connection; requests are answered in order. */
+export class SqliteThread {
+  private worker: Worker | null = null;
+  private readonly pending = new Map<number, Pending>();
+  /** Told when nothing is pending any more (close() waits for the last answer). */
+  private idleWaiters: (() => void)[] = [];
+  private nextId = 1;
+
+  constructor(private readonly options: SqliteThreadOptions) {}
+
+  /** Starts the worker now rather than on first use (its memory is then part of the baseline). */
+  start(): void {
+    this.ensure();
+  }
+
+  private ensure(): Worker {
+    if (this.worker) return this.worker;
+    const { file, readonly, busyMs, pragmas = [] } = this.options;
+    const worker = new Worker(WORKER_SOURCE, {
+      eval: true,
+      workerData: { driver: require.resolve('better-sqlite3'), file, readonly, busyMs, pragmas },
+    });
+    // Idle, the worker keeps no process alive; while a request waits, it does (a graceful stop
+    // awaiting its last usage write must not end before the write does).
+    worker.unref();
+    worker.on('message', (answer: Answer) => {
+      const pending = this.pending.get(answer.id);
+      if (!pending) return;
+      this.pending.delete(answer.id);
+      if (pending.timer) clearTimeout(pending.timer);
+      if (this.pending.size === 0) this.becameIdle(worker);
+      if (answer.error) {
+        const error = Object.assign(new Error(answer.error.message), { code: answer.error.code });
+        pending.reject(answer.error.code === 'SQLITE_BUSY' ? databaseUnavailable(error) : error);
+      } else pending.resolve(answer);
+    });
+    // A worker that dies (or is ended after a timeout) fails what it had and is replaced on next use.
+    const fail = (error: Error) => {
+      if (this.worker !== worker) return;
+      this.worker = null;
+      for (const [id, pending] of this.pending) {
+        if (pending.timer) clearTimeout(pending.timer);
+        pending.reject(error);
+        this.pending.delete(id);
+      }
+      this.becameIdle(worker);
+    };
+    worker.on('error', fail);
+    worker.on('exit', () => fail(databaseUnavailable(new Error(`the ${this.options.name} stopped`))));
+    this.worker = worker;
+    return worker;
+  }
+
+  private becameIdle(worker: Worker): void {
+    worker.unref();
+    const waiters = this.idleWaiters;
+    this.idleWaiters = [];
+    for (const wake of waiters) wake();
+  }
+
+  private request(message: { sql: string; params: BoundValue[] } | { statements: ThreadStatement[] }): Promise<Answer> {
+    const worker = this.ensure();
+    const id = this.nextId++;
+    const { stopAfterMs } = this.options;
+    return new Promise<Answer>((resolve, reject) => {
+      let timer: NodeJS.Timeout | null = null;
+      if (stopAfterMs !== undefined) {
+        timer = setTimeout(() => {
+          if (this.pending.has(id)) void worker.terminate();
+        }, stopAfterMs);
+        timer.unref();
+      }
+      this.pending.set(id, { resolve, reject, timer });
+      worker.ref();
+      worker.postMessage({ id, ...message });
+    });
+  }
+
+  /** The rows of one statement. */
+  async all<T extends Record<string, unknown>>(sql: string, params: BoundValue[]): Promise<T[]> {
+    const answer = await this.request({ sql, params });
+    return (answer.rows ?? []) as T[];
+  }
+
+  /** Runs the statements in one transaction; per statement, its rows (or null where none were asked). */
+  async transaction(statements: ThreadStatement[]): Promise<(Record<string, unknown>[] | null)[]> {
+    const answer = await this.request({ statements });
+    return answer.results ?? [];
+  }
+
+  /** Ends the worker once it has answered what it was asked. */
+  async close(): Promise<void> {
+    const worker = this.worker;
+    if (!worker) return;
+    if (this.pending.size > 0) await new Promise<void>((resolve) => this.idleWaiters.push(resolve));
+    if (this.worker !== worker) return;
+    this.worker = null;
+    await worker.terminate();
+  }
+}

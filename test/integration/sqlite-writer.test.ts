@@ -1,0 +1,121 @@
+/**
+ * Planned writes on SQLite (database.write, used by every usage batch) run on a writer thread:
+ * the event loop stays free while they run, a plan commits whole or not at all, its readers get
+ * their rows only after the commit, values are stored as the app's own client stores them, it
+ * waits for the app's write lock (and the app for its), and closing the database waits for a
+ * write in flight.
+ */
+import { performance } from 'node:perf_hooks';
+import { Prisma } from '../../src/generated/postgresql/client';
+import { WritePlan } from '../../src/data/write-plan';
+import { createTestContext, type TestContext } from '../helpers/context';
+
+/** A statement that keeps SQLite busy for a while (a few hundred ms) and returns one row. */
+const busy = (n: number) => Prisma.sql`WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM c WHERE i < ${n}) SELECT COUNT(*) AS "n" FROM c`;
+
+const attempt = (ip: string, at: Date, attempts = 1) =>
+  Prisma.sql`INSERT INTO "unknown_key_attempts" ("bucketStart", "ip", "attempts", "blockedAttempts", "lastSeenAt")
+    VALUES (${at}, ${ip}, ${attempts}, 0, ${at})`;
+
+describe('planned writes on SQLite', () => {
+  let t: TestContext;
+  const stored = (ip: string) => t.ctx.database.prisma.unknownKeyAttempt.findMany({ where: { ip } });
+
+  beforeAll(async () => {
+    t = await createTestContext('sqlite');
+  });
+  afterAll(async () => t.close());
+
+  it('runs off the event loop: the app thread stays idle while a long write runs', async () => {
+    const plan = new WritePlan();
+    let counted = 0;
+    plan.execute(attempt('192.0.2.1', new Date(Date.UTC(2026, 10, 30))));
+    plan.query<{ n: number | bigint }>(busy(3_000_000), (rows) => (counted = Number(rows[0].n)));
+    const before = performance.eventLoopUtilization();
+    const started = performance.now();
+    await t.ctx.database.write(plan);
+    const ms = performance.now() - started;
+    const { utilization } = performance.eventLoopUtilization(before);
+    expect(counted).toBe(3_000_000);
+    // The write took a while; the app's thread was busy for a small part of it (on the app's
+    // thread, as through the Prisma client, this is close to 1).
+    expect(ms).toBeGreaterThan(50);
+    expect(utilization).toBeLessThan(0.5);
+    expect(await stored('192.0.2.1')).toHaveLength(1);
+  });
+
+  it('stores times and numbers as the app client does', async () => {
+    const at = new Date(Date.UTC(2026, 10, 30, 12, 34, 56, 789));
+    const plan = new WritePlan();
+    plan.execute(attempt('192.0.2.2', at, 7));
+    await t.ctx.database.write(plan);
+    await t.ctx.database.prisma.unknownKeyAttempt.create({ data: { bucketStart: at, ip: '192.0.2.3', attempts: 7n, blockedAttempts: 0n, lastSeenAt: at } });
+    const rows = await t.ctx.database.prisma.$queryRaw<{ ip: string; bucketStart: unknown; attempts: unknown }[]>`
+      SELECT "ip", "bucketStart", typeof("attempts") AS "attempts" FROM "unknown_key_attempts" WHERE "ip" IN ('192.0.2.2', '192.0.2.3') ORDER BY "ip"`;
+    expect(rows[0].bucketStart).toEqual(rows[1].bucketStart);
+    expect(rows.map((r) => r.attempts)).toEqual(['integer', 'integer']);
+    const [planned] = await stored('192.0.2.2');
+    expect(planned.bucketStart).toEqual(at);
+    expect(planned.attempts).toBe(7n);
+  });
+
+  it('commits all of a plan or none of it, and tells its readers only after a commit', async () => {
+    const plan = new WritePlan();
+    let read = false;
+    plan.execute(attempt('192.0.2.4', new Date()));
+    plan.query(Prisma.sql`SELECT 1 AS "one"`, () => (read = true));
+    plan.execute(Prisma.sql`INSERT INTO "no_such_table" ("x") VALUES (1)`);
+    await expect(t.ctx.database.write(plan)).rejects.toThrow(/no_such_table/);
+    expect(read).toBe(false);
+    expect(await stored('192.0.2.4')).toHaveLength(0);
+  });
+
+  it("waits for the app's write lock, and the app for its", async () => {
+    // The app's thread holds the write lock in a transaction while the writer thread asks for it.
+    let release!: () => void;
+    const held = new Promise<void>((resolve) => (release = resolve));
+    const appTx = t.ctx.database.transaction(async (tx) => {
+      await tx.$executeRaw(attempt('192.0.2.5', new Date()));
+      await held;
+    });
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    const plan = new WritePlan();
+    plan.execute(Prisma.sql`UPDATE "unknown_key_attempts" SET "attempts" = "attempts" + 1 WHERE "ip" = '192.0.2.5'`);
+    const write = t.ctx.database.write(plan);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    release();
+    await appTx;
+    await write;
+    expect((await stored('192.0.2.5'))[0].attempts).toBe(2n);
+
+    // Now the writer thread holds it (a long plan) while the app writes.
+    const long = new WritePlan();
+    long.execute(Prisma.sql`UPDATE "unknown_key_attempts" SET "attempts" = "attempts" + 10 WHERE "ip" = '192.0.2.5'`);
+    long.query(busy(2_000_000), () => undefined);
+    const longWrite = t.ctx.database.write(long);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    await t.ctx.database.transaction((tx) => tx.$executeRaw`UPDATE "unknown_key_attempts" SET "attempts" = "attempts" * 2 WHERE "ip" = '192.0.2.5'`);
+    await longWrite;
+    expect((await stored('192.0.2.5'))[0].attempts).toBe(24n);
+  });
+
+  it('closing the database waits for a write in flight', async () => {
+    const own = await createTestContext('sqlite');
+    const plan = new WritePlan();
+    plan.execute(attempt('192.0.2.6', new Date()));
+    plan.query(busy(2_000_000), () => undefined);
+    let written = false;
+    const write = own.ctx.database.write(plan).then(() => (written = true));
+    await new Promise((resolve) => setTimeout(resolve, 10));
+    await own.ctx.database.close();
+    expect(written).toBe(true);
+    await write;
+    // The file holds the write: read it through a new connection.
+    const BetterSqlite3 = (await import('better-sqlite3')).default;
+    const file = own.db.config.sqlitePath as string;
+    const db = new BetterSqlite3(file, { readonly: true });
+    expect(db.prepare(`SELECT COUNT(*) AS n FROM "unknown_key_attempts" WHERE "ip" = '192.0.2.6'`).get()).toEqual({ n: 1 });
+    db.close();
+    await own.close().catch(() => undefined);
+  });
+});
