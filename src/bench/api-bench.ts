@@ -250,13 +250,13 @@ async function serve(redisUrl: string | undefined, sqlitePath: string): Promise<
     process.send?.({ type: 'ready', port } satisfies Ready);
   });
   process.on('message', (message: { type: string }) => {
-    if (message.type === 'rss') process.send?.({ type: 'rss', rss: process.memoryUsage().rss });
+    if (message.type === 'rss') process.send?.({ type: 'rss', rss: process.memoryUsage().rss, heapTotal: process.memoryUsage().heapTotal });
     if (message.type === 'settled') {
       // Memory once the burst is over: a few seconds idle (usage written, sweeps run), then a full GC.
       setTimeout(() => {
         (globalThis as { gc?: () => void }).gc?.();
-        const { rss, heapUsed, external, arrayBuffers } = process.memoryUsage();
-        process.send?.({ type: 'settled', rss, heapUsed, external, arrayBuffers, cached: ctx.keyStore.stats().size });
+        const { rss, heapUsed, heapTotal, external, arrayBuffers } = process.memoryUsage();
+        process.send?.({ type: 'settled', rss, heapUsed, heapTotal, external, arrayBuffers, cached: ctx.keyStore.stats().size });
       }, 3000);
     }
     if (message.type === 'cpu') {
@@ -422,13 +422,32 @@ async function main(): Promise<void> {
   }
 
   // The miss-heavy run: every one of (d)'s keys once, each a cache miss (database read, HMAC, state).
-  let memory: { start: number; after: number; settled: number; heap: number; external: number; cached: number } | null = null;
+  let memory: {
+    start: number;
+    after: number;
+    settled: number;
+    heap: number;
+    heapTotalStart: number;
+    heapTotal: number;
+    external: number;
+    cached: number;
+  } | null = null;
   if (variants.includes('d')) {
-    const start = (await ask<{ rss: number }>(child, 'rss')).rss;
+    const before = await ask<{ rss: number; heapTotal: number }>(child, 'rss');
+    const start = before.rss;
     const miss = await load(ready.port, 'd', seeded.cold, 0, connections, seeded.cold.length);
     const after = (await ask<{ rss: number }>(child, 'rss')).rss;
-    const settled = await ask<{ rss: number; heapUsed: number; external: number; arrayBuffers: number; cached: number }>(child, 'settled');
-    memory = { start, after, settled: settled.rss, heap: settled.heapUsed, external: settled.external, cached: settled.cached };
+    const settled = await ask<{ rss: number; heapUsed: number; heapTotal: number; external: number; arrayBuffers: number; cached: number }>(child, 'settled');
+    memory = {
+      start,
+      after,
+      settled: settled.rss,
+      heap: settled.heapUsed,
+      heapTotalStart: before.heapTotal,
+      heapTotal: settled.heapTotal,
+      external: settled.external,
+      cached: settled.cached,
+    };
     console.log(`  miss-heavy run: ${seeded.cold.length.toLocaleString('en-US')} cold keys once each, ${miss.rps.toFixed(0)} req/s, ${miss.errors} non-2xx`);
     // One more pass untimed, as the other variants had.
     await load(ready.port, 'd', seeded.cold, 3, connections);
@@ -490,7 +509,8 @@ async function main(): Promise<void> {
     const mb = (bytes: number) => `${(bytes / 2 ** 20).toFixed(0)} MB`;
     console.log(
       `memory (server RSS): ${mb(memory.start)} before the miss-heavy run, ${mb(memory.after)} right after it, ${mb(memory.settled)} settled ` +
-        `(heap ${mb(memory.heap)}, external ${mb(memory.external)}, ${memory.cached.toLocaleString('en-US')} keys cached): settled/start = ${(memory.settled / memory.start).toFixed(2)} (goal ≤ 1.5)`,
+        `(JS heap ${mb(memory.heap)} used of ${mb(memory.heapTotal)} committed, ${mb(memory.heapTotalStart)} committed at the start; external ${mb(memory.external)}; ` +
+        `${memory.cached.toLocaleString('en-US')} keys cached): settled/start = ${(memory.settled / memory.start).toFixed(2)} (goal ≤ 1.5)`,
     );
   }
 }

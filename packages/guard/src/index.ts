@@ -87,6 +87,7 @@ export type {
 // Small helpers the guard uses and apps may reuse.
 export { compileIpAllowlist, normalizeIpEntry } from './lib/ip';
 export { newId, newSortableId } from './lib/base62';
+export { Interner, internedList, StringInterner } from './lib/intern';
 
 // Remote key source: verify through Keyward's verify API, with a short cache kept by its change feed.
 export { createRemoteGuard } from './remote/remote-guard';

@@ -10,7 +10,7 @@
  */
 import BetterSqlite3 from 'better-sqlite3';
 import pg from 'pg';
-import type { ApiKeyRecord, BudgetPeriod, KeyStatus, Tier, UsageLimitPeriod } from '@keyward/guard';
+import { type ApiKeyRecord, type BudgetPeriod, Interner, internedList, type KeyStatus, StringInterner, type Tier, type UsageLimitPeriod } from '@keyward/guard';
 import type { DatabaseConfig } from '../../config';
 import type { DatabaseTimeouts } from '../dialects/dialect';
 
@@ -49,21 +49,43 @@ function time(value: unknown): Date | null {
   return new Date(text.includes('T') ? text : `${text.replace(' ', 'T')}Z`);
 }
 
-/** JSON as SQLite keeps it (text) or node-postgres parses it (jsonb). */
-function json<T>(value: unknown): T {
-  return (typeof value === 'string' ? JSON.parse(value) : value) as T;
-}
 
 const int = (value: unknown): number | null => (value === null || value === undefined ? null : Number(value));
 const count = (value: unknown): number => Number(value ?? 0);
+
+/**
+ * Cached keys hold one shared copy of what they have alike: tenant and owner ids, enumerations,
+ * and the lists (scopes, allowlists, tags) as frozen arrays (see Interner). A cache of 200,000
+ * keys then holds each distinct list once.
+ */
+const strings = new StringInterner();
+const lists = new Interner<readonly string[]>();
+const NO_TAGS: string[] = Object.freeze([]) as unknown as string[];
+const shapes = new Interner<object>();
+
+/** A small object of numbers and nulls (limits) as one shared, frozen copy per distinct value. */
+function shared<T extends object>(value: T): T {
+  return shapes.get(JSON.stringify(value), () => Object.freeze(value)) as T;
+}
+
+/** Metadata: an empty object is shared (frozen); any other is the key's own. */
+function metadata(value: unknown): Record<string, unknown> {
+  const text = typeof value === 'string' ? value : JSON.stringify(value);
+  return text === '{}' ? (shapes.get(text, () => Object.freeze({})) as Record<string, unknown>) : (JSON.parse(text) as Record<string, unknown>);
+}
+
+/** A list column: JSON text (SQLite) or an array node-postgres parsed from jsonb. */
+function list(value: unknown): string[] {
+  return internedList(lists, typeof value === 'string' ? value : JSON.stringify(value));
+}
 
 /** A raw key row and its tags (sorted) as the record findKey() returns. */
 export function keyRecordFromRow(row: Row, tags: string[]): ApiKeyRecord {
   return {
     id: row.id as string,
-    tenantId: row.tenantId as string,
-    ownerId: (row.ownerId as string | null) ?? null,
-    prefix: row.prefix as string,
+    tenantId: strings.get(row.tenantId as string),
+    ownerId: strings.get((row.ownerId as string | null) ?? null),
+    prefix: strings.get(row.prefix as string),
     secretHash: row.secretHash as string,
     hashVersion: Number(row.hashVersion),
     last4: row.last4 as string,
@@ -72,27 +94,30 @@ export function keyRecordFromRow(row: Row, tags: string[]): ApiKeyRecord {
     previousSecretExpiresAt: time(row.previousSecretExpiresAt),
     name: row.name as string,
     description: row.description as string,
-    metadata: json<Record<string, unknown>>(row.metadata),
-    scopes: json<string[]>(row.scopes),
-    tags,
-    tier: row.tier as Tier,
-    rateLimits: {
+    metadata: metadata(row.metadata),
+    scopes: list(row.scopes),
+    tags: tags.length === 0 ? NO_TAGS : internedList(lists, JSON.stringify(tags)),
+    tier: strings.get(row.tier as Tier),
+    rateLimits: shared({
       perMinute: int(row.rateLimitPerMinute) as number,
       perHour: int(row.rateLimitPerHour) as number,
       perDay: int(row.rateLimitPerDay) as number,
       perMonth: int(row.rateLimitPerMonth) as number,
-    },
-    allowedIps: json<string[]>(row.allowedIps),
-    allowedModels: json<string[]>(row.allowedModels),
-    allowedChatbots: json<string[]>(row.allowedChatbots),
+    }),
+    allowedIps: list(row.allowedIps),
+    allowedModels: list(row.allowedModels),
+    allowedChatbots: list(row.allowedChatbots),
     usageLimit: int(row.usageLimit),
-    usageLimitPeriod: row.usageLimitPeriod as UsageLimitPeriod,
-    tokenLimits: { perMinute: int(row.tokenLimitPerMinute), perDay: int(row.tokenLimitPerDay) },
+    usageLimitPeriod: strings.get(row.usageLimitPeriod as UsageLimitPeriod),
+    tokenLimits: shared({ perMinute: int(row.tokenLimitPerMinute), perDay: int(row.tokenLimitPerDay) }),
     maxConcurrentRequests: int(row.maxConcurrentRequests),
     notifyOnNewIp: row.notifyOnNewIp === true || row.notifyOnNewIp === 1 || row.notifyOnNewIp === 1n,
-    budget: row.budgetLimitCents === null ? null : { limitCents: Number(row.budgetLimitCents), period: ((row.budgetPeriod as string | null) ?? 'total') as BudgetPeriod },
+    budget:
+      row.budgetLimitCents === null
+        ? null
+        : shared({ limitCents: Number(row.budgetLimitCents), period: ((row.budgetPeriod as string | null) ?? 'total') as BudgetPeriod }),
     expiresAt: time(row.expiresAt),
-    status: row.status as KeyStatus,
+    status: strings.get(row.status as KeyStatus),
     revokedAt: time(row.revokedAt),
     usage: {
       requestsOk: count(row.requestsOk),

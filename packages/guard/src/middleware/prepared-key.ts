@@ -9,6 +9,7 @@ import type { KeyHasher } from '../keys/key-hasher';
 import type { ApiKeyRecord, RateLimits } from '../keys/key-types';
 import { type CredentialCheck, checkKeyState, matchSecret } from '../keys/key-verification';
 import { effectiveRateLimits } from '../keys/tiers';
+import { Interner } from '../lib/intern';
 import { compileIpAllowlist, type IpMatcher } from '../lib/ip';
 import type { AuthenticatedKey } from './authenticated-key';
 
@@ -30,14 +31,28 @@ export interface PreparedKey {
 const prepared = new WeakMap<ApiKeyRecord, PreparedKey>();
 const MAX_VERIFIED = 4;
 
+// Keys mostly share their allowlists and limits: one compiled copy of each (see lib/intern.ts).
+const matchers = new Interner<IpMatcher>();
+const nameSets = new Interner<ReadonlySet<string>>();
+const limitSets = new Interner<RateLimits>();
+const ALLOW_ANY_IP: IpMatcher = () => true;
+
+function nameSet(names: readonly string[]): ReadonlySet<string> | null {
+  return names.length > 0 ? nameSets.get(names.join('\n'), () => new Set(names)) : null;
+}
+
 export function prepare(record: ApiKeyRecord): PreparedKey {
   let entry = prepared.get(record);
   if (!entry) {
-    const rateLimits = effectiveRateLimits(record.tier, record.rateLimits);
+    const { tier, rateLimits: overrides } = record;
+    const rateLimits = limitSets.get(`${tier} ${overrides.perMinute} ${overrides.perHour} ${overrides.perDay} ${overrides.perMonth}`, () =>
+      Object.freeze(effectiveRateLimits(tier, overrides)),
+    );
+    const ips = record.allowedIps;
     entry = {
-      ipAllowed: compileIpAllowlist(record.allowedIps),
-      models: record.allowedModels.length > 0 ? new Set(record.allowedModels) : null,
-      chatbots: record.allowedChatbots.length > 0 ? new Set(record.allowedChatbots) : null,
+      ipAllowed: ips.length === 0 ? ALLOW_ANY_IP : matchers.get(ips.join('\n'), () => compileIpAllowlist(ips)),
+      models: nameSet(record.allowedModels),
+      chatbots: nameSet(record.allowedChatbots),
       rateLimits,
       limits: {
         rateLimits,
