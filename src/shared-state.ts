@@ -7,7 +7,8 @@
 import type { ResolvedConfig } from './config';
 import type { Database } from './data/database';
 import { lowerLevelCeilings, raiseLevelCeiling } from './data/repositories/level-limits';
-import { lowerCeilings, raiseCeiling } from './data/repositories/usage';
+import { CeilingRaises } from './data/ceiling-raises';
+import { lowerCeilings } from './data/repositories/usage';
 import type { KeyChangeInbox } from './keys/key-change-inbox';
 import { type CeilingStore, createMemoryLimits, type KeyEventBus, type LimitBackend } from '@keyward/guard';
 import { ThrottledLog } from './lib/throttled-log';
@@ -43,11 +44,13 @@ const BREAKER_FAILURES = 3;
 export function createSharedState(config: ResolvedConfig, deps: { database: Database; logger: Logger; inbox: KeyChangeInbox }): SharedState {
   // Keys' ceilings live on api_keys; an owner's or tenant's (subjects with a ':') on level_limits.
   const isLevel = (subject: string) => subject.includes(':');
+  // Keys' raises of one tick are written together (a burst of first-seen keys: one write a tick).
+  const keyRaises = new CeilingRaises(deps.database);
   const ceilings: CeilingStore = {
     raise: (subject, kind, periodStart, ceiling) =>
       isLevel(subject)
         ? raiseLevelCeiling(deps.database.prisma, subject, periodStart, ceiling)
-        : raiseCeiling(deps.database.prisma, subject, kind, periodStart, ceiling),
+        : keyRaises.raise(subject, kind, periodStart, ceiling),
     lower: async (entries) => {
       const keys = entries.filter((e) => !isLevel(e.keyId));
       if (keys.length > 0) await lowerCeilings(deps.database, keys);

@@ -44,9 +44,21 @@ export class WritePlan {
 
   /** The statements as a SQLite thread runs them, with values bound as the Prisma adapter binds them. */
   forSqliteThread(): ThreadStatement[] {
+    // A batch binds the same few times (its buckets) thousands of times: each is formatted once.
+    const times = new Map<number, string>();
+    const bind = (value: unknown): BoundValue => {
+      if (!(value instanceof Date)) return sqliteValue(value);
+      const ms = value.getTime();
+      let text = times.get(ms);
+      if (text === undefined) {
+        text = sqliteTime(value);
+        times.set(ms, text);
+      }
+      return text;
+    };
     return this.statements.map((statement) => ({
       sql: statement.sql.sql,
-      params: statement.sql.values.map(sqliteValue),
+      params: statement.sql.values.map(bind),
       rows: statement.read !== null,
     }));
   }

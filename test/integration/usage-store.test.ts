@@ -1,3 +1,4 @@
+import { CeilingRaises } from '../../src/data/ceiling-raises';
 import { lowerCeilings, raiseCeiling, writeUsageBatch } from '../../src/data/repositories/usage';
 import { emptyUsageBatch, type KeyUsageDelta, type RollupDelta, type UsageBatch } from '../../src/usage/usage-batch';
 import { availableProviders } from '../helpers/databases';
@@ -66,7 +67,7 @@ describe.each(availableProviders)('usage storage on %s', (provider) => {
 
   it('keeps the budget counter per period: added within it, restarted by a newer one, older spend ignored', async () => {
     const id = await newKey({ budget: { limitCents: 100, period: 'monthly' } });
-    await raiseCeiling(t.ctx.database.prisma, id, 'budget', NOV, 500);
+    await raiseCeiling(t.ctx.database, id, 'budget', NOV, 500);
     await writeUsageBatch(t.ctx.database, batch(id, tenantId, 10, { period: NOV }));
     let key = await stored(id);
     expect(key.ledger).toMatchObject({ budgetPeriodStart: new Date(NOV), budgetSpentMicroCents: 70, budgetCeilingMicroCents: 500 });
@@ -81,13 +82,13 @@ describe.each(availableProviders)('usage storage on %s', (provider) => {
 
   it('raises ceilings without ever lowering them, and lowers them only on a clean stop', async () => {
     const id = await newKey({ usageLimit: 1000, budget: { limitCents: 100, period: 'monthly' } });
-    await raiseCeiling(t.ctx.database.prisma, id, 'quota', 0, 50);
-    await raiseCeiling(t.ctx.database.prisma, id, 'quota', 0, 20);
-    await raiseCeiling(t.ctx.database.prisma, id, 'budget', NOV, 9000);
-    await raiseCeiling(t.ctx.database.prisma, id, 'budget', NOV, 100);
+    await raiseCeiling(t.ctx.database, id, 'quota', 0, 50);
+    await raiseCeiling(t.ctx.database, id, 'quota', 0, 20);
+    await raiseCeiling(t.ctx.database, id, 'budget', NOV, 9000);
+    await raiseCeiling(t.ctx.database, id, 'budget', NOV, 100);
     let key = await stored(id);
     expect(key.ledger).toMatchObject({ quotaCeiling: 50, budgetCeilingMicroCents: 9000, budgetPeriodStart: new Date(NOV) });
-    await raiseCeiling(t.ctx.database.prisma, id, 'budget', DEC, 300);
+    await raiseCeiling(t.ctx.database, id, 'budget', DEC, 300);
     key = await stored(id);
     expect(key.ledger).toMatchObject({ budgetCeilingMicroCents: 300, budgetPeriodStart: new Date(DEC), budgetSpentMicroCents: 0 });
     await lowerCeilings(t.ctx.database, [
@@ -102,18 +103,38 @@ describe.each(availableProviders)('usage storage on %s', (provider) => {
     const id = await newKey({ usageLimit: 1000, usageLimitPeriod: 'daily' });
     const day1 = Date.UTC(2026, 10, 29);
     const day2 = Date.UTC(2026, 10, 30);
-    await raiseCeiling(t.ctx.database.prisma, id, 'quota', day1, 60);
-    await raiseCeiling(t.ctx.database.prisma, id, 'quota', day1, 40);
+    await raiseCeiling(t.ctx.database, id, 'quota', day1, 60);
+    await raiseCeiling(t.ctx.database, id, 'quota', day1, 40);
     let key = await stored(id);
     expect(key.ledger).toMatchObject({ quotaCeiling: 60, quotaPeriodStart: new Date(day1) });
-    await raiseCeiling(t.ctx.database.prisma, id, 'quota', day2, 5);
-    await raiseCeiling(t.ctx.database.prisma, id, 'quota', day1, 900);
+    await raiseCeiling(t.ctx.database, id, 'quota', day2, 5);
+    await raiseCeiling(t.ctx.database, id, 'quota', day1, 900);
     key = await stored(id);
     expect(key.ledger).toMatchObject({ quotaCeiling: 5, quotaPeriodStart: new Date(day2) });
     await lowerCeilings(t.ctx.database, [{ keyId: id, kind: 'quota', periodStart: day1, ceiling: 1 }]);
     expect((await stored(id)).ledger.quotaCeiling).toBe(5);
     await lowerCeilings(t.ctx.database, [{ keyId: id, kind: 'quota', periodStart: day2, ceiling: 3 }]);
     expect((await stored(id)).ledger.quotaCeiling).toBe(3);
+  });
+
+  it('writes the ceiling raises of one tick together, in one write, each durable when its promise resolves', async () => {
+    const ids = await Promise.all(Array.from({ length: 30 }, () => newKey({ budget: { limitCents: 100, period: 'monthly' }, usageLimit: 1000 })));
+    let writes = 0;
+    const counted = { write: (plan: Parameters<typeof t.ctx.database.write>[0]) => ((writes += 1), t.ctx.database.write(plan)) };
+    const raises = new CeilingRaises(counted);
+    await Promise.all(ids.flatMap((id, i) => [raises.raise(id, 'budget', NOV, 1000 + i), raises.raise(id, 'quota', 0, 10 + i)]));
+    expect(writes).toBe(1);
+    for (const [i, id] of ids.entries()) {
+      expect((await stored(id)).ledger).toMatchObject({ budgetCeilingMicroCents: 1000 + i, quotaCeiling: 10 + i, budgetPeriodStart: new Date(NOV) });
+    }
+    // The next tick's raises are the next write.
+    await raises.raise(ids[0], 'quota', 0, 500);
+    expect(writes).toBe(2);
+    expect((await stored(ids[0])).ledger.quotaCeiling).toBe(500);
+    // A write that fails fails the raises in it (their requests are refused; the next ones retry).
+    const failing = new CeilingRaises({ write: async () => Promise.reject(new Error('database away')) });
+    await expect(Promise.all([failing.raise(ids[1], 'quota', 0, 900), failing.raise(ids[2], 'quota', 0, 900)])).rejects.toThrow('database away');
+    expect((await stored(ids[1])).ledger.quotaCeiling).toBe(11);
   });
 
   it('skips keys deleted before their usage was written, keeping their history', async () => {

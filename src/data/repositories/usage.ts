@@ -101,33 +101,40 @@ export interface UsageWriteResult {
   newClientAddresses: NewClientAddress[];
 }
 
-/** Raises a ledger ceiling (never lowers it); a newer budget period starts over. */
-export async function raiseCeiling(db: Db, keyId: string, kind: CounterKind, periodStart: number, ceiling: number): Promise<void> {
+/** Plans raising a ledger ceiling (never lowering it); a newer budget or quota period starts over. */
+export function planCeilingRaise(plan: WritePlan, keyId: string, kind: CounterKind, periodStart: number, ceiling: number): void {
   if (kind === 'quota' && periodStart === 0) {
-    await db.$executeRaw`UPDATE "api_keys" SET
+    plan.execute(Prisma.sql`UPDATE "api_keys" SET
         "quotaCeiling" = CASE WHEN "quotaCeiling" < ${ceiling} THEN ${ceiling} ELSE "quotaCeiling" END
-      WHERE "id" = ${keyId}`;
+      WHERE "id" = ${keyId}`);
     return;
   }
   if (kind === 'quota') {
     // A daily or monthly quota: the ceiling belongs to its period, and a newer period starts over.
     const quotaPeriod = new Date(periodStart);
-    await db.$executeRaw`UPDATE "api_keys" SET
+    plan.execute(Prisma.sql`UPDATE "api_keys" SET
         "quotaCeiling" = CASE
           WHEN "quotaPeriodStart" = ${quotaPeriod} AND "quotaCeiling" >= ${ceiling} THEN "quotaCeiling"
           ELSE ${ceiling} END,
         "quotaPeriodStart" = ${quotaPeriod}
-      WHERE "id" = ${keyId} AND ("quotaPeriodStart" IS NULL OR "quotaPeriodStart" <= ${quotaPeriod})`;
+      WHERE "id" = ${keyId} AND ("quotaPeriodStart" IS NULL OR "quotaPeriodStart" <= ${quotaPeriod})`);
     return;
   }
   const period = new Date(periodStart);
-  await db.$executeRaw`UPDATE "api_keys" SET
+  plan.execute(Prisma.sql`UPDATE "api_keys" SET
       "budgetCeilingMicroCents" = CASE
         WHEN "budgetPeriodStart" = ${period} AND "budgetCeilingMicroCents" >= ${ceiling} THEN "budgetCeilingMicroCents"
         ELSE ${ceiling} END,
       "budgetSpentMicroCents" = CASE WHEN "budgetPeriodStart" = ${period} THEN "budgetSpentMicroCents" ELSE 0 END,
       "budgetPeriodStart" = ${period}
-    WHERE "id" = ${keyId} AND ("budgetPeriodStart" IS NULL OR "budgetPeriodStart" <= ${period})`;
+    WHERE "id" = ${keyId} AND ("budgetPeriodStart" IS NULL OR "budgetPeriodStart" <= ${period})`);
+}
+
+/** Raises one ledger ceiling in a write of its own (the app coalesces raises: see ceiling-raises.ts). */
+export async function raiseCeiling(db: Pick<Database, 'write'>, keyId: string, kind: CounterKind, periodStart: number, ceiling: number): Promise<void> {
+  const plan = new WritePlan();
+  planCeilingRaise(plan, keyId, kind, periodStart, ceiling);
+  await db.write(plan);
 }
 
 /** Sets ceilings back to the usage a cleanly stopping process counted. */
