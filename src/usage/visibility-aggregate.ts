@@ -51,8 +51,9 @@ const MAX_NAME = 200;
 
 const clip = (text: string | null): string | null => (text === null ? null : text.slice(0, MAX_NAME));
 
-/** One map key from several parts (NUL cannot appear in ids, addresses or outcome codes). */
-const keyOf = (...parts: (string | number)[]) => parts.join('\u0000');
+// Map keys join their parts with NUL, which cannot appear in ids, addresses or outcome codes (a
+// model name is made storable first: it has none either). Every request merges into these maps:
+// a row object is made only for a new key, so the common case allocates nothing but the map key.
 
 /** Adds up outcomes, model spend, log rows, addresses and unknown-key attempts until take(). */
 export class VisibilityAggregate {
@@ -74,17 +75,17 @@ export class VisibilityAggregate {
     this.request(event, event.outcome, event.tokens, event.costMicroCents);
     const model = clip(event.model);
     if (!model) return;
+    const { keyId, outcome } = event;
     const bucketStart = dayStart(event.at);
-    this.mergeModel({
-      keyId: event.keyId,
-      tenantId: event.tenantId,
-      bucketStart,
-      model,
-      outcome: event.outcome,
-      requests: 1,
-      tokens: event.tokens,
-      spendMicroCents: event.costMicroCents,
-    });
+    const id = `${keyId}\u0000${bucketStart}\u0000${model}\u0000${outcome}`;
+    const current = this.models.get(id);
+    if (current) {
+      current.requests += 1;
+      current.tokens += event.tokens;
+      current.spendMicroCents += event.costMicroCents;
+    } else {
+      this.mergeModel({ keyId, tenantId: event.tenantId, bucketStart, model, outcome, requests: 1, tokens: event.tokens, spendMicroCents: event.costMicroCents });
+    }
   }
 
   /** A refusal of an identified key: counted in outcomes, the log and addresses, never in usage. */
@@ -114,10 +115,17 @@ export class VisibilityAggregate {
   }
 
   private request(facts: RequestFacts, outcome: RequestOutcome, tokens: number, costMicroCents: number): void {
-    const { keyId, tenantId, at } = facts;
-    mergeOutcome(this.outcomesHourly, { keyId, tenantId, bucketStart: hourStart(at), outcome, requests: 1 });
-    mergeOutcome(this.outcomesDaily, { keyId, tenantId, bucketStart: dayStart(at), outcome, requests: 1 });
-    this.mergeAddress({ keyId, tenantId, ip: facts.ip, firstSeenAt: at, lastSeenAt: at, requests: 1 });
+    const { keyId, tenantId, at, ip } = facts;
+    countOutcome(this.outcomesHourly, keyId, tenantId, hourStart(at), outcome);
+    countOutcome(this.outcomesDaily, keyId, tenantId, dayStart(at), outcome);
+    const address = this.clientAddresses.get(`${keyId}\u0000${ip}`);
+    if (address) {
+      if (at < address.firstSeenAt) address.firstSeenAt = at;
+      if (at > address.lastSeenAt) address.lastSeenAt = at;
+      address.requests += 1;
+    } else {
+      this.mergeAddress({ keyId, tenantId, ip, firstSeenAt: at, lastSeenAt: at, requests: 1 });
+    }
     if (this.requestLog.length >= this.limits.maxLogRows) {
       this.dropped.requestLogRows += 1;
       return;
@@ -140,7 +148,7 @@ export class VisibilityAggregate {
   }
 
   private mergeModel(delta: ModelDelta): void {
-    const id = keyOf(delta.keyId, delta.bucketStart, delta.model, delta.outcome);
+    const id = `${delta.keyId}\u0000${delta.bucketStart}\u0000${delta.model}\u0000${delta.outcome}`;
     const current = this.models.get(id);
     if (!current) {
       this.models.set(id, { ...delta });
@@ -152,7 +160,7 @@ export class VisibilityAggregate {
   }
 
   private mergeAddress(delta: ClientAddressDelta): void {
-    const id = keyOf(delta.keyId, delta.ip);
+    const id = `${delta.keyId}\u0000${delta.ip}`;
     const current = this.clientAddresses.get(id);
     if (current) {
       current.firstSeenAt = Math.min(current.firstSeenAt, delta.firstSeenAt);
@@ -166,7 +174,7 @@ export class VisibilityAggregate {
   }
 
   private mergeUnknown(delta: UnknownKeyDelta): void {
-    const id = keyOf(delta.bucketStart, delta.ip);
+    const id = `${delta.bucketStart}\u0000${delta.ip}`;
     const current = this.unknownKeys.get(id);
     if (!current) {
       this.unknownKeys.set(id, { ...delta });
@@ -224,8 +232,16 @@ export class VisibilityAggregate {
 }
 
 function mergeOutcome(map: Map<string, OutcomeDelta>, delta: OutcomeDelta): void {
-  const id = keyOf(delta.keyId, delta.bucketStart, delta.outcome);
+  const id = `${delta.keyId}\u0000${delta.bucketStart}\u0000${delta.outcome}`;
   const current = map.get(id);
   if (current) current.requests += delta.requests;
   else map.set(id, { ...delta });
+}
+
+/** One request of a key in a bucket with an outcome (mergeOutcome without a delta object). */
+function countOutcome(map: Map<string, OutcomeDelta>, keyId: string, tenantId: string, bucketStart: number, outcome: RequestOutcome): void {
+  const id = `${keyId}\u0000${bucketStart}\u0000${outcome}`;
+  const current = map.get(id);
+  if (current) current.requests += 1;
+  else map.set(id, { keyId, tenantId, bucketStart, outcome, requests: 1 });
 }

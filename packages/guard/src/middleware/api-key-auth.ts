@@ -23,7 +23,7 @@ import type { ApiKeyRecord } from '../keys/key-types';
 import { missingScopes } from '../keys/scopes';
 import type { LimitLedger, Reservation, ReserveAllResult, Settlement } from '../limits/ledger';
 import { createMemoryLimits, type LimitBackend } from '../limits/limits';
-import type { AdmittedOutcome, RefusalOutcome } from '../usage/usage-types';
+import type { AdmittedOutcome, RefusalOutcome, UsageEvent } from '../usage/usage-types';
 import { type GuardAttempt, HttpAttempt } from './attempt';
 import { type Claim, keyClaims, type LevelEntry, levelClaims, type RequestBounds, type Settles, setTokenWindowHeaders, settledAmount } from './claims';
 import { clientAddress, requestedChatbot, requestedModel } from './credentials';
@@ -103,14 +103,14 @@ export interface HeldRequest {
 /** What an admission holds until its request ends. */
 export function heldBy(admission: Admission): HeldRequest {
   const { attempt, key, bounds, periodStart, claims, reservations } = admission;
-  return {
-    attempt,
-    key,
-    bounds,
-    periodStart,
-    held: claims.flatMap((claim, i) => (claim.settles === 'now' || !reservations[i] ? [] : [{ settles: claim.settles, reservation: reservations[i] }])),
-    budgeted: claims.some((c) => c.settles === 'cost'),
-  };
+  const held: HeldRequest['held'] = [];
+  let budgeted = false;
+  for (let i = 0; i < claims.length; i++) {
+    const { settles } = claims[i];
+    if (settles === 'cost') budgeted = true;
+    if (settles !== 'now' && reservations[i]) held.push({ settles, reservation: reservations[i] });
+  }
+  return { attempt, key, bounds, periodStart, held, budgeted };
 }
 
 /** The guard's checks and settlement, for requests received (middleware) or described (check/finish). */
@@ -414,15 +414,16 @@ export function createKeyGuard(options: ApiKeyAuthOptions): KeyGuard {
       if (ledger.settleAllNow) ledger.settleAllNow(settlements);
       else ledger.settleAll(settlements).catch((error) => reportError(error, attempt.req));
     }
-    usage?.record({
-      ...attempt.facts(key, now(), ending.status),
-      ok: ending.outcome === 'ok',
-      outcome: ending.outcome,
-      tokens: reported.tokens,
-      // What the budgets were charged (equal to what was reported, unless the cost is unknown).
-      costMicroCents: request.budgeted ? used.costMicroCents : reported.costMicroCents,
-      budgetPeriodStart: periodStart,
-    });
+    if (!usage) return;
+    // The facts object is this request's own: completed in place into the usage event.
+    const event = attempt.facts(key, now(), ending.status) as UsageEvent;
+    event.ok = ending.outcome === 'ok';
+    event.outcome = ending.outcome;
+    event.tokens = reported.tokens;
+    // What the budgets were charged (equal to what was reported, unless the cost is unknown).
+    event.costMicroCents = request.budgeted ? used.costMicroCents : reported.costMicroCents;
+    event.budgetPeriodStart = periodStart;
+    usage.record(event);
   }
 
   /**

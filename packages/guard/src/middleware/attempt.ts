@@ -7,6 +7,8 @@ const MAX_USER_AGENT = 256;
 /** Longest model, chatbot and request id kept (they come from the client). */
 const MAX_NAME = 200;
 const UNPAIRED_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g;
+/** What may need cleaning: a NUL or any surrogate (most text has neither and is kept as is). */
+const MAY_NEED_CLEANING = /[\u0000\uD800-\uDFFF]/;
 
 /**
  * Client-supplied text as every store keeps it: NUL characters removed and unpaired surrogates
@@ -16,6 +18,7 @@ const UNPAIRED_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBF
 function storable(text: string | undefined, max: number): string | null {
   if (text === undefined) return null;
   const clipped = text.length > max ? text.slice(0, max) : text;
+  if (!MAY_NEED_CLEANING.test(clipped)) return clipped;
   return clipped.replace(/\u0000/g, '').replace(UNPAIRED_SURROGATE, '\uFFFD');
 }
 
@@ -48,7 +51,7 @@ export interface GuardAttempt {
   validate(key: ApiKeyRecord): void;
   /** The most the request may cost (micro-cents) and the most tokens it may use. */
   bounds(key: ApiKeyRecord): { costMicroCents: number; tokens: number };
-  /** The facts of this request of `key`, ended at `at` with `status`. */
+  /** The facts of this request of `key`, ended at `at` with `status`: a new object each call (the guard completes it in place). */
   facts(key: ApiKeyRecord, at: number, status: number): RequestFacts;
 }
 
