@@ -167,6 +167,7 @@ function rowsOf(ready: Ready): Row[] {
     page('combined: revoked + tag prod + sort name', '/keys?status=revoked&tag=prod&sort=name'),
     page('audit log', '/audit'),
     page('overview', '/'),
+    page('platform admin: tenants (key counts per tenant)', '/tenants'),
     ...(ready.hotKeyId ? [page('key page (usage and outcomes)', `/keys/${ready.hotKeyId}`)] : []),
     api('API keys, first page', '/api/v1/keys'),
     ...(ready.cursor1k ? [api('API keys, page 1,000 (cursor)', `/api/v1/keys?cursor=${ready.cursor1k}`)] : []),
@@ -178,6 +179,8 @@ function rowsOf(ready: Ready): Row[] {
     api('API audit events', '/api/v1/audit-events'),
     api('API stats', '/api/v1/stats'),
     api('API usage by day (30 days)', '/api/v1/usage'),
+    api('API usage by key (30 days)', '/api/v1/usage?groupBy=key'),
+    api('API usage by model (30 days)', '/api/v1/usage?groupBy=model'),
     ...(ready.hotKeyId ? [api('API key usage report', `/api/v1/keys/${ready.hotKeyId}/usage`)] : []),
   ];
   return rows;

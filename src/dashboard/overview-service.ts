@@ -57,7 +57,7 @@ export async function buildOverview(ctx: AppContext, viewer: Viewer & { tenant: 
   const month = monthStart(now);
   const from = new Date(Math.min(today - 29 * DAY_MS, month));
   const owner = ownerScope(viewer);
-  const outcomesPromise = tenantOutcomeSeries(ctx.database.prisma, viewer.tenant.id, { ownerId: owner, now: now.getTime() });
+  const outcomesPromise = tenantOutcomeSeries(ctx.database, viewer.tenant.id, { ownerId: owner, now: now.getTime() });
   // The key list's "expiring within 7 days" filter, so "see all" lists exactly these.
   const expiringPromise = listKeyPage(
     ctx.database,
@@ -81,8 +81,8 @@ export async function buildOverview(ctx: AppContext, viewer: Viewer & { tenant: 
   } else {
     [stats, buckets, top] = await Promise.all([
       memberStats(ctx, viewer.tenant.id, owner),
-      ownerDailyUsage(ctx.database.prisma, viewer.tenant.id, owner, from),
-      topKeysOfOwner(ctx.database.prisma, viewer.tenant.id, owner, new Date(month), 5),
+      ownerDailyUsage(ctx.database, viewer.tenant.id, owner, from),
+      topKeysOfOwner(ctx.database, viewer.tenant.id, owner, new Date(month), 5),
     ]);
     const keys = await Promise.all(top.map((t) => ctx.keys.findById(t.keyId)));
     for (const key of keys) if (key && key.tenantId === viewer.tenant.id && key.ownerId === owner) names.set(key.id, key.name);

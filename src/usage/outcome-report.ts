@@ -5,6 +5,7 @@
  * Read from rollups written every flush interval (so up to about 1 s behind).
  */
 import type { Db } from '../data/client-types';
+import type { Database } from '../data/database';
 import {
   keyModelUsage,
   keyOutcomeCounts,
@@ -102,12 +103,12 @@ export function topRefusalReasons(counts: OutcomeCounts, limit = 5): RefusalReas
  * over all its keys, or only those of `ownerId` (a member's overview). Deleted keys count in the
  * tenant's series, not in an owner's.
  */
-export async function tenantOutcomeSeries(db: Db, tenantId: string, options: { ownerId?: string; now?: number } = {}): Promise<OutcomePoint[]> {
+export async function tenantOutcomeSeries(db: Database, tenantId: string, options: { ownerId?: string; now?: number } = {}): Promise<OutcomePoint[]> {
   const now = options.now ?? Date.now();
   const firstDay = dayStart(now) - 29 * DAY_MS;
   const counts = options.ownerId
     ? await ownerOutcomesByDay(db, tenantId, options.ownerId, new Date(firstDay))
-    : await tenantOutcomesByDay(db, tenantId, new Date(firstDay), new Date(dayStart(now) + DAY_MS));
+    : await tenantOutcomesByDay(db.prisma, tenantId, new Date(firstDay), new Date(dayStart(now) + DAY_MS));
   return outcomeSeries(counts, firstDay, DAY_MS, 30);
 }
 

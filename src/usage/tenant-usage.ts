@@ -3,7 +3,7 @@
  * outcome (refusals included), tokens and spend. Read from the daily rollups, so deleted keys'
  * history counts too. Shared by GET /api/v1/usage and the dashboard.
  */
-import type { Db } from '../data/client-types';
+import type { Database } from '../data/database';
 import { tenantModelOutcomes, tenantOutcomesByDay, tenantOutcomesByKey, tenantUsageByKey } from '../data/repositories/outcomes';
 import { tenantDailyUsage } from '../data/repositories/usage';
 import { addOutcome, type OutcomeCounts, outcomeTotals, zeroOutcomes } from './outcome-report';
@@ -48,10 +48,10 @@ function row(base: Partial<TenantUsageRow>, outcomes: OutcomeCounts, tokens: num
   return { ...base, requests: outcomeTotals(outcomes).requests, outcomes, tokens, spendMicroCents };
 }
 
-async function byDay(db: Db, tenantId: string, from: number, end: number): Promise<TenantUsageRow[]> {
+async function byDay(db: Database, tenantId: string, from: number, end: number): Promise<TenantUsageRow[]> {
   const [outcomes, usage] = await Promise.all([
-    tenantOutcomesByDay(db, tenantId, new Date(from), new Date(end)),
-    tenantDailyUsage(db, tenantId, new Date(from)),
+    tenantOutcomesByDay(db.prisma, tenantId, new Date(from), new Date(end)),
+    tenantDailyUsage(db.prisma, tenantId, new Date(from)),
   ]);
   const days = Array.from({ length: Math.round((end - from) / DAY_MS) }, (_, i) => from + i * DAY_MS);
   const counts = new Map(days.map((day) => [day, zeroOutcomes()]));
@@ -63,16 +63,16 @@ async function byDay(db: Db, tenantId: string, from: number, end: number): Promi
   return days.map((day) => row({ date: isoDay(day) }, counts.get(day) as OutcomeCounts, spend.get(day)?.tokens ?? 0, spend.get(day)?.spendMicroCents ?? 0));
 }
 
-async function keyNames(db: Db, tenantId: string, ids: string[]): Promise<Map<string, string>> {
+async function keyNames(db: Database, tenantId: string, ids: string[]): Promise<Map<string, string>> {
   const names = new Map<string, string>();
   for (let i = 0; i < ids.length; i += 500) {
-    const rows = await db.apiKey.findMany({ where: { tenantId, id: { in: ids.slice(i, i + 500) } }, select: { id: true, name: true } });
+    const rows = await db.prisma.apiKey.findMany({ where: { tenantId, id: { in: ids.slice(i, i + 500) } }, select: { id: true, name: true } });
     for (const key of rows) names.set(key.id, key.name);
   }
   return names;
 }
 
-async function byKey(db: Db, tenantId: string, from: number, end: number): Promise<TenantUsageRow[]> {
+async function byKey(db: Database, tenantId: string, from: number, end: number): Promise<TenantUsageRow[]> {
   const [outcomes, usage] = await Promise.all([
     tenantOutcomesByKey(db, tenantId, new Date(from), new Date(end)),
     tenantUsageByKey(db, tenantId, new Date(from), new Date(end)),
@@ -94,7 +94,7 @@ async function byKey(db: Db, tenantId: string, from: number, end: number): Promi
   return rows.map((r) => ({ keyId: r.keyId, keyName: names.get(r.keyId as string) ?? null, ...r }));
 }
 
-async function byModel(db: Db, tenantId: string, from: number, end: number): Promise<TenantUsageRow[]> {
+async function byModel(db: Database, tenantId: string, from: number, end: number): Promise<TenantUsageRow[]> {
   const rows = await tenantModelOutcomes(db, tenantId, new Date(from), new Date(end));
   const models = new Map<string, { outcomes: OutcomeCounts; tokens: number; spend: number }>();
   for (const r of rows) {
@@ -115,7 +115,7 @@ async function byModel(db: Db, tenantId: string, from: number, end: number): Pro
  * one row per day (every day, zeros included, oldest first), per key or per model (those with any
  * request, most requests first, at most MAX_USAGE_ROWS).
  */
-export async function tenantUsage(db: Db, tenantId: string, query: TenantUsageQuery): Promise<TenantUsageRow[]> {
+export async function tenantUsage(db: Database, tenantId: string, query: TenantUsageQuery): Promise<TenantUsageRow[]> {
   const end = query.to + DAY_MS;
   if (query.groupBy === 'day') return byDay(db, tenantId, query.from, end);
   if (query.groupBy === 'key') return byKey(db, tenantId, query.from, end);

@@ -234,27 +234,27 @@ describe.each(availableProviders)('request visibility storage on %s', (provider)
     await t.ctx.keys.delete(tenant, gone, testActor);
     const range = { from: today - 6 * DAY_MS, to: today };
 
-    const days = await tenantUsage(db(), tenant, { ...range, groupBy: 'day' });
+    const days = await tenantUsage(t.ctx.database, tenant, { ...range, groupBy: 'day' });
     expect(days).toHaveLength(7);
     expect(days[6]).toMatchObject({ date: new Date(today).toISOString().slice(0, 10), requests: 10, tokens: 40, spendMicroCents: 4 * 15_780 });
     expect(days[6].outcomes).toMatchObject({ ok: 4, budget_exceeded: 2, key_revoked: 4, failed: 0 });
     expect(days[0].requests).toBe(0);
 
-    const keys = await tenantUsage(db(), tenant, { ...range, groupBy: 'key' });
+    const keys = await tenantUsage(t.ctx.database, tenant, { ...range, groupBy: 'key' });
     // Most requests first; equal requests: most spend first.
     expect(keys.map((k) => [k.keyId, k.keyName, k.requests, k.outcomes.ok])).toEqual([
       [kept, 'kept', 5, 3],
       [gone, null, 5, 1],
     ]);
-    const models = await tenantUsage(db(), tenant, { ...range, groupBy: 'model' });
+    const models = await tenantUsage(t.ctx.database, tenant, { ...range, groupBy: 'model' });
     expect(models).toEqual([expect.objectContaining({ model: 'local-small', requests: 4, tokens: 40, spendMicroCents: 4 * 15_780 })]);
     expect(models[0].outcomes.ok).toBe(4);
-    expect(await tenantUsage(db(), tenant, { from: today - 30 * DAY_MS, to: today - DAY_MS, groupBy: 'key' })).toEqual([]);
+    expect(await tenantUsage(t.ctx.database, tenant, { from: today - 30 * DAY_MS, to: today - DAY_MS, groupBy: 'key' })).toEqual([]);
 
-    const series = await tenantOutcomeSeries(db(), tenant, { now });
+    const series = await tenantOutcomeSeries(t.ctx.database, tenant, { now });
     expect(series).toHaveLength(30);
     expect(series[29]).toMatchObject({ start: new Date(today), requests: 10, refused: 6 });
-    const owned = await tenantOutcomeSeries(db(), tenant, { ownerId: owner.id, now });
+    const owned = await tenantOutcomeSeries(t.ctx.database, tenant, { ownerId: owner.id, now });
     expect(owned[29].outcomes).toMatchObject({ ok: 3, budget_exceeded: 2, key_revoked: 0 });
   });
 });

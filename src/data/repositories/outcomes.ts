@@ -4,7 +4,11 @@
  * bucketStart). Ranges are [from, to): `to` is exclusive.
  */
 import type { Db } from '../client-types';
+import type { Database } from '../database';
 import { tenantOutcomeTotals } from './usage-rollups';
+
+/** Sums come back as numbers or bigints (SQLite) or numeric strings (PostgreSQL). */
+const sum = (value: unknown) => Number(value ?? 0);
 
 /** Requests with one outcome in one bucket. */
 export interface OutcomeCount {
@@ -40,35 +44,44 @@ export async function tenantOutcomesByDay(db: Db, tenantId: string, from: Date, 
   return tenantOutcomeTotals(db, tenantId, from, to);
 }
 
-/** The same over the keys of one owner (members see their own keys), from `from` (one query). */
-export async function ownerOutcomesByDay(db: Db, tenantId: string, ownerId: string, from: Date): Promise<OutcomeCount[]> {
-  const rows = await db.$queryRaw<{ bucketStart: Date | string; outcome: string; requests: unknown }[]>`
-    SELECT o."bucketStart" AS "bucketStart", o."outcome" AS "outcome", SUM(o."requests") AS "requests"
-      FROM "usage_outcomes_daily" o JOIN "api_keys" k ON k."id" = o."keyId"
-     WHERE o."tenantId" = ${tenantId} AND k."ownerId" = ${ownerId} AND o."bucketStart" >= ${from}
-     GROUP BY o."bucketStart", o."outcome" ORDER BY o."bucketStart"`;
-  // Sums come back as bigint (SQLite) or numeric strings (PostgreSQL).
-  return rows.map((row) => ({ bucketStart: new Date(row.bucketStart), outcome: row.outcome, requests: Number(row.requests ?? 0) }));
+/**
+ * The same over the keys of one owner (members see their own keys), from `from` (one query, driven
+ * by the owner's keys through the (tenantId, ownerId) index, then each key's rows by primary key:
+ * never the whole tenant's rows). Off the app's thread on SQLite (database.reads).
+ */
+export async function ownerOutcomesByDay(db: Database, tenantId: string, ownerId: string, from: Date): Promise<OutcomeCount[]> {
+  const join = db.provider === 'sqlite' ? 'CROSS JOIN' : 'JOIN';
+  const rows = await db.reads.all<{ bucketStart: unknown; outcome: string; requests: unknown }>(
+    `SELECT o."bucketStart" AS "bucketStart", o."outcome" AS "outcome", SUM(o."requests") AS "requests"
+       FROM "api_keys" k ${join} "usage_outcomes_daily" o ON o."keyId" = k."id" AND o."bucketStart" >= ?
+      WHERE k."tenantId" = ? AND k."ownerId" = ?
+      GROUP BY o."bucketStart", o."outcome" ORDER BY o."bucketStart"`,
+    [from, tenantId, ownerId],
+  );
+  return rows.map((row) => ({ bucketStart: new Date(row.bucketStart as string | Date), outcome: row.outcome, requests: sum(row.requests) }));
 }
 
-/** A tenant's outcome counts per key in [from, to). */
-export async function tenantOutcomesByKey(db: Db, tenantId: string, from: Date, to: Date): Promise<{ keyId: string; outcome: string; requests: number }[]> {
-  const rows = await db.usageOutcomeDaily.groupBy({
-    by: ['keyId', 'outcome'],
-    where: { tenantId, bucketStart: range(from, to) },
-    _sum: { requests: true },
-  });
-  return rows.map((row) => ({ keyId: row.keyId, outcome: row.outcome, requests: Number(row._sum.requests ?? 0n) }));
+/**
+ * A tenant's outcome counts per key in [from, to): an aggregate over every key's daily rows (about
+ * 750,000 for 30 days at a million keys), so it runs off the app's thread on SQLite.
+ */
+export async function tenantOutcomesByKey(db: Database, tenantId: string, from: Date, to: Date): Promise<{ keyId: string; outcome: string; requests: number }[]> {
+  const rows = await db.reads.all<{ keyId: string; outcome: string; requests: unknown }>(
+    `SELECT "keyId", "outcome", SUM("requests") AS "requests" FROM "usage_outcomes_daily"
+      WHERE "tenantId" = ? AND "bucketStart" >= ? AND "bucketStart" < ? GROUP BY "keyId", "outcome"`,
+    [tenantId, from, to],
+  );
+  return rows.map((row) => ({ keyId: row.keyId, outcome: row.outcome, requests: sum(row.requests) }));
 }
 
-/** A tenant's admitted usage (tokens, spend) per key in [from, to), from usage_daily. */
-export async function tenantUsageByKey(db: Db, tenantId: string, from: Date, to: Date): Promise<{ keyId: string; tokens: number; spendMicroCents: number }[]> {
-  const rows = await db.usageDaily.groupBy({
-    by: ['keyId'],
-    where: { tenantId, bucketStart: range(from, to) },
-    _sum: { tokens: true, spendMicroCents: true },
-  });
-  return rows.map((row) => ({ keyId: row.keyId, tokens: Number(row._sum.tokens ?? 0n), spendMicroCents: Number(row._sum.spendMicroCents ?? 0n) }));
+/** A tenant's admitted usage (tokens, spend) per key in [from, to), from usage_daily (off the app's thread, as above). */
+export async function tenantUsageByKey(db: Database, tenantId: string, from: Date, to: Date): Promise<{ keyId: string; tokens: number; spendMicroCents: number }[]> {
+  const rows = await db.reads.all<{ keyId: string; tokens: unknown; spend: unknown }>(
+    `SELECT "keyId", SUM("tokens") AS "tokens", SUM("spendMicroCents") AS "spend" FROM "usage_daily"
+      WHERE "tenantId" = ? AND "bucketStart" >= ? AND "bucketStart" < ? GROUP BY "keyId"`,
+    [tenantId, from, to],
+  );
+  return rows.map((row) => ({ keyId: row.keyId, tokens: sum(row.tokens), spendMicroCents: sum(row.spend) }));
 }
 
 /** A key's admitted requests per model from `from`, most requested first. */
@@ -81,19 +94,19 @@ export async function keyModelUsage(db: Db, keyId: string, from: Date, to?: Date
   return rows.map(toModelUsage).sort(byRequests);
 }
 
-/** A tenant's admitted requests per model and outcome in [from, to). */
+/** A tenant's admitted requests per model and outcome in [from, to) (every key's daily rows: off the app's thread). */
 export async function tenantModelOutcomes(
-  db: Db,
+  db: Database,
   tenantId: string,
   from: Date,
   to: Date,
 ): Promise<(ModelUsage & { outcome: string })[]> {
-  const rows = await db.usageModelDaily.groupBy({
-    by: ['model', 'outcome'],
-    where: { tenantId, bucketStart: range(from, to) },
-    _sum: { requests: true, tokens: true, spendMicroCents: true },
-  });
-  return rows.map((row) => ({ ...toModelUsage(row), outcome: row.outcome }));
+  const rows = await db.reads.all<{ model: string; outcome: string; requests: unknown; tokens: unknown; spend: unknown }>(
+    `SELECT "model", "outcome", SUM("requests") AS "requests", SUM("tokens") AS "tokens", SUM("spendMicroCents") AS "spend"
+       FROM "usage_models_daily" WHERE "tenantId" = ? AND "bucketStart" >= ? AND "bucketStart" < ? GROUP BY "model", "outcome"`,
+    [tenantId, from, to],
+  );
+  return rows.map((row) => ({ model: row.model, outcome: row.outcome, requests: sum(row.requests), tokens: sum(row.tokens), spendMicroCents: sum(row.spend) }));
 }
 
 type ModelSums = { model: string; _sum: { requests: bigint | null; tokens: bigint | null; spendMicroCents: bigint | null } };

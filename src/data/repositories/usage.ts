@@ -227,14 +227,21 @@ type SummedRow = { bucketStart?: Date | string; keyId?: string; ok: unknown; fai
 /** Sums come back as bigint (SQLite) or numeric strings (PostgreSQL). */
 const sum = (value: unknown) => Number(value ?? 0);
 
-/** A tenant's daily totals over the keys of one owner, from `from`, oldest first (one query). */
-export async function ownerDailyUsage(db: Db, tenantId: string, ownerId: string, from: Date): Promise<UsageBucket[]> {
-  const rows = await db.$queryRaw<SummedRow[]>`
-    SELECT d."bucketStart" AS "bucketStart", SUM(d."requestsOk") AS ok, SUM(d."requestsFailed") AS failed,
-           SUM(d."tokens") AS tokens, SUM(d."spendMicroCents") AS spend
-      FROM "usage_daily" d JOIN "api_keys" k ON k."id" = d."keyId"
-     WHERE d."tenantId" = ${tenantId} AND k."ownerId" = ${ownerId} AND d."bucketStart" >= ${from}
-     GROUP BY d."bucketStart" ORDER BY d."bucketStart"`;
+/**
+ * A tenant's daily totals over the keys of one owner, from `from`, oldest first: one query driven
+ * by the owner's keys (the (tenantId, ownerId) index), then each key's rows by primary key, off the
+ * app's thread on SQLite.
+ */
+export async function ownerDailyUsage(db: Database, tenantId: string, ownerId: string, from: Date): Promise<UsageBucket[]> {
+  const join = db.provider === 'sqlite' ? 'CROSS JOIN' : 'JOIN';
+  const rows = await db.reads.all<SummedRow>(
+    `SELECT d."bucketStart" AS "bucketStart", SUM(d."requestsOk") AS ok, SUM(d."requestsFailed") AS failed,
+            SUM(d."tokens") AS tokens, SUM(d."spendMicroCents") AS spend
+       FROM "api_keys" k ${join} "usage_daily" d ON d."keyId" = k."id" AND d."bucketStart" >= ?
+      WHERE k."tenantId" = ? AND k."ownerId" = ?
+      GROUP BY d."bucketStart" ORDER BY d."bucketStart"`,
+    [from, tenantId, ownerId],
+  );
   return rows.map((row) => ({
     bucketStart: new Date(row.bucketStart as Date | string),
     requestsOk: sum(row.ok),
@@ -244,13 +251,16 @@ export async function ownerDailyUsage(db: Db, tenantId: string, ownerId: string,
   }));
 }
 
-/** One owner's keys with the most requests since `from` (one query). */
-export async function topKeysOfOwner(db: Db, tenantId: string, ownerId: string, from: Date, limit: number) {
-  const rows = await db.$queryRaw<SummedRow[]>`
-    SELECT d."keyId" AS "keyId", SUM(d."requestsOk") AS ok, SUM(d."requestsFailed") AS failed,
-           SUM(d."tokens") AS tokens, SUM(d."spendMicroCents") AS spend
-      FROM "usage_daily" d JOIN "api_keys" k ON k."id" = d."keyId"
-     WHERE d."tenantId" = ${tenantId} AND k."ownerId" = ${ownerId} AND d."bucketStart" >= ${from}
-     GROUP BY d."keyId" ORDER BY SUM(d."requestsOk") + SUM(d."requestsFailed") DESC LIMIT ${limit}`;
+/** One owner's keys with the most requests since `from` (one query, driven by the owner's keys as above). */
+export async function topKeysOfOwner(db: Database, tenantId: string, ownerId: string, from: Date, limit: number) {
+  const join = db.provider === 'sqlite' ? 'CROSS JOIN' : 'JOIN';
+  const rows = await db.reads.all<SummedRow>(
+    `SELECT d."keyId" AS "keyId", SUM(d."requestsOk") AS ok, SUM(d."requestsFailed") AS failed,
+            SUM(d."tokens") AS tokens, SUM(d."spendMicroCents") AS spend
+       FROM "api_keys" k ${join} "usage_daily" d ON d."keyId" = k."id" AND d."bucketStart" >= ?
+      WHERE k."tenantId" = ? AND k."ownerId" = ?
+      GROUP BY d."keyId" ORDER BY SUM(d."requestsOk") + SUM(d."requestsFailed") DESC LIMIT ?`,
+    [from, tenantId, ownerId, limit],
+  );
   return rows.map((row) => ({ keyId: row.keyId as string, requests: sum(row.ok) + sum(row.failed), spendMicroCents: sum(row.spend) }));
 }

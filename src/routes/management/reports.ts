@@ -81,7 +81,7 @@ export function reportsRouter(ctx: AppContext, guard: RequestHandler): Router {
   router.get('/usage', guard, async (req, res) => {
     const query = parseInput(usageQuerySchema, req.query);
     const { from, to } = usageRange(query);
-    const rows = await tenantUsage(ctx.database.prisma, callingKey(req).tenantId, { from, to, groupBy: query.groupBy });
+    const rows = await tenantUsage(ctx.database, callingKey(req).tenantId, { from, to, groupBy: query.groupBy });
     const range = { from: isoDay(from), to: isoDay(to), groupBy: query.groupBy };
     if (query.format === 'csv') {
       sendCsv(res, `keyward-usage-${range.groupBy}-${range.from}-${range.to}.csv`, tenantUsageCsv(query.groupBy, rows));
