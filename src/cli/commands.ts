@@ -129,12 +129,14 @@ const createKey: Command = async (ctx, options, _args, actor) => {
 
 const listKeys: Command = async (ctx, options) => {
   const tenant = await ctx.tenants.getBySlug(required(options, 'tenant'));
-  const keys = [];
-  for (let page = 1; ; page += 1) {
-    const result = await ctx.keys.list(tenant.id, { page, size: 100 });
-    keys.push(...result.data);
-    if (page * result.size >= result.total) break;
-  }
+  // Follows nextCursor: page numbers stop 10,000 keys deep, and counts at 10,000.
+  const keys: ApiKeyRecord[] = [];
+  let cursor = '';
+  do {
+    const page = await ctx.keys.list(tenant.id, { size: 100, cursor });
+    keys.push(...page.data);
+    cursor = page.nextCursor ?? '';
+  } while (cursor);
   const summaries = keys.map((key) => keySummary(ctx, key));
   return {
     json: summaries,

@@ -9,16 +9,15 @@ import type { Actor, AuditChanges, AuditLabels } from '../audit/audit-types';
 import type { Tx } from '../data/client-types';
 import type { Database } from '../data/database';
 import {
-  countKeysByStatus,
   deleteKey,
   findKey,
   findKeysExpiredBefore,
   insertKey,
-  listKeys,
   type KeyStateChange,
   resetKeyUsage,
   updateKey,
 } from '../data/repositories/api-keys';
+import { decodeCursor, keyStats, listKeyPage, orderOf } from '../data/repositories/key-list';
 import { insertAuditEvent } from '../data/repositories/audit-events';
 import { insertKeyChange } from '../data/repositories/key-changes';
 import { findMembership, findUsersByIds } from '../data/repositories/users';
@@ -55,9 +54,14 @@ export interface IssuedKey {
 
 export interface Page<T> {
   data: T[];
+  /** Matches counted up to COUNT_CAP (key-list.ts); `totalCapped` when there are more. */
   total: number;
-  page: number;
+  totalCapped: boolean;
+  /** Null for a page reached by cursor. */
+  page: number | null;
   size: number;
+  /** The `cursor` of the next page, or null on the last page. */
+  nextCursor: string | null;
 }
 
 export type VerifyFailure = CredentialFailure | 'quota_exceeded';
@@ -134,16 +138,25 @@ export class KeyService {
     return key.tenantId;
   }
 
-  /** A page of the tenant's keys, filtered as asked (query-string values are accepted). */
+  /**
+   * A page of the tenant's keys, filtered as asked (query-string values are accepted), as
+   * GET /api/v1/keys lists them: `cursor` (the previous page's nextCursor) or `page` up to
+   * 10,000 keys deep.
+   */
   async list(tenantId: string, query: unknown): Promise<Page<ApiKeyRecord>> {
     const filters = parseKeyListQuery(query);
-    const { rows, total } = await listKeys(
-      this.db.prisma,
-      { tenantId, ...filters },
-      (text) => this.db.containsText(text),
-      this.now(),
-    );
-    return { data: rows, total, page: filters.page, size: filters.size };
+    // parseKeyListQuery refused anything but an object (or nothing); it leaves `cursor` out.
+    const text = (query as { cursor?: unknown } | null | undefined)?.cursor;
+    const cursor = text === undefined || text === '' ? undefined : decodeCursor(text, orderOf(filters));
+    const page = await listKeyPage(this.db, { tenantId, ...filters, cursor }, this.now());
+    return {
+      data: page.rows,
+      total: page.total,
+      totalCapped: page.totalCapped,
+      page: cursor ? null : filters.page,
+      size: filters.size,
+      nextCursor: page.nextCursor,
+    };
   }
 
   /** Changes settings; fields absent from the input stay as they are. `limits` as for create(). */
@@ -243,8 +256,7 @@ export class KeyService {
 
   /** Key counts of a tenant by displayed status. */
   async stats(tenantId: string): Promise<KeyStats> {
-    const counts = await countKeysByStatus(this.db.prisma, tenantId, this.now());
-    return { ...counts, total: counts.active + counts.inactive + counts.revoked + counts.expired };
+    return keyStats(this.db, tenantId, this.now());
   }
 
   /**

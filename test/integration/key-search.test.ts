@@ -6,6 +6,7 @@ import request from 'supertest';
 import { escapeLike, withLikeEscapeClause } from '../../src/data/dialects/like-escape';
 import { createTestApp, type TestApp } from '../helpers/app';
 import { availableProviders } from '../helpers/databases';
+import { referenceListKeys } from '../helpers/reference-key-list';
 
 describe('escapeLike and the SQLite ESCAPE clause', () => {
   test('escapes the backslash, percent and underscore, nothing else', () => {
@@ -38,8 +39,13 @@ describe.each(availableProviders)('key search on %s', (provider) => {
   });
   afterAll(() => t.close());
 
-  const names = async (search: string) =>
-    (await t.ctx.keys.list(t.tenant.id, { search, size: 100 })).data.map((k) => k.name).sort();
+  // The key list (trigram index, then LIKE) and the plain Prisma query (containsText) must agree.
+  const names = async (search: string) => {
+    const listed = (await t.ctx.keys.list(t.tenant.id, { search, size: 100 })).data.map((k) => k.name).sort();
+    const reference = await referenceListKeys(t.ctx.database, { tenantId: t.tenant.id, search, page: 1, size: 100 });
+    expect(reference.rows.map((k) => k.name).sort()).toEqual(listed);
+    return listed;
+  };
 
   test.each([
     ['%', ['100%', 'A%B upper', 'a%b', 'described', 'x\\%y']],

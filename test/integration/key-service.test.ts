@@ -1,3 +1,4 @@
+import { COMMANDS } from '../../src/cli/commands';
 import { listAuditEvents } from '../../src/data/repositories/audit-events';
 import { AppError } from '../../src/errors';
 import type { KeyChange } from '../../packages/guard/src/keys/key-events';
@@ -235,12 +236,42 @@ describe.each(availableProviders)('KeyService on %s', (provider) => {
       expect(await names({ search: 'product' })).toEqual(expect.arrayContaining(['Alpha production', 'Beta']));
       expect(await names({ search: 'product' })).toHaveLength(2);
       const page = await t.ctx.keys.list(listTenant.id, { page: 2, size: 3 });
-      expect(page).toMatchObject({ total: 4, page: 2, size: 3 });
+      expect(page).toMatchObject({ total: 4, totalCapped: false, page: 2, size: 3, nextCursor: null });
       expect(page.data).toHaveLength(1);
       now = new Date(now.getTime() + 2 * 86_400_000);
       expect(await names({ status: 'expired' })).toEqual(['Delta']);
       expect(await names({ status: 'active' })).toEqual(['Alpha production']);
     });
+
+    it('follows a cursor: the page after nextCursor holds the next keys in order', async () => {
+      for (const sort of [{}, { sort: 'name' }, { sort: 'name', order: 'desc' }]) {
+        const all = (await t.ctx.keys.list(listTenant.id, { ...sort, size: 100 })).data.map((k) => k.id);
+        expect(all).toHaveLength(4);
+        const first = await t.ctx.keys.list(listTenant.id, { ...sort, size: 2, cursor: '' });
+        expect(first).toMatchObject({ page: 1, total: 4, nextCursor: expect.any(String) });
+        const second = await t.ctx.keys.list(listTenant.id, { ...sort, size: 2, cursor: first.nextCursor });
+        expect(second).toMatchObject({ page: null, size: 2, total: 4, nextCursor: null });
+        expect([...first.data, ...second.data].map((k) => k.id)).toEqual(all);
+        expect(second.data.map((k) => k.id)).toEqual(all.slice(2));
+      }
+      const first = await t.ctx.keys.list(listTenant.id, { size: 2 });
+      await expectAppError(t.ctx.keys.list(listTenant.id, { size: 2, cursor: 'not-a-cursor' }), 400, 'invalid_cursor');
+      await expectAppError(t.ctx.keys.list(listTenant.id, { sort: 'name', size: 2, cursor: first.nextCursor }), 400, 'invalid_cursor');
+    });
+
+    it('the CLI lists every key of a tenant, past the first page of 100, each once', async () => {
+      const many = await buildTenant(t.ctx);
+      const created = new Set<string>();
+      for (let i = 0; i < 150; i++) created.add((await t.ctx.keys.create(many.id, buildKeyInput({ name: `many ${i}` }), testActor)).apiKey.id);
+      const first = await t.ctx.keys.list(many.id, { size: 100 });
+      expect(first).toMatchObject({ total: 150, nextCursor: expect.any(String) });
+      const output = await COMMANDS['keys list'].run(t.ctx, { tenant: many.slug }, [], testActor);
+      const listed = (output.json as { id: string }[]).map((k) => k.id);
+      expect(listed).toHaveLength(150);
+      expect(new Set(listed)).toEqual(created);
+      expect(listed.slice(0, 100)).toEqual(first.data.map((k) => k.id));
+      expect(output.text).toHaveLength(150);
+    }, 60_000);
 
     it('counts keys by displayed status', async () => {
       expect(await t.ctx.keys.stats(listTenant.id)).toEqual({ total: 4, active: 2, inactive: 1, revoked: 1, expired: 0 });

@@ -1,4 +1,4 @@
-import type { ApiKeyRecord, BudgetPeriod, DisplayStatus, ExpiryFilter, KeyCredentials, KeySettings, KeyStatus, Tier, UsageLimitPeriod } from '@keyward/guard';
+import type { ApiKeyRecord, BudgetPeriod, KeyCredentials, KeySettings, KeyStatus, Tier, UsageLimitPeriod } from '@keyward/guard';
 import type { Db, Prisma, Tx } from '../client-types';
 
 type KeyRow = Prisma.ApiKeyGetPayload<{ include: { tags: true } }>;
@@ -196,109 +196,6 @@ export async function resetKeyUsage(tx: Tx, id: string, now = new Date()): Promi
 
 export async function deleteKey(tx: Tx, id: string): Promise<void> {
   await tx.apiKey.delete({ where: { id } });
-}
-
-/** Filters of a key list; `search` matches name or description, case-insensitively and literally. */
-export interface KeyListQuery {
-  tenantId: string;
-  status?: DisplayStatus;
-  ownerId?: string;
-  tag?: string;
-  search?: string;
-  expires?: ExpiryFilter;
-  page: number;
-  size: number;
-  sort?: 'createdAt' | 'name' | 'lastUsedAt' | 'expiresAt';
-  order?: 'asc' | 'desc';
-}
-
-const DAY_MS = 86_400_000;
-
-/** The expiry filter on the (tenantId, expiresAt) index. */
-function expiryWhere(expires: ExpiryFilter, now: Date): Prisma.ApiKeyWhereInput {
-  switch (expires) {
-    case 'expired':
-      return { expiresAt: { lte: now } };
-    case 'never':
-      return { expiresAt: null };
-    default: {
-      // What the overview lists as "expiring within 7 days": keys that still work until then.
-      const days = expires === '7d' ? 7 : 30;
-      return { expiresAt: { gt: now, lt: new Date(now.getTime() + days * DAY_MS) }, status: { not: 'revoked' } };
-    }
-  }
-}
-
-function statusWhere(status: DisplayStatus, now: Date): Prisma.ApiKeyWhereInput {
-  const notExpired: Prisma.ApiKeyWhereInput = { OR: [{ expiresAt: null }, { expiresAt: { gt: now } }] };
-  switch (status) {
-    case 'revoked':
-      return { status: 'revoked' };
-    case 'expired':
-      return { status: { not: 'revoked' }, expiresAt: { lte: now } };
-    default:
-      return { status, ...notExpired };
-  }
-}
-
-/** One page of a tenant's keys, newest first unless another sort is asked for. */
-export async function listKeys(
-  db: Db,
-  query: KeyListQuery,
-  containsText: (text: string) => Prisma.StringFilter,
-  now = new Date(),
-): Promise<{ rows: ApiKeyRecord[]; total: number }> {
-  const where: Prisma.ApiKeyWhereInput = {
-    tenantId: query.tenantId,
-    ...(query.ownerId ? { ownerId: query.ownerId } : {}),
-    // Tags compare case-insensitively, on the (tenantId, tagLower) index.
-    ...(query.tag ? { tags: { some: { tenantId: query.tenantId, tagLower: foldTag(query.tag) } } } : {}),
-    AND: [
-      query.status ? statusWhere(query.status, now) : {},
-      query.expires ? expiryWhere(query.expires, now) : {},
-      query.search
-        ? { OR: [{ name: containsText(query.search) }, { description: containsText(query.search) }] }
-        : {},
-    ],
-  };
-  const direction = query.order ?? (query.sort === 'name' ? 'asc' : 'desc');
-  const [rows, total] = await Promise.all([
-    db.apiKey.findMany({
-      where,
-      include: withTags,
-      // PostgreSQL and SQLite differ on where nulls sort, so say it: keys without an expiry come
-      // last either way; never-used keys count as the least recently used (last when the most
-      // recent come first).
-      orderBy: [
-        query.sort === 'expiresAt'
-          ? { expiresAt: { sort: direction, nulls: 'last' } }
-          : query.sort === 'lastUsedAt'
-            ? { lastUsedAt: { sort: direction, nulls: direction === 'desc' ? 'last' : 'first' } }
-            : { [query.sort ?? 'createdAt']: direction },
-        { id: direction },
-      ],
-      skip: (query.page - 1) * query.size,
-      take: query.size,
-    }),
-    db.apiKey.count({ where }),
-  ]);
-  return { rows: rows.map(toRecord), total };
-}
-
-/** Key counts of a tenant by displayed status. */
-export async function countKeysByStatus(
-  db: Db,
-  tenantId: string,
-  now = new Date(),
-): Promise<Record<DisplayStatus, number>> {
-  const count = (status: DisplayStatus) => db.apiKey.count({ where: { tenantId, ...statusWhere(status, now) } });
-  const [active, inactive, revoked, expired] = await Promise.all([
-    count('active'),
-    count('inactive'),
-    count('revoked'),
-    count('expired'),
-  ]);
-  return { active, inactive, revoked, expired };
 }
 
 /** Keys whose expiry is before `before`, oldest first (a range of the (expiresAt) index). */

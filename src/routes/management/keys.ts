@@ -6,8 +6,6 @@
  */
 import { type Request, type Response, Router } from 'express';
 import type { AppContext } from '../../context';
-import { decodeCursor, listKeyPage, orderOf } from '../../data/repositories/key-list';
-import { parseKeyListQuery } from '../../keys/key-input';
 import { presentKey } from '../../presenters/key-presenter';
 import { presentKeyUsage } from '../../presenters/usage-presenter';
 import { keyUsageReport } from '../../usage/usage-report';
@@ -27,22 +25,12 @@ export function keysRouter(ctx: AppContext): Router {
     res.status(201).json({ key: issued.key, apiKey: presentKey(issued.apiKey) });
   });
 
-  // Keyset pagination: `cursor` (the previous page's nextCursor) or `page` up to 10,000 keys deep;
+  // Keyset pagination (keys.list): `cursor` (the previous page's nextCursor) or `page` up to 10,000 keys deep;
   // `total` counts up to 10,000 matches (`totalCapped` when there are more).
   router.get('/', async (req, res) => {
-    const filters = parseKeyListQuery(req.query);
-    const order = orderOf(filters);
-    const cursor = req.query.cursor === undefined || req.query.cursor === '' ? undefined : decodeCursor(req.query.cursor, order);
+    const page = await keys.list(callingKey(req).tenantId, req.query);
     const now = new Date();
-    const page = await listKeyPage(ctx.database, { tenantId: callingKey(req).tenantId, ...filters, cursor }, now);
-    res.json({
-      data: page.rows.map((key) => presentKey(key, now)),
-      total: page.total,
-      totalCapped: page.totalCapped,
-      page: cursor ? null : filters.page,
-      size: filters.size,
-      nextCursor: page.nextCursor,
-    });
+    res.json({ ...page, data: page.data.map((key) => presentKey(key, now)) });
   });
 
   router.get('/:id', async (req, res) => {
