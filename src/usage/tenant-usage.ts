@@ -4,7 +4,7 @@
  * history counts too. Shared by GET /api/v1/usage and the dashboard.
  */
 import type { Database } from '../data/database';
-import { tenantModelOutcomes, tenantOutcomesByDay, tenantOutcomesByKey, tenantUsageByKey } from '../data/repositories/outcomes';
+import { keysOutcomeCounts, tenantModelOutcomes, tenantOutcomesByDay, tenantTopKeys } from '../data/repositories/outcomes';
 import { tenantDailyUsage } from '../data/repositories/usage';
 import { addOutcome, type OutcomeCounts, outcomeTotals, zeroOutcomes } from './outcome-report';
 
@@ -73,23 +73,14 @@ async function keyNames(db: Database, tenantId: string, ids: string[]): Promise<
 }
 
 async function byKey(db: Database, tenantId: string, from: number, end: number): Promise<TenantUsageRow[]> {
-  const [outcomes, usage] = await Promise.all([
-    tenantOutcomesByKey(db, tenantId, new Date(from), new Date(end)),
-    tenantUsageByKey(db, tenantId, new Date(from), new Date(end)),
-  ]);
-  const counts = new Map<string, OutcomeCounts>();
-  const countsOf = (keyId: string) => {
-    let c = counts.get(keyId);
-    if (!c) counts.set(keyId, (c = zeroOutcomes()));
-    return c;
-  };
-  for (const o of outcomes) addOutcome(countsOf(o.keyId), o.outcome, o.requests);
-  const spend = new Map(usage.map((u) => [u.keyId, u]));
-  for (const u of usage) countsOf(u.keyId);
-  const rows = [...counts.entries()]
-    .map(([keyId, c]) => row({ keyId }, c, spend.get(keyId)?.tokens ?? 0, spend.get(keyId)?.spendMicroCents ?? 0))
-    .sort((a, b) => b.requests - a.requests || b.spendMicroCents - a.spendMicroCents || ((a.keyId as string) < (b.keyId as string) ? -1 : 1))
-    .slice(0, MAX_USAGE_ROWS);
+  // The ranking and the cut at MAX_USAGE_ROWS happen in the database; only those keys' outcome rows are read.
+  const top = await tenantTopKeys(db, tenantId, new Date(from), new Date(end), MAX_USAGE_ROWS);
+  const counts = new Map(top.map((t) => [t.keyId, zeroOutcomes()]));
+  for (const o of await keysOutcomeCounts(db, [...counts.keys()], new Date(from), new Date(end))) {
+    const c = counts.get(o.keyId);
+    if (c) addOutcome(c, o.outcome, o.requests);
+  }
+  const rows = top.map((t) => row({ keyId: t.keyId }, counts.get(t.keyId) as OutcomeCounts, t.tokens, t.spendMicroCents));
   const names = await keyNames(db, tenantId, rows.map((r) => r.keyId as string));
   return rows.map((r) => ({ keyId: r.keyId, keyName: names.get(r.keyId as string) ?? null, ...r }));
 }

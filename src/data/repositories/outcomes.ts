@@ -61,27 +61,48 @@ export async function ownerOutcomesByDay(db: Database, tenantId: string, ownerId
   return rows.map((row) => ({ bucketStart: new Date(row.bucketStart as string | Date), outcome: row.outcome, requests: sum(row.requests) }));
 }
 
-/**
- * A tenant's outcome counts per key in [from, to): an aggregate over every key's daily rows (about
- * 750,000 for 30 days at a million keys), so it runs off the app's thread on SQLite.
- */
-export async function tenantOutcomesByKey(db: Database, tenantId: string, from: Date, to: Date): Promise<{ keyId: string; outcome: string; requests: number }[]> {
-  const rows = await db.reads.all<{ keyId: string; outcome: string; requests: unknown }>(
-    `SELECT "keyId", "outcome", SUM("requests") AS "requests" FROM "usage_outcomes_daily"
-      WHERE "tenantId" = ? AND "bucketStart" >= ? AND "bucketStart" < ? GROUP BY "keyId", "outcome"`,
-    [tenantId, from, to],
-  );
-  return rows.map((row) => ({ keyId: row.keyId, outcome: row.outcome, requests: sum(row.requests) }));
+/** A key's totals over a range: every request (by outcome rows), admitted tokens and spend. */
+export interface KeyTotals {
+  keyId: string;
+  requests: number;
+  tokens: number;
+  spendMicroCents: number;
 }
 
-/** A tenant's admitted usage (tokens, spend) per key in [from, to), from usage_daily (off the app's thread, as above). */
-export async function tenantUsageByKey(db: Database, tenantId: string, from: Date, to: Date): Promise<{ keyId: string; tokens: number; spendMicroCents: number }[]> {
-  const rows = await db.reads.all<{ keyId: string; tokens: unknown; spend: unknown }>(
-    `SELECT "keyId", SUM("tokens") AS "tokens", SUM("spendMicroCents") AS "spend" FROM "usage_daily"
-      WHERE "tenantId" = ? AND "bucketStart" >= ? AND "bucketStart" < ? GROUP BY "keyId"`,
-    [tenantId, from, to],
+/**
+ * The `limit` keys of a tenant with the most requests in [from, to) (then most spend, then id, as
+ * text by code unit), with their totals: an aggregate over every key's daily rows (about 750,000
+ * outcome rows and as many usage rows for 30 days at a million keys, 25,000 keys a day), ranked in
+ * the database so only the top rows reach the app; off the app's thread on SQLite.
+ */
+export async function tenantTopKeys(db: Database, tenantId: string, from: Date, to: Date, limit: number): Promise<KeyTotals[]> {
+  const byId = db.provider === 'sqlite' ? '"keyId"' : '"keyId" COLLATE "C"';
+  const rows = await db.reads.all<{ keyId: string; requests: unknown; tokens: unknown; spend: unknown }>(
+    `SELECT "keyId", SUM("requests") AS "requests", SUM("tokens") AS "tokens", SUM("spend") AS "spend" FROM (
+        SELECT "keyId", "requests", 0 AS "tokens", 0 AS "spend" FROM "usage_outcomes_daily"
+         WHERE "tenantId" = ? AND "bucketStart" >= ? AND "bucketStart" < ?
+        UNION ALL
+        SELECT "keyId", 0, "tokens", "spendMicroCents" FROM "usage_daily"
+         WHERE "tenantId" = ? AND "bucketStart" >= ? AND "bucketStart" < ?
+      ) t GROUP BY "keyId" ORDER BY SUM("requests") DESC, SUM("spend") DESC, ${byId} ASC LIMIT ?`,
+    [tenantId, from, to, tenantId, from, to, limit],
   );
-  return rows.map((row) => ({ keyId: row.keyId, tokens: sum(row.tokens), spendMicroCents: sum(row.spend) }));
+  return rows.map((row) => ({ keyId: row.keyId, requests: sum(row.requests), tokens: sum(row.tokens), spendMicroCents: sum(row.spend) }));
+}
+
+/** The outcome counts of the given keys in [from, to) (each key's rows by primary key; 500 keys a statement). */
+export async function keysOutcomeCounts(db: Database, keyIds: readonly string[], from: Date, to: Date): Promise<{ keyId: string; outcome: string; requests: number }[]> {
+  const out: { keyId: string; outcome: string; requests: number }[] = [];
+  for (let i = 0; i < keyIds.length; i += 500) {
+    const ids = keyIds.slice(i, i + 500);
+    const rows = await db.reads.all<{ keyId: string; outcome: string; requests: unknown }>(
+      `SELECT "keyId", "outcome", SUM("requests") AS "requests" FROM "usage_outcomes_daily"
+        WHERE "keyId" IN (${ids.map(() => '?').join(', ')}) AND "bucketStart" >= ? AND "bucketStart" < ? GROUP BY "keyId", "outcome"`,
+      [...ids, from, to],
+    );
+    for (const row of rows) out.push({ keyId: row.keyId, outcome: row.outcome, requests: sum(row.requests) });
+  }
+  return out;
 }
 
 /** A key's admitted requests per model from `from`, most requested first. */
