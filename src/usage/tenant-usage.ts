@@ -63,10 +63,15 @@ async function byDay(db: Database, tenantId: string, from: number, end: number):
   return days.map((day) => row({ date: isoDay(day) }, counts.get(day) as OutcomeCounts, spend.get(day)?.tokens ?? 0, spend.get(day)?.spendMicroCents ?? 0));
 }
 
+/** Names of up to MAX_USAGE_ROWS keys: 500 a statement, off the app's thread on SQLite. */
 async function keyNames(db: Database, tenantId: string, ids: string[]): Promise<Map<string, string>> {
   const names = new Map<string, string>();
   for (let i = 0; i < ids.length; i += 500) {
-    const rows = await db.prisma.apiKey.findMany({ where: { tenantId, id: { in: ids.slice(i, i + 500) } }, select: { id: true, name: true } });
+    const part = ids.slice(i, i + 500);
+    const rows = await db.reads.all<{ id: string; name: string }>(
+      `SELECT "id", "name" FROM "api_keys" WHERE "tenantId" = ? AND "id" IN (${part.map(() => '?').join(', ')})`,
+      [tenantId, ...part],
+    );
     for (const key of rows) names.set(key.id, key.name);
   }
   return names;
