@@ -43,3 +43,18 @@ export function jsonProblem(value: unknown, path = '', depth = 0): { path: strin
   }
   return null;
 }
+
+/**
+ * True when `value` (parsed JSON) nests objects and arrays deeper than `limit`. Iterative: a body
+ * nested thousands deep (JSON.parse accepts it) must not overflow the stack here either.
+ */
+export function nestsDeeperThan(value: unknown, limit: number): boolean {
+  const stack: [unknown, number][] = [[value, 0]];
+  while (stack.length > 0) {
+    const [item, depth] = stack.pop() as [unknown, number];
+    if (item === null || typeof item !== 'object') continue;
+    if (depth >= limit) return true;
+    for (const child of Array.isArray(item) ? item : Object.values(item)) stack.push([child, depth + 1]);
+  }
+  return false;
+}

@@ -8,7 +8,11 @@ import type { Request } from 'express';
 import type { CatalogModel } from '../config/model-catalog';
 import { AppError } from '../errors';
 import { type ChatRequest, parseChatRequest, requestedMaxTokens } from './chat-request';
+import { nestsDeeperThan } from '../lib/storable-json';
 import { costMicroCents, promptTokensUpperBound } from './pricing';
+
+/** Deepest nesting accepted in a field of a chat body (tool schemas nest a few levels). */
+const MAX_FIELD_DEPTH = 256;
 
 export interface ChatPlan {
   request: ChatRequest;
@@ -50,6 +54,19 @@ export function planChatRequest(request: ChatRequest, models: ReadonlyMap<string
       message: `Invalid ${field}: ${model.id} produces at most ${model.maxOutputTokens} tokens.`,
       details: [{ field, message: `must be at most ${model.maxOutputTokens}` }],
     });
+  }
+  // Tool and format definitions are priced by their JSON text, and the body is sent on as JSON:
+  // nested thousands deep (JSON.parse accepts it), serializing would overflow the stack (a 500).
+  for (const [field, value] of Object.entries(request)) {
+    if (nestsDeeperThan(value, MAX_FIELD_DEPTH)) {
+      throw new AppError({
+        status: 400,
+        code: 'invalid_request',
+        type: 'invalid_request_error',
+        message: `Invalid ${field}: nested deeper than ${MAX_FIELD_DEPTH} levels.`,
+        details: [{ field, message: `must not nest deeper than ${MAX_FIELD_DEPTH} levels` }],
+      });
+    }
   }
   const promptBound = promptTokensUpperBound(request);
   return { request, model, maxTokens, maxCostMicroCents: costMicroCents(model, promptBound, maxTokens), maxTotalTokens: promptBound + maxTokens };

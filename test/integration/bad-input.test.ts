@@ -16,7 +16,9 @@ beforeAll(async () => {
 afterAll(async () => t.close());
 
 const chat = (key: string, body: unknown) =>
-  request(t.app).post('/api/v1/chat/completions').set('Authorization', `Bearer ${key}`).set('Content-Type', 'application/json').send(JSON.stringify(body));
+  request(t.app).post('/api/v1/chat/completions').set('Authorization', `Bearer ${key}`).set('Content-Type', 'application/json').send(typeof body === 'string' ? body : JSON.stringify(body));
+
+const deep = (levels: number) => `${'['.repeat(levels)}${']'.repeat(levels)}`;
 
 const BAD_CHATS: [string, unknown, string][] = [
   ['role is a number', { model: 'local-small', messages: [{ role: 5, content: 'hi' }] }, 'messages.0.role'],
@@ -26,6 +28,10 @@ const BAD_CHATS: [string, unknown, string][] = [
   ['no messages', { model: 'local-small', messages: [] }, 'messages'],
   ['max_tokens beyond the model', { model: 'local-small', messages: [{ role: 'user', content: 'hi' }], max_tokens: 1_000_000 }, 'max_tokens'],
   ['not an object', [1, 2, 3], '(body)'],
+  // JSON.parse takes these; serializing them for pricing or an upstream overflowed the stack (a 500).
+  // (sent as text: JSON.stringify of them overflows this test's stack too)
+  ['tools nested 5,000 deep', `{"model":"local-small","messages":[{"role":"user","content":"hi"}],"tools":${deep(5000)}}`, 'tools'],
+  ['an extra message field nested 5,000 deep', `{"model":"local-small","messages":[{"role":"user","content":"hi","x":${deep(5000)}}]}`, 'messages'],
 ];
 
 describe('chat bodies are validated before anything is counted', () => {
