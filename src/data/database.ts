@@ -16,7 +16,7 @@ export interface Database {
   /** A case-insensitive substring filter for this provider. */
   containsText(text: string): Prisma.StringFilter;
   /** Provider-specific pieces of raw SQL (see dialects/dialect.ts). */
-  readonly sql: Pick<Dialect, 'typed' | 'jsonRows' | 'lockApiKeys' | 'lockKeyChanges'>;
+  readonly sql: Pick<Dialect, 'cast' | 'jsonRows' | 'lockApiKeys' | 'lockKeyChanges'>;
   /**
    * Runs `fn` in one transaction; it commits when `fn` resolves and rolls back when it throws.
    * It waits about `connectMs` for a connection and may last 2 x `queryMs` (then it fails).
@@ -84,7 +84,7 @@ export function openDatabase(config: DatabaseConfig, options: DatabaseOptions): 
     prisma,
     reads,
     containsText: (text) => dialect.containsText(text),
-    sql: { typed: dialect.typed, jsonRows: dialect.jsonRows, lockApiKeys: dialect.lockApiKeys, lockKeyChanges: dialect.lockKeyChanges },
+    sql: { cast: dialect.cast, jsonRows: dialect.jsonRows, lockApiKeys: dialect.lockApiKeys, lockKeyChanges: dialect.lockKeyChanges },
     transaction,
     write: async (plan) => {
       if (plan.size === 0) return;

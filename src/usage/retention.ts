@@ -9,6 +9,7 @@
 import type { Db } from '../data/client-types';
 import { deleteFinishedDeliveriesBefore } from '../data/repositories/alerts';
 import { deleteClientAddressesBefore, deleteRequestLogBefore, deleteUnknownKeyAttemptsBefore } from '../data/repositories/request-log';
+import { deleteUsageBatchesBefore } from '../data/repositories/usage';
 import type { Logger } from '../logger';
 
 const DAY_MS = 86_400_000;
@@ -41,6 +42,7 @@ export interface PruneResult {
   clientAddresses: number;
   unknownKeyAttempts: number;
   webhookDeliveries: number;
+  usageBatches: number;
 }
 
 /** Deletes request-log rows, client addresses, unknown-key attempts and finished deliveries past retention, on a timer. */
@@ -104,6 +106,8 @@ export class ActivityRetention {
     const clientAddresses = await deleteClientAddressesBefore(db, addressCutoff);
     const unknownKeyAttempts = await deleteUnknownKeyAttemptsBefore(db, addressCutoff);
     const webhookDeliveries = await deleteFinishedDeliveriesBefore(db, new Date(now - DELIVERY_RETENTION_DAYS * DAY_MS));
-    return { requestLog, clientAddresses, unknownKeyAttempts, webhookDeliveries };
+    // Usage batch ids only need to outlive a retry (seconds to minutes): a day is ample.
+    const usageBatches = await deleteUsageBatchesBefore(db, new Date(now - DAY_MS));
+    return { requestLog, clientAddresses, unknownKeyAttempts, webhookDeliveries, usageBatches };
   }
 }

@@ -3,6 +3,7 @@
  * committed. Counters are deltas (added to what is stored), so several processes writing batches
  * at the same time never lose or double-count.
  */
+import { randomUUID } from 'node:crypto';
 import type { AdmittedOutcome, RequestOutcome } from '@keyward/guard';
 
 /** Admitted requests (ok and failed) and what they used. */
@@ -99,6 +100,11 @@ export interface VisibilityBatch {
 
 /** Everything one write carries. */
 export interface UsageBatch extends VisibilityBatch {
+  /**
+   * Unique per batch; written in the batch's transaction, so a batch sent again after a commit
+   * whose answer was lost is recognised and not counted twice (a retry keeps its id).
+   */
+  id: string;
   keys: KeyUsageDelta[];
   hourly: RollupDelta[];
   daily: RollupDelta[];
@@ -109,7 +115,12 @@ export interface UsageSink {
   write(batch: UsageBatch): Promise<void>;
 }
 
+/** A new batch id: random, unique across processes. */
+export function newBatchId(): string {
+  return randomUUID();
+}
+
 /** A batch with nothing in it (tests and callers fill in what they need). */
 export function emptyUsageBatch(): UsageBatch {
-  return { keys: [], hourly: [], daily: [], outcomesHourly: [], outcomesDaily: [], models: [], requestLog: [], clientAddresses: [], unknownKeys: [] };
+  return { id: newBatchId(), keys: [], hourly: [], daily: [], outcomesHourly: [], outcomesDaily: [], models: [], requestLog: [], clientAddresses: [], unknownKeys: [] };
 }

@@ -3,8 +3,10 @@
  * hour/day bucket, and written in one transaction every interval (default 1 s), one write at a
  * time. Refusals of identified keys and attempts naming no key are added up beside them (outcome
  * counts, request log, client addresses: see visibility-aggregate.ts) and written in the same
- * transaction; they never touch a key's usage, quota or spend. A failed write keeps the numbers
- * for the next attempt; stop() writes what is left (graceful shutdown).
+ * transaction; they never touch a key's usage, quota or spend. A batch whose write failed is sent
+ * again as it was, with its id, before anything newer: when the failure was only the answer (the
+ * commit went through, the connection did not), the database recognises the id and nothing is
+ * counted twice. stop() writes what is left (graceful shutdown).
  *
  * A crash loses what was recorded after the last write that committed began. A write is due at
  * each tick; one that comes due while another runs (a write slower than the interval: a large
@@ -14,7 +16,7 @@
  * the ledgers' ceilings.
  */
 import { ADMITTED_OUTCOMES, dayStart, hourStart, type RefusalEvent, type UnknownKeyAttempt, type UsageEvent, type UsageRecorder } from '@keyward/guard';
-import type { Counts, KeyUsageDelta, RollupDelta, UsageBatch, UsageSink } from './usage-batch';
+import { type Counts, type KeyUsageDelta, newBatchId, type RollupDelta, type UsageBatch, type UsageSink } from './usage-batch';
 import { DEFAULT_VISIBILITY_LIMITS, type DroppedRows, VisibilityAggregate, type VisibilityLimits } from './visibility-aggregate';
 
 export type { Counts, KeyUsageDelta, RollupDelta, UsageBatch, UsageSink } from './usage-batch';
@@ -47,13 +49,6 @@ function add(target: Counts, ok: number, tokens: number, spend: number): void {
   target.spendMicroCents += spend;
 }
 
-function addCounts(target: Counts, source: Counts): void {
-  target.requestsOk += source.requestsOk;
-  target.requestsFailed += source.requestsFailed;
-  target.tokens += source.tokens;
-  target.spendMicroCents += source.spendMicroCents;
-}
-
 export class UsageBuffer implements UsageRecorder {
   private keys = new Map<string, KeyUsageDelta>();
   /** Rollups by bucket start, then key id. */
@@ -61,6 +56,8 @@ export class UsageBuffer implements UsageRecorder {
   private daily = new Map<number, Map<string, RollupDelta>>();
   private readonly visibility: VisibilityAggregate;
   private readonly lastUsedWritten = new Map<string, number>();
+  /** A batch whose write failed, sent again as it is before anything newer. */
+  private unsent: UsageBatch | null = null;
   private timer: NodeJS.Timeout | null = null;
   private flushing: Promise<void> = Promise.resolve();
   /** A write waiting for the one in flight to end; flushes asked for meanwhile join it. */
@@ -147,9 +144,16 @@ export class UsageBuffer implements UsageRecorder {
   }
 
   private async writeOnce(): Promise<void> {
-    if (this.isEmpty()) return;
+    // A batch whose write failed goes first, as it was (its id too: if that write committed after
+    // all, the database says so and it is not counted twice), then what came since.
+    if (this.unsent) {
+      if (!(await this.send(this.unsent))) return;
+      this.unsent = null;
+    }
+    if (this.keys.size === 0 && this.visibility.isEmpty()) return;
     const flatten = (buckets: Map<number, Map<string, RollupDelta>>) => [...buckets.values()].flatMap((b) => [...b.values()]);
     const batch: UsageBatch = {
+      id: newBatchId(),
       keys: [...this.keys.values()],
       hourly: flatten(this.hourly),
       daily: flatten(this.daily),
@@ -160,13 +164,17 @@ export class UsageBuffer implements UsageRecorder {
     this.keys = new Map();
     this.hourly = new Map();
     this.daily = new Map();
+    if (!(await this.send(batch))) this.unsent = batch;
+  }
+
+  /** Writes one batch; false when it failed (told to onError). */
+  private async send(batch: UsageBatch): Promise<boolean> {
     const started = performance.now();
     try {
       await this.sink.write(batch);
     } catch (error) {
-      this.restore(batch);
       this.options.onError?.(error);
-      return;
+      return false;
     }
     let latest = Number.NEGATIVE_INFINITY;
     for (const key of batch.keys) {
@@ -187,55 +195,28 @@ export class UsageBuffer implements UsageRecorder {
     const requests = batch.keys.reduce((sum, key) => sum + key.requestsOk + key.requestsFailed, 0);
     const refused = batch.outcomesDaily.reduce((sum, o) => sum + (ADMITTED.has(o.outcome) ? 0 : o.requests), 0);
     this.options.onWritten?.({ requests, refused, ms: performance.now() - started });
-  }
-
-  /** Puts an unwritten batch back so the next flush carries it. */
-  private restore(batch: UsageBatch): void {
-    this.visibility.restore(batch);
-    for (const key of batch.keys) {
-      const current = this.keys.get(key.keyId);
-      if (!current) {
-        this.keys.set(key.keyId, key);
-        continue;
-      }
-      addCounts(current, key);
-      for (const [period, spend] of key.budgetSpend) current.budgetSpend.set(period, (current.budgetSpend.get(period) ?? 0) + spend);
-      if (key.lastUsedAt !== null) current.lastUsedAt = Math.max(current.lastUsedAt ?? 0, key.lastUsedAt);
-    }
-    for (const [list, map] of [
-      [batch.hourly, this.hourly],
-      [batch.daily, this.daily],
-    ] as const) {
-      for (const rollup of list) {
-        let bucket = map.get(rollup.bucketStart);
-        if (!bucket) {
-          bucket = new Map();
-          map.set(rollup.bucketStart, bucket);
-        }
-        const current = bucket.get(rollup.keyId);
-        if (current) addCounts(current, rollup);
-        else bucket.set(rollup.keyId, rollup);
-      }
-    }
+    return true;
   }
 
   /** Forgets a key's buffered counters (its usage was reset); its history buckets stay. */
   dropCounters(keyId: string): void {
-    const key = this.keys.get(keyId);
-    if (!key) return;
-    Object.assign(key, zero());
-    key.budgetSpend.clear();
+    // Also in a batch waiting to be sent again (had its write committed, the retry changes nothing).
+    for (const key of [this.keys.get(keyId), this.unsent?.keys.find((k) => k.keyId === keyId)]) {
+      if (!key) continue;
+      Object.assign(key, zero());
+      key.budgetSpend.clear();
+    }
   }
 
   /** Nothing waits for a write (after a flush: the write succeeded). */
   isEmpty(): boolean {
-    return this.keys.size === 0 && this.visibility.isEmpty();
+    return this.unsent === null && this.keys.size === 0 && this.visibility.isEmpty();
   }
 
   /** Admitted requests buffered and not yet written. */
   pendingRequests(): number {
     let total = 0;
-    for (const key of this.keys.values()) total += key.requestsOk + key.requestsFailed;
+    for (const key of [...this.keys.values(), ...(this.unsent?.keys ?? [])]) total += key.requestsOk + key.requestsFailed;
     return total;
   }
 

@@ -209,19 +209,6 @@ export class VisibilityAggregate {
     return batch;
   }
 
-  /** Puts an unwritten batch back (its rows first: they are older), within the same bounds. */
-  restore(batch: VisibilityBatch): void {
-    for (const delta of batch.outcomesHourly) mergeOutcome(this.outcomesHourly, delta);
-    for (const delta of batch.outcomesDaily) mergeOutcome(this.outcomesDaily, delta);
-    for (const delta of batch.models) this.mergeModel(delta);
-    for (const delta of batch.clientAddresses) this.mergeAddress(delta);
-    for (const delta of batch.unknownKeys) this.mergeUnknown(delta);
-    const rows = [...batch.requestLog, ...this.requestLog];
-    const excess = Math.max(0, rows.length - this.limits.maxLogRows);
-    this.dropped.requestLogRows += excess;
-    this.requestLog = excess > 0 ? rows.slice(0, this.limits.maxLogRows) : rows;
-  }
-
   /** What the bounds left out since the last call, or null when nothing was. */
   takeDropped(): DroppedRows | null {
     const dropped = this.dropped;
@@ -231,14 +218,7 @@ export class VisibilityAggregate {
   }
 }
 
-function mergeOutcome(map: Map<string, OutcomeDelta>, delta: OutcomeDelta): void {
-  const id = `${delta.keyId}\u0000${delta.bucketStart}\u0000${delta.outcome}`;
-  const current = map.get(id);
-  if (current) current.requests += delta.requests;
-  else map.set(id, { ...delta });
-}
-
-/** One request of a key in a bucket with an outcome (mergeOutcome without a delta object). */
+/** One request of a key in a bucket with an outcome (a row object only for a new key). */
 function countOutcome(map: Map<string, OutcomeDelta>, keyId: string, tenantId: string, bucketStart: number, outcome: RequestOutcome): void {
   const id = `${keyId}\u0000${bucketStart}\u0000${outcome}`;
   const current = map.get(id);

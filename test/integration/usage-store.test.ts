@@ -1,4 +1,6 @@
 import { CeilingRaises } from '../../src/data/ceiling-raises';
+import { UsageBuffer } from '../../src/usage/usage-buffer';
+import { buildUsageEvent } from '../helpers/usage-events';
 import { lowerCeilings, raiseCeiling, writeUsageBatch } from '../../src/data/repositories/usage';
 import { emptyUsageBatch, type KeyUsageDelta, type RollupDelta, type UsageBatch } from '../../src/usage/usage-batch';
 import { availableProviders } from '../helpers/databases';
@@ -135,6 +137,32 @@ describe.each(availableProviders)('usage storage on %s', (provider) => {
     const failing = new CeilingRaises({ write: async () => Promise.reject(new Error('database away')) });
     await expect(Promise.all([failing.raise(ids[1], 'quota', 0, 900), failing.raise(ids[2], 'quota', 0, 900)])).rejects.toThrow('database away');
     expect((await stored(ids[1])).ledger.quotaCeiling).toBe(11);
+  });
+
+  it('a batch sent again after a commit whose answer was lost is counted once (its id is stored with it)', async () => {
+    const id = await newKey();
+    // The first write commits, then the connection "drops" before its answer arrives.
+    let lostAnswers = 1;
+    const outcomes: boolean[] = [];
+    const buffer = new UsageBuffer({
+      write: async (b) => {
+        const result = await writeUsageBatch(t.ctx.database, b);
+        outcomes.push(result.alreadyWritten);
+        if (lostAnswers-- > 0) throw new Error('Connection terminated unexpectedly');
+      },
+    });
+    for (let i = 0; i < 3; i++) buffer.record(buildUsageEvent({ keyId: id, tenantId, ok: true, outcome: 'ok', tokens: 10, costMicroCents: 7 }));
+    await buffer.flush();
+    expect(buffer.isEmpty()).toBe(false);
+    // Recorded meanwhile: written after the retry, in a batch of its own.
+    buffer.record(buildUsageEvent({ keyId: id, tenantId, ok: true, outcome: 'ok', tokens: 10, costMicroCents: 7 }));
+    await buffer.flush();
+    expect(buffer.isEmpty()).toBe(true);
+    expect(outcomes).toEqual([false, true, false]);
+    expect((await stored(id)).usage).toMatchObject({ requestsOk: 4, tokens: 40, spendMicroCents: 28 });
+    const daily = await t.ctx.database.prisma.usageOutcomeDaily.findMany({ where: { keyId: id } });
+    expect(daily.map((d) => [d.outcome, Number(d.requests)])).toEqual([['ok', 4]]);
+    expect(await t.ctx.database.prisma.requestLog.count({ where: { keyId: id } })).toBe(4);
   });
 
   it('skips keys deleted before their usage was written, keeping their history', async () => {

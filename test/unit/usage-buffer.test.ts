@@ -4,8 +4,11 @@ import { buildUsageEvent } from '../helpers/usage-events';
 
 class MemorySink implements UsageSink {
   batches: UsageBatch[] = [];
+  /** The id of every batch sent, written or not. */
+  sent: string[] = [];
   failures = 0;
   async write(batch: UsageBatch) {
+    this.sent.push(batch.id);
     if (this.failures > 0) {
       this.failures -= 1;
       throw new Error('database down');
@@ -68,19 +71,27 @@ describe('UsageBuffer', () => {
     expect(sink.batches.map((b) => b.keys[0].lastUsedAt)).toEqual([at, null, at + 61_000]);
   });
 
-  it('keeps a batch that failed to write and carries it with the next one', async () => {
+  it('sends a batch that failed to write again as it was (same id), before what came since', async () => {
     const sink = new MemorySink();
     const buffer = new UsageBuffer(sink, { onError: () => undefined });
-    sink.failures = 1;
+    sink.failures = 2;
     buffer.record(event());
     await buffer.flush();
     expect(buffer.pendingRequests()).toBe(1);
     buffer.record(event());
     await buffer.flush();
-    expect(sink.batches).toHaveLength(1);
-    expect(sink.batches[0].keys[0]).toMatchObject({ requestsOk: 2, spendMicroCents: 1000 });
-    expect(sink.batches[0].keys[0].budgetSpend.get(Date.UTC(2026, 10, 1))).toBe(1000);
-    expect(sink.batches[0].hourly[0].requestsOk).toBe(2);
+    expect(buffer.pendingRequests()).toBe(2);
+    await buffer.flush();
+    // The same id each time it is sent (the database recognises one whose earlier send committed).
+    expect(sink.sent).toEqual([sink.sent[0], sink.sent[0], sink.sent[0], sink.sent[3]]);
+    expect(new Set(sink.sent).size).toBe(2);
+    expect(sink.batches.map((b) => b.id)).toEqual([sink.sent[0], sink.sent[3]]);
+    for (const batch of sink.batches) {
+      expect(batch.keys[0]).toMatchObject({ requestsOk: 1, spendMicroCents: 500 });
+      expect(batch.keys[0].budgetSpend.get(Date.UTC(2026, 10, 1))).toBe(500);
+      expect(batch.hourly[0].requestsOk).toBe(1);
+    }
+    expect(buffer.isEmpty()).toBe(true);
   });
 
   it('writes everything left on stop, retrying through failures', async () => {

@@ -168,7 +168,7 @@ describe('UsageBuffer: bounded memory, exact counts', () => {
     ]);
   });
 
-  it('a failed write keeps every count and log row for the next one (within the bound)', async () => {
+  it('a failed write keeps every count and log row: the batch is sent again as it was, then what came since (within the bound)', async () => {
     const sink = new MemorySink();
     const buffer = new UsageBuffer(sink, { onError: () => undefined, limits: { maxLogRows: 4 }, onDropped: () => undefined });
     sink.failures = 1;
@@ -182,12 +182,15 @@ describe('UsageBuffer: bounded memory, exact counts', () => {
     buffer.refused(buildRefusal('quota_exceeded', { at: at + 4 }));
     buffer.unknownKey({ ip: '192.0.2.1', at: at + 5, blocked: false });
     await buffer.flush();
-    const [batch] = sink.batches;
-    expect(outcomesOf(batch)).toEqual({ 'k1:ok': 1, 'k1:quota_exceeded': 4 });
-    expect(batch.keys[0]).toMatchObject({ requestsOk: 1, requestsFailed: 0 });
-    // The older rows (from the failed batch) come first; the newest past the bound are dropped.
-    expect(batch.requestLog.map((r) => r.at)).toEqual([at, at + 1, at + 2, at + 3]);
-    expect(batch.clientAddresses).toEqual([expect.objectContaining({ requests: 5, firstSeenAt: at, lastSeenAt: at + 4 })]);
-    expect(batch.unknownKeys).toEqual([expect.objectContaining({ attempts: 2, lastSeenAt: at + 5 })]);
+    const [retried, newer] = sink.batches;
+    expect(outcomesOf(retried)).toEqual({ 'k1:ok': 1, 'k1:quota_exceeded': 1 });
+    expect(outcomesOf(newer)).toEqual({ 'k1:quota_exceeded': 3 });
+    expect(retried.keys[0]).toMatchObject({ requestsOk: 1, requestsFailed: 0 });
+    expect(newer.keys).toEqual([]);
+    // Each batch keeps its own rows, oldest first, within the bound.
+    expect([...retried.requestLog, ...newer.requestLog].map((r) => r.at)).toEqual([at, at + 1, at + 2, at + 3, at + 4]);
+    expect(retried.clientAddresses).toEqual([expect.objectContaining({ requests: 2, firstSeenAt: at, lastSeenAt: at + 1 })]);
+    expect(newer.clientAddresses).toEqual([expect.objectContaining({ requests: 3, firstSeenAt: at + 2, lastSeenAt: at + 4 })]);
+    expect([...retried.unknownKeys, ...newer.unknownKeys].map((u) => u.attempts)).toEqual([1, 1]);
   });
 });

@@ -1,5 +1,6 @@
 import type { DatabaseConfig, DatabaseProvider } from '../../config';
 import type { Db, Prisma, Tx } from '../client-types';
+import type { ColumnCast } from '../repositories/batching';
 
 /** A row of Prisma's `_prisma_migrations` bookkeeping table. */
 export interface AppliedMigration {
@@ -68,10 +69,10 @@ export interface Dialect {
   /** A case-insensitive substring filter matching `text` literally (`%`, `_`, `\` are plain characters). */
   containsText(text: string): Prisma.StringFilter;
   /**
-   * A query parameter with the SQL type a raw statement needs where the type cannot be inferred
-   * (a VALUES list): PostgreSQL needs a cast, SQLite's dynamic typing takes the value as is.
+   * How a parameter gets the SQL type a raw statement needs where the type cannot be inferred (a
+   * VALUES list): PostgreSQL needs a cast around it, SQLite's dynamic typing takes it as is (null).
    */
-  typed(value: unknown, type: 'bigint' | 'timestamp'): Prisma.Sql;
+  cast(type: 'bigint' | 'timestamp'): ColumnCast;
   /**
    * A row source for `INSERT INTO t (columns) <jsonRows>`: SELECTs `rows` (each an array of values
    * in `types` order) from one JSON parameter. Inserting many rows this way costs one parameter

@@ -71,8 +71,8 @@ export const postgresqlDialect: Dialect = {
     return { contains: escapeLike(text), mode: 'insensitive' };
   },
 
-  typed(value, type) {
-    return type === 'bigint' ? Prisma.sql`CAST(${value} AS BIGINT)` : Prisma.sql`CAST(${value} AS TIMESTAMPTZ(3))`;
+  cast(type) {
+    return type === 'bigint' ? ['CAST(', ' AS BIGINT)'] : ['CAST(', ' AS TIMESTAMPTZ(3))'];
   },
 
   jsonRows(rows, types) {

@@ -59,8 +59,8 @@ export const sqliteDialect: Dialect = {
     return { contains: escapeLike(text) };
   },
 
-  typed(value) {
-    return Prisma.sql`${value}`;
+  cast() {
+    return null;
   },
 
   jsonRows(rows, types) {

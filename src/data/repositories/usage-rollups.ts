@@ -11,7 +11,7 @@ import { Prisma } from '../../generated/postgresql/client';
 import type { OutcomeDelta, RollupDelta } from '../../usage/usage-batch';
 import type { Db } from '../client-types';
 import type { WritePlan } from '../write-plan';
-import { chunks, compareText } from './batching';
+import { chunks, compareText, sqlRows } from './batching';
 
 /** 00:00 UTC of the first day of the month of `ms`. */
 export function monthStartOf(ms: number): number {
@@ -48,11 +48,9 @@ export function upsertUsageRollups(plan: WritePlan, daily: RollupDelta[]): void 
   const byParts = (a: { parts: [string, number, string] }, b: { parts: [string, number, string] }) =>
     compareText(a.parts[0], b.parts[0]) || a.parts[1] - b.parts[1];
   for (const chunk of chunks([...tenantDays.values()].sort(byParts))) {
-    const rows = chunk.map(
-      (r) => Prisma.sql`(${r.parts[0]}, ${new Date(r.parts[1])}, ${r.requestsOk}, ${r.requestsFailed}, ${r.tokens}, ${r.spendMicroCents})`,
-    );
+    const rows = sqlRows(chunk.map((r) => [r.parts[0], new Date(r.parts[1]), r.requestsOk, r.requestsFailed, r.tokens, r.spendMicroCents]));
     plan.execute(Prisma.sql`INSERT INTO "usage_tenant_daily" ("tenantId", "bucketStart", "requestsOk", "requestsFailed", "tokens", "spendMicroCents")
-       VALUES ${Prisma.join(rows)}
+       VALUES ${rows}
        ON CONFLICT ("tenantId", "bucketStart") DO UPDATE SET
          "requestsOk" = "usage_tenant_daily"."requestsOk" + excluded."requestsOk",
          "requestsFailed" = "usage_tenant_daily"."requestsFailed" + excluded."requestsFailed",
@@ -60,11 +58,9 @@ export function upsertUsageRollups(plan: WritePlan, daily: RollupDelta[]): void 
          "spendMicroCents" = "usage_tenant_daily"."spendMicroCents" + excluded."spendMicroCents"`);
   }
   for (const chunk of chunks([...keyMonths.values()].sort(byParts))) {
-    const rows = chunk.map(
-      (r) => Prisma.sql`(${r.parts[0]}, ${new Date(r.parts[1])}, ${r.parts[2]}, ${r.requestsOk}, ${r.requestsFailed}, ${r.spendMicroCents})`,
-    );
+    const rows = sqlRows(chunk.map((r) => [r.parts[0], new Date(r.parts[1]), r.parts[2], r.requestsOk, r.requestsFailed, r.spendMicroCents]));
     plan.execute(Prisma.sql`INSERT INTO "usage_key_monthly" ("keyId", "monthStart", "tenantId", "requestsOk", "requestsFailed", "spendMicroCents")
-       VALUES ${Prisma.join(rows)}
+       VALUES ${rows}
        ON CONFLICT ("keyId", "monthStart") DO UPDATE SET
          "requestsOk" = "usage_key_monthly"."requestsOk" + excluded."requestsOk",
          "requestsFailed" = "usage_key_monthly"."requestsFailed" + excluded."requestsFailed",
@@ -85,9 +81,9 @@ export function upsertTenantOutcomes(plan: WritePlan, daily: OutcomeDelta[]): vo
     (a, b) => compareText(a.tenantId, b.tenantId) || a.bucketStart - b.bucketStart || compareText(a.outcome, b.outcome),
   );
   for (const chunk of chunks(sorted)) {
-    const rows = chunk.map((r) => Prisma.sql`(${r.tenantId}, ${new Date(r.bucketStart)}, ${r.outcome}, ${r.requests})`);
+    const rows = sqlRows(chunk.map((r) => [r.tenantId, new Date(r.bucketStart), r.outcome, r.requests]));
     plan.execute(Prisma.sql`INSERT INTO "usage_tenant_outcomes_daily" ("tenantId", "bucketStart", "outcome", "requests")
-       VALUES ${Prisma.join(rows)}
+       VALUES ${rows}
        ON CONFLICT ("tenantId", "bucketStart", "outcome") DO UPDATE SET
          "requests" = "usage_tenant_outcomes_daily"."requests" + excluded."requests"`);
   }

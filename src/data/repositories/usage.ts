@@ -10,7 +10,7 @@ import type { Database } from '../database';
 import { Prisma } from '../../generated/postgresql/client';
 import type { Db } from '../client-types';
 import { WritePlan } from '../write-plan';
-import { chunks, compareText } from './batching';
+import { chunks, compareText, sqlRows } from './batching';
 import { tenantDailyTotals, upsertUsageRollups } from './usage-rollups';
 import { type NewClientAddress, planVisibility } from './visibility-writes';
 
@@ -21,12 +21,9 @@ type SqlDatabase = Pick<Database, 'write' | 'sql'>;
 function upsertRollups(plan: WritePlan, table: 'usage_hourly' | 'usage_daily', rollups: RollupDelta[]): void {
   const name = Prisma.raw(`"${table}"`); // one of two constants, never input
   for (const chunk of chunks([...rollups].sort((a, b) => byKey(a, b) || a.bucketStart - b.bucketStart))) {
-    const rows = chunk.map(
-      (r) =>
-        Prisma.sql`(${r.keyId}, ${new Date(r.bucketStart)}, ${r.tenantId}, ${r.requestsOk}, ${r.requestsFailed}, ${r.tokens}, ${r.spendMicroCents})`,
-    );
+    const rows = sqlRows(chunk.map((r) => [r.keyId, new Date(r.bucketStart), r.tenantId, r.requestsOk, r.requestsFailed, r.tokens, r.spendMicroCents]));
     plan.execute(Prisma.sql`INSERT INTO ${name} ("keyId", "bucketStart", "tenantId", "requestsOk", "requestsFailed", "tokens", "spendMicroCents")
-       VALUES ${Prisma.join(rows)}
+       VALUES ${rows}
        ON CONFLICT ("keyId", "bucketStart") DO UPDATE SET
          "requestsOk" = ${name}."requestsOk" + excluded."requestsOk",
          "requestsFailed" = ${name}."requestsFailed" + excluded."requestsFailed",
@@ -42,18 +39,28 @@ function upsertRollups(plan: WritePlan, table: 'usage_hourly' | 'usage_daily', r
  * (older spend belongs to a period that has ended). lastUsedAt only moves forward.
  */
 function addKeyCounters(db: SqlDatabase, plan: WritePlan, keys: KeyUsageDelta[]): void {
-  const { typed } = db.sql;
+  const bigint = db.sql.cast('bigint');
+  const timestamp = db.sql.cast('timestamp');
+  const casts = [null, bigint, bigint, bigint, bigint, timestamp, timestamp, bigint];
   for (const chunk of chunks(keys)) {
-    const rows = chunk.map((key) => {
-      const periods = [...key.budgetSpend.keys()];
-      const period = periods.length > 0 ? Math.max(...periods) : null;
-      return Prisma.sql`(${key.keyId}, ${typed(key.requestsOk, 'bigint')}, ${typed(key.requestsFailed, 'bigint')},
-        ${typed(key.tokens, 'bigint')}, ${typed(key.spendMicroCents, 'bigint')},
-        ${typed(key.lastUsedAt === null ? null : new Date(key.lastUsedAt), 'timestamp')},
-        ${typed(period === null ? null : new Date(period), 'timestamp')},
-        ${typed(period === null ? 0 : (key.budgetSpend.get(period) ?? 0), 'bigint')})`;
-    });
-    plan.execute(Prisma.sql`WITH v ("id", "ok", "failed", "tokens", "spend", "usedAt", "period", "periodSpend") AS (VALUES ${Prisma.join(rows)})
+    const rows = sqlRows(
+      chunk.map((key) => {
+        const periods = [...key.budgetSpend.keys()];
+        const period = periods.length > 0 ? Math.max(...periods) : null;
+        return [
+          key.keyId,
+          key.requestsOk,
+          key.requestsFailed,
+          key.tokens,
+          key.spendMicroCents,
+          key.lastUsedAt === null ? null : new Date(key.lastUsedAt),
+          period === null ? null : new Date(period),
+          period === null ? 0 : (key.budgetSpend.get(period) ?? 0),
+        ];
+      }),
+      casts,
+    );
+    plan.execute(Prisma.sql`WITH v ("id", "ok", "failed", "tokens", "spend", "usedAt", "period", "periodSpend") AS (VALUES ${rows})
       UPDATE "api_keys" AS k SET
         "requestsOk" = k."requestsOk" + v."ok",
         "requestsFailed" = k."requestsFailed" + v."failed",
@@ -85,6 +92,9 @@ function addKeyCounters(db: SqlDatabase, plan: WritePlan, keys: KeyUsageDelta[])
 export async function writeUsageBatch(db: SqlDatabase, batch: UsageBatch): Promise<UsageWriteResult> {
   const keys = [...batch.keys].sort(byKey);
   const plan = new WritePlan();
+  // First: the batch's id. Written again (a retry after a lost commit answer), it fails the
+  // transaction, and the caller learns the batch is already in (isBatchAlreadyWritten).
+  plan.execute(Prisma.sql`INSERT INTO "usage_batches" ("id", "writtenAt") VALUES (${batch.id}, ${new Date()})`);
   const lock = db.sql.lockApiKeys(keys.map((k) => k.keyId));
   if (lock) plan.execute(lock);
   addKeyCounters(db, plan, keys);
@@ -92,13 +102,37 @@ export async function writeUsageBatch(db: SqlDatabase, batch: UsageBatch): Promi
   upsertRollups(plan, 'usage_daily', batch.daily);
   upsertUsageRollups(plan, batch.daily);
   const newClientAddresses = planVisibility(db, plan, batch);
-  await db.write(plan);
-  return { newClientAddresses };
+  try {
+    await db.write(plan);
+  } catch (error) {
+    // A retry of a batch whose earlier write committed unseen: it is in, nothing to add (that
+    // write's first-seen addresses are not known, so their key.new_ip alerts are not raised).
+    if (isBatchAlreadyWritten(error)) return { newClientAddresses: [], alreadyWritten: true };
+    throw error;
+  }
+  return { newClientAddresses, alreadyWritten: false };
+}
+
+/**
+ * Whether a usage write failed because its batch id is already stored: a retry of a batch whose
+ * earlier write committed although its answer never arrived (the usage is in; nothing to do).
+ */
+function isBatchAlreadyWritten(error: unknown): boolean {
+  const text = error instanceof Error ? error.message : String(error);
+  return text.includes('usage_batches') && /unique|duplicate/i.test(text);
+}
+
+/** Deletes batch ids written before `cutoff` (a retry comes within minutes, never a day later). */
+export async function deleteUsageBatchesBefore(db: Db, cutoff: Date): Promise<number> {
+  const { count } = await db.usageBatch.deleteMany({ where: { writtenAt: { lt: cutoff } } });
+  return count;
 }
 
 /** What a committed usage write reports: the (key, address) pairs it saw for the first time. */
 export interface UsageWriteResult {
   newClientAddresses: NewClientAddress[];
+  /** The batch's id was already stored: an earlier send of it committed; this one wrote nothing. */
+  alreadyWritten: boolean;
 }
 
 /** Plans raising a ledger ceiling (never lowering it); a newer budget or quota period starts over. */

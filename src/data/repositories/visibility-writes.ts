@@ -11,7 +11,7 @@ import type { ClientAddressDelta, ModelDelta, OutcomeDelta, RequestLogRow, Unkno
 import type { WritePlan } from '../write-plan';
 import type { Database } from '../database';
 import type { JsonColumnType } from '../dialects/dialect';
-import { chunks, compareText } from './batching';
+import { chunks, compareText, sqlRows } from './batching';
 import { upsertTenantOutcomes } from './usage-rollups';
 
 /**
@@ -46,9 +46,9 @@ function upsertOutcomes(plan: WritePlan, table: 'usage_outcomes_hourly' | 'usage
     (a, b) => compareText(a.keyId, b.keyId) || a.bucketStart - b.bucketStart || compareText(a.outcome, b.outcome),
   );
   for (const chunk of chunks(sorted)) {
-    const values = chunk.map((r) => Prisma.sql`(${r.keyId}, ${date(r.bucketStart)}, ${r.outcome}, ${r.tenantId}, ${r.requests})`);
+    const values = sqlRows(chunk.map((r) => [r.keyId, date(r.bucketStart), r.outcome, r.tenantId, r.requests]));
     plan.execute(Prisma.sql`INSERT INTO ${name} ("keyId", "bucketStart", "outcome", "tenantId", "requests")
-       VALUES ${Prisma.join(values)}
+       VALUES ${values}
        ON CONFLICT ("keyId", "bucketStart", "outcome") DO UPDATE SET "requests" = ${name}."requests" + excluded."requests"`);
   }
 }
@@ -59,12 +59,9 @@ function upsertModels(plan: WritePlan, rows: ModelDelta[]): void {
       compareText(a.keyId, b.keyId) || a.bucketStart - b.bucketStart || compareText(a.model, b.model) || compareText(a.outcome, b.outcome),
   );
   for (const chunk of chunks(sorted)) {
-    const values = chunk.map(
-      (r) =>
-        Prisma.sql`(${r.keyId}, ${date(r.bucketStart)}, ${r.model}, ${r.outcome}, ${r.tenantId}, ${r.requests}, ${r.tokens}, ${r.spendMicroCents})`,
-    );
+    const values = sqlRows(chunk.map((r) => [r.keyId, date(r.bucketStart), r.model, r.outcome, r.tenantId, r.requests, r.tokens, r.spendMicroCents]));
     plan.execute(Prisma.sql`INSERT INTO "usage_models_daily" ("keyId", "bucketStart", "model", "outcome", "tenantId", "requests", "tokens", "spendMicroCents")
-       VALUES ${Prisma.join(values)}
+       VALUES ${values}
        ON CONFLICT ("keyId", "bucketStart", "model", "outcome") DO UPDATE SET
          "requests" = "usage_models_daily"."requests" + excluded."requests",
          "tokens" = "usage_models_daily"."tokens" + excluded."tokens",
@@ -107,9 +104,7 @@ function upsertClientAddresses(plan: WritePlan, rows: ClientAddressDelta[]): New
   const sorted = [...rows].sort((a, b) => compareText(a.keyId, b.keyId) || compareText(a.ip, b.ip));
   const fresh: NewClientAddress[] = [];
   for (const chunk of chunks(sorted)) {
-    const values = chunk.map(
-      (r) => Prisma.sql`(${r.keyId}, ${r.ip}, ${r.tenantId}, ${date(r.firstSeenAt)}, ${date(r.lastSeenAt)}, ${r.requests})`,
-    );
+    const values = sqlRows(chunk.map((r) => [r.keyId, r.ip, r.tenantId, date(r.firstSeenAt), date(r.lastSeenAt), r.requests]));
     // CASE rather than LEAST/GREATEST (PostgreSQL) or MIN/MAX (SQLite): the same SQL on both.
     type Written = { keyId: string; ip: string; requests: bigint | number };
     const sent = new Map(chunk.map((r) => [`${r.keyId} ${r.ip}`, r]));
@@ -121,7 +116,7 @@ function upsertClientAddresses(plan: WritePlan, rows: ClientAddressDelta[]): New
     };
     plan.query<Written>(
       Prisma.sql`INSERT INTO "key_client_addresses" AS t ("keyId", "ip", "tenantId", "firstSeenAt", "lastSeenAt", "requests")
-       VALUES ${Prisma.join(values)}
+       VALUES ${values}
        ON CONFLICT ("keyId", "ip") DO UPDATE SET
          "firstSeenAt" = CASE WHEN excluded."firstSeenAt" < t."firstSeenAt" THEN excluded."firstSeenAt" ELSE t."firstSeenAt" END,
          "lastSeenAt" = CASE WHEN excluded."lastSeenAt" > t."lastSeenAt" THEN excluded."lastSeenAt" ELSE t."lastSeenAt" END,
@@ -137,11 +132,9 @@ function upsertClientAddresses(plan: WritePlan, rows: ClientAddressDelta[]): New
 function upsertUnknownKeys(plan: WritePlan, rows: UnknownKeyDelta[]): void {
   const sorted = [...rows].sort((a, b) => a.bucketStart - b.bucketStart || compareText(a.ip, b.ip));
   for (const chunk of chunks(sorted)) {
-    const values = chunk.map(
-      (r) => Prisma.sql`(${date(r.bucketStart)}, ${r.ip}, ${r.attempts}, ${r.blockedAttempts}, ${date(r.lastSeenAt)})`,
-    );
+    const values = sqlRows(chunk.map((r) => [date(r.bucketStart), r.ip, r.attempts, r.blockedAttempts, date(r.lastSeenAt)]));
     plan.execute(Prisma.sql`INSERT INTO "unknown_key_attempts" AS t ("bucketStart", "ip", "attempts", "blockedAttempts", "lastSeenAt")
-       VALUES ${Prisma.join(values)}
+       VALUES ${values}
        ON CONFLICT ("bucketStart", "ip") DO UPDATE SET
          "attempts" = t."attempts" + excluded."attempts",
          "blockedAttempts" = t."blockedAttempts" + excluded."blockedAttempts",
