@@ -4,6 +4,7 @@
  * history counts too. Shared by GET /api/v1/usage and the dashboard.
  */
 import type { Database } from '../data/database';
+import { chunks } from '../data/repositories/batching';
 import { keysOutcomeCounts, tenantModelOutcomes, tenantOutcomesByDay, tenantTopKeys } from '../data/repositories/outcomes';
 import { tenantDailyUsage } from '../data/repositories/usage';
 import { addOutcome, type OutcomeCounts, outcomeTotals, zeroOutcomes } from './outcome-report';
@@ -66,8 +67,7 @@ async function byDay(db: Database, tenantId: string, from: number, end: number):
 /** Names of up to MAX_USAGE_ROWS keys: 500 a statement, off the app's thread on SQLite. */
 async function keyNames(db: Database, tenantId: string, ids: string[]): Promise<Map<string, string>> {
   const names = new Map<string, string>();
-  for (let i = 0; i < ids.length; i += 500) {
-    const part = ids.slice(i, i + 500);
+  for (const part of chunks(ids, 500)) {
     const rows = await db.reads.all<{ id: string; name: string }>(
       `SELECT "id", "name" FROM "api_keys" WHERE "tenantId" = ? AND "id" IN (${part.map(() => '?').join(', ')})`,
       [tenantId, ...part],

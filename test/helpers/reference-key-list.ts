@@ -9,20 +9,10 @@ import type { ApiKeyRecord, DisplayStatus, ExpiryFilter } from '@keyward/guard';
 import type { Prisma } from '../../src/data/client-types';
 import type { Database } from '../../src/data/database';
 import { findKeysByIds, foldTag } from '../../src/data/repositories/api-keys';
+import type { KeyPageQuery } from '../../src/data/repositories/key-list';
 
-/** Filters of a key list; `search` matches name or description, case-insensitively and literally. */
-export interface ReferenceKeyListQuery {
-  tenantId: string;
-  status?: DisplayStatus;
-  ownerId?: string;
-  tag?: string;
-  search?: string;
-  expires?: ExpiryFilter;
-  page: number;
-  size: number;
-  sort?: 'createdAt' | 'name' | 'lastUsedAt' | 'expiresAt';
-  order?: 'asc' | 'desc';
-}
+/** The filters and order of key-list.ts's query, with a page number (no cursor: OFFSET here). */
+export type ReferenceKeyListQuery = Omit<KeyPageQuery, 'page' | 'cursor'> & { page: number };
 
 const DAY_MS = 86_400_000;
 

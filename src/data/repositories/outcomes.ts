@@ -5,6 +5,8 @@
  */
 import type { Db } from '../client-types';
 import type { Database } from '../database';
+import { chunks } from './batching';
+import { ownerRowsFrom } from './owner-rows';
 import { tenantOutcomeTotals } from './usage-rollups';
 
 /** Sums come back as numbers or bigints (SQLite) or numeric strings (PostgreSQL). */
@@ -50,15 +52,13 @@ export async function tenantOutcomesByDay(db: Db, tenantId: string, from: Date, 
  * never the whole tenant's rows). Off the app's thread on SQLite (database.reads).
  */
 export async function ownerOutcomesByDay(db: Database, tenantId: string, ownerId: string, from: Date): Promise<OutcomeCount[]> {
-  const join = db.provider === 'sqlite' ? 'CROSS JOIN' : 'JOIN';
-  const rows = await db.reads.all<{ bucketStart: unknown; outcome: string; requests: unknown }>(
-    `SELECT o."bucketStart" AS "bucketStart", o."outcome" AS "outcome", SUM(o."requests") AS "requests"
-       FROM "api_keys" k ${join} "usage_outcomes_daily" o ON o."keyId" = k."id" AND o."bucketStart" >= ?
-      WHERE k."tenantId" = ? AND k."ownerId" = ?
-      GROUP BY o."bucketStart", o."outcome" ORDER BY o."bucketStart"`,
-    [from, tenantId, ownerId],
+  const rows = ownerRowsFrom(db, 'usage_outcomes_daily', tenantId, ownerId, from);
+  const summed = await db.reads.all<{ bucketStart: unknown; outcome: string; requests: unknown }>(
+    `SELECT d."bucketStart" AS "bucketStart", d."outcome" AS "outcome", SUM(d."requests") AS "requests" ${rows.sql}
+      GROUP BY d."bucketStart", d."outcome" ORDER BY d."bucketStart"`,
+    rows.params,
   );
-  return rows.map((row) => ({ bucketStart: new Date(row.bucketStart as string | Date), outcome: row.outcome, requests: sum(row.requests) }));
+  return summed.map((row) => ({ bucketStart: new Date(row.bucketStart as string | Date), outcome: row.outcome, requests: sum(row.requests) }));
 }
 
 /** A key's totals over a range: every request (by outcome rows), admitted tokens and spend. */
@@ -93,8 +93,7 @@ export async function tenantTopKeys(db: Database, tenantId: string, from: Date, 
 /** The outcome counts of the given keys in [from, to) (each key's rows by primary key; 500 keys a statement). */
 export async function keysOutcomeCounts(db: Database, keyIds: readonly string[], from: Date, to: Date): Promise<{ keyId: string; outcome: string; requests: number }[]> {
   const out: { keyId: string; outcome: string; requests: number }[] = [];
-  for (let i = 0; i < keyIds.length; i += 500) {
-    const ids = keyIds.slice(i, i + 500);
+  for (const ids of chunks([...keyIds], 500)) {
     const rows = await db.reads.all<{ keyId: string; outcome: string; requests: unknown }>(
       `SELECT "keyId", "outcome", SUM("requests") AS "requests" FROM "usage_outcomes_daily"
         WHERE "keyId" IN (${ids.map(() => '?').join(', ')}) AND "bucketStart" >= ? AND "bucketStart" < ? GROUP BY "keyId", "outcome"`,

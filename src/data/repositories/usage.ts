@@ -11,6 +11,7 @@ import { Prisma } from '../../generated/postgresql/client';
 import type { Db } from '../client-types';
 import { WritePlan } from '../write-plan';
 import { chunks, compareText, sqlRows } from './batching';
+import { ownerRowsFrom } from './owner-rows';
 import { tenantDailyTotals, upsertUsageRollups } from './usage-rollups';
 import { type NewClientAddress, planVisibility } from './visibility-writes';
 
@@ -261,22 +262,17 @@ type SummedRow = { bucketStart?: Date | string; keyId?: string; ok: unknown; fai
 /** Sums come back as bigint (SQLite) or numeric strings (PostgreSQL). */
 const sum = (value: unknown) => Number(value ?? 0);
 
-/**
- * A tenant's daily totals over the keys of one owner, from `from`, oldest first: one query driven
- * by the owner's keys (the (tenantId, ownerId) index), then each key's rows by primary key, off the
- * app's thread on SQLite.
- */
+/** The summed columns of a SummedRow, over usage_daily rows `d`. */
+const SUMS = 'SUM(d."requestsOk") AS ok, SUM(d."requestsFailed") AS failed, SUM(d."tokens") AS tokens, SUM(d."spendMicroCents") AS spend';
+
+/** A tenant's daily totals over the keys of one owner, from `from`, oldest first (see owner-rows.ts; off the app's thread on SQLite). */
 export async function ownerDailyUsage(db: Database, tenantId: string, ownerId: string, from: Date): Promise<UsageBucket[]> {
-  const join = db.provider === 'sqlite' ? 'CROSS JOIN' : 'JOIN';
-  const rows = await db.reads.all<SummedRow>(
-    `SELECT d."bucketStart" AS "bucketStart", SUM(d."requestsOk") AS ok, SUM(d."requestsFailed") AS failed,
-            SUM(d."tokens") AS tokens, SUM(d."spendMicroCents") AS spend
-       FROM "api_keys" k ${join} "usage_daily" d ON d."keyId" = k."id" AND d."bucketStart" >= ?
-      WHERE k."tenantId" = ? AND k."ownerId" = ?
-      GROUP BY d."bucketStart" ORDER BY d."bucketStart"`,
-    [from, tenantId, ownerId],
+  const rows = ownerRowsFrom(db, 'usage_daily', tenantId, ownerId, from);
+  const summed = await db.reads.all<SummedRow>(
+    `SELECT d."bucketStart" AS "bucketStart", ${SUMS} ${rows.sql} GROUP BY d."bucketStart" ORDER BY d."bucketStart"`,
+    rows.params,
   );
-  return rows.map((row) => ({
+  return summed.map((row) => ({
     bucketStart: new Date(row.bucketStart as Date | string),
     requestsOk: sum(row.ok),
     requestsFailed: sum(row.failed),
@@ -285,16 +281,13 @@ export async function ownerDailyUsage(db: Database, tenantId: string, ownerId: s
   }));
 }
 
-/** One owner's keys with the most requests since `from` (one query, driven by the owner's keys as above). */
+/** One owner's keys with the most requests since `from` (see owner-rows.ts). */
 export async function topKeysOfOwner(db: Database, tenantId: string, ownerId: string, from: Date, limit: number) {
-  const join = db.provider === 'sqlite' ? 'CROSS JOIN' : 'JOIN';
-  const rows = await db.reads.all<SummedRow>(
-    `SELECT d."keyId" AS "keyId", SUM(d."requestsOk") AS ok, SUM(d."requestsFailed") AS failed,
-            SUM(d."tokens") AS tokens, SUM(d."spendMicroCents") AS spend
-       FROM "api_keys" k ${join} "usage_daily" d ON d."keyId" = k."id" AND d."bucketStart" >= ?
-      WHERE k."tenantId" = ? AND k."ownerId" = ?
+  const rows = ownerRowsFrom(db, 'usage_daily', tenantId, ownerId, from);
+  const summed = await db.reads.all<SummedRow>(
+    `SELECT d."keyId" AS "keyId", ${SUMS} ${rows.sql}
       GROUP BY d."keyId" ORDER BY SUM(d."requestsOk") + SUM(d."requestsFailed") DESC LIMIT ?`,
-    [from, tenantId, ownerId, limit],
+    [...rows.params, limit],
   );
-  return rows.map((row) => ({ keyId: row.keyId as string, requests: sum(row.ok) + sum(row.failed), spendMicroCents: sum(row.spend) }));
+  return summed.map((row) => ({ keyId: row.keyId as string, requests: sum(row.ok) + sum(row.failed), spendMicroCents: sum(row.spend) }));
 }
