@@ -165,6 +165,30 @@ describe.each(availableProviders)('usage storage on %s', (provider) => {
     expect(await t.ctx.database.prisma.requestLog.count({ where: { keyId: id } })).toBe(4);
   });
 
+  it('a retried batch whose first commit went unseen still reports the addresses that commit saw first (key.new_ip)', async () => {
+    const id = await newKey();
+    // 10.0.0.1 was seen in an earlier batch; 10.0.0.2 and 10.0.0.3 are new in this one.
+    await writeUsageBatch(t.ctx.database, { ...emptyUsageBatch(), clientAddresses: [{ keyId: id, tenantId, ip: '10.0.0.1', firstSeenAt: DAY, lastSeenAt: DAY, requests: 1 }] });
+    const sent = emptyUsageBatch();
+    sent.clientAddresses = ['10.0.0.1', '10.0.0.2', '10.0.0.3'].map((ip, i) => ({ keyId: id, tenantId, ip, firstSeenAt: HOUR + i, lastSeenAt: HOUR + i, requests: 2 }));
+    const first = await writeUsageBatch(t.ctx.database, sent);
+    const expected = [
+      { keyId: id, tenantId, ip: '10.0.0.2' },
+      { keyId: id, tenantId, ip: '10.0.0.3' },
+    ];
+    expect(first).toEqual({ alreadyWritten: false, newClientAddresses: expected });
+    // Its answer was lost: the same batch is sent again.
+    const retried = await writeUsageBatch(t.ctx.database, sent);
+    expect(retried.alreadyWritten).toBe(true);
+    expect(retried.newClientAddresses).toEqual(expected);
+    const rows = await t.ctx.database.prisma.keyClientAddress.findMany({ where: { keyId: id }, orderBy: { ip: 'asc' } });
+    expect(rows.map((r) => [r.ip, Number(r.requests)])).toEqual([
+      ['10.0.0.1', 3],
+      ['10.0.0.2', 2],
+      ['10.0.0.3', 2],
+    ]);
+  });
+
   it('skips keys deleted before their usage was written, keeping their history', async () => {
     const id = await newKey();
     await t.ctx.keys.delete(tenantId, id, testActor);

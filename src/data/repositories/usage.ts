@@ -13,11 +13,11 @@ import { WritePlan } from '../write-plan';
 import { chunks, compareText, sqlRows } from './batching';
 import { ownerRowsFrom } from './owner-rows';
 import { tenantDailyTotals, upsertUsageRollups } from './usage-rollups';
-import { type NewClientAddress, planVisibility } from './visibility-writes';
+import { firstSeenBy, type NewClientAddress, planVisibility } from './visibility-writes';
 
 const byKey = <T extends { keyId: string }>(a: T, b: T) => compareText(a.keyId, b.keyId);
 
-type SqlDatabase = Pick<Database, 'write' | 'sql'>;
+type SqlDatabase = Pick<Database, 'write' | 'sql' | 'prisma'>;
 
 function upsertRollups(plan: WritePlan, table: 'usage_hourly' | 'usage_daily', rollups: RollupDelta[]): void {
   const name = Prisma.raw(`"${table}"`); // one of two constants, never input
@@ -106,9 +106,9 @@ export async function writeUsageBatch(db: SqlDatabase, batch: UsageBatch): Promi
   try {
     await db.write(plan);
   } catch (error) {
-    // A retry of a batch whose earlier write committed unseen: it is in, nothing to add (that
-    // write's first-seen addresses are not known, so their key.new_ip alerts are not raised).
-    if (isBatchAlreadyWritten(error)) return { newClientAddresses: [], alreadyWritten: true };
+    // A retry of a batch whose earlier write committed unseen: it is in, nothing to add. The
+    // addresses that write saw first are read back, so their key.new_ip alerts are still raised.
+    if (isBatchAlreadyWritten(error)) return { newClientAddresses: await firstSeenBy(db, batch.clientAddresses), alreadyWritten: true };
     throw error;
   }
   return { newClientAddresses, alreadyWritten: false };

@@ -145,6 +145,27 @@ function upsertUnknownKeys(plan: WritePlan, rows: UnknownKeyDelta[]): void {
 type SqlDatabase = Pick<Database, 'sql'>;
 
 /**
+ * The pairs of `sent` that a batch committed earlier (unseen: its commit answer was lost) wrote
+ * for the first time. The stored firstSeenAt only moves back, so a pair whose stored firstSeenAt
+ * is still the batch's own was first written by that batch; a pair seen before keeps an earlier
+ * time. Read by primary key, 400 pairs a statement (a retry is rare; this runs only then).
+ */
+export async function firstSeenBy(db: Pick<Database, 'prisma'>, sent: readonly ClientAddressDelta[]): Promise<NewClientAddress[]> {
+  const fresh: NewClientAddress[] = [];
+  for (const chunk of chunks([...sent])) {
+    const stored = await db.prisma.keyClientAddress.findMany({
+      where: { OR: chunk.map((r) => ({ keyId: r.keyId, ip: r.ip })) },
+      select: { keyId: true, ip: true, firstSeenAt: true },
+    });
+    const firstSeen = new Map(stored.map((row) => [`${row.keyId} ${row.ip}`, row.firstSeenAt.getTime()]));
+    for (const r of chunk) {
+      if (firstSeen.get(`${r.keyId} ${r.ip}`) === r.firstSeenAt) fresh.push({ keyId: r.keyId, tenantId: r.tenantId, ip: r.ip });
+    }
+  }
+  return fresh;
+}
+
+/**
  * Plans the visibility part of a batch into the batch's plan. Returns the list the client
  * addresses first seen in this batch are added to once the plan has committed (alerts are raised
  * from them).
