@@ -9,7 +9,7 @@
  * - `{ id, sql, params }`: the rows of one statement;
  * - `{ id, statements }`: runs the statements in one transaction (BEGIN IMMEDIATE: the write lock
  *   is taken first, waiting up to the busy timeout) and answers the rows of those that ask for
- *   them. It either commits all of them or none.
+ *   them. It either commits all of them or none. A statement with `each` runs once per row.
  */
 import { Worker } from 'node:worker_threads';
 import { databaseUnavailable } from './errors';
@@ -17,11 +17,15 @@ import { databaseUnavailable } from './errors';
 /** A value bound to a statement: what better-sqlite3 takes (times already in their stored text). */
 export type BoundValue = string | number | bigint | null | Buffer;
 
-/** One statement of a transaction; `rows: true` asks for the rows it returns (RETURNING). */
+/**
+ * One statement of a transaction; `rows: true` asks for the rows it returns (RETURNING). With
+ * `each`, the statement runs once per entry, bound to it (`params` unused, no rows read).
+ */
 export interface ThreadStatement {
   sql: string;
   params: BoundValue[];
   rows: boolean;
+  each?: BoundValue[][];
 }
 
 const WORKER_SOURCE = `
@@ -39,7 +43,13 @@ function prepared(sql) {
   }
   return statement;
 }
-const runAll = db.transaction((list) => list.map((s) => (s.rows ? prepared(s.sql).all(...s.params) : (prepared(s.sql).run(...s.params), null))));
+function runEach(statement, each) {
+  for (const params of each) statement.run(params);
+  return null;
+}
+const runAll = db.transaction((list) =>
+  list.map((s) => (s.each ? runEach(prepared(s.sql), s.each) : s.rows ? prepared(s.sql).all(...s.params) : (prepared(s.sql).run(...s.params), null))),
+);
 parentPort.on('message', (message) => {
   try {
     if (message.statements) parentPort.postMessage({ id: message.id, results: runAll.immediate(message.statements) });

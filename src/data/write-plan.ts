@@ -15,8 +15,17 @@ interface PlannedStatement {
   read: ((rows: Record<string, unknown>[]) => void) | null;
 }
 
+/** Rows written one statement per row on a SQLite thread, and by multi-row statements elsewhere. */
+interface PlannedRows {
+  /** One row's statement, with a `?` for each value of a row in order. */
+  single: string;
+  rows: readonly (readonly unknown[])[];
+  /** The same rows as multi-row statements (built only where they run). */
+  chunked: () => Prisma.Sql[];
+}
+
 export class WritePlan {
-  private readonly statements: PlannedStatement[] = [];
+  private readonly statements: (PlannedStatement | PlannedRows)[] = [];
 
   /** A statement whose rows are not read. */
   execute(sql: Prisma.Sql): void {
@@ -28,6 +37,16 @@ export class WritePlan {
     this.statements.push({ sql, read: read as PlannedStatement['read'] });
   }
 
+  /**
+   * Inserts `rows`: on a SQLite thread by running `single` (one row's statement) once per row, a
+   * prepared statement that is cheaper there than a multi-row one (a request-log row cost about
+   * 15 µs through a JSON row source, 7 µs this way); elsewhere by the statements `chunked` builds
+   * (one round trip per chunk on PostgreSQL). Both must write the same rows the same way.
+   */
+  executeRows(single: string, rows: readonly (readonly unknown[])[], chunked: () => Prisma.Sql[]): void {
+    if (rows.length > 0) this.statements.push({ single, rows, chunked });
+  }
+
   get size(): number {
     return this.statements.length;
   }
@@ -36,7 +55,8 @@ export class WritePlan {
   async runWith(tx: Tx): Promise<Record<string, unknown>[][]> {
     const results: Record<string, unknown>[][] = [];
     for (const statement of this.statements) {
-      if (statement.read) results.push(await tx.$queryRaw<Record<string, unknown>[]>(statement.sql));
+      if (isRows(statement)) for (const sql of statement.chunked()) await tx.$executeRaw(sql);
+      else if (statement.read) results.push(await tx.$queryRaw<Record<string, unknown>[]>(statement.sql));
       else await tx.$executeRaw(statement.sql);
     }
     return results;
@@ -56,11 +76,11 @@ export class WritePlan {
       }
       return text;
     };
-    return this.statements.map((statement) => ({
-      sql: statement.sql.sql,
-      params: statement.sql.values.map(bind),
-      rows: statement.read !== null,
-    }));
+    return this.statements.map((statement) =>
+      isRows(statement)
+        ? { sql: statement.single, params: [], rows: false, each: statement.rows.map((row) => row.map(bind)) }
+        : { sql: statement.sql.sql, params: statement.sql.values.map(bind), rows: statement.read !== null },
+    );
   }
 
   /**
@@ -70,8 +90,12 @@ export class WritePlan {
   deliver(results: (Record<string, unknown>[] | null)[]): void {
     const rows = results.filter((r): r is Record<string, unknown>[] => r !== null);
     let next = 0;
-    for (const statement of this.statements) if (statement.read) statement.read(rows[next++] ?? []);
+    for (const statement of this.statements) if (!isRows(statement) && statement.read) statement.read(rows[next++] ?? []);
   }
+}
+
+function isRows(statement: PlannedStatement | PlannedRows): statement is PlannedRows {
+  return (statement as PlannedRows).single !== undefined;
 }
 
 /** A value as @prisma/adapter-better-sqlite3 binds it (times as ISO 8601 with +00:00, booleans as 0/1). */

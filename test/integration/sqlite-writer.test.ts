@@ -1,13 +1,17 @@
 /**
  * Planned writes on SQLite (database.write, used by every usage batch) run on a writer thread:
  * the event loop stays free while they run, a plan commits whole or not at all, its readers get
- * their rows only after the commit, values are stored as the app's own client stores them, it
+ * their rows only after the commit, values are stored as the app's own client stores them (rows
+ * planned one insert per row included), it
  * waits for the app's write lock (and the app for its), and closing the database waits for a
  * write in flight.
  */
 import { performance } from 'node:perf_hooks';
 import { Prisma } from '../../src/generated/postgresql/client';
 import { WritePlan } from '../../src/data/write-plan';
+import type { Database } from '../../src/data/database';
+import { writeUsageBatch } from '../../src/data/repositories/usage';
+import { emptyUsageBatch, type RequestLogRow } from '../../src/usage/usage-batch';
 import { createTestContext, type TestContext } from '../helpers/context';
 
 /** A statement that keeps SQLite busy for a while (a few hundred ms) and returns one row. */
@@ -16,6 +20,8 @@ const busy = (n: number) => Prisma.sql`WITH RECURSIVE c(i) AS (SELECT 1 UNION AL
 const attempt = (ip: string, at: Date, attempts = 1) =>
   Prisma.sql`INSERT INTO "unknown_key_attempts" ("bucketStart", "ip", "attempts", "blockedAttempts", "lastSeenAt")
     VALUES (${at}, ${ip}, ${attempts}, 0, ${at})`;
+
+const LOG_FIELDS = ['keyId', 'tenantId', 'at', 'outcome', 'status', 'ip', 'model', 'chatbot', 'tokens', 'costMicroCents', 'latencyMs', 'requestId', 'userAgent'];
 
 describe('planned writes on SQLite', () => {
   let t: TestContext;
@@ -57,6 +63,43 @@ describe('planned writes on SQLite', () => {
     const [planned] = await stored('192.0.2.2');
     expect(planned.bucketStart).toEqual(at);
     expect(planned.attempts).toBe(7n);
+  });
+
+  it('request-log rows run one insert per row on the thread and are stored exactly as the multi-row statements store them', async () => {
+    const rows = (keyId: string): RequestLogRow[] =>
+      [0, 1, 2].map((i) => ({
+        keyId,
+        tenantId: 'tenant-x',
+        at: Date.UTC(2026, 10, 30, 12, 0, 0, 7 * i),
+        outcome: i === 2 ? 'rate_limited' : 'ok',
+        status: i === 2 ? 429 : 200,
+        ip: i === 1 ? '2001:db8::1' : '192.0.2.9',
+        model: i === 0 ? null : 'gpt-4o-mini',
+        chatbot: i === 1 ? 'bot ✓ 😀' : null,
+        tokens: 10 * i,
+        costMicroCents: 2 ** 40 + i,
+        latencyMs: i,
+        requestId: i === 0 ? "req 'quoted' \\ %_" : null,
+        userAgent: i === 2 ? null : 'ua/1.0',
+      }));
+    const viaClient: Pick<Database, 'write' | 'sql' | 'prisma'> = {
+      ...t.ctx.database,
+      write: async (plan) => plan.deliver(await t.ctx.database.prisma.$transaction((tx) => plan.runWith(tx))),
+    };
+    await writeUsageBatch(t.ctx.database, { ...emptyUsageBatch(), requestLog: rows('thread-key') });
+    await writeUsageBatch(viaClient, { ...emptyUsageBatch(), requestLog: rows('client-key') });
+    const read = (keyId: string) => t.ctx.database.prisma.$queryRawUnsafe<Record<string, unknown>[]>(
+      `SELECT ${LOG_FIELDS.map((c) => `"${c}", typeof("${c}") AS "${c}Type"`).join(', ')} FROM "request_log" WHERE "keyId" = ? ORDER BY "id"`,
+      keyId,
+    );
+    const thread = await read('thread-key');
+    const client = await read('client-key');
+    expect(thread).toHaveLength(3);
+    expect(thread.map((r) => ({ ...r, keyId: null }))).toEqual(client.map((r) => ({ ...r, keyId: null })));
+    const typed = await t.ctx.database.prisma.requestLog.findMany({ where: { keyId: 'thread-key' }, orderBy: { id: 'asc' } });
+    expect(typed.map((r) => [r.at.getTime(), r.costMicroCents, r.chatbot, r.requestId])).toEqual(
+      rows('thread-key').map((r) => [r.at, BigInt(r.costMicroCents), r.chatbot, r.requestId]),
+    );
   });
 
   it('commits all of a plan or none of it, and tells its readers only after a commit', async () => {

@@ -1,8 +1,9 @@
 /**
  * The visibility part of a usage batch, written inside the batch's transaction: outcome rollups,
  * model spend, request-log rows, client addresses, unknown-key attempts. Multi-row statements
- * only (one per table, or per 400 rows; the request log per 1,000 rows, read from one JSON
- * parameter), never one per request; every counter is an atomic increment (INSERT ... ON CONFLICT
+ * (one per table, or per 400 rows; the request log per 1,000 rows, read from one JSON parameter,
+ * except on a SQLite writer thread, where one prepared insert runs per row without a round trip
+ * and costs less); every counter is an atomic increment (INSERT ... ON CONFLICT
  * DO UPDATE), valid SQL on SQLite and PostgreSQL. Upserted rows are sent in one order (by their
  * primary key) so two processes writing at once lock them in the same order and never deadlock.
  */
@@ -15,8 +16,8 @@ import { chunks, compareText, sqlRows } from './batching';
 import { upsertTenantOutcomes } from './usage-rollups';
 
 /**
- * Request-log rows per statement (one JSON parameter, about 250 bytes a row): bounds the size of
- * one parameter and how long one statement holds its connection.
+ * Request-log rows per statement through the client (one JSON parameter, about 250 bytes a row):
+ * bounds the size of one parameter and how long one statement holds its connection.
  */
 const LOG_CHUNK = 1000;
 
@@ -35,7 +36,10 @@ const LOG_COLUMNS: [string, JsonColumnType][] = [
   ['requestId', 'text'],
   ['userAgent', 'text'],
 ];
-const LOG_INSERT = Prisma.raw(`INSERT INTO "request_log" (${LOG_COLUMNS.map(([name]) => `"${name}"`).join(', ')})`);
+const LOG_INSERT_INTO = `INSERT INTO "request_log" (${LOG_COLUMNS.map(([name]) => `"${name}"`).join(', ')})`;
+const LOG_INSERT = Prisma.raw(LOG_INSERT_INTO);
+/** One row: what a SQLite writer thread runs per row (see WritePlan.executeRows). */
+const LOG_INSERT_ONE = `${LOG_INSERT_INTO} VALUES (${LOG_COLUMNS.map(() => '?').join(', ')})`;
 const LOG_TYPES = LOG_COLUMNS.map(([, type]) => type);
 
 const date = (ms: number) => new Date(ms);
@@ -69,27 +73,20 @@ function upsertModels(plan: WritePlan, rows: ModelDelta[]): void {
   }
 }
 
+/** A request-log row's values in LOG_COLUMNS order, with its time as given. */
+function logValues(r: RequestLogRow, at: number | Date): unknown[] {
+  return [r.keyId, r.tenantId, at, r.outcome, r.status, r.ip, r.model, r.chatbot, r.tokens, r.costMicroCents, r.latencyMs, r.requestId, r.userAgent];
+}
+
 function insertRequestLog(db: SqlDatabase, plan: WritePlan, rows: RequestLogRow[]): void {
   // Oldest first, so ids mostly follow time (the cursor orders by time, then id).
   const sorted = [...rows].sort((a, b) => a.at - b.at);
-  for (const chunk of chunks(sorted, LOG_CHUNK)) {
-    const values = chunk.map((r) => [
-      r.keyId,
-      r.tenantId,
-      r.at,
-      r.outcome,
-      r.status,
-      r.ip,
-      r.model,
-      r.chatbot,
-      r.tokens,
-      r.costMicroCents,
-      r.latencyMs,
-      r.requestId,
-      r.userAgent,
-    ]);
-    plan.execute(Prisma.sql`${LOG_INSERT} ${db.sql.jsonRows(values, LOG_TYPES)}`);
-  }
+  plan.executeRows(
+    LOG_INSERT_ONE,
+    sorted.map((r) => logValues(r, new Date(r.at))),
+    // Elsewhere, LOG_CHUNK rows a statement, read from one JSON parameter (times in ms).
+    () => chunks(sorted, LOG_CHUNK).map((chunk) => Prisma.sql`${LOG_INSERT} ${db.sql.jsonRows(chunk.map((r) => logValues(r, r.at)), LOG_TYPES)}`),
+  );
 }
 
 /** A (key, address) pair the batch wrote for the first time (for key.new_ip alerts). */
