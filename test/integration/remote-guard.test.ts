@@ -5,10 +5,12 @@
  * - With the change feed down nothing cached is used: a revocation is refused on the next request.
  * - Keys with limits are verified on every request and counted exactly; refusals carry the local
  *   guard's status, body and headers; reserved cost is settled to what the handler reported.
+ * - A response still running after requestTimeoutMs is ended and its reservation settled in full.
  * - Keyward unreachable: 503 service_unavailable.
  */
 import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
 import { appendFileSync } from 'node:fs';
+import http from 'node:http';
 import path from 'node:path';
 import express from 'express';
 import request from 'supertest';
@@ -199,6 +201,52 @@ describe('the remote guard in another process', () => {
       expect((await service.status()).errors).toEqual([]);
     } finally {
       await service.stop();
+    }
+  });
+});
+
+describe('the remote guard with a handler that never ends', () => {
+  let t: TestApp;
+  let keyward: Awaited<ReturnType<typeof listen>>;
+  let credential: string;
+
+  beforeAll(async () => {
+    t = await createTestApp('sqlite');
+    keyward = await listen(t.app);
+    credential = (await t.issue({ name: 'service', scopes: ['keys:verify'] })).key;
+  });
+  afterAll(async () => {
+    await keyward.close();
+    await t.close();
+  });
+
+  it('ends a response still running after requestTimeoutMs and settles its reservation in full (nothing was reported)', async () => {
+    const guard = createRemoteGuard({ url: keyward.url, credential, feed: false, requestTimeoutMs: 300, maxCost: (req) => Number(req.headers['x-max-cost']) });
+    // Headers sent, then nothing: an upstream call that hangs.
+    const service = await listen(express().get('/slow', guard, (_req, res) => res.status(200).write('{')));
+    try {
+      const budgeted = await t.issue({ name: 'ten cents', budget: { limitCents: 10, period: 'total' } });
+      const started = Date.now();
+      const ended = await new Promise<string>((resolve) => {
+        const req = http.get(`${service.url}/slow`, { headers: { authorization: `Bearer ${budgeted.key}`, 'x-max-cost': '4000000' } }, (res) => {
+          res.on('data', () => undefined);
+          res.on('error', () => resolve('aborted'));
+          res.on('end', () => resolve('ended'));
+        });
+        req.on('error', () => resolve('aborted'));
+      });
+      const ms = Date.now() - started;
+      // The response was cut off (its end never came), after the timeout and within one sweep of it.
+      expect(ended).toBe('aborted');
+      expect(ms).toBeGreaterThanOrEqual(300);
+      expect(ms).toBeLessThan(5000);
+      const spent = async () =>
+        (await request(t.app).post('/api/v1/keys/verify').set('authorization', `Bearer ${credential}`).send({ key: budgeted.key, consume: false })).body.budget.spentCents;
+      await waitFor(async () => (await spent()) === 4, 'the whole reservation to be charged');
+      expect(() => createRemoteGuard({ url: keyward.url, credential, requestTimeoutMs: 0 })).toThrow(/`requestTimeoutMs` must be a positive whole number/);
+    } finally {
+      guard.close();
+      await service.close();
     }
   });
 });

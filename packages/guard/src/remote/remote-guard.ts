@@ -20,6 +20,7 @@ import { normalizeIpEntry } from '../lib/ip';
 import { clientAddress, presentedKey, requestedChatbot, requestedModel } from '../middleware/credentials';
 import { type DenialCode, DENIALS, deny } from '../middleware/deny';
 import type { RequestKey } from '../middleware/request-key';
+import { OverdueResponses } from '../middleware/overdue-responses';
 import { clientLeft, whenClosed } from '../middleware/response-end';
 import { KeyFeedClient } from './key-feed-client';
 import { remoteKey, setRateLimitHeaders } from './remote-key';
@@ -60,6 +61,12 @@ export interface RemoteGuardOptions {
   cacheWithinRateWindows?: boolean;
   /** Timeout of each verify and settle call. Default: 2000. */
   timeoutMs?: number;
+  /**
+   * A response holding a reservation (cost or tokens) still running after this long is ended, and
+   * its reservation settled: to what the handler reported, or in full when it reported nothing.
+   * Default: 600000 (10 minutes, after which Keyward would charge the reservation in full itself).
+   */
+  requestTimeoutMs?: number;
   /** Heartbeat interval asked of the feed (1 s to 60 s); silence for twice that plus 1 s counts as down. Default: 5000. */
   heartbeatMs?: number;
   /** Reconnection backoff of the feed: first delay and most (doubling, with jitter). Default: 250 and 30000. */
@@ -156,6 +163,9 @@ function validateOptions(options: RemoteGuardOptions): void {
   if (options.cacheTtlMs !== undefined && !isWhole(options.cacheTtlMs, 0, 300_000)) fail('`cacheTtlMs` must be whole milliseconds from 0 (no cache) to 300000.');
   if (options.cacheMaxEntries !== undefined && !isWhole(options.cacheMaxEntries, 1)) fail('`cacheMaxEntries` must be a positive whole number.');
   if (options.timeoutMs !== undefined && !isWhole(options.timeoutMs, 1)) fail('`timeoutMs` must be a positive whole number of milliseconds.');
+  if (options.requestTimeoutMs !== undefined && !isWhole(options.requestTimeoutMs, 1)) {
+    fail('`requestTimeoutMs` must be a positive whole number of milliseconds.');
+  }
   if (options.heartbeatMs !== undefined && !(isWhole(options.heartbeatMs, 1000, 60_000) && options.heartbeatMs % 1000 === 0)) {
     fail('`heartbeatMs` must be whole seconds from 1000 to 60000.');
   }
@@ -183,6 +193,8 @@ export function createRemoteGuard(options: RemoteGuardOptions): RemoteGuard {
   const reportError = (error: unknown, req?: Request) => options.onError?.(error, req);
   const client = new VerifyClient({ url: options.url, credential: options.credential, timeoutMs: options.timeoutMs ?? 2000 });
   const cache = new VerdictCache(options.cacheMaxEntries ?? 10_000, now);
+  const requestTimeoutMs = options.requestTimeoutMs ?? 600_000;
+  const overdue = new OverdueResponses(now);
   const counts = { verifyCalls: 0, cacheHits: 0 };
   let closed = false;
   let waiters: ((up: boolean) => void)[] = [];
@@ -278,9 +290,14 @@ export function createRemoteGuard(options: RemoteGuardOptions): RemoteGuard {
     deny(res, answer.code as DenialCode, answer.message ?? answer.code, headers, answer.level ?? undefined);
   }
 
-  /** Settles a reservation when the response closes: to what was reported, or all of it if unknown. */
+  /**
+   * Settles a reservation when the response closes: to what was reported, or all of it if unknown.
+   * A response still running after requestTimeoutMs is ended (and so settled).
+   */
   function settleOnClose(res: Response, reservationId: string, call: VerifyCall, apiKey: RequestKey | null, req: Request): void {
+    overdue.track(res, now() + requestTimeoutMs);
     whenClosed(res, () => {
+      overdue.forget(res);
       const left = clientLeft(res);
       if (left) apiKey?.clientLeft();
       const reported = apiKey?.usage ?? { tokens: 0, costMicroCents: 0 };
