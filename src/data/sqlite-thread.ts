@@ -19,13 +19,14 @@ export type BoundValue = string | number | bigint | null | Buffer;
 
 /**
  * One statement of a transaction; `rows: true` asks for the rows it returns (RETURNING). With
- * `each`, the statement runs once per entry, bound to it (`params` unused, no rows read).
+ * `each` (rows of values, or their JSON text), the statement runs once per row, bound to it
+ * (`params` unused), and the rows all its runs return are answered together.
  */
 export interface ThreadStatement {
   sql: string;
   params: BoundValue[];
   rows: boolean;
-  each?: BoundValue[][];
+  each?: BoundValue[][] | string;
 }
 
 const WORKER_SOURCE = `
@@ -43,12 +44,18 @@ function prepared(sql) {
   }
   return statement;
 }
-function runEach(statement, each) {
-  for (const params of each) statement.run(params);
-  return null;
+function runEach(statement, each, rows) {
+  const list = typeof each === 'string' ? JSON.parse(each) : each;
+  if (!rows) {
+    for (const params of list) statement.run(params);
+    return null;
+  }
+  const returned = [];
+  for (const params of list) for (const row of statement.all(params)) returned.push(row);
+  return returned;
 }
 const runAll = db.transaction((list) =>
-  list.map((s) => (s.each ? runEach(prepared(s.sql), s.each) : s.rows ? prepared(s.sql).all(...s.params) : (prepared(s.sql).run(...s.params), null))),
+  list.map((s) => (s.each ? runEach(prepared(s.sql), s.each, s.rows) : s.rows ? prepared(s.sql).all(...s.params) : (prepared(s.sql).run(...s.params), null))),
 );
 parentPort.on('message', (message) => {
   try {

@@ -11,8 +11,10 @@ import { Prisma } from '../../src/generated/postgresql/client';
 import { WritePlan } from '../../src/data/write-plan';
 import type { Database } from '../../src/data/database';
 import { writeUsageBatch } from '../../src/data/repositories/usage';
-import { emptyUsageBatch, type RequestLogRow } from '../../src/usage/usage-batch';
-import { createTestContext, type TestContext } from '../helpers/context';
+import { emptyUsageBatch } from '../../src/usage/usage-batch';
+import { UsageBuffer } from '../../src/usage/usage-buffer';
+import { buildRefusal, buildUsageEvent } from '../helpers/usage-events';
+import { buildKeyInput, buildTenant, createTestContext, type TestContext, testActor } from '../helpers/context';
 
 /** A statement that keeps SQLite busy for a while (a few hundred ms) and returns one row. */
 const busy = (n: number) => Prisma.sql`WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM c WHERE i < ${n}) SELECT COUNT(*) AS "n" FROM c`;
@@ -20,8 +22,6 @@ const busy = (n: number) => Prisma.sql`WITH RECURSIVE c(i) AS (SELECT 1 UNION AL
 const attempt = (ip: string, at: Date, attempts = 1) =>
   Prisma.sql`INSERT INTO "unknown_key_attempts" ("bucketStart", "ip", "attempts", "blockedAttempts", "lastSeenAt")
     VALUES (${at}, ${ip}, ${attempts}, 0, ${at})`;
-
-const LOG_FIELDS = ['keyId', 'tenantId', 'at', 'outcome', 'status', 'ip', 'model', 'chatbot', 'tokens', 'costMicroCents', 'latencyMs', 'requestId', 'userAgent'];
 
 describe('planned writes on SQLite', () => {
   let t: TestContext;
@@ -56,50 +56,79 @@ describe('planned writes on SQLite', () => {
     plan.execute(attempt('192.0.2.2', at, 7));
     await t.ctx.database.write(plan);
     await t.ctx.database.prisma.unknownKeyAttempt.create({ data: { bucketStart: at, ip: '192.0.2.3', attempts: 7n, blockedAttempts: 0n, lastSeenAt: at } });
-    const rows = await t.ctx.database.prisma.$queryRaw<{ ip: string; bucketStart: unknown; attempts: unknown }[]>`
-      SELECT "ip", "bucketStart", typeof("attempts") AS "attempts" FROM "unknown_key_attempts" WHERE "ip" IN ('192.0.2.2', '192.0.2.3') ORDER BY "ip"`;
-    expect(rows[0].bucketStart).toEqual(rows[1].bucketStart);
-    expect(rows.map((r) => r.attempts)).toEqual(['integer', 'integer']);
+    // quote(): the stored value itself (a time's text, not the Date a read would parse it into).
+    const rows = await t.ctx.database.prisma.$queryRaw<{ bucketStart: string; attempts: string }[]>`
+      SELECT quote("bucketStart") AS "bucketStart", quote("attempts") AS "attempts" FROM "unknown_key_attempts" WHERE "ip" IN ('192.0.2.2', '192.0.2.3') ORDER BY "ip"`;
+    expect(rows[0]).toEqual(rows[1]);
+    expect(rows[0]).toEqual({ bucketStart: "'2026-11-30T12:34:56.789+00:00'", attempts: '7' });
     const [planned] = await stored('192.0.2.2');
     expect(planned.bucketStart).toEqual(at);
     expect(planned.attempts).toBe(7n);
   });
 
-  it('request-log rows run one insert per row on the thread and are stored exactly as the multi-row statements store them', async () => {
-    const rows = (keyId: string): RequestLogRow[] =>
-      [0, 1, 2].map((i) => ({
-        keyId,
-        tenantId: 'tenant-x',
-        at: Date.UTC(2026, 10, 30, 12, 0, 0, 7 * i),
-        outcome: i === 2 ? 'rate_limited' : 'ok',
-        status: i === 2 ? 429 : 200,
-        ip: i === 1 ? '2001:db8::1' : '192.0.2.9',
-        model: i === 0 ? null : 'gpt-4o-mini',
-        chatbot: i === 1 ? 'bot ✓ 😀' : null,
-        tokens: 10 * i,
-        costMicroCents: 2 ** 40 + i,
-        latencyMs: i,
-        requestId: i === 0 ? "req 'quoted' \\ %_" : null,
-        userAgent: i === 2 ? null : 'ua/1.0',
-      }));
+  it('a usage batch run row by row on the thread stores exactly what the multi-row statements store through the client', async () => {
+    // The same batch, for a key of its own in a tenant of its own, written both ways.
     const viaClient: Pick<Database, 'write' | 'sql' | 'prisma'> = {
       ...t.ctx.database,
       write: async (plan) => plan.deliver(await t.ctx.database.prisma.$transaction((tx) => plan.runWith(tx))),
     };
-    await writeUsageBatch(t.ctx.database, { ...emptyUsageBatch(), requestLog: rows('thread-key') });
-    await writeUsageBatch(viaClient, { ...emptyUsageBatch(), requestLog: rows('client-key') });
-    const read = (keyId: string) => t.ctx.database.prisma.$queryRawUnsafe<Record<string, unknown>[]>(
-      `SELECT ${LOG_FIELDS.map((c) => `"${c}", typeof("${c}") AS "${c}Type"`).join(', ')} FROM "request_log" WHERE "keyId" = ? ORDER BY "id"`,
-      keyId,
+    const written = [];
+    for (const [name, db] of [['thread', t.ctx.database], ['client', viaClient]] as const) {
+      const tenant = await buildTenant(t.ctx, { name });
+      const { apiKey } = await t.ctx.keys.create(tenant.id, buildKeyInput({ name, budget: { limitCents: 1000, period: 'monthly' } }), testActor);
+      let batch = emptyUsageBatch();
+      const buffer = new UsageBuffer({ write: async (b) => void (batch = b) });
+      const at = Date.UTC(2026, 10, 30, 12, 0, 0);
+      for (let i = 0; i < 4; i++) {
+        const facts = {
+          keyId: apiKey.id,
+          tenantId: tenant.id,
+          at: at + 7 * i,
+          ip: i === 1 ? '2001:db8::1' : '192.0.2.9',
+          model: i === 0 ? null : 'gpt-4o-mini',
+          chatbot: i === 1 ? 'bot ✓ 😀' : null,
+          userAgent: i === 2 ? null : 'ua/1.0',
+          requestId: i === 0 ? "req 'quoted' \\ %_" : null,
+          latencyMs: i,
+        };
+        if (i === 3) buffer.refused(buildRefusal('rate_limited', facts));
+        else buffer.record(buildUsageEvent({ ...facts, tokens: 10 * i, costMicroCents: 2 ** 40 + i, budgetPeriodStart: Date.UTC(2026, 10, 1) }));
+      }
+      buffer.unknownKey({ ip: name === 'thread' ? '198.51.100.1' : '198.51.100.2', at, blocked: false });
+      await buffer.flush();
+      const result = await writeUsageBatch(db, batch);
+      written.push({ keyId: apiKey.id, tenantId: tenant.id, newAddresses: result.newClientAddresses.map((a) => a.ip).sort() });
+    }
+    const [thread, client] = written;
+    expect(thread.newAddresses).toEqual(['192.0.2.9', '2001:db8::1']);
+    expect(thread.newAddresses).toEqual(client.newAddresses);
+    // Every column of every row exactly as stored (quote(): the value as an SQL literal, so text,
+    // integer, real and NULL differ, and a time is its text), the key and tenant ids left out.
+    const rowsOf = async (table: string, column: 'keyId' | 'tenantId' | 'id', id: string) => {
+      const columns = (await t.ctx.database.prisma.$queryRawUnsafe<{ name: string }[]>(`SELECT "name" FROM pragma_table_info('${table}')`)).map((c) => c.name);
+      const shown = columns.filter((c) => !['id', 'keyId', 'tenantId', 'updatedAt', 'createdAt', 'name', 'secretHash', 'last4', 'prefix'].includes(c));
+      return t.ctx.database.prisma.$queryRawUnsafe<Record<string, string>[]>(
+        `SELECT ${shown.map((c) => `quote("${c}") AS "${c}"`).join(', ')} FROM "${table}" WHERE "${column}" = ? ORDER BY rowid`,
+        id,
+      );
+    };
+    const perKey = ['usage_hourly', 'usage_daily', 'usage_key_monthly', 'usage_outcomes_hourly', 'usage_outcomes_daily', 'usage_models_daily', 'request_log', 'key_client_addresses'];
+    for (const table of perKey) {
+      const stored = await rowsOf(table, 'keyId', thread.keyId);
+      expect({ table, rows: stored.length > 0 }).toEqual({ table, rows: true });
+      expect({ table, stored }).toEqual({ table, stored: await rowsOf(table, 'keyId', client.keyId) });
+    }
+    for (const table of ['usage_tenant_daily', 'usage_tenant_outcomes_daily']) {
+      expect({ table, stored: await rowsOf(table, 'tenantId', thread.tenantId) }).toEqual({ table, stored: await rowsOf(table, 'tenantId', client.tenantId) });
+    }
+    const keyRow = await rowsOf('api_keys', 'id', thread.keyId);
+    expect(keyRow[0]).toMatchObject({ requestsOk: '3', spendMicroCents: String(3 * 2 ** 40 + 3), budgetPeriodStart: "'2026-11-01T00:00:00.000+00:00'" });
+    expect(keyRow).toEqual(await rowsOf('api_keys', 'id', client.keyId));
+    const unknown = await t.ctx.database.prisma.$queryRawUnsafe<Record<string, unknown>[]>(
+      `SELECT quote("bucketStart") AS "b", quote("attempts") AS "a", quote("lastSeenAt") AS "l" FROM "unknown_key_attempts" WHERE "ip" IN ('198.51.100.1', '198.51.100.2') ORDER BY "ip"`,
     );
-    const thread = await read('thread-key');
-    const client = await read('client-key');
-    expect(thread).toHaveLength(3);
-    expect(thread.map((r) => ({ ...r, keyId: null }))).toEqual(client.map((r) => ({ ...r, keyId: null })));
-    const typed = await t.ctx.database.prisma.requestLog.findMany({ where: { keyId: 'thread-key' }, orderBy: { id: 'asc' } });
-    expect(typed.map((r) => [r.at.getTime(), r.costMicroCents, r.chatbot, r.requestId])).toEqual(
-      rows('thread-key').map((r) => [r.at, BigInt(r.costMicroCents), r.chatbot, r.requestId]),
-    );
+    expect(unknown).toHaveLength(2);
+    expect(unknown[0]).toEqual(unknown[1]);
   });
 
   it('commits all of a plan or none of it, and tells its readers only after a commit', async () => {

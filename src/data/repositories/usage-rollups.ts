@@ -11,7 +11,7 @@ import { Prisma } from '../../generated/postgresql/client';
 import type { OutcomeDelta, RollupDelta } from '../../usage/usage-batch';
 import type { Db } from '../client-types';
 import type { WritePlan } from '../write-plan';
-import { chunks, compareText, sqlRows } from './batching';
+import { compareText } from './batching';
 
 /** 00:00 UTC of the first day of the month of `ms`. */
 export function monthStartOf(ms: number): number {
@@ -47,25 +47,29 @@ export function upsertUsageRollups(plan: WritePlan, daily: RollupDelta[]): void 
   }
   const byParts = (a: { parts: [string, number, string] }, b: { parts: [string, number, string] }) =>
     compareText(a.parts[0], b.parts[0]) || a.parts[1] - b.parts[1];
-  for (const chunk of chunks([...tenantDays.values()].sort(byParts))) {
-    const rows = sqlRows(chunk.map((r) => [r.parts[0], new Date(r.parts[1]), r.requestsOk, r.requestsFailed, r.tokens, r.spendMicroCents]));
-    plan.execute(Prisma.sql`INSERT INTO "usage_tenant_daily" ("tenantId", "bucketStart", "requestsOk", "requestsFailed", "tokens", "spendMicroCents")
-       VALUES ${rows}
+  plan.executeRows(
+    [...tenantDays.values()].sort(byParts).map((r) => [r.parts[0], plan.time(r.parts[1]), r.requestsOk, r.requestsFailed, r.tokens, r.spendMicroCents]),
+    {
+      build: (values) => Prisma.sql`INSERT INTO "usage_tenant_daily" ("tenantId", "bucketStart", "requestsOk", "requestsFailed", "tokens", "spendMicroCents")
+       VALUES ${values}
        ON CONFLICT ("tenantId", "bucketStart") DO UPDATE SET
          "requestsOk" = "usage_tenant_daily"."requestsOk" + excluded."requestsOk",
          "requestsFailed" = "usage_tenant_daily"."requestsFailed" + excluded."requestsFailed",
          "tokens" = "usage_tenant_daily"."tokens" + excluded."tokens",
-         "spendMicroCents" = "usage_tenant_daily"."spendMicroCents" + excluded."spendMicroCents"`);
-  }
-  for (const chunk of chunks([...keyMonths.values()].sort(byParts))) {
-    const rows = sqlRows(chunk.map((r) => [r.parts[0], new Date(r.parts[1]), r.parts[2], r.requestsOk, r.requestsFailed, r.spendMicroCents]));
-    plan.execute(Prisma.sql`INSERT INTO "usage_key_monthly" ("keyId", "monthStart", "tenantId", "requestsOk", "requestsFailed", "spendMicroCents")
-       VALUES ${rows}
+         "spendMicroCents" = "usage_tenant_daily"."spendMicroCents" + excluded."spendMicroCents"`,
+    },
+  );
+  plan.executeRows(
+    [...keyMonths.values()].sort(byParts).map((r) => [r.parts[0], plan.time(r.parts[1]), r.parts[2], r.requestsOk, r.requestsFailed, r.spendMicroCents]),
+    {
+      build: (values) => Prisma.sql`INSERT INTO "usage_key_monthly" ("keyId", "monthStart", "tenantId", "requestsOk", "requestsFailed", "spendMicroCents")
+       VALUES ${values}
        ON CONFLICT ("keyId", "monthStart") DO UPDATE SET
          "requestsOk" = "usage_key_monthly"."requestsOk" + excluded."requestsOk",
          "requestsFailed" = "usage_key_monthly"."requestsFailed" + excluded."requestsFailed",
-         "spendMicroCents" = "usage_key_monthly"."spendMicroCents" + excluded."spendMicroCents"`);
-  }
+         "spendMicroCents" = "usage_key_monthly"."spendMicroCents" + excluded."spendMicroCents"`,
+    },
+  );
 }
 
 /** Plans adding a batch's daily per-key outcome deltas to the tenant-day-outcome rollup. */
@@ -80,13 +84,15 @@ export function upsertTenantOutcomes(plan: WritePlan, daily: OutcomeDelta[]): vo
   const sorted = [...sums.values()].sort(
     (a, b) => compareText(a.tenantId, b.tenantId) || a.bucketStart - b.bucketStart || compareText(a.outcome, b.outcome),
   );
-  for (const chunk of chunks(sorted)) {
-    const rows = sqlRows(chunk.map((r) => [r.tenantId, new Date(r.bucketStart), r.outcome, r.requests]));
-    plan.execute(Prisma.sql`INSERT INTO "usage_tenant_outcomes_daily" ("tenantId", "bucketStart", "outcome", "requests")
-       VALUES ${rows}
+  plan.executeRows(
+    sorted.map((r) => [r.tenantId, plan.time(r.bucketStart), r.outcome, r.requests]),
+    {
+      build: (values) => Prisma.sql`INSERT INTO "usage_tenant_outcomes_daily" ("tenantId", "bucketStart", "outcome", "requests")
+       VALUES ${values}
        ON CONFLICT ("tenantId", "bucketStart", "outcome") DO UPDATE SET
-         "requests" = "usage_tenant_outcomes_daily"."requests" + excluded."requests"`);
-  }
+         "requests" = "usage_tenant_outcomes_daily"."requests" + excluded."requests"`,
+    },
+  );
 }
 
 /**

@@ -10,7 +10,7 @@ import type { Database } from '../database';
 import { Prisma } from '../../generated/postgresql/client';
 import type { Db } from '../client-types';
 import { WritePlan } from '../write-plan';
-import { chunks, compareText, sqlRows } from './batching';
+import { compareText } from './batching';
 import { ownerRowsFrom } from './owner-rows';
 import { tenantDailyTotals, upsertUsageRollups } from './usage-rollups';
 import { firstSeenBy, type NewClientAddress, planVisibility } from './visibility-writes';
@@ -21,20 +21,23 @@ type SqlDatabase = Pick<Database, 'write' | 'sql' | 'prisma'>;
 
 function upsertRollups(plan: WritePlan, table: 'usage_hourly' | 'usage_daily', rollups: RollupDelta[]): void {
   const name = Prisma.raw(`"${table}"`); // one of two constants, never input
-  for (const chunk of chunks([...rollups].sort((a, b) => byKey(a, b) || a.bucketStart - b.bucketStart))) {
-    const rows = sqlRows(chunk.map((r) => [r.keyId, new Date(r.bucketStart), r.tenantId, r.requestsOk, r.requestsFailed, r.tokens, r.spendMicroCents]));
-    plan.execute(Prisma.sql`INSERT INTO ${name} ("keyId", "bucketStart", "tenantId", "requestsOk", "requestsFailed", "tokens", "spendMicroCents")
-       VALUES ${rows}
+  const sorted = [...rollups].sort((a, b) => byKey(a, b) || a.bucketStart - b.bucketStart);
+  plan.executeRows(
+    sorted.map((r) => [r.keyId, plan.time(r.bucketStart), r.tenantId, r.requestsOk, r.requestsFailed, r.tokens, r.spendMicroCents]),
+    {
+      build: (values) => Prisma.sql`INSERT INTO ${name} ("keyId", "bucketStart", "tenantId", "requestsOk", "requestsFailed", "tokens", "spendMicroCents")
+       VALUES ${values}
        ON CONFLICT ("keyId", "bucketStart") DO UPDATE SET
          "requestsOk" = ${name}."requestsOk" + excluded."requestsOk",
          "requestsFailed" = ${name}."requestsFailed" + excluded."requestsFailed",
          "tokens" = ${name}."tokens" + excluded."tokens",
-         "spendMicroCents" = ${name}."spendMicroCents" + excluded."spendMicroCents"`);
-  }
+         "spendMicroCents" = ${name}."spendMicroCents" + excluded."spendMicroCents"`,
+    },
+  );
 }
 
 /**
- * Adds each key's counters in one statement per chunk. The budget-period counter is added within
+ * Adds each key's counters (in one statement per chunk, or per key on a SQLite thread). The budget-period counter is added within
  * the stored period, started over (with its ceiling) when the batch's period is newer, and left
  * alone when the batch's period is older; only a key's newest period in the batch is applied
  * (older spend belongs to a period that has ended). lastUsedAt only moves forward.
@@ -43,25 +46,23 @@ function addKeyCounters(db: SqlDatabase, plan: WritePlan, keys: KeyUsageDelta[])
   const bigint = db.sql.cast('bigint');
   const timestamp = db.sql.cast('timestamp');
   const casts = [null, bigint, bigint, bigint, bigint, timestamp, timestamp, bigint];
-  for (const chunk of chunks(keys)) {
-    const rows = sqlRows(
-      chunk.map((key) => {
-        const periods = [...key.budgetSpend.keys()];
-        const period = periods.length > 0 ? Math.max(...periods) : null;
-        return [
-          key.keyId,
-          key.requestsOk,
-          key.requestsFailed,
-          key.tokens,
-          key.spendMicroCents,
-          key.lastUsedAt === null ? null : new Date(key.lastUsedAt),
-          period === null ? null : new Date(period),
-          period === null ? 0 : (key.budgetSpend.get(period) ?? 0),
-        ];
-      }),
-      casts,
-    );
-    plan.execute(Prisma.sql`WITH v ("id", "ok", "failed", "tokens", "spend", "usedAt", "period", "periodSpend") AS (VALUES ${rows})
+  const rows = keys.map((key) => {
+    let period: number | null = null;
+    for (const start of key.budgetSpend.keys()) if (period === null || start > period) period = start;
+    return [
+      key.keyId,
+      key.requestsOk,
+      key.requestsFailed,
+      key.tokens,
+      key.spendMicroCents,
+      key.lastUsedAt === null ? null : new Date(key.lastUsedAt),
+      period === null ? null : plan.time(period),
+      period === null ? 0 : (key.budgetSpend.get(period) ?? 0),
+    ];
+  });
+  plan.executeRows(rows, {
+    casts,
+    build: (values) => Prisma.sql`WITH v ("id", "ok", "failed", "tokens", "spend", "usedAt", "period", "periodSpend") AS (VALUES ${values})
       UPDATE "api_keys" AS k SET
         "requestsOk" = k."requestsOk" + v."ok",
         "requestsFailed" = k."requestsFailed" + v."failed",
@@ -80,8 +81,8 @@ function addKeyCounters(db: SqlDatabase, plan: WritePlan, keys: KeyUsageDelta[])
         "budgetPeriodStart" = CASE
           WHEN v."period" IS NOT NULL AND (k."budgetPeriodStart" IS NULL OR k."budgetPeriodStart" < v."period") THEN v."period"
           ELSE k."budgetPeriodStart" END
-      FROM v WHERE k."id" = v."id"`);
-  }
+      FROM v WHERE k."id" = v."id"`,
+  });
 }
 
 /**

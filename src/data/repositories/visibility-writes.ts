@@ -1,10 +1,10 @@
 /**
  * The visibility part of a usage batch, written inside the batch's transaction: outcome rollups,
- * model spend, request-log rows, client addresses, unknown-key attempts. Multi-row statements
- * (one per table, or per 400 rows; the request log per 1,000 rows, read from one JSON parameter,
- * except on a SQLite writer thread, where one prepared insert runs per row without a round trip
- * and costs less); every counter is an atomic increment (INSERT ... ON CONFLICT
- * DO UPDATE), valid SQL on SQLite and PostgreSQL. Upserted rows are sent in one order (by their
+ * model spend, request-log rows, client addresses, unknown-key attempts. Rows of one shape go
+ * together (WritePlan.executeRows: through the client, multi-row statements of 400 rows, the
+ * request log 1,000 rows from one JSON parameter; on a SQLite writer thread, one prepared
+ * statement run per row), never a statement per request. Every counter is an atomic increment
+ * (INSERT ... ON CONFLICT DO UPDATE), valid SQL on SQLite and PostgreSQL. Upserted rows are sent in one order (by their
  * primary key) so two processes writing at once lock them in the same order and never deadlock.
  */
 import { Prisma } from '../../generated/postgresql/client';
@@ -12,7 +12,7 @@ import type { ClientAddressDelta, ModelDelta, OutcomeDelta, RequestLogRow, Unkno
 import type { WritePlan } from '../write-plan';
 import type { Database } from '../database';
 import type { JsonColumnType } from '../dialects/dialect';
-import { chunks, compareText, sqlRows } from './batching';
+import { chunks, compareText } from './batching';
 import { upsertTenantOutcomes } from './usage-rollups';
 
 /**
@@ -36,25 +36,22 @@ const LOG_COLUMNS: [string, JsonColumnType][] = [
   ['requestId', 'text'],
   ['userAgent', 'text'],
 ];
-const LOG_INSERT_INTO = `INSERT INTO "request_log" (${LOG_COLUMNS.map(([name]) => `"${name}"`).join(', ')})`;
-const LOG_INSERT = Prisma.raw(LOG_INSERT_INTO);
-/** One row: what a SQLite writer thread runs per row (see WritePlan.executeRows). */
-const LOG_INSERT_ONE = `${LOG_INSERT_INTO} VALUES (${LOG_COLUMNS.map(() => '?').join(', ')})`;
+const LOG_INSERT = Prisma.raw(`INSERT INTO "request_log" (${LOG_COLUMNS.map(([name]) => `"${name}"`).join(', ')})`);
 const LOG_TYPES = LOG_COLUMNS.map(([, type]) => type);
-
-const date = (ms: number) => new Date(ms);
 
 function upsertOutcomes(plan: WritePlan, table: 'usage_outcomes_hourly' | 'usage_outcomes_daily', rows: OutcomeDelta[]): void {
   const name = Prisma.raw(`"${table}"`); // one of two constants, never input
   const sorted = [...rows].sort(
     (a, b) => compareText(a.keyId, b.keyId) || a.bucketStart - b.bucketStart || compareText(a.outcome, b.outcome),
   );
-  for (const chunk of chunks(sorted)) {
-    const values = sqlRows(chunk.map((r) => [r.keyId, date(r.bucketStart), r.outcome, r.tenantId, r.requests]));
-    plan.execute(Prisma.sql`INSERT INTO ${name} ("keyId", "bucketStart", "outcome", "tenantId", "requests")
+  plan.executeRows(
+    sorted.map((r) => [r.keyId, plan.time(r.bucketStart), r.outcome, r.tenantId, r.requests]),
+    {
+      build: (values) => Prisma.sql`INSERT INTO ${name} ("keyId", "bucketStart", "outcome", "tenantId", "requests")
        VALUES ${values}
-       ON CONFLICT ("keyId", "bucketStart", "outcome") DO UPDATE SET "requests" = ${name}."requests" + excluded."requests"`);
-  }
+       ON CONFLICT ("keyId", "bucketStart", "outcome") DO UPDATE SET "requests" = ${name}."requests" + excluded."requests"`,
+    },
+  );
 }
 
 function upsertModels(plan: WritePlan, rows: ModelDelta[]): void {
@@ -62,15 +59,17 @@ function upsertModels(plan: WritePlan, rows: ModelDelta[]): void {
     (a, b) =>
       compareText(a.keyId, b.keyId) || a.bucketStart - b.bucketStart || compareText(a.model, b.model) || compareText(a.outcome, b.outcome),
   );
-  for (const chunk of chunks(sorted)) {
-    const values = sqlRows(chunk.map((r) => [r.keyId, date(r.bucketStart), r.model, r.outcome, r.tenantId, r.requests, r.tokens, r.spendMicroCents]));
-    plan.execute(Prisma.sql`INSERT INTO "usage_models_daily" ("keyId", "bucketStart", "model", "outcome", "tenantId", "requests", "tokens", "spendMicroCents")
+  plan.executeRows(
+    sorted.map((r) => [r.keyId, plan.time(r.bucketStart), r.model, r.outcome, r.tenantId, r.requests, r.tokens, r.spendMicroCents]),
+    {
+      build: (values) => Prisma.sql`INSERT INTO "usage_models_daily" ("keyId", "bucketStart", "model", "outcome", "tenantId", "requests", "tokens", "spendMicroCents")
        VALUES ${values}
        ON CONFLICT ("keyId", "bucketStart", "model", "outcome") DO UPDATE SET
          "requests" = "usage_models_daily"."requests" + excluded."requests",
          "tokens" = "usage_models_daily"."tokens" + excluded."tokens",
-         "spendMicroCents" = "usage_models_daily"."spendMicroCents" + excluded."spendMicroCents"`);
-  }
+         "spendMicroCents" = "usage_models_daily"."spendMicroCents" + excluded."spendMicroCents"`,
+    },
+  );
 }
 
 /** A request-log row's values in LOG_COLUMNS order, with its time as given. */
@@ -82,10 +81,12 @@ function insertRequestLog(db: SqlDatabase, plan: WritePlan, rows: RequestLogRow[
   // Oldest first, so ids mostly follow time (the cursor orders by time, then id).
   const sorted = [...rows].sort((a, b) => a.at - b.at);
   plan.executeRows(
-    LOG_INSERT_ONE,
     sorted.map((r) => logValues(r, new Date(r.at))),
-    // Elsewhere, LOG_CHUNK rows a statement, read from one JSON parameter (times in ms).
-    () => chunks(sorted, LOG_CHUNK).map((chunk) => Prisma.sql`${LOG_INSERT} ${db.sql.jsonRows(chunk.map((r) => logValues(r, r.at)), LOG_TYPES)}`),
+    {
+      build: (values) => Prisma.sql`${LOG_INSERT} VALUES ${values}`,
+      // Through the client: LOG_CHUNK rows a statement, read from one JSON parameter (times in ms).
+      chunked: () => chunks(sorted, LOG_CHUNK).map((chunk) => Prisma.sql`${LOG_INSERT} ${db.sql.jsonRows(chunk.map((r) => logValues(r, r.at)), LOG_TYPES)}`),
+    },
   );
 }
 
@@ -100,43 +101,45 @@ export type NewClientAddress = Pick<ClientAddressDelta, 'keyId' | 'tenantId' | '
 function upsertClientAddresses(plan: WritePlan, rows: ClientAddressDelta[]): NewClientAddress[] {
   const sorted = [...rows].sort((a, b) => compareText(a.keyId, b.keyId) || compareText(a.ip, b.ip));
   const fresh: NewClientAddress[] = [];
-  for (const chunk of chunks(sorted)) {
-    const values = sqlRows(chunk.map((r) => [r.keyId, r.ip, r.tenantId, date(r.firstSeenAt), date(r.lastSeenAt), r.requests]));
-    // CASE rather than LEAST/GREATEST (PostgreSQL) or MIN/MAX (SQLite): the same SQL on both.
-    type Written = { keyId: string; ip: string; requests: bigint | number };
-    const sent = new Map(chunk.map((r) => [`${r.keyId} ${r.ip}`, r]));
-    const read = (written: Written[]) => {
-      for (const row of written) {
-        const delta = sent.get(`${row.keyId} ${row.ip}`);
-        if (delta && BigInt(row.requests) === BigInt(delta.requests)) fresh.push({ keyId: delta.keyId, tenantId: delta.tenantId, ip: delta.ip });
-      }
-    };
-    plan.query<Written>(
-      Prisma.sql`INSERT INTO "key_client_addresses" AS t ("keyId", "ip", "tenantId", "firstSeenAt", "lastSeenAt", "requests")
+  type Written = { keyId: string; ip: string; requests: bigint | number };
+  const read = (written: Written[]) => {
+    const sent = new Map(sorted.map((r) => [`${r.keyId} ${r.ip}`, r]));
+    for (const row of written) {
+      const delta = sent.get(`${row.keyId} ${row.ip}`);
+      if (delta && BigInt(row.requests) === BigInt(delta.requests)) fresh.push({ keyId: delta.keyId, tenantId: delta.tenantId, ip: delta.ip });
+    }
+  };
+  plan.queryRows<Written>(
+    sorted.map((r) => [r.keyId, r.ip, r.tenantId, plan.time(r.firstSeenAt), plan.time(r.lastSeenAt), r.requests]),
+    {
+      // CASE rather than LEAST/GREATEST (PostgreSQL) or MIN/MAX (SQLite): the same SQL on both.
+      build: (values) => Prisma.sql`INSERT INTO "key_client_addresses" AS t ("keyId", "ip", "tenantId", "firstSeenAt", "lastSeenAt", "requests")
        VALUES ${values}
        ON CONFLICT ("keyId", "ip") DO UPDATE SET
          "firstSeenAt" = CASE WHEN excluded."firstSeenAt" < t."firstSeenAt" THEN excluded."firstSeenAt" ELSE t."firstSeenAt" END,
          "lastSeenAt" = CASE WHEN excluded."lastSeenAt" > t."lastSeenAt" THEN excluded."lastSeenAt" ELSE t."lastSeenAt" END,
          "requests" = t."requests" + excluded."requests"
        RETURNING "keyId", "ip", "requests"`,
-      read,
-    );
-  }
+    },
+    read,
+  );
   // Filled once the plan has committed.
   return fresh;
 }
 
 function upsertUnknownKeys(plan: WritePlan, rows: UnknownKeyDelta[]): void {
   const sorted = [...rows].sort((a, b) => a.bucketStart - b.bucketStart || compareText(a.ip, b.ip));
-  for (const chunk of chunks(sorted)) {
-    const values = sqlRows(chunk.map((r) => [date(r.bucketStart), r.ip, r.attempts, r.blockedAttempts, date(r.lastSeenAt)]));
-    plan.execute(Prisma.sql`INSERT INTO "unknown_key_attempts" AS t ("bucketStart", "ip", "attempts", "blockedAttempts", "lastSeenAt")
+  plan.executeRows(
+    sorted.map((r) => [plan.time(r.bucketStart), r.ip, r.attempts, r.blockedAttempts, plan.time(r.lastSeenAt)]),
+    {
+      build: (values) => Prisma.sql`INSERT INTO "unknown_key_attempts" AS t ("bucketStart", "ip", "attempts", "blockedAttempts", "lastSeenAt")
        VALUES ${values}
        ON CONFLICT ("bucketStart", "ip") DO UPDATE SET
          "attempts" = t."attempts" + excluded."attempts",
          "blockedAttempts" = t."blockedAttempts" + excluded."blockedAttempts",
-         "lastSeenAt" = CASE WHEN excluded."lastSeenAt" > t."lastSeenAt" THEN excluded."lastSeenAt" ELSE t."lastSeenAt" END`);
-  }
+         "lastSeenAt" = CASE WHEN excluded."lastSeenAt" > t."lastSeenAt" THEN excluded."lastSeenAt" ELSE t."lastSeenAt" END`,
+    },
+  );
 }
 
 type SqlDatabase = Pick<Database, 'sql'>;
