@@ -6,7 +6,7 @@ export type { Logger };
 
 /**
  * Header and field paths that may carry secrets; pino replaces them before anything is written.
- * The `req`/`res` paths cover pino-http's standard serializers (headers, query string) too, should
+ * The `req`/`res` paths cover the standard request serializers (headers, query string) too, should
  * anything log a request with them instead of the safe serializers below.
  */
 const REDACT = [
@@ -33,7 +33,7 @@ export function urlPath(url: string | undefined): string {
 
 /**
  * A request in a log line: id, method and path only (never headers, cookies, query or body). Used
- * whenever something logs `{ req }`, pino-http's per-request loggers included.
+ * whenever something logs `{ req }`.
  */
 function requestSerializer(req: IncomingMessage & { id?: unknown; originalUrl?: string }) {
   return { id: req.id, method: req.method, path: urlPath(req.originalUrl ?? req.url) };
