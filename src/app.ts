@@ -24,6 +24,9 @@ import { healthRouter } from './routes/health';
 export function createApp(ctx: AppContext): Express {
   const app = express();
   app.disable('x-powered-by');
+  // No ETag from res.send: /api answers are no-store and pages carry a fresh CSRF token, so it
+  // never matched; it was a SHA-1 of every body (a new secret's included) on every answer.
+  app.set('etag', false);
   app.set('trust proxy', ctx.config.trustProxy);
 
   app.use(forwardedForCleanup(ctx.config.trustProxy)); // before anything reads req.ip

@@ -144,6 +144,7 @@ describe.each(availableProviders)('creating and editing keys on %s', (provider) 
 
     const first = await agent.get(secretPath).expect(200);
     expect(first.headers['cache-control']).toBe('no-store');
+    expect(first.headers.etag).toBeUndefined();
     const secret = /id="secret"[^>]*value="([^"]+)"/.exec(first.text)?.[1];
     expect(secret).toMatch(new RegExp(`^kw_${id}_`));
     expect(first.text).toContain('this is the only time it is shown');

@@ -103,6 +103,9 @@ describe('keys', () => {
     });
     expect(res.status).toBe(201);
     expect(res.body.key).toMatch(new RegExp(`^kw_${res.body.apiKey.id}_`));
+    // Never cacheable, and no validator derived from a body that holds the secret.
+    expect(res.headers['cache-control']).toBe('no-store');
+    expect(res.headers.etag).toBeUndefined();
     expect(res.body.apiKey).toMatchObject({
       name: 'ci deploy',
       status: 'active',
