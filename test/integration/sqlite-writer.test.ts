@@ -1,10 +1,9 @@
 /**
  * Planned writes on SQLite (database.write, used by every usage batch) run on a writer thread:
  * the event loop keeps running while they run, a plan commits whole or not at all, its readers get
- * their rows only after the commit, values are stored as the app's own client stores them (rows
- * planned one insert per row included), it
- * waits for the app's write lock (and the app for its), and closing the database waits for a
- * write in flight.
+ * their rows only after the commit, values are stored exactly as the app's own client stores them
+ * (a whole usage batch written both ways compared value by value), it waits for the app's write
+ * lock (and the app for its), and closing the database waits for a write in flight.
  */
 import { performance } from 'node:perf_hooks';
 import { Prisma } from '../../src/generated/postgresql/client';
