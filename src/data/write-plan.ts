@@ -125,7 +125,7 @@ export class WritePlan {
 /** Multi-row statements for rows: their own, or build's with CHUNK rows each. */
 function multiRow(statement: PlannedRows): Prisma.Sql[] {
   if (statement.chunked) return statement.chunked();
-  return chunks([...statement.rows]).map((chunk) => statement.build(sqlRows(chunk, statement.casts)));
+  return chunks(statement.rows).map((chunk) => statement.build(sqlRows(chunk, statement.casts)));
 }
 
 /** The statement for one row, as text with a `?` per value; throws if build adds values of its own. */

@@ -5,7 +5,7 @@ import { Prisma } from '../../generated/postgresql/client';
 export const CHUNK = 400;
 
 /** `items` in slices of at most `size`. */
-export function chunks<T>(items: T[], size = CHUNK): T[][] {
+export function chunks<T>(items: readonly T[], size = CHUNK): T[][] {
   const out: T[][] = [];
   for (let i = 0; i < items.length; i += size) out.push(items.slice(i, i + size));
   return out;

@@ -93,7 +93,7 @@ export async function tenantTopKeys(db: Database, tenantId: string, from: Date, 
 /** The outcome counts of the given keys in [from, to) (each key's rows by primary key; 500 keys a statement). */
 export async function keysOutcomeCounts(db: Database, keyIds: readonly string[], from: Date, to: Date): Promise<{ keyId: string; outcome: string; requests: number }[]> {
   const out: { keyId: string; outcome: string; requests: number }[] = [];
-  for (const ids of chunks([...keyIds], 500)) {
+  for (const ids of chunks(keyIds, 500)) {
     const rows = await db.reads.all<{ keyId: string; outcome: string; requests: unknown }>(
       `SELECT "keyId", "outcome", SUM("requests") AS "requests" FROM "usage_outcomes_daily"
         WHERE "keyId" IN (${ids.map(() => '?').join(', ')}) AND "bucketStart" >= ? AND "bucketStart" < ? GROUP BY "keyId", "outcome"`,

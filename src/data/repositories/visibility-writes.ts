@@ -152,7 +152,7 @@ type SqlDatabase = Pick<Database, 'sql'>;
  */
 export async function firstSeenBy(db: Pick<Database, 'prisma'>, sent: readonly ClientAddressDelta[]): Promise<NewClientAddress[]> {
   const fresh: NewClientAddress[] = [];
-  for (const chunk of chunks([...sent])) {
+  for (const chunk of chunks(sent)) {
     const stored = await db.prisma.keyClientAddress.findMany({
       where: { OR: chunk.map((r) => ({ keyId: r.keyId, ip: r.ip })) },
       select: { keyId: true, ip: true, firstSeenAt: true },
