@@ -119,7 +119,7 @@ export async function startFakeUpstream(options: FakeUpstreamOptions): Promise<F
 export function sendAndLeave(
   port: number,
   request: { method: string; path: string; headers: Record<string, string>; body?: string },
-  closeAfterMs: number,
+  closeAfter: number | (() => Promise<unknown>),
   reset = false,
 ): Promise<void> {
   const net = require('node:net') as typeof import('node:net');
@@ -129,10 +129,12 @@ export function sendAndLeave(
       const head = [`${request.method} ${request.path} HTTP/1.1`, 'Host: 127.0.0.1', `Content-Length: ${Buffer.byteLength(body)}`];
       for (const [name, value] of Object.entries(request.headers)) head.push(`${name}: ${value}`);
       socket.write(`${head.join('\r\n')}\r\n\r\n${body}`);
-      setTimeout(() => {
+      const leave = () => {
         if (reset) socket.destroy();
         else socket.end();
-      }, closeAfterMs);
+      };
+      if (typeof closeAfter === 'number') setTimeout(leave, closeAfter);
+      else void closeAfter().then(leave);
     });
     socket.on('data', () => undefined);
     socket.on('error', () => undefined);

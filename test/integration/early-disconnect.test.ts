@@ -104,11 +104,16 @@ describe('a client that leaves while the upstream is answering', () => {
     await slow.close();
   });
 
-  async function leaveAfter(ms: number, stream: boolean) {
+  /** Sends a chat request and leaves after `ms`, or once the upstream has received the call ('received'). */
+  async function leaveAfter(ms: number | 'received', stream: boolean) {
     const issued = await s.issue({ budget: { limitCents: 1000, period: 'total' } });
     const before = slow.stats();
     const body = JSON.stringify({ model: 'slow', messages: [{ role: 'user', content: 'hi' }], max_tokens: 40, stream });
-    await sendAndLeave(Number(new URL(server.url).port), { ...chatRequest(issued.key, stream), body }, ms);
+    const received = async () => {
+      const until = Date.now() + 5000;
+      while (slow.stats().received === before.received && Date.now() < until) await new Promise((r) => setTimeout(r, 5));
+    };
+    await sendAndLeave(Number(new URL(server.url).port), { ...chatRequest(issued.key, stream), body }, ms === 'received' ? received : ms);
     const deadline = Date.now() + 3000;
     while (slow.stats().aborted === before.aborted && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
     const sLedger = s.ctx.limits.ledger as MemoryLedger;
@@ -125,7 +130,9 @@ describe('a client that leaves while the upstream is answering', () => {
   }
 
   test('before the upstream answered: its call is aborted and the whole reservation is charged (the cost is unknown)', async () => {
-    const result = await leaveAfter(100, false);
+    // Once the upstream has the call (it answers after 400 ms): a fixed 100 ms was sometimes too
+    // early on a busy machine, and the client left before the call was made.
+    const result = await leaveAfter('received', false);
     expect(result.upstream).toEqual({ received: 1, aborted: 1, served: 0 });
     // Reserved: prompt bound (3 + 4 + "user" + "hi" = 13 tokens) at 1000 and 40 completion tokens at 4000.
     expect(result.spend).toBe(13 * 1000 + 40 * 4000);
