@@ -33,6 +33,7 @@ import { KeyVerification } from './verify/key-verification';
 import { listLevelLimitsOfTenant } from './data/repositories/level-limits';
 import { TenantService } from './tenants/tenant-service';
 import { ActivityRetention } from './usage/retention';
+import { UsageWindowRoller } from './usage/usage-window-roller';
 import { UsageBuffer } from './usage/usage-buffer';
 import { UserService } from './users/user-service';
 import { type DelivererOptions, WebhookDeliverer } from './webhooks/webhook-deliverer';
@@ -70,6 +71,8 @@ export interface AppContext {
   /** The delivery worker and the key-expiry sweep (started unless overridden; stopped by close()). */
   webhookDeliverer: WebhookDeliverer;
   expirySweep: ExpirySweep;
+  /** Keeps the per-key window of the last 30 days on the current day (started with the alert workers; stopped by close()). */
+  usageWindow: UsageWindowRoller;
   /** What GET /healthz reports: the database (critical) and shared stores (Redis). */
   health: HealthCheck[];
   /** Prometheus metrics for GET /metrics: null unless METRICS_TOKEN is set. */
@@ -170,6 +173,10 @@ export function createContext(config: ResolvedConfig, overrides: ContextOverride
   usage.start();
   const retention = new ActivityRetention({ db: database.prisma, requestLogDays: config.requestLog.retentionDays, logger });
   retention.start();
+  // Usage by key over the last 30 days reads a window kept per key; it moves each UTC day (a
+  // background worker: not in the CLI's short-lived processes).
+  const windowRoller = new UsageWindowRoller({ database, logger, clock: overrides.clock });
+  if (alertWorkers) windowRoller.start();
   // Cache misses read through the raw driver, the misses of one tick in one statement.
   const keyLookup = createKeyLookup(config.database, config.databaseTimeouts);
   const keyStore = cachedKeyStore(
@@ -268,6 +275,7 @@ export function createContext(config: ResolvedConfig, overrides: ContextOverride
     webhooks,
     webhookDeliverer,
     expirySweep,
+    usageWindow: windowRoller,
     health: [
       {
         name: 'database',
@@ -290,6 +298,7 @@ export function createContext(config: ResolvedConfig, overrides: ContextOverride
     close: async () => {
       await feed?.stop();
       await retention.stop();
+      await windowRoller.stop();
       keyStore.close();
       levelDirectory.close();
       await expirySweep.stop();

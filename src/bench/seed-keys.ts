@@ -19,9 +19,12 @@ import { parseArgs } from 'node:util';
 import BetterSqlite3 from 'better-sqlite3';
 import pg from 'pg';
 import { systemActor } from '../audit/audit-types';
+import { dayStart } from '@keyward/guard';
 import { createContext } from '../context';
 import { migrate } from '../data/migrations';
+import { openDatabase } from '../data/database';
 import { rebuildUsageRollupsSql } from '../data/repositories/usage-rollups';
+import { rollUsageWindow } from '../data/repositories/usage-window';
 import { createLogger } from '../logger';
 import { BENCH_ADMIN, BENCH_TENANT_SLUG, benchConfig, DEFAULT_BENCH_FILE, describeDatabase } from './bench-database';
 
@@ -283,6 +286,10 @@ async function main(): Promise<void> {
 
   for (const statement of rebuildUsageRollupsSql(config.database.provider)) await writer.exec(statement);
   lap('rollups rebuilt');
+  const database = openDatabase(config.database, { timeouts: config.databaseTimeouts });
+  await rollUsageWindow(database, dayStart(Date.now()));
+  await database.close();
+  lap('window of the last 30 days built');
   await writer.exec(config.database.provider === 'sqlite' ? 'ANALYZE' : 'VACUUM ANALYZE');
   await writer.close();
   lap('statistics refreshed; done');

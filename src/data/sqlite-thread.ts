@@ -20,13 +20,15 @@ export type BoundValue = string | number | bigint | null | Buffer;
 /**
  * One statement of a transaction; `rows: true` asks for the rows it returns (RETURNING). With
  * `each` (rows of values, or their JSON text), the statement runs once per row, bound to it
- * (`params` unused), and the rows all its runs return are answered together.
+ * (`params` unused), and the rows all its runs return are answered together; with `numbered`,
+ * a row's values are bound to ?1, ?2, ... (a value may then be used more than once).
  */
 export interface ThreadStatement {
   sql: string;
   params: BoundValue[];
   rows: boolean;
   each?: BoundValue[][] | string;
+  numbered?: boolean;
 }
 
 const WORKER_SOURCE = `
@@ -44,18 +46,25 @@ function prepared(sql) {
   }
   return statement;
 }
-function runEach(statement, each, rows) {
+// better-sqlite3 binds ?1, ?2, ... from an object keyed by their numbers.
+function byNumber(values) {
+  const named = {};
+  for (let i = 0; i < values.length; i++) named[i + 1] = values[i];
+  return named;
+}
+function runEach(statement, each, rows, numbered) {
   const list = typeof each === 'string' ? JSON.parse(each) : each;
+  const bind = numbered ? byNumber : (values) => values;
   if (!rows) {
-    for (const params of list) statement.run(params);
+    for (const params of list) statement.run(bind(params));
     return null;
   }
   const returned = [];
-  for (const params of list) for (const row of statement.all(params)) returned.push(row);
+  for (const params of list) for (const row of statement.all(bind(params))) returned.push(row);
   return returned;
 }
 const runAll = db.transaction((list) =>
-  list.map((s) => (s.each ? runEach(prepared(s.sql), s.each, s.rows) : s.rows ? prepared(s.sql).all(...s.params) : (prepared(s.sql).run(...s.params), null))),
+  list.map((s) => (s.each ? runEach(prepared(s.sql), s.each, s.rows, s.numbered) : s.rows ? prepared(s.sql).all(...s.params) : (prepared(s.sql).run(...s.params), null))),
 );
 parentPort.on('message', (message) => {
   try {

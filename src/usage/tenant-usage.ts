@@ -7,6 +7,7 @@ import type { Database } from '../data/database';
 import { chunks } from '../data/repositories/batching';
 import { keysOutcomeCounts, tenantModelOutcomes, tenantOutcomesByDay, tenantTopKeys } from '../data/repositories/outcomes';
 import { tenantDailyUsage } from '../data/repositories/usage';
+import { windowTopKeys } from '../data/repositories/usage-window';
 import { addOutcome, type OutcomeCounts, outcomeTotals, zeroOutcomes } from './outcome-report';
 
 const DAY_MS = 86_400_000;
@@ -78,7 +79,18 @@ async function keyNames(db: Database, tenantId: string, ids: string[]): Promise<
 }
 
 async function byKey(db: Database, tenantId: string, from: number, end: number): Promise<TenantUsageRow[]> {
-  // The ranking and the cut at MAX_USAGE_ROWS happen in the database; only those keys' outcome rows are read.
+  // The last 30 days come from the per-key window: one statement through an index.
+  const window = await windowTopKeys(db, tenantId, from, end - DAY_MS, MAX_USAGE_ROWS);
+  if (window) {
+    return window.map((key) => {
+      const outcomes = zeroOutcomes();
+      for (const [outcome, requests] of key.outcomes) addOutcome(outcomes, outcome, requests);
+      const { requests } = outcomeTotals(outcomes);
+      return { keyId: key.keyId, keyName: key.keyName, requests, outcomes, tokens: key.tokens, spendMicroCents: key.spendMicroCents };
+    });
+  }
+  // Other ranges: summed from the daily rows, ranked and cut at MAX_USAGE_ROWS in the database;
+  // then only those keys' outcome rows and names are read.
   const top = await tenantTopKeys(db, tenantId, new Date(from), new Date(end), MAX_USAGE_ROWS);
   const counts = new Map(top.map((t) => [t.keyId, zeroOutcomes()]));
   for (const o of await keysOutcomeCounts(db, [...counts.keys()], new Date(from), new Date(end))) {

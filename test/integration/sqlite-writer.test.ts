@@ -80,10 +80,13 @@ describe('planned writes on SQLite', () => {
 
   it('a usage batch run row by row on the thread stores exactly what the multi-row statements store through the client', async () => {
     // The same batch, for a key of its own in a tenant of its own, written both ways.
-    const viaClient: Pick<Database, 'write' | 'sql' | 'prisma'> = {
+    const viaClient: Pick<Database, 'write' | 'sql' | 'prisma' | 'provider'> = {
       ...t.ctx.database,
       write: async (plan) => plan.deliver(await t.ctx.database.prisma.$transaction((tx) => plan.runWith(tx))),
     };
+    // The window of the last 30 days covers the batch's day (after the roll at start, whatever today is).
+    await t.ctx.usageWindow.rollOnce();
+    await t.ctx.database.prisma.usageWindowState.update({ where: { id: 1 }, data: { startDay: new Date(Date.UTC(2026, 10, 1)), endDay: new Date(Date.UTC(2026, 10, 30)) } });
     const written = [];
     for (const [name, db] of [['thread', t.ctx.database], ['client', viaClient]] as const) {
       const tenant = await buildTenant(t.ctx, { name });
@@ -109,6 +112,13 @@ describe('planned writes on SQLite', () => {
       buffer.unknownKey({ ip: name === 'thread' ? '198.51.100.1' : '198.51.100.2', at, blocked: false });
       await buffer.flush();
       const result = await writeUsageBatch(db, batch);
+      // Then the other branches of a key's counters: an older budget period (left alone), a newer
+      // one (started over), the same one again (added to); a lastUsedAt before the stored one (kept).
+      const steps: [number, number | null][] = [[Date.UTC(2026, 9, 1), at - 60_000], [Date.UTC(2026, 11, 1), at + 5000], [Date.UTC(2026, 11, 1), null]];
+      for (const [period, lastUsedAt] of steps) {
+        const key = { keyId: apiKey.id, tenantId: tenant.id, requestsOk: 1, requestsFailed: 0, tokens: 0, spendMicroCents: 0, budgetSpend: new Map([[period, 17]]), lastUsedAt };
+        await writeUsageBatch(db, { ...emptyUsageBatch(), keys: [key] });
+      }
       written.push({ keyId: apiKey.id, tenantId: tenant.id, newAddresses: result.newClientAddresses.map((a) => a.ip).sort() });
     }
     const [thread, client] = written;
@@ -124,7 +134,7 @@ describe('planned writes on SQLite', () => {
         id,
       );
     };
-    const perKey = ['usage_hourly', 'usage_daily', 'usage_key_monthly', 'usage_outcomes_hourly', 'usage_outcomes_daily', 'usage_models_daily', 'request_log', 'key_client_addresses'];
+    const perKey = ['usage_hourly', 'usage_daily', 'usage_key_monthly', 'usage_outcomes_hourly', 'usage_outcomes_daily', 'usage_models_daily', 'request_log', 'key_client_addresses', 'usage_key_window', 'usage_key_window_outcomes'];
     for (const table of perKey) {
       const stored = await rowsOf(table, 'keyId', thread.keyId);
       expect({ table, rows: stored.length > 0 }).toEqual({ table, rows: true });
@@ -134,7 +144,14 @@ describe('planned writes on SQLite', () => {
       expect({ table, stored: await rowsOf(table, 'tenantId', thread.tenantId) }).toEqual({ table, stored: await rowsOf(table, 'tenantId', client.tenantId) });
     }
     const keyRow = await rowsOf('api_keys', 'id', thread.keyId);
-    expect(keyRow[0]).toMatchObject({ requestsOk: '3', spendMicroCents: String(3 * 2 ** 40 + 3), budgetPeriodStart: "'2026-11-01T00:00:00.000+00:00'" });
+    expect(keyRow[0]).toMatchObject({
+      requestsOk: '6',
+      spendMicroCents: String(3 * 2 ** 40 + 3),
+      budgetPeriodStart: "'2026-12-01T00:00:00.000+00:00'",
+      budgetSpentMicroCents: '34',
+      budgetCeilingMicroCents: '0',
+      lastUsedAt: `'${new Date(Date.UTC(2026, 10, 30, 12, 0, 5)).toISOString().replace('Z', '+00:00')}'`,
+    });
     expect(keyRow).toEqual(await rowsOf('api_keys', 'id', client.keyId));
     const unknown = await t.ctx.database.prisma.$queryRawUnsafe<Record<string, unknown>[]>(
       `SELECT quote("bucketStart") AS "b", quote("attempts") AS "a", quote("lastSeenAt") AS "l" FROM "unknown_key_attempts" WHERE "ip" IN ('198.51.100.1', '198.51.100.2') ORDER BY "ip"`,

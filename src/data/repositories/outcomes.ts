@@ -73,7 +73,9 @@ export interface KeyTotals {
  * The `limit` keys of a tenant with the most requests in [from, to) (then most spend, then id, as
  * text by code unit), with their totals: an aggregate over every key's daily rows (about 750,000
  * outcome rows and as many usage rows for 30 days at a million keys, 25,000 keys a day), ranked in
- * the database so only the top rows reach the app; off the app's thread on SQLite.
+ * the database so only the top rows reach the app; off the app's thread on SQLite. Keys whose rows
+ * sum to nothing are left out, as in usage_key_window (usage-window.ts), which answers the same
+ * question for the last 30 days through an index.
  */
 export async function tenantTopKeys(db: Database, tenantId: string, from: Date, to: Date, limit: number): Promise<KeyTotals[]> {
   const byId = db.provider === 'sqlite' ? '"keyId"' : '"keyId" COLLATE "C"';
@@ -84,7 +86,8 @@ export async function tenantTopKeys(db: Database, tenantId: string, from: Date, 
         UNION ALL
         SELECT "keyId", 0, "tokens", "spendMicroCents" FROM "usage_daily"
          WHERE "tenantId" = ? AND "bucketStart" >= ? AND "bucketStart" < ?
-      ) t GROUP BY "keyId" ORDER BY SUM("requests") DESC, SUM("spend") DESC, ${byId} ASC LIMIT ?`,
+      ) t GROUP BY "keyId" HAVING SUM("requests") <> 0 OR SUM("tokens") <> 0 OR SUM("spend") <> 0
+      ORDER BY SUM("requests") DESC, SUM("spend") DESC, ${byId} ASC LIMIT ?`,
     [tenantId, from, to, tenantId, from, to, limit],
   );
   return rows.map((row) => ({ keyId: row.keyId, requests: sum(row.requests), tokens: sum(row.tokens), spendMicroCents: sum(row.spend) }));

@@ -96,8 +96,9 @@ export function upsertTenantOutcomes(plan: WritePlan, daily: OutcomeDelta[]): vo
 }
 
 /**
- * Statements that rebuild the three rollups from the per-key rows (the migration's backfill):
- * for data written around the app, such as `npm run bench:seed`.
+ * Statements that rebuild the three rollups from the per-key rows (the migration's backfill), and
+ * mark the window of the last 30 days for a rebuild (rollUsageWindow does it): for data written
+ * around the app, such as `npm run bench:seed`.
  */
 export function rebuildUsageRollupsSql(provider: DatabaseProvider): string[] {
   // SQLite stores times as ISO 8601 text: the month of 2026-12-10T... starts at 2026-12-01T00:00:00.000+00:00.
@@ -105,6 +106,7 @@ export function rebuildUsageRollupsSql(provider: DatabaseProvider): string[] {
     provider === 'sqlite'
       ? `substr("bucketStart", 1, 8) || '01T00:00:00.000+00:00'`
       : `date_trunc('month', "bucketStart" AT TIME ZONE 'UTC') AT TIME ZONE 'UTC'`;
+  const epoch = provider === 'sqlite' ? `'1970-01-01T00:00:00.000+00:00'` : `'1970-01-01 00:00:00+00'`;
   return [
     'DELETE FROM "usage_tenant_daily"',
     `INSERT INTO "usage_tenant_daily" ("tenantId", "bucketStart", "requestsOk", "requestsFailed", "tokens", "spendMicroCents")
@@ -117,6 +119,8 @@ export function rebuildUsageRollupsSql(provider: DatabaseProvider): string[] {
     'DELETE FROM "usage_tenant_outcomes_daily"',
     `INSERT INTO "usage_tenant_outcomes_daily" ("tenantId", "bucketStart", "outcome", "requests")
        SELECT "tenantId", "bucketStart", "outcome", SUM("requests") FROM "usage_outcomes_daily" GROUP BY "tenantId", "bucketStart", "outcome"`,
+    // The per-key window of the last 30 days (usage-window.ts): back to never built, so the next roll rebuilds it.
+    `UPDATE "usage_window_state" SET "startDay" = ${epoch}, "endDay" = ${epoch}`,
   ];
 }
 

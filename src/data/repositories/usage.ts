@@ -13,11 +13,12 @@ import { WritePlan } from '../write-plan';
 import { compareText } from './batching';
 import { ownerRowsFrom } from './owner-rows';
 import { tenantDailyTotals, upsertUsageRollups } from './usage-rollups';
+import { planWindowDeltas, planWindowShareLock } from './usage-window';
 import { firstSeenBy, type NewClientAddress, planVisibility } from './visibility-writes';
 
 const byKey = <T extends { keyId: string }>(a: T, b: T) => compareText(a.keyId, b.keyId);
 
-type SqlDatabase = Pick<Database, 'write' | 'sql' | 'prisma'>;
+type SqlDatabase = Pick<Database, 'write' | 'sql' | 'prisma' | 'provider'>;
 
 function upsertRollups(plan: WritePlan, table: 'usage_hourly' | 'usage_daily', rollups: RollupDelta[]): void {
   const name = Prisma.raw(`"${table}"`); // one of two constants, never input
@@ -82,6 +83,25 @@ function addKeyCounters(db: SqlDatabase, plan: WritePlan, keys: KeyUsageDelta[])
           WHEN v."period" IS NOT NULL AND (k."budgetPeriodStart" IS NULL OR k."budgetPeriodStart" < v."period") THEN v."period"
           ELSE k."budgetPeriodStart" END
       FROM v WHERE k."id" = v."id"`,
+    // The same per row, without the VALUES list and join (about 10 µs a key less on the writer thread).
+    sqliteRow: `UPDATE "api_keys" SET
+        "requestsOk" = "requestsOk" + ?2,
+        "requestsFailed" = "requestsFailed" + ?3,
+        "tokens" = "tokens" + ?4,
+        "spendMicroCents" = "spendMicroCents" + ?5,
+        "lastUsedAt" = CASE WHEN ?6 IS NOT NULL AND ("lastUsedAt" IS NULL OR "lastUsedAt" < ?6) THEN ?6 ELSE "lastUsedAt" END,
+        "budgetSpentMicroCents" = CASE
+          WHEN ?7 IS NULL THEN "budgetSpentMicroCents"
+          WHEN "budgetPeriodStart" = ?7 THEN "budgetSpentMicroCents" + ?8
+          WHEN "budgetPeriodStart" IS NULL OR "budgetPeriodStart" < ?7 THEN ?8
+          ELSE "budgetSpentMicroCents" END,
+        "budgetCeilingMicroCents" = CASE
+          WHEN ?7 IS NOT NULL AND ("budgetPeriodStart" IS NULL OR "budgetPeriodStart" < ?7) THEN 0
+          ELSE "budgetCeilingMicroCents" END,
+        "budgetPeriodStart" = CASE
+          WHEN ?7 IS NOT NULL AND ("budgetPeriodStart" IS NULL OR "budgetPeriodStart" < ?7) THEN ?7
+          ELSE "budgetPeriodStart" END
+      WHERE "id" = ?1`,
   });
 }
 
@@ -99,10 +119,12 @@ export async function writeUsageBatch(db: SqlDatabase, batch: UsageBatch): Promi
   plan.execute(Prisma.sql`INSERT INTO "usage_batches" ("id", "writtenAt") VALUES (${batch.id}, ${new Date()})`);
   const lock = db.sql.lockApiKeys(keys.map((k) => k.keyId));
   if (lock) plan.execute(lock);
+  planWindowShareLock(db, plan);
   addKeyCounters(db, plan, keys);
   upsertRollups(plan, 'usage_hourly', batch.hourly);
   upsertRollups(plan, 'usage_daily', batch.daily);
   upsertUsageRollups(plan, batch.daily);
+  planWindowDeltas(db, plan, batch.daily, batch.outcomesDaily);
   const newClientAddresses = planVisibility(db, plan, batch);
   try {
     await db.write(plan);
