@@ -91,7 +91,11 @@ export function presentClientAddresses(addresses: ClientAddress[]): z.infer<type
   };
 }
 
-const presentUsageRow = (row: TenantUsageRow) => ({
+/** GET /usage's answer: the range and grouping, and the rows. */
+export type TenantUsageJson = z.infer<typeof tenantUsageSchema>;
+
+/** One tenant usage row as the API answers it (only the fields of the grouping). */
+export const presentUsageRow = (row: TenantUsageRow): TenantUsageJson['data'][number] => ({
   ...(row.date !== undefined ? { date: row.date } : {}),
   ...(row.keyId !== undefined ? { keyId: row.keyId, keyName: row.keyName ?? null } : {}),
   ...(row.model !== undefined ? { model: row.model } : {}),
@@ -100,11 +104,6 @@ const presentUsageRow = (row: TenantUsageRow) => ({
   tokens: row.tokens,
   costCents: microCentsToCents(row.spendMicroCents),
 });
-
-/** Tenant usage rows as the API answers them (only the fields of the grouping). */
-export function presentTenantUsage(range: { from: string; to: string; groupBy: UsageGroupBy }, rows: TenantUsageRow[]): z.infer<typeof tenantUsageSchema> {
-  return { ...range, data: rows.map(presentUsageRow) };
-}
 
 /** Tenant usage as CSV: what the row groups, requests, one column per outcome code, tokens, cost. */
 export function tenantUsageCsv(groupBy: UsageGroupBy, rows: TenantUsageRow[]): CsvTable {

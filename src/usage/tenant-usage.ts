@@ -8,6 +8,7 @@ import { chunks } from '../data/repositories/batching';
 import { keysOutcomeCounts, tenantModelOutcomes, tenantOutcomesByDay, tenantTopKeys } from '../data/repositories/outcomes';
 import { tenantDailyUsage } from '../data/repositories/usage';
 import { windowTopKeys } from '../data/repositories/usage-window';
+import { mapInSlices } from '../lib/slices';
 import { addOutcome, type OutcomeCounts, outcomeTotals, zeroOutcomes } from './outcome-report';
 
 const DAY_MS = 86_400_000;
@@ -82,7 +83,7 @@ async function byKey(db: Database, tenantId: string, from: number, end: number):
   // The last 30 days come from the per-key window: one statement through an index.
   const window = await windowTopKeys(db, tenantId, from, end - DAY_MS, MAX_USAGE_ROWS);
   if (window) {
-    return window.map((key) => {
+    return mapInSlices(window, (key) => {
       const outcomes = zeroOutcomes();
       for (const [outcome, requests] of key.outcomes) addOutcome(outcomes, outcome, requests);
       const { requests } = outcomeTotals(outcomes);

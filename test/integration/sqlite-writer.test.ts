@@ -130,7 +130,8 @@ describe('planned writes on SQLite', () => {
       const columns = (await t.ctx.database.prisma.$queryRawUnsafe<{ name: string }[]>(`SELECT "name" FROM pragma_table_info('${table}')`)).map((c) => c.name);
       const shown = columns.filter((c) => !['id', 'keyId', 'tenantId', 'updatedAt', 'createdAt', 'name', 'secretHash', 'last4', 'prefix'].includes(c));
       return t.ctx.database.prisma.$queryRawUnsafe<Record<string, string>[]>(
-        `SELECT ${shown.map((c) => `quote("${c}") AS "${c}"`).join(', ')} FROM "${table}" WHERE "${column}" = ? ORDER BY rowid`,
+        // Ordered by every column shown (some tables have no rowid).
+        `SELECT ${shown.map((c) => `quote("${c}") AS "${c}"`).join(', ')} FROM "${table}" WHERE "${column}" = ? ORDER BY ${shown.map((_, i) => i + 1).join(', ')}`,
         id,
       );
     };

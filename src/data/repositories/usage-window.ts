@@ -24,6 +24,7 @@ import type { OutcomeDelta, RollupDelta } from '../../usage/usage-batch';
 import type { Database } from '../database';
 import { WritePlan } from '../write-plan';
 import { compareText } from './batching';
+import { mapInSlices } from '../../lib/slices';
 import type { KeyTotals } from './outcomes';
 
 const DAY_MS = 86_400_000;
@@ -235,7 +236,7 @@ export async function windowTopKeys(db: Pick<Database, 'reads' | 'provider'>, te
     [tenantId, limit],
   );
   if ((await readWindowState(db)).endDay !== state.endDay) return null;
-  return rows.map((row) => {
+  return mapInSlices(rows, (row) => {
     const outcomes = new Map<string, number>();
     for (const part of row.outcomes ? row.outcomes.split(',') : []) {
       const at = part.lastIndexOf('=');

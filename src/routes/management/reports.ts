@@ -6,10 +6,11 @@ import { listAuditEvents } from '../../data/repositories/audit-events';
 import { keyStats } from '../../data/repositories/key-list';
 import { validationError } from '../../errors';
 import { sendCsv } from '../../http/csv-response';
+import { sendJsonList } from '../../http/json-list-response';
 import { paginationSchema } from '../../keys/key-input';
 import { dayStart } from '@keyward/guard';
 import { parseInput } from '../../lib/validation';
-import { presentTenantUsage, tenantUsageCsv } from '../../presenters/activity-presenter';
+import { presentUsageRow, tenantUsageCsv, type TenantUsageJson } from '../../presenters/activity-presenter';
 import { auditEventsCsv } from '../../presenters/audit-csv';
 import { presentAuditEvent } from '../../presenters/audit-presenter';
 import { MAX_USAGE_RANGE_DAYS, tenantUsage, USAGE_GROUPS } from '../../usage/tenant-usage';
@@ -82,12 +83,13 @@ export function reportsRouter(ctx: AppContext, guard: RequestHandler): Router {
     const query = parseInput(usageQuerySchema, req.query);
     const { from, to } = usageRange(query);
     const rows = await tenantUsage(ctx.database, callingKey(req).tenantId, { from, to, groupBy: query.groupBy });
-    const range = { from: isoDay(from), to: isoDay(to), groupBy: query.groupBy };
+    const range: Omit<TenantUsageJson, 'data'> = { from: isoDay(from), to: isoDay(to), groupBy: query.groupBy };
     if (query.format === 'csv') {
       sendCsv(res, `keyward-usage-${range.groupBy}-${range.from}-${range.to}.csv`, tenantUsageCsv(query.groupBy, rows));
       return;
     }
-    res.json(presentTenantUsage(range, rows));
+    // Up to 10,000 rows (4 MB of JSON): written a slice at a time, so the app's thread serves /api between them.
+    await sendJsonList(res, range, 'data', rows, presentUsageRow);
   });
 
   return router;

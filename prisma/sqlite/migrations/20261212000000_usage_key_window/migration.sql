@@ -1,6 +1,8 @@
 -- Each key's usage over the trailing 30 UTC days, kept with every usage batch and rolled forward
 -- each day by the app (src/data/repositories/usage-window.ts). The state starts at the epoch: the
--- app's first roll fills the tables from usage_daily and usage_outcomes_daily.
+-- app's first roll fills the tables from usage_daily and usage_outcomes_daily. WITHOUT ROWID (not
+-- something Prisma writes; its schema cannot say it): rows are stored in their primary key's
+-- B-tree, so an upsert and a key's outcome rows are one descent instead of an index and a table.
 
 -- CreateTable
 CREATE TABLE "usage_key_window" (
@@ -9,7 +11,7 @@ CREATE TABLE "usage_key_window" (
     "requests" BIGINT NOT NULL DEFAULT 0,
     "tokens" BIGINT NOT NULL DEFAULT 0,
     "spendMicroCents" BIGINT NOT NULL DEFAULT 0
-);
+) WITHOUT ROWID;
 
 -- CreateTable
 CREATE TABLE "usage_key_window_outcomes" (
@@ -18,7 +20,7 @@ CREATE TABLE "usage_key_window_outcomes" (
     "requests" BIGINT NOT NULL DEFAULT 0,
 
     PRIMARY KEY ("keyId", "outcome")
-);
+) WITHOUT ROWID;
 
 -- CreateTable
 CREATE TABLE "usage_window_state" (

@@ -1,0 +1,75 @@
+/**
+ * sendJsonList (src/http/json-list-response.ts): the bytes res.json() would send, whatever the
+ * number of items against the slice size; the event loop is free between slices; a client that
+ * leaves mid-answer (a raw socket closed after the first bytes) ends the handler instead of
+ * leaving it waiting for a drain that never comes.
+ */
+import net from 'node:net';
+import express from 'express';
+import request from 'supertest';
+import { sendJsonList } from '../../src/http/json-list-response';
+import { listen } from '../helpers/listen';
+
+const item = (i: number) => ({ id: `k${i}`, name: i % 7 === 0 ? `quote " \\ ✓ ${i}` : null, n: i, nested: { a: [i, -i] } });
+
+describe('sendJsonList', () => {
+  it.each([0, 1, 499, 500, 501, 1201])('answers exactly what res.json() answers for %i items', async (count) => {
+    const items = Array.from({ length: count }, (_, i) => i);
+    const app = express();
+    app.get('/stream', async (_req, res) => sendJsonList(res, { from: '2026-11-01', to: '2026-11-30' }, 'data', items, item));
+    app.get('/json', (_req, res) => void res.json({ from: '2026-11-01', to: '2026-11-30', data: items.map(item) }));
+    const [streamed, whole] = [await request(app).get('/stream'), await request(app).get('/json')];
+    expect(streamed.status).toBe(200);
+    expect(streamed.headers['content-type']).toBe('application/json; charset=utf-8');
+    expect(streamed.text).toBe(whole.text);
+  });
+
+  it('lets other callbacks run between slices', async () => {
+    const items = Array.from({ length: 5000 }, (_, i) => i);
+    let ticks = 0;
+    const app = express();
+    app.get('/stream', async (_req, res) => {
+      // Counts turns of the event loop while the answer is written.
+      let writing = true;
+      const turn = () => {
+        if (!writing) return;
+        ticks += 1;
+        setImmediate(turn);
+      };
+      setImmediate(turn);
+      await sendJsonList(res, {}, 'data', items, item);
+      writing = false;
+    });
+    const res = await request(app).get('/stream');
+    expect(JSON.parse(res.text).data).toHaveLength(5000);
+    // Ten slices, the loop turning between them (written at once, it could not turn).
+    expect(ticks).toBeGreaterThanOrEqual(9);
+  });
+
+  it('ends the handler when the client leaves mid-answer', async () => {
+    // Big enough to fill the socket's buffers long before the end.
+    const items = Array.from({ length: 200_000 }, (_, i) => i);
+    let finished: (outcome: string) => void = () => undefined;
+    const handlerDone = new Promise<string>((resolve) => (finished = resolve));
+    const app = express();
+    app.get('/stream', async (_req, res) => {
+      await sendJsonList(res, {}, 'data', items, item);
+      finished(res.writableEnded ? 'ended' : 'left');
+    });
+    const server = await listen(app);
+    try {
+      const { port } = new URL(server.url);
+      const socket = net.connect(Number(port), '127.0.0.1');
+      await new Promise((resolve) => socket.once('connect', resolve));
+      socket.write('GET /stream HTTP/1.1\r\nHost: x\r\n\r\n');
+      // Read the first bytes, then stop reading and leave.
+      await new Promise((resolve) => socket.once('data', resolve));
+      socket.pause();
+      socket.destroy();
+      const outcome = await Promise.race([handlerDone, new Promise<string>((resolve) => setTimeout(() => resolve('still waiting'), 5000))]);
+      expect(outcome).toBe('left');
+    } finally {
+      await server.close();
+    }
+  });
+});
