@@ -220,7 +220,9 @@ async function main(): Promise<void> {
   const runs = Number(values.runs);
   const seconds = Number(values.seconds);
   const rate = Number(values.rate);
-  const child = fork(__filename, process.argv.slice(2), { env: { ...process.env, KEYWARD_BENCH_PAGES_SERVER: '1' }, stdio: 'inherit' });
+  // BENCH_NODE_FLAGS (for example --cpu-prof) go to the app's process, as with npm run bench.
+  const execArgv = process.env.BENCH_NODE_FLAGS ? process.env.BENCH_NODE_FLAGS.split(' ') : [];
+  const child = fork(__filename, process.argv.slice(2), { env: { ...process.env, KEYWARD_BENCH_PAGES_SERVER: '1' }, stdio: 'inherit', execArgv });
   const ready = await new Promise<Ready>((resolve, reject) => {
     child.on('message', (message: Ready) => message.type === 'ready' && resolve(message));
     child.once('exit', (code) => reject(new Error(`the server stopped (exit ${code})`)));
