@@ -101,6 +101,30 @@ describe.each(availableProviders)('usage storage on %s', (provider) => {
     expect(key.ledger).toMatchObject({ quotaCeiling: 7, budgetCeilingMicroCents: 120 });
   });
 
+  it('lowers the ceilings of many keys in one write, each kind with its period, and leaves a ceiling whose period moved on', async () => {
+    const ids = await Promise.all(Array.from({ length: 5 }, () => newKey({ usageLimit: 1000, budget: { limitCents: 100, period: 'monthly' } })));
+    for (const id of ids) {
+      await raiseCeiling(t.ctx.database, id, 'quota', 0, 500);
+      await raiseCeiling(t.ctx.database, id, 'budget', DEC, 9000);
+    }
+    let writes = 0;
+    const counted = { ...t.ctx.database, write: (plan: Parameters<typeof t.ctx.database.write>[0]) => ((writes += 1), t.ctx.database.write(plan)) };
+    await lowerCeilings(counted, [
+      ...ids.map((keyId, i) => ({ keyId, kind: 'quota' as const, periodStart: 0, ceiling: 10 + i })),
+      // The last key's budget period is DEC: a NOV entry must not touch it.
+      ...ids.map((keyId, i) => ({ keyId, kind: 'budget' as const, periodStart: i === 4 ? NOV : DEC, ceiling: 100 + i })),
+    ]);
+    expect(writes).toBe(1);
+    const ledgers = await Promise.all(ids.map(async (id) => (await stored(id)).ledger));
+    expect(ledgers.map((l) => [l.quotaCeiling, l.budgetCeilingMicroCents])).toEqual([
+      [10, 100],
+      [11, 101],
+      [12, 102],
+      [13, 103],
+      [14, 9000],
+    ]);
+  });
+
   it('keeps a daily or monthly quota\'s ceiling with its period: a newer period starts over, an older one changes nothing', async () => {
     const id = await newKey({ usageLimit: 1000, usageLimitPeriod: 'daily' });
     const day1 = Date.UTC(2026, 10, 29);

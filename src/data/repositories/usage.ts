@@ -195,24 +195,48 @@ export async function raiseCeiling(db: Pick<Database, 'write'>, keyId: string, k
   await db.write(plan);
 }
 
-/** Sets ceilings back to the usage a cleanly stopping process counted. */
+/**
+ * Sets ceilings back to the usage a cleanly stopping process counted: one write whatever the
+ * number of keys (a ceiling of each kind, in a statement per kind; on SQLite on the writer thread).
+ * Before, a statement per key on the app's thread: about 2 s of a stop at 20,000 cached keys.
+ * A ceiling whose period has moved on (a newer period's row) is left alone.
+ */
 export async function lowerCeilings(
-  db: Pick<Database, 'transaction'>,
+  db: Pick<Database, 'write' | 'sql'>,
   entries: { keyId: string; kind: CounterKind; periodStart: number; ceiling: number }[],
 ): Promise<void> {
-  await db.transaction(async (tx) => {
-    for (const entry of [...entries].sort(byKey)) {
-      if (entry.kind === 'quota' && entry.periodStart === 0) {
-        await tx.$executeRaw`UPDATE "api_keys" SET "quotaCeiling" = ${entry.ceiling} WHERE "id" = ${entry.keyId}`;
-      } else if (entry.kind === 'quota') {
-        await tx.$executeRaw`UPDATE "api_keys" SET "quotaCeiling" = ${entry.ceiling}
-          WHERE "id" = ${entry.keyId} AND "quotaPeriodStart" = ${new Date(entry.periodStart)}`;
-      } else {
-        await tx.$executeRaw`UPDATE "api_keys" SET "budgetCeilingMicroCents" = ${entry.ceiling}
-          WHERE "id" = ${entry.keyId} AND "budgetPeriodStart" = ${new Date(entry.periodStart)}`;
-      }
-    }
-  });
+  const sorted = [...entries].sort(byKey);
+  const bigint = db.sql.cast('bigint');
+  const timestamp = db.sql.cast('timestamp');
+  const plan = new WritePlan();
+  plan.executeRows(
+    sorted.filter((e) => e.kind === 'quota' && e.periodStart === 0).map((e) => [e.keyId, e.ceiling]),
+    {
+      casts: [null, bigint],
+      build: (values) => Prisma.sql`WITH v ("id", "ceiling") AS (VALUES ${values})
+        UPDATE "api_keys" AS k SET "quotaCeiling" = v."ceiling" FROM v WHERE k."id" = v."id"`,
+      sqliteRow: 'UPDATE "api_keys" SET "quotaCeiling" = ?2 WHERE "id" = ?1',
+    },
+  );
+  plan.executeRows(
+    sorted.filter((e) => e.kind === 'quota' && e.periodStart !== 0).map((e) => [e.keyId, plan.time(e.periodStart), e.ceiling]),
+    {
+      casts: [null, timestamp, bigint],
+      build: (values) => Prisma.sql`WITH v ("id", "period", "ceiling") AS (VALUES ${values})
+        UPDATE "api_keys" AS k SET "quotaCeiling" = v."ceiling" FROM v WHERE k."id" = v."id" AND k."quotaPeriodStart" = v."period"`,
+      sqliteRow: 'UPDATE "api_keys" SET "quotaCeiling" = ?3 WHERE "id" = ?1 AND "quotaPeriodStart" = ?2',
+    },
+  );
+  plan.executeRows(
+    sorted.filter((e) => e.kind === 'budget').map((e) => [e.keyId, plan.time(e.periodStart), e.ceiling]),
+    {
+      casts: [null, timestamp, bigint],
+      build: (values) => Prisma.sql`WITH v ("id", "period", "ceiling") AS (VALUES ${values})
+        UPDATE "api_keys" AS k SET "budgetCeilingMicroCents" = v."ceiling" FROM v WHERE k."id" = v."id" AND k."budgetPeriodStart" = v."period"`,
+      sqliteRow: 'UPDATE "api_keys" SET "budgetCeilingMicroCents" = ?3 WHERE "id" = ?1 AND "budgetPeriodStart" = ?2',
+    },
+  );
+  await db.write(plan);
 }
 
 export interface UsageTotals {
