@@ -18,8 +18,12 @@ export function csvCell(value: unknown): string {
   return NEEDS_QUOTES.test(text) ? `"${text.replace(/"/g, '""')}"` : text;
 }
 
+/** One row as a line, ending with CRLF. */
+export function csvLine(row: readonly unknown[]): string {
+  return `${row.map(csvCell).join(',')}\r\n`;
+}
+
 /** A whole document: the header row, then one line per row, each ending with CRLF. */
 export function toCsv(header: string[], rows: unknown[][]): string {
-  const lines = [header, ...rows].map((row) => row.map(csvCell).join(','));
-  return `${lines.join('\r\n')}\r\n`;
+  return [header, ...rows].map(csvLine).join('');
 }

@@ -119,14 +119,14 @@ export function keyActivityRoutes({ ctx, pages }: DashboardDeps): Router {
     const key = await visibleKey(ctx, req, req.params.id as string);
     const { filters, ipError } = logFilters(logQuerySchema.parse(req.query), MAX_EXPORT);
     const page = ipError ? { rows: [] } : await requestLogPage(db, key.tenantId, key.id, filters);
-    sendCsv(res, `keyward-requests-${key.id}.csv`, requestLogCsv(page.rows));
+    await sendCsv(res, `keyward-requests-${key.id}.csv`, requestLogCsv(page.rows));
   });
 
   router.get('/keys/:id/usage.csv', signedIn, requireTenant(pages), async (req, res) => {
     const key = await visibleKey(ctx, req, req.params.id as string);
     const report = await keyUsageReport({ database: ctx.database, limits: ctx.limits }, key, ctx.dashboard.clock().getTime());
     const rows = keyDailyRows(report);
-    sendCsv(res, `keyward-usage-${key.id}-${rows[0]?.date}-${rows[rows.length - 1]?.date}.csv`, tenantUsageCsv('day', rows));
+    await sendCsv(res, `keyward-usage-${key.id}-${rows[0]?.date}-${rows[rows.length - 1]?.date}.csv`, tenantUsageCsv('day', rows));
   });
 
   return router;

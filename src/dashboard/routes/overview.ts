@@ -67,7 +67,7 @@ export function overviewRoutes({ ctx, pages }: DashboardDeps): Router {
     const to = dayStart(ctx.dashboard.clock().getTime());
     const from = to - 29 * DAY_MS;
     const rows = await tenantUsage(ctx.database, viewer.tenant.id, { from, to, groupBy });
-    sendCsv(res, `keyward-usage-${groupBy}-${isoDay(from)}-${isoDay(to)}.csv`, tenantUsageCsv(groupBy, rows));
+    await sendCsv(res, `keyward-usage-${groupBy}-${isoDay(from)}-${isoDay(to)}.csv`, tenantUsageCsv(groupBy, rows));
   });
 
   router.post('/tenant', signedIn, (req, res) => {

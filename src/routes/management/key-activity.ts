@@ -79,7 +79,7 @@ export function keyActivityRouter(ctx: AppContext): Router {
     }
     // An export of more than MAX_EXPORT rows continues from this cursor.
     if (page.nextCursor) res.setHeader('X-Next-Cursor', page.nextCursor);
-    sendCsv(res, `keyward-requests-${key.id}.csv`, requestLogCsv(page.rows));
+    await sendCsv(res, `keyward-requests-${key.id}.csv`, requestLogCsv(page.rows));
   });
 
   router.get('/:id/ips', async (req, res) => {

@@ -6,7 +6,7 @@ import { listAuditEvents } from '../../data/repositories/audit-events';
 import { keyStats } from '../../data/repositories/key-list';
 import { validationError } from '../../errors';
 import { sendCsv } from '../../http/csv-response';
-import { sendJsonList } from '../../http/json-list-response';
+import { sendJsonList } from '../../http/sliced-response';
 import { paginationSchema } from '../../keys/key-input';
 import { dayStart } from '@keyward/guard';
 import { parseInput } from '../../lib/validation';
@@ -72,7 +72,7 @@ export function reportsRouter(ctx: AppContext, guard: RequestHandler): Router {
       size: query.size,
     });
     if (query.format === 'csv') {
-      sendCsv(res, 'keyward-audit-events.csv', auditEventsCsv(rows.map(presentAuditEvent)));
+      await sendCsv(res, 'keyward-audit-events.csv', auditEventsCsv(rows.map(presentAuditEvent)));
       return;
     }
     res.json({ data: rows.map(presentAuditEvent), total, totalCapped, page: query.page, size: query.size });
@@ -85,7 +85,7 @@ export function reportsRouter(ctx: AppContext, guard: RequestHandler): Router {
     const rows = await tenantUsage(ctx.database, callingKey(req).tenantId, { from, to, groupBy: query.groupBy });
     const range: Omit<TenantUsageJson, 'data'> = { from: isoDay(from), to: isoDay(to), groupBy: query.groupBy };
     if (query.format === 'csv') {
-      sendCsv(res, `keyward-usage-${range.groupBy}-${range.from}-${range.to}.csv`, tenantUsageCsv(query.groupBy, rows));
+      await sendCsv(res, `keyward-usage-${range.groupBy}-${range.from}-${range.to}.csv`, tenantUsageCsv(query.groupBy, rows));
       return;
     }
     // Up to 10,000 rows (4 MB of JSON): written a slice at a time, so the app's thread serves /api between them.

@@ -1,5 +1,5 @@
 /**
- * sendJsonList (src/http/json-list-response.ts): the bytes res.json() would send, whatever the
+ * sendJsonList and sendCsv (src/http/sliced-response.ts, csv-response.ts): the bytes res.json() would send, whatever the
  * number of items against the slice size; the event loop is free between slices; a client that
  * leaves mid-answer (a raw socket closed after the first bytes) ends the handler instead of
  * leaving it waiting for a drain that never comes.
@@ -7,7 +7,9 @@
 import net from 'node:net';
 import express from 'express';
 import request from 'supertest';
-import { sendJsonList } from '../../src/http/json-list-response';
+import { sendCsv } from '../../src/http/csv-response';
+import { toCsv } from '../../src/lib/csv';
+import { sendJsonList } from '../../src/http/sliced-response';
 import { listen } from '../helpers/listen';
 
 const item = (i: number) => ({ id: `k${i}`, name: i % 7 === 0 ? `quote " \\ ✓ ${i}` : null, n: i, nested: { a: [i, -i] } });
@@ -22,6 +24,23 @@ describe('sendJsonList', () => {
     expect(streamed.status).toBe(200);
     expect(streamed.headers['content-type']).toBe('application/json; charset=utf-8');
     expect(streamed.text).toBe(whole.text);
+  });
+
+  it.each([0, 1, 500, 501, 1201])('CSV: answers exactly what toCsv() gives for %i rows, with the download headers', async (count) => {
+    const header = ['id', 'name', 'n', 'when'];
+    const rows = Array.from({ length: count }, (_, i) => [`k${i}`, i % 5 === 0 ? `=cmd, "quoted"\r\n${i}` : `plain ${i}`, -i, new Date(Date.UTC(2026, 10, 30, 0, 0, i))]);
+    const app = express();
+    app.get('/csv', async (_req, res) => sendCsv(res, 'usage export.csv', { header, rows }));
+    const res = await request(app).get('/csv').buffer(true).parse((r, done) => {
+      let text = '';
+      r.on('data', (chunk: Buffer) => (text += chunk.toString('utf8')));
+      r.on('end', () => done(null, text));
+    });
+    expect(res.status).toBe(200);
+    expect(res.headers['content-type']).toBe('text/csv; charset=utf-8');
+    expect(res.headers['content-disposition']).toBe('attachment; filename="usage_export.csv"');
+    expect(res.headers['cache-control']).toBe('no-store');
+    expect(res.body).toBe(toCsv(header, rows));
   });
 
   it('lets other callbacks run between slices', async () => {
