@@ -33,6 +33,16 @@ export const WINDOW_DAYS = 30;
 /** Further behind than this, a roll rebuilds the window rather than stepping a day at a time. */
 const MAX_STEP_DAYS = 7;
 
+/** How an insert into usage_key_window adds to a key's row that exists (batches and rolls alike). */
+const ADD_TO_WINDOW = `ON CONFLICT ("keyId") DO UPDATE SET
+  "requests" = "usage_key_window"."requests" + excluded."requests",
+  "tokens" = "usage_key_window"."tokens" + excluded."tokens",
+  "spendMicroCents" = "usage_key_window"."spendMicroCents" + excluded."spendMicroCents"`;
+/** The same for usage_key_window_outcomes. */
+const ADD_TO_OUTCOMES = `ON CONFLICT ("keyId", "outcome") DO UPDATE SET "requests" = "usage_key_window_outcomes"."requests" + excluded."requests"`;
+/** A batch's day `day` (SQL) lies in the window of state `s`. */
+const inWindow = (day: string) => `s."id" = 1 AND ${day} >= s."startDay" AND ${day} <= s."endDay"`;
+
 /** The days the window covers: 00:00 UTC of its first and last day (ms), both included. */
 export interface WindowState {
   startDay: number;
@@ -86,18 +96,11 @@ export function planWindowDeltas(
       build: (values) => Prisma.sql`WITH v ("keyId", "tenantId", "day", "requests", "tokens", "spend") AS (VALUES ${values})
         INSERT INTO "usage_key_window" ("keyId", "tenantId", "requests", "tokens", "spendMicroCents")
         SELECT v."keyId", MIN(v."tenantId"), SUM(v."requests"), SUM(v."tokens"), SUM(v."spend") FROM v, "usage_window_state" s
-         WHERE s."id" = 1 AND v."day" >= s."startDay" AND v."day" <= s."endDay"
-         GROUP BY v."keyId" ORDER BY v."keyId"
-        ON CONFLICT ("keyId") DO UPDATE SET
-          "requests" = "usage_key_window"."requests" + excluded."requests",
-          "tokens" = "usage_key_window"."tokens" + excluded."tokens",
-          "spendMicroCents" = "usage_key_window"."spendMicroCents" + excluded."spendMicroCents"`,
+         WHERE ${Prisma.raw(inWindow('v."day"'))} GROUP BY v."keyId" ORDER BY v."keyId"
+        ${Prisma.raw(ADD_TO_WINDOW)}`,
       sqliteRow: `INSERT INTO "usage_key_window" ("keyId", "tenantId", "requests", "tokens", "spendMicroCents")
-        SELECT ?1, ?2, ?4, ?5, ?6 FROM "usage_window_state" s WHERE s."id" = 1 AND ?3 >= s."startDay" AND ?3 <= s."endDay"
-        ON CONFLICT ("keyId") DO UPDATE SET
-          "requests" = "usage_key_window"."requests" + excluded."requests",
-          "tokens" = "usage_key_window"."tokens" + excluded."tokens",
-          "spendMicroCents" = "usage_key_window"."spendMicroCents" + excluded."spendMicroCents"`,
+        SELECT ?1, ?2, ?4, ?5, ?6 FROM "usage_window_state" s WHERE ${inWindow('?3')}
+        ${ADD_TO_WINDOW}`,
     },
   );
   const byOutcome = [...outcomes].sort((a, b) => compareText(a.keyId, b.keyId) || compareText(a.outcome, b.outcome) || a.bucketStart - b.bucketStart);
@@ -108,12 +111,11 @@ export function planWindowDeltas(
       build: (values) => Prisma.sql`WITH v ("keyId", "outcome", "day", "requests") AS (VALUES ${values})
         INSERT INTO "usage_key_window_outcomes" ("keyId", "outcome", "requests")
         SELECT v."keyId", v."outcome", SUM(v."requests") FROM v, "usage_window_state" s
-         WHERE s."id" = 1 AND v."day" >= s."startDay" AND v."day" <= s."endDay"
-         GROUP BY v."keyId", v."outcome" ORDER BY v."keyId", v."outcome"
-        ON CONFLICT ("keyId", "outcome") DO UPDATE SET "requests" = "usage_key_window_outcomes"."requests" + excluded."requests"`,
+         WHERE ${Prisma.raw(inWindow('v."day"'))} GROUP BY v."keyId", v."outcome" ORDER BY v."keyId", v."outcome"
+        ${Prisma.raw(ADD_TO_OUTCOMES)}`,
       sqliteRow: `INSERT INTO "usage_key_window_outcomes" ("keyId", "outcome", "requests")
-        SELECT ?1, ?2, ?4 FROM "usage_window_state" s WHERE s."id" = 1 AND ?3 >= s."startDay" AND ?3 <= s."endDay"
-        ON CONFLICT ("keyId", "outcome") DO UPDATE SET "requests" = "usage_key_window_outcomes"."requests" + excluded."requests"`,
+        SELECT ?1, ?2, ?4 FROM "usage_window_state" s WHERE ${inWindow('?3')}
+        ${ADD_TO_OUTCOMES}`,
     },
   );
 }
@@ -144,13 +146,10 @@ function planAddDays(plan: WritePlan, first: Date, last: Date, from: Date): void
   plan.execute(Prisma.sql`INSERT INTO "usage_key_window" ("keyId", "tenantId", "requests", "tokens", "spendMicroCents")
     SELECT x."keyId", x."tenantId", x."requests", x."tokens", x."spend" FROM (${keyTotalsOfDays(first, last)}) x
      WHERE (x."requests" <> 0 OR x."tokens" <> 0 OR x."spend" <> 0) AND ${rollsFrom(from)}
-    ON CONFLICT ("keyId") DO UPDATE SET
-      "requests" = "usage_key_window"."requests" + excluded."requests",
-      "tokens" = "usage_key_window"."tokens" + excluded."tokens",
-      "spendMicroCents" = "usage_key_window"."spendMicroCents" + excluded."spendMicroCents"`);
+    ${Prisma.raw(ADD_TO_WINDOW)}`);
   plan.execute(Prisma.sql`INSERT INTO "usage_key_window_outcomes" ("keyId", "outcome", "requests")
     SELECT x."keyId", x."outcome", x."requests" FROM (${outcomeTotalsOfDays(first, last)}) x WHERE ${rollsFrom(from)}
-    ON CONFLICT ("keyId", "outcome") DO UPDATE SET "requests" = "usage_key_window_outcomes"."requests" + excluded."requests"`);
+    ${Prisma.raw(ADD_TO_OUTCOMES)}`);
 }
 
 /** One day forward: from a window ending at `from` to one ending the next day. */
@@ -173,8 +172,7 @@ function planStep(plan: WritePlan, from: number): void {
       SELECT o."keyId" FROM "tenants" t JOIN "usage_outcomes_daily" o ON o."tenantId" = t."id" AND o."bucketStart" = ${leaving}
     ) AND ${rollsFrom(fromDay)}`);
   planAddDays(plan, entering, entering, fromDay);
-  plan.execute(Prisma.sql`UPDATE "usage_window_state" SET "startDay" = ${plan.time(from - (WINDOW_DAYS - 2) * DAY_MS)}, "endDay" = ${entering}
-    WHERE "id" = 1 AND "endDay" = ${fromDay}`);
+  planMoveState(plan, fromDay, from + DAY_MS);
 }
 
 /** The window rebuilt from the daily rows for the days up to `today`. */
@@ -184,7 +182,12 @@ function planRebuild(plan: WritePlan, from: number, today: number): void {
   plan.execute(Prisma.sql`DELETE FROM "usage_key_window" WHERE ${rollsFrom(fromDay)}`);
   plan.execute(Prisma.sql`DELETE FROM "usage_key_window_outcomes" WHERE ${rollsFrom(fromDay)}`);
   planAddDays(plan, first, plan.time(today), fromDay);
-  plan.execute(Prisma.sql`UPDATE "usage_window_state" SET "startDay" = ${first}, "endDay" = ${plan.time(today)}
+  planMoveState(plan, fromDay, today);
+}
+
+/** The state moved from a window ending at `fromDay` to one ending at `endDay`. */
+function planMoveState(plan: WritePlan, fromDay: Date, endDay: number): void {
+  plan.execute(Prisma.sql`UPDATE "usage_window_state" SET "startDay" = ${plan.time(endDay - (WINDOW_DAYS - 1) * DAY_MS)}, "endDay" = ${plan.time(endDay)}
     WHERE "id" = 1 AND "endDay" = ${fromDay}`);
 }
 

@@ -61,48 +61,35 @@ function addKeyCounters(db: SqlDatabase, plan: WritePlan, keys: KeyUsageDelta[])
       period === null ? 0 : (key.budgetSpend.get(period) ?? 0),
     ];
   });
+  // Through the client: every key from a VALUES list `v` joined to `k`; on a SQLite thread, one
+  // plain UPDATE per key with ?1..?8 (about 10 µs a key less than the join): the same SET clause.
+  const values = ['"id"', '"ok"', '"failed"', '"tokens"', '"spend"', '"usedAt"', '"period"', '"periodSpend"'];
   plan.executeRows(rows, {
     casts,
-    build: (values) => Prisma.sql`WITH v ("id", "ok", "failed", "tokens", "spend", "usedAt", "period", "periodSpend") AS (VALUES ${values})
-      UPDATE "api_keys" AS k SET
-        "requestsOk" = k."requestsOk" + v."ok",
-        "requestsFailed" = k."requestsFailed" + v."failed",
-        "tokens" = k."tokens" + v."tokens",
-        "spendMicroCents" = k."spendMicroCents" + v."spend",
-        "lastUsedAt" = CASE WHEN v."usedAt" IS NOT NULL AND (k."lastUsedAt" IS NULL OR k."lastUsedAt" < v."usedAt")
-          THEN v."usedAt" ELSE k."lastUsedAt" END,
-        "budgetSpentMicroCents" = CASE
-          WHEN v."period" IS NULL THEN k."budgetSpentMicroCents"
-          WHEN k."budgetPeriodStart" = v."period" THEN k."budgetSpentMicroCents" + v."periodSpend"
-          WHEN k."budgetPeriodStart" IS NULL OR k."budgetPeriodStart" < v."period" THEN v."periodSpend"
-          ELSE k."budgetSpentMicroCents" END,
-        "budgetCeilingMicroCents" = CASE
-          WHEN v."period" IS NOT NULL AND (k."budgetPeriodStart" IS NULL OR k."budgetPeriodStart" < v."period") THEN 0
-          ELSE k."budgetCeilingMicroCents" END,
-        "budgetPeriodStart" = CASE
-          WHEN v."period" IS NOT NULL AND (k."budgetPeriodStart" IS NULL OR k."budgetPeriodStart" < v."period") THEN v."period"
-          ELSE k."budgetPeriodStart" END
-      FROM v WHERE k."id" = v."id"`,
-    // The same per row, without the VALUES list and join (about 10 µs a key less on the writer thread).
-    sqliteRow: `UPDATE "api_keys" SET
-        "requestsOk" = "requestsOk" + ?2,
-        "requestsFailed" = "requestsFailed" + ?3,
-        "tokens" = "tokens" + ?4,
-        "spendMicroCents" = "spendMicroCents" + ?5,
-        "lastUsedAt" = CASE WHEN ?6 IS NOT NULL AND ("lastUsedAt" IS NULL OR "lastUsedAt" < ?6) THEN ?6 ELSE "lastUsedAt" END,
-        "budgetSpentMicroCents" = CASE
-          WHEN ?7 IS NULL THEN "budgetSpentMicroCents"
-          WHEN "budgetPeriodStart" = ?7 THEN "budgetSpentMicroCents" + ?8
-          WHEN "budgetPeriodStart" IS NULL OR "budgetPeriodStart" < ?7 THEN ?8
-          ELSE "budgetSpentMicroCents" END,
-        "budgetCeilingMicroCents" = CASE
-          WHEN ?7 IS NOT NULL AND ("budgetPeriodStart" IS NULL OR "budgetPeriodStart" < ?7) THEN 0
-          ELSE "budgetCeilingMicroCents" END,
-        "budgetPeriodStart" = CASE
-          WHEN ?7 IS NOT NULL AND ("budgetPeriodStart" IS NULL OR "budgetPeriodStart" < ?7) THEN ?7
-          ELSE "budgetPeriodStart" END
-      WHERE "id" = ?1`,
+    build: (list) => Prisma.sql`WITH v (${Prisma.raw(values.join(', '))}) AS (VALUES ${list})
+      UPDATE "api_keys" AS k SET ${Prisma.raw(keyCounterSets((i) => `v.${values[i]}`, 'k.'))} FROM v WHERE k."id" = v."id"`,
+    sqliteRow: `UPDATE "api_keys" SET ${keyCounterSets((i) => `?${i + 1}`, '')} WHERE "id" = ?1`,
   });
+}
+
+/** addKeyCounters' SET clause: `value(i)` names the row's i-th value, `key` prefixes the key's columns. */
+function keyCounterSets(value: (i: number) => string, key: string): string {
+  const [ok, failed, tokens, spend, usedAt, period, periodSpend] = [1, 2, 3, 4, 5, 6, 7].map(value);
+  const col = (name: string) => `${key}"${name}"`;
+  const newerPeriod = `${period} IS NOT NULL AND (${col('budgetPeriodStart')} IS NULL OR ${col('budgetPeriodStart')} < ${period})`;
+  return `"requestsOk" = ${col('requestsOk')} + ${ok},
+    "requestsFailed" = ${col('requestsFailed')} + ${failed},
+    "tokens" = ${col('tokens')} + ${tokens},
+    "spendMicroCents" = ${col('spendMicroCents')} + ${spend},
+    "lastUsedAt" = CASE WHEN ${usedAt} IS NOT NULL AND (${col('lastUsedAt')} IS NULL OR ${col('lastUsedAt')} < ${usedAt})
+      THEN ${usedAt} ELSE ${col('lastUsedAt')} END,
+    "budgetSpentMicroCents" = CASE
+      WHEN ${period} IS NULL THEN ${col('budgetSpentMicroCents')}
+      WHEN ${col('budgetPeriodStart')} = ${period} THEN ${col('budgetSpentMicroCents')} + ${periodSpend}
+      WHEN ${col('budgetPeriodStart')} IS NULL OR ${col('budgetPeriodStart')} < ${period} THEN ${periodSpend}
+      ELSE ${col('budgetSpentMicroCents')} END,
+    "budgetCeilingMicroCents" = CASE WHEN ${newerPeriod} THEN 0 ELSE ${col('budgetCeilingMicroCents')} END,
+    "budgetPeriodStart" = CASE WHEN ${newerPeriod} THEN ${period} ELSE ${col('budgetPeriodStart')} END`;
 }
 
 /**
