@@ -11,6 +11,7 @@ import { sendCsv } from '../../src/http/csv-response';
 import { toCsv } from '../../src/lib/csv';
 import { sendJsonList } from '../../src/http/sliced-response';
 import { listen } from '../helpers/listen';
+import { loopTurnsDuring } from '../helpers/loop-turns';
 
 const item = (i: number) => ({ id: `k${i}`, name: i % 7 === 0 ? `quote " \\ ✓ ${i}` : null, n: i, nested: { a: [i, -i] } });
 
@@ -48,16 +49,7 @@ describe('sendJsonList', () => {
     let ticks = 0;
     const app = express();
     app.get('/stream', async (_req, res) => {
-      // Counts turns of the event loop while the answer is written.
-      let writing = true;
-      const turn = () => {
-        if (!writing) return;
-        ticks += 1;
-        setImmediate(turn);
-      };
-      setImmediate(turn);
-      await sendJsonList(res, {}, 'data', items, item);
-      writing = false;
+      ticks = await loopTurnsDuring(() => sendJsonList(res, {}, 'data', items, item));
     });
     const res = await request(app).get('/stream');
     expect(JSON.parse(res.text).data).toHaveLength(5000);

@@ -1,4 +1,5 @@
 import { mapInSlices } from '../../src/lib/slices';
+import { loopTurnsDuring } from '../helpers/loop-turns';
 
 describe('mapInSlices', () => {
   it.each([0, 1, 999, 1000, 1001, 3500])('maps %i items in order, like Array.prototype.map', async (count) => {
@@ -7,16 +8,7 @@ describe('mapInSlices', () => {
   });
 
   it('lets the event loop turn between slices', async () => {
-    let turns = 0;
-    let mapping = true;
-    const turn = () => {
-      if (!mapping) return;
-      turns += 1;
-      setImmediate(turn);
-    };
-    setImmediate(turn);
-    await mapInSlices(Array.from({ length: 5000 }, (_, i) => i), (i) => i * 2, 1000);
-    mapping = false;
+    const turns = await loopTurnsDuring(() => mapInSlices(Array.from({ length: 5000 }, (_, i) => i), (i) => i * 2, 1000));
     // Five slices, four turns between them.
     expect(turns).toBeGreaterThanOrEqual(4);
   });
