@@ -8,7 +8,6 @@ import { chunks } from '../data/repositories/batching';
 import { keysOutcomeCounts, tenantModelOutcomes, tenantOutcomesByDay, tenantTopKeys } from '../data/repositories/outcomes';
 import { tenantDailyUsage } from '../data/repositories/usage';
 import { windowTopKeys } from '../data/repositories/usage-window';
-import { mapInSlices } from '../lib/slices';
 import { addOutcome, type OutcomeCounts, outcomeTotals, zeroOutcomes } from './outcome-report';
 
 const DAY_MS = 86_400_000;
@@ -82,14 +81,7 @@ async function keyNames(db: Database, tenantId: string, ids: string[]): Promise<
 async function byKey(db: Database, tenantId: string, from: number, end: number): Promise<TenantUsageRow[]> {
   // The last 30 days come from the per-key window: one statement through an index.
   const window = await windowTopKeys(db, tenantId, from, end - DAY_MS, MAX_USAGE_ROWS);
-  if (window) {
-    return mapInSlices(window, (key) => {
-      const outcomes = zeroOutcomes();
-      for (const [outcome, requests] of key.outcomes) addOutcome(outcomes, outcome, requests);
-      const { requests } = outcomeTotals(outcomes);
-      return { keyId: key.keyId, keyName: key.keyName, requests, outcomes, tokens: key.tokens, spendMicroCents: key.spendMicroCents };
-    });
-  }
+  if (window) return window;
   // Other ranges: summed from the daily rows, ranked and cut at MAX_USAGE_ROWS in the database;
   // then only those keys' outcome rows and names are read.
   const top = await tenantTopKeys(db, tenantId, new Date(from), new Date(end), MAX_USAGE_ROWS);

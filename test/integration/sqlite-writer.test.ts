@@ -128,18 +128,24 @@ describe('planned writes on SQLite', () => {
     // integer, real and NULL differ, and a time is its text), the key and tenant ids left out.
     const rowsOf = async (table: string, column: 'keyId' | 'tenantId' | 'id', id: string) => {
       const columns = (await t.ctx.database.prisma.$queryRawUnsafe<{ name: string }[]>(`SELECT "name" FROM pragma_table_info('${table}')`)).map((c) => c.name);
-      const shown = columns.filter((c) => !['id', 'keyId', 'tenantId', 'updatedAt', 'createdAt', 'name', 'secretHash', 'last4', 'prefix'].includes(c));
+      const shown = columns.filter((c) => !['id', 'keyId', 'tenantId', 'updatedAt', 'createdAt', 'name', 'keyName', 'secretHash', 'last4', 'prefix'].includes(c));
       return t.ctx.database.prisma.$queryRawUnsafe<Record<string, string>[]>(
         // Ordered by every column shown (some tables have no rowid).
         `SELECT ${shown.map((c) => `quote("${c}") AS "${c}"`).join(', ')} FROM "${table}" WHERE "${column}" = ? ORDER BY ${shown.map((_, i) => i + 1).join(', ')}`,
         id,
       );
     };
-    const perKey = ['usage_hourly', 'usage_daily', 'usage_key_monthly', 'usage_outcomes_hourly', 'usage_outcomes_daily', 'usage_models_daily', 'request_log', 'key_client_addresses', 'usage_key_window', 'usage_key_window_outcomes'];
+    const perKey = ['usage_hourly', 'usage_daily', 'usage_key_monthly', 'usage_outcomes_hourly', 'usage_outcomes_daily', 'usage_models_daily', 'request_log', 'key_client_addresses', 'usage_key_window'];
     for (const table of perKey) {
       const stored = await rowsOf(table, 'keyId', thread.keyId);
       expect({ table, rows: stored.length > 0 }).toEqual({ table, rows: true });
       expect({ table, stored }).toEqual({ table, stored: await rowsOf(table, 'keyId', client.keyId) });
+    }
+    // The window row starts with its key's name (different keys: checked apart from the counters).
+    for (const key of [thread, client]) {
+      const [window] = await t.ctx.database.prisma.$queryRawUnsafe<{ keyName: string }[]>('SELECT "keyName" FROM "usage_key_window" WHERE "keyId" = ?', key.keyId);
+      const [named] = await t.ctx.database.prisma.$queryRawUnsafe<{ name: string }[]>('SELECT "name" FROM "api_keys" WHERE "id" = ?', key.keyId);
+      expect(window.keyName).toBe(named.name);
     }
     for (const table of ['usage_tenant_daily', 'usage_tenant_outcomes_daily']) {
       expect({ table, stored: await rowsOf(table, 'tenantId', thread.tenantId) }).toEqual({ table, stored: await rowsOf(table, 'tenantId', client.tenantId) });

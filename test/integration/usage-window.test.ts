@@ -12,8 +12,9 @@ import { writeUsageBatch } from '../../src/data/repositories/usage';
 import { keysOutcomeCounts, tenantTopKeys } from '../../src/data/repositories/outcomes';
 import { readWindowState, rollUsageWindow, WINDOW_DAYS, windowTopKeys } from '../../src/data/repositories/usage-window';
 import { emptyUsageBatch, type OutcomeDelta, type RollupDelta, type UsageBatch } from '../../src/usage/usage-batch';
-import { availableProviders } from '../helpers/databases';
-import { buildTenant, createTestContext, type TestContext } from '../helpers/context';
+import pg from 'pg';
+import { availableProviders, describePostgres } from '../helpers/databases';
+import { buildKeyInput, buildTenant, createTestContext, type TestContext, testActor } from '../helpers/context';
 import { createTestApp } from '../helpers/app';
 
 const DAY_MS = 86_400_000;
@@ -99,7 +100,7 @@ describe.each(availableProviders)('the usage window on %s', (provider) => {
       const counts = (rows: { keyId: string; outcome: string; requests: number }[]) =>
         Object.fromEntries(rows.filter((r) => r.requests !== 0).map((r) => [`${r.keyId} ${r.outcome}`, r.requests]));
       const summed = await keysOutcomeCounts(t.ctx.database, top.map((k) => k.keyId), new Date(startDay), new Date(endDay + DAY_MS));
-      const kept = (window ?? []).flatMap((key) => [...key.outcomes].map(([outcome, requests]) => ({ keyId: key.keyId, outcome, requests })));
+      const kept = (window ?? []).flatMap((key) => Object.entries(key.outcomes).map(([outcome, requests]) => ({ keyId: key.keyId, outcome, requests })));
       expect(counts(kept)).toEqual(counts(summed));
     }
   }
@@ -151,6 +152,76 @@ describe.each(availableProviders)('the usage window on %s', (provider) => {
     }
   });
 
+  /** One request of `outcome` for each key on `day`, as a batch carries it (a refusal writes no usage row). */
+  function requestsOn(day: number, keyIds: string[], tenantId: string, outcome: RequestOutcome = 'ok'): UsageBatch {
+    const admitted = outcome === 'ok';
+    return {
+      ...emptyUsageBatch(),
+      daily: admitted ? keyIds.map((keyId) => ({ keyId, tenantId, bucketStart: day, requestsOk: 1, requestsFailed: 0, tokens: 1, spendMicroCents: 1 })) : [],
+      outcomesDaily: keyIds.map((keyId) => ({ keyId, tenantId, bucketStart: day, outcome, requests: 1 })),
+    };
+  }
+
+  const namesIn = async (tenantId: string, first: number, today: number) =>
+    Object.fromEntries(((await windowTopKeys(t.ctx.database, tenantId, first, today, 1000)) ?? []).map((k) => [k.keyId, k.keyName]));
+
+  it('names each key as it is now: renamed, deleted, entering by a batch, by a day step and by a rebuild', async () => {
+    await resetWindow();
+    const tenantId = tenants[0];
+    const today = START + 300 * DAY_MS;
+    const first = today - (WINDOW_DAYS - 1) * DAY_MS;
+    await rollUsageWindow(t.ctx.database, today);
+    const make = async (name: string) => (await t.ctx.keys.create(tenantId, buildKeyInput({ name }), testActor)).apiKey.id;
+    const [renamed, deleted, stepped] = [await make('before'), await make('deleted'), await make('stepped')];
+    // Into the window by a batch (one admitted, one refused only); `stepped` on tomorrow, not yet in it.
+    await writeUsageBatch(t.ctx.database, requestsOn(today, [renamed], tenantId));
+    await writeUsageBatch(t.ctx.database, requestsOn(today - DAY_MS, [deleted], tenantId, 'rate_limited'));
+    await writeUsageBatch(t.ctx.database, requestsOn(today + DAY_MS, [stepped], tenantId));
+    expect(await namesIn(tenantId, first, today)).toMatchObject({ [renamed]: 'before', [deleted]: 'deleted' });
+    await t.ctx.keys.update(tenantId, renamed, { name: 'after' }, testActor);
+    await t.ctx.keys.delete(tenantId, deleted, testActor);
+    const named = { [renamed]: 'after', [deleted]: null };
+    expect(await namesIn(tenantId, first, today)).toMatchObject(named);
+    // A later batch for a row that exists keeps the name as the triggers left it.
+    await writeUsageBatch(t.ctx.database, requestsOn(today, [renamed, deleted], tenantId));
+    expect(await namesIn(tenantId, first, today)).toMatchObject(named);
+    expect(await rollUsageWindow(t.ctx.database, today + DAY_MS)).toBe('rolled');
+    expect(await namesIn(tenantId, first + DAY_MS, today + DAY_MS)).toMatchObject({ ...named, [stepped]: 'stepped' });
+    await resetWindow();
+    expect(await rollUsageWindow(t.ctx.database, today + DAY_MS)).toBe('rebuilt');
+    expect(await namesIn(tenantId, first + DAY_MS, today + DAY_MS)).toMatchObject({ ...named, [stepped]: 'stepped' });
+  });
+
+  it('keeps names exact when keys are renamed while batches and a roll make their rows', async () => {
+    await resetWindow();
+    const tenantId = tenants[1];
+    let today = START + 400 * DAY_MS;
+    await rollUsageWindow(t.ctx.database, today);
+    for (let round = 0; round < 6; round++) {
+      const ids: string[] = [];
+      for (let i = 0; i < 8; i++) ids.push((await t.ctx.keys.create(tenantId, buildKeyInput({ name: `r${round}-${i} old` }), testActor)).apiKey.id);
+      // Half the keys reach the window by batches (admitted, refused only), half by the roll (tomorrow's rows).
+      await writeUsageBatch(t.ctx.database, requestsOn(today + DAY_MS, ids.slice(4), tenantId));
+      today += DAY_MS;
+      await Promise.all([
+        writeUsageBatch(t.ctx.database, requestsOn(today, ids.slice(0, 2), tenantId)),
+        writeUsageBatch(t.ctx.database, requestsOn(today, ids.slice(2, 4), tenantId, 'key_inactive')),
+        rollUsageWindow(t.ctx.database, today),
+        ...ids.map((id, i) => t.ctx.keys.update(tenantId, id, { name: `r${round}-${i} new` }, testActor)),
+      ]);
+      const names = await namesIn(tenantId, today - (WINDOW_DAYS - 1) * DAY_MS, today);
+      expect(ids.map((id) => names[id])).toEqual(ids.map((_, i) => `r${round}-${i} new`));
+    }
+  });
+
+  it('has a column for every outcome code (a new code without a migration fails here)', async () => {
+    const columns =
+      provider === 'sqlite'
+        ? (await t.ctx.database.reads.all<{ name: string }>(`SELECT "name" FROM pragma_table_info('usage_key_window')`, [])).map((c) => c.name)
+        : (await t.ctx.database.reads.all<{ name: string }>(`SELECT "column_name" AS "name" FROM information_schema.columns WHERE "table_name" = 'usage_key_window'`, [])).map((c) => c.name);
+    expect(columns).toEqual(expect.arrayContaining([...REQUEST_OUTCOMES]));
+  });
+
   it('does not answer for other days: a report of another range, or before the roll, sums the daily rows', async () => {
     await resetWindow();
     const today = START + 200 * DAY_MS;
@@ -163,6 +234,63 @@ describe.each(availableProviders)('the usage window on %s', (provider) => {
     // A clock behind the window's: nothing to do.
     expect(await rollUsageWindow(t.ctx.database, today - DAY_MS)).toBe('ahead');
     expect(await rollUsageWindow(t.ctx.database, today)).toBe('current');
+  });
+});
+
+describePostgres('window names on PostgreSQL, against a rename held open', () => {
+  let t: TestContext;
+  let tenantId: string;
+  let renamer: pg.Client;
+
+  beforeAll(async () => {
+    t = await createTestContext('postgresql');
+    await t.ctx.usageWindow.stop();
+    tenantId = (await buildTenant(t.ctx)).id;
+    renamer = new pg.Client({ connectionString: t.ctx.config.database.url });
+    await renamer.connect();
+  });
+  afterAll(async () => {
+    await renamer.end();
+    await t.close();
+  });
+
+  /**
+   * Renames `keyId` in a transaction of its own, runs `write` meanwhile, commits the rename once
+   * `write` has had time to finish if nothing held it, and returns the window's name afterwards.
+   */
+  async function renamedDuring(keyId: string, write: () => Promise<unknown>): Promise<string | null> {
+    await renamer.query('BEGIN');
+    await renamer.query(`UPDATE "api_keys" SET "name" = 'renamed' WHERE "id" = $1`, [keyId]);
+    const written = write();
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    await renamer.query('COMMIT');
+    await written;
+    const rows = await t.ctx.database.reads.all<{ keyName: string | null }>('SELECT "keyName" FROM "usage_key_window" WHERE "keyId" = ?', [keyId]);
+    return rows[0]?.keyName ?? null;
+  }
+
+  const make = async () => (await t.ctx.keys.create(tenantId, buildKeyInput({ name: 'before' }), testActor)).apiKey.id;
+  const batchOf = (keyId: string, day: number, outcome: RequestOutcome): UsageBatch => ({
+    ...emptyUsageBatch(),
+    daily: outcome === 'ok' ? [{ keyId, tenantId, bucketStart: day, requestsOk: 1, requestsFailed: 0, tokens: 0, spendMicroCents: 0 }] : [],
+    outcomesDaily: [{ keyId, tenantId, bucketStart: day, outcome, requests: 1 }],
+  });
+
+  it.each(['ok', 'rate_limited'] as const)('a batch making the row of a key with an %s request waits for the rename', async (outcome) => {
+    const today = START + 500 * DAY_MS;
+    await t.ctx.database.prisma.usageWindowState.update({ where: { id: 1 }, data: { startDay: new Date(0), endDay: new Date(0) } });
+    await rollUsageWindow(t.ctx.database, today);
+    const keyId = await make();
+    expect(await renamedDuring(keyId, () => writeUsageBatch(t.ctx.database, batchOf(keyId, today, outcome)))).toBe('renamed');
+  });
+
+  it('a roll making the row of a key entering the window waits for the rename', async () => {
+    const today = START + 600 * DAY_MS;
+    await t.ctx.database.prisma.usageWindowState.update({ where: { id: 1 }, data: { startDay: new Date(0), endDay: new Date(0) } });
+    await rollUsageWindow(t.ctx.database, today);
+    const keyId = await make();
+    await writeUsageBatch(t.ctx.database, batchOf(keyId, today + DAY_MS, 'ok'));
+    expect(await renamedDuring(keyId, () => rollUsageWindow(t.ctx.database, today + DAY_MS))).toBe('renamed');
   });
 });
 

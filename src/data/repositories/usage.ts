@@ -104,9 +104,12 @@ export async function writeUsageBatch(db: SqlDatabase, batch: UsageBatch): Promi
   // First: the batch's id. Written again (a retry after a lost commit answer), it fails the
   // transaction, and the caller learns the batch is already in (isBatchAlreadyWritten).
   plan.execute(Prisma.sql`INSERT INTO "usage_batches" ("id", "writtenAt") VALUES (${batch.id}, ${new Date()})`);
-  const lock = db.sql.lockApiKeys(keys.map((k) => k.keyId));
-  if (lock) plan.execute(lock);
+  // The window's state first, then the rows of every key the batch writes a window row for
+  // (refusals only included; see usage-window.ts, NAME_OF). In this order a roll waiting for the
+  // state never waits behind a rename that waits for this batch's key rows.
   planWindowShareLock(db, plan);
+  const lock = db.sql.lockApiKeys([...new Set([...keys.map((k) => k.keyId), ...batch.outcomesDaily.map((o) => o.keyId)])]);
+  if (lock) plan.execute(lock);
   addKeyCounters(db, plan, keys);
   upsertRollups(plan, 'usage_hourly', batch.hourly);
   upsertRollups(plan, 'usage_daily', batch.daily);
