@@ -77,6 +77,11 @@ export interface ClientAddressDelta {
   firstSeenAt: number;
   lastSeenAt: number;
   requests: number;
+  /**
+   * True when this process moved the pair's stored lastSeenAt less than a minute ago (see
+   * VisibilityAggregate): it is left as stored (a pair not stored yet still gets lastSeenAt).
+   */
+  keepLastSeen?: boolean;
 }
 
 /** Attempts naming no key from one address in one UTC day (`blocked`: refused as a blocked guesser). */

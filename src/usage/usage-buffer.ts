@@ -24,7 +24,7 @@ export type { Counts, KeyUsageDelta, RollupDelta, UsageBatch, UsageSink } from '
 export interface UsageBufferOptions {
   /** Default 1000 ms. */
   intervalMs?: number;
-  /** lastUsedAt is written at most this often per key (default 60 s). */
+  /** lastUsedAt is written at most this often per key, and lastSeenAt per (key, client address) (default 60 s). */
   lastUsedEveryMs?: number;
   onError?: (error: unknown) => void;
   /**
@@ -71,7 +71,7 @@ export class UsageBuffer implements UsageRecorder {
   ) {
     this.intervalMs = options.intervalMs ?? 1000;
     this.lastUsedEveryMs = options.lastUsedEveryMs ?? 60_000;
-    this.visibility = new VisibilityAggregate({ ...DEFAULT_VISIBILITY_LIMITS, ...options.limits });
+    this.visibility = new VisibilityAggregate({ ...DEFAULT_VISIBILITY_LIMITS, ...options.limits }, this.lastUsedEveryMs);
   }
 
   record(event: UsageEvent): void {
@@ -192,6 +192,7 @@ export class UsageBuffer implements UsageRecorder {
       if (at > stale) break;
       this.lastUsedWritten.delete(keyId);
     }
+    this.visibility.written(batch);
     const requests = batch.keys.reduce((sum, key) => sum + key.requestsOk + key.requestsFailed, 0);
     const refused = batch.outcomesDaily.reduce((sum, o) => sum + (ADMITTED.has(o.outcome) ? 0 : o.requests), 0);
     this.options.onWritten?.({ requests, refused, ms: performance.now() - started });

@@ -14,6 +14,11 @@
  *   day and process; attempts from further addresses (a guesser spraying fresh IPv6 addresses) are
  *   counted under the address `other`, so totals stay exact and the table grows by a bounded
  *   number of rows a day.
+ *
+ * A pair's stored lastSeenAt is moved at most once per `lastSeenEveryMs` (a minute) by each
+ * process, as a key's lastUsedAt is: the column is in two indexes, and moving it on every write
+ * cost about half of the pair's upsert (13 µs of the writer's time per pair and flush on SQLite).
+ * Request counts are written every time.
  */
 import { dayStart, hourStart, type RefusalEvent, type RequestFacts, type RequestOutcome, type UnknownKeyAttempt, type UsageEvent } from '@keyward/guard';
 import type {
@@ -43,6 +48,9 @@ export interface DroppedRows {
   clientAddressRequests: number;
 }
 
+/** Pairs whose lastSeenAt writes are remembered (the oldest are forgotten first: written again, no harm). */
+const MAX_LAST_SEEN_WRITTEN = 100_000;
+
 /** The address unknown-key attempts past `maxUnknownAddresses` are counted under. */
 export const OTHER_ADDRESSES = 'other';
 
@@ -67,8 +75,13 @@ export class VisibilityAggregate {
   /** Addresses given rows of their own on `unknownDay` (by this process). */
   private unknownAddresses = new Set<string>();
   private unknownDay = 0;
+  /** When this process last moved each pair's stored lastSeenAt (the events' time), oldest first. */
+  private readonly lastSeenWritten = new Map<string, number>();
 
-  constructor(private readonly limits: VisibilityLimits = DEFAULT_VISIBILITY_LIMITS) {}
+  constructor(
+    private readonly limits: VisibilityLimits = DEFAULT_VISIBILITY_LIMITS,
+    private readonly lastSeenEveryMs = 60_000,
+  ) {}
 
   /** An admitted request (ok, failed or client_closed), with what it used. */
   admitted(event: UsageEvent): void {
@@ -197,7 +210,7 @@ export class VisibilityAggregate {
       outcomesDaily: [...this.outcomesDaily.values()],
       models: [...this.models.values()],
       requestLog: this.requestLog,
-      clientAddresses: [...this.clientAddresses.values()],
+      clientAddresses: this.addressesToWrite(),
       unknownKeys: [...this.unknownKeys.values()],
     };
     this.outcomesHourly = new Map();
@@ -207,6 +220,38 @@ export class VisibilityAggregate {
     this.clientAddresses = new Map();
     this.unknownKeys = new Map();
     return batch;
+  }
+
+  /** The pairs to write, each marked to keep its stored lastSeenAt when this process moved it within lastSeenEveryMs. */
+  private addressesToWrite(): ClientAddressDelta[] {
+    const addresses: ClientAddressDelta[] = [];
+    for (const [id, address] of this.clientAddresses) {
+      const written = this.lastSeenWritten.get(id);
+      if (written !== undefined && address.lastSeenAt - written < this.lastSeenEveryMs) address.keepLastSeen = true;
+      addresses.push(address);
+    }
+    return addresses;
+  }
+
+  /**
+   * A batch taken from here was written: the pairs whose lastSeenAt it moved are remembered, and
+   * those moved more than lastSeenEveryMs before the latest are forgotten (they suppress nothing).
+   */
+  written(batch: VisibilityBatch): void {
+    let latest = Number.NEGATIVE_INFINITY;
+    for (const address of batch.clientAddresses) {
+      if (address.keepLastSeen) continue;
+      const id = `${address.keyId}\u0000${address.ip}`;
+      latest = Math.max(latest, address.lastSeenAt);
+      // Re-inserted so the map stays in write order: the oldest entries come first.
+      this.lastSeenWritten.delete(id);
+      this.lastSeenWritten.set(id, address.lastSeenAt);
+    }
+    const stale = latest - this.lastSeenEveryMs;
+    for (const [id, at] of this.lastSeenWritten) {
+      if (at > stale && this.lastSeenWritten.size <= MAX_LAST_SEEN_WRITTEN) break;
+      this.lastSeenWritten.delete(id);
+    }
   }
 
   /** What the bounds left out since the last call, or null when nothing was. */

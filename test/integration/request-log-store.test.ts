@@ -116,6 +116,25 @@ describe.each(availableProviders)('request visibility storage on %s', (provider)
     expect(attempts.find((a) => a.ip === '192.0.2.66')).toEqual({ ip: '192.0.2.66', attempts: 6, blockedAttempts: 3, lastSeenAt: new Date(now - 1000) });
   });
 
+  it('leaves the stored last-seen time of a pair marked keepLastSeen (counts and first-seen still move), and still inserts a new one', async () => {
+    const id = await newKey();
+    const pair = (ip: string, first: number, last: number, keepLastSeen?: boolean) => ({ keyId: id, tenantId, ip, firstSeenAt: first, lastSeenAt: last, requests: 2, ...(keepLastSeen ? { keepLastSeen } : {}) });
+    const first = await writeUsageBatch(t.ctx.database, { ...emptyUsageBatch(), clientAddresses: [pair('192.0.2.20', now - 5000, now - 4000)] });
+    expect(first.newClientAddresses.map((a) => a.ip)).toEqual(['192.0.2.20']);
+    const second = await writeUsageBatch(t.ctx.database, {
+      ...emptyUsageBatch(),
+      clientAddresses: [pair('192.0.2.20', now - 6000, now - 1000, true), pair('192.0.2.21', now - 3000, now - 2000, true), pair('192.0.2.22', now - 3000, now - 500)],
+    });
+    // New pairs are found in both statements; a new pair marked to keep its time gets it all the same.
+    expect(second.newClientAddresses.map((a) => a.ip).sort()).toEqual(['192.0.2.21', '192.0.2.22']);
+    const stored = await t.ctx.database.prisma.keyClientAddress.findMany({ where: { keyId: id }, orderBy: { ip: 'asc' } });
+    expect(stored.map((a) => [a.ip, a.firstSeenAt.getTime(), a.lastSeenAt.getTime(), Number(a.requests)])).toEqual([
+      ['192.0.2.20', now - 6000, now - 4000, 4],
+      ['192.0.2.21', now - 3000, now - 2000, 2],
+      ['192.0.2.22', now - 3000, now - 500, 2],
+    ]);
+  });
+
   it('pages a key\'s log newest first with a cursor: no duplicates, no gaps, while rows keep arriving', async () => {
     const id = await newKey();
     const other = await newKey();

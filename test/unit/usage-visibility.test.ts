@@ -194,3 +194,43 @@ describe('UsageBuffer: bounded memory, exact counts', () => {
     expect([...retried.unknownKeys, ...newer.unknownKeys].map((u) => u.attempts)).toEqual([1, 1]);
   });
 });
+
+describe("UsageBuffer: a client address's last-seen time", () => {
+  const pairs = (batch: UsageBatch) => Object.fromEntries(batch.clientAddresses.map((a) => [`${a.keyId} ${a.ip}`, [a.requests, a.lastSeenAt, a.keepLastSeen === true]]));
+
+  it("moves a pair's stored lastSeenAt at most once a minute per process, counting every request; a batch sent again moves it as it would have", async () => {
+    const sink = new MemorySink();
+    const buffer = new UsageBuffer(sink, { onError: () => undefined });
+    const seen = async (t: number, ips: string[]) => {
+      for (const ip of ips) buffer.record(buildUsageEvent({ at: t, ip }));
+      await buffer.flush();
+      return sink.batches.length > 0 ? pairs(sink.batches[sink.batches.length - 1]) : {};
+    };
+    expect(await seen(at, ['192.0.2.1'])).toEqual({ 'k1 192.0.2.1': [1, at, false] });
+    // Within the minute: counted, the stored time kept; a pair new to this process moves its own.
+    expect(await seen(at + 30_000, ['192.0.2.1', '192.0.2.2'])).toEqual({ 'k1 192.0.2.1': [1, at + 30_000, true], 'k1 192.0.2.2': [1, at + 30_000, false] });
+    expect(await seen(at + 59_999, ['192.0.2.1'])).toEqual({ 'k1 192.0.2.1': [1, at + 59_999, true] });
+    // A minute after the last time it was moved: moved again.
+    expect(await seen(at + 60_000, ['192.0.2.1', '192.0.2.2'])).toEqual({ 'k1 192.0.2.1': [1, at + 60_000, false], 'k1 192.0.2.2': [1, at + 60_000, true] });
+    // A batch whose write failed is sent again as it was (moving the time), before the next one (which keeps it).
+    sink.failures = 1;
+    buffer.record(buildUsageEvent({ at: at + 130_000, ip: '192.0.2.2' }));
+    await buffer.flush();
+    expect(sink.batches).toHaveLength(4);
+    expect(await seen(at + 131_000, ['192.0.2.2'])).toEqual({ 'k1 192.0.2.2': [1, at + 131_000, true] });
+    expect(pairs(sink.batches[4])).toEqual({ 'k1 192.0.2.2': [1, at + 130_000, false] });
+  });
+
+  it('remembers at most 100,000 pairs (the oldest forgotten first)', async () => {
+    const sink = new MemorySink();
+    const buffer = new UsageBuffer(sink, { limits: { maxClientAddresses: 200_000, maxLogRows: 0 }, onDropped: () => undefined });
+    const ip = (i: number) => `10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}`;
+    // 100,001 pairs at one time (none goes stale): the first one written is forgotten.
+    for (let i = 0; i <= 100_000; i++) buffer.record(buildUsageEvent({ at, ip: ip(i) }));
+    await buffer.flush();
+    buffer.record(buildUsageEvent({ at: at + 1, ip: ip(0) }));
+    buffer.record(buildUsageEvent({ at: at + 1, ip: ip(1) }));
+    await buffer.flush();
+    expect(pairs(sink.batches[1])).toEqual({ [`k1 ${ip(0)}`]: [1, at + 1, false], [`k1 ${ip(1)}`]: [1, at + 1, true] });
+  });
+});

@@ -41,13 +41,18 @@ function upsertRollups(plan: WritePlan, table: 'usage_hourly' | 'usage_daily', r
  * Adds each key's counters (in one statement per chunk, or per key on a SQLite thread). The budget-period counter is added within
  * the stored period, started over (with its ceiling) when the batch's period is newer, and left
  * alone when the batch's period is older; only a key's newest period in the batch is applied
- * (older spend belongs to a period that has ended). lastUsedAt only moves forward.
+ * (older spend belongs to a period that has ended). lastUsedAt only moves forward; keys without
+ * one to write (it is written at most once a minute) go in a statement that does not set it:
+ * SQLite moves a column's index entries whenever it is set, even to its own value, and
+ * (tenantId, lastUsedAt, id) would be moved for every key on every flush. Both statements find
+ * their rows locked already (lockApiKeys).
  */
 function addKeyCounters(db: SqlDatabase, plan: WritePlan, keys: KeyUsageDelta[]): void {
   const bigint = db.sql.cast('bigint');
   const timestamp = db.sql.cast('timestamp');
-  const casts = [null, bigint, bigint, bigint, bigint, timestamp, timestamp, bigint];
-  const rows = keys.map((key) => {
+  const casts = [null, bigint, bigint, bigint, bigint, timestamp, bigint, timestamp];
+  // lastUsedAt last: a key without one has no value there (a gap in ?1..?n would not bind).
+  const row = (key: KeyUsageDelta) => {
     let period: number | null = null;
     for (const start of key.budgetSpend.keys()) if (period === null || start > period) period = start;
     return [
@@ -56,33 +61,40 @@ function addKeyCounters(db: SqlDatabase, plan: WritePlan, keys: KeyUsageDelta[])
       key.requestsFailed,
       key.tokens,
       key.spendMicroCents,
-      key.lastUsedAt === null ? null : new Date(key.lastUsedAt),
       period === null ? null : plan.time(period),
       period === null ? 0 : (key.budgetSpend.get(period) ?? 0),
+      ...(key.lastUsedAt === null ? [] : [new Date(key.lastUsedAt)]),
     ];
-  });
+  };
   // Through the client: every key from a VALUES list `v` joined to `k`; on a SQLite thread, one
-  // plain UPDATE per key with ?1..?8 (about 10 µs a key less than the join): the same SET clause.
-  const values = ['"id"', '"ok"', '"failed"', '"tokens"', '"spend"', '"usedAt"', '"period"', '"periodSpend"'];
-  plan.executeRows(rows, {
-    casts,
-    build: (list) => Prisma.sql`WITH v (${Prisma.raw(values.join(', '))}) AS (VALUES ${list})
-      UPDATE "api_keys" AS k SET ${Prisma.raw(keyCounterSets((i) => `v.${values[i]}`, 'k.'))} FROM v WHERE k."id" = v."id"`,
-    sqliteRow: `UPDATE "api_keys" SET ${keyCounterSets((i) => `?${i + 1}`, '')} WHERE "id" = ?1`,
-  });
+  // plain UPDATE per key with ?1..?n (about 10 µs a key less than the join): the same SET clause.
+  for (const lastUsed of [true, false]) {
+    const group = keys.filter((key) => (key.lastUsedAt !== null) === lastUsed);
+    if (group.length === 0) continue;
+    const values = ['"id"', '"ok"', '"failed"', '"tokens"', '"spend"', '"period"', '"periodSpend"', ...(lastUsed ? ['"usedAt"'] : [])];
+    plan.executeRows(group.map(row), {
+      casts: casts.slice(0, values.length),
+      build: (list) => Prisma.sql`WITH v (${Prisma.raw(values.join(', '))}) AS (VALUES ${list})
+        UPDATE "api_keys" AS k SET ${Prisma.raw(keyCounterSets((i) => `v.${values[i]}`, 'k.', lastUsed))} FROM v WHERE k."id" = v."id"`,
+      sqliteRow: `UPDATE "api_keys" SET ${keyCounterSets((i) => `?${i + 1}`, '', lastUsed)} WHERE "id" = ?1`,
+    });
+  }
 }
 
-/** addKeyCounters' SET clause: `value(i)` names the row's i-th value, `key` prefixes the key's columns. */
-function keyCounterSets(value: (i: number) => string, key: string): string {
-  const [ok, failed, tokens, spend, usedAt, period, periodSpend] = [1, 2, 3, 4, 5, 6, 7].map(value);
+/**
+ * addKeyCounters' SET clause: `value(i)` names the row's i-th value, `key` prefixes the key's
+ * columns; lastUsedAt is set only with `lastUsed`.
+ */
+function keyCounterSets(value: (i: number) => string, key: string, lastUsed: boolean): string {
+  const [ok, failed, tokens, spend, period, periodSpend] = [1, 2, 3, 4, 5, 6].map(value);
+  const usedAt = value(7);
   const col = (name: string) => `${key}"${name}"`;
   const newerPeriod = `${period} IS NOT NULL AND (${col('budgetPeriodStart')} IS NULL OR ${col('budgetPeriodStart')} < ${period})`;
   return `"requestsOk" = ${col('requestsOk')} + ${ok},
     "requestsFailed" = ${col('requestsFailed')} + ${failed},
     "tokens" = ${col('tokens')} + ${tokens},
     "spendMicroCents" = ${col('spendMicroCents')} + ${spend},
-    "lastUsedAt" = CASE WHEN ${usedAt} IS NOT NULL AND (${col('lastUsedAt')} IS NULL OR ${col('lastUsedAt')} < ${usedAt})
-      THEN ${usedAt} ELSE ${col('lastUsedAt')} END,
+    ${lastUsed ? `"lastUsedAt" = CASE WHEN ${col('lastUsedAt')} IS NULL OR ${col('lastUsedAt')} < ${usedAt} THEN ${usedAt} ELSE ${col('lastUsedAt')} END,` : ''}
     "budgetSpentMicroCents" = CASE
       WHEN ${period} IS NULL THEN ${col('budgetSpentMicroCents')}
       WHEN ${col('budgetPeriodStart')} = ${period} THEN ${col('budgetSpentMicroCents')} + ${periodSpend}

@@ -97,32 +97,41 @@ export type NewClientAddress = Pick<ClientAddressDelta, 'keyId' | 'tenantId' | '
  * Upserts client addresses and returns the pairs that were new. RETURNING reports the row after
  * the statement: a pair was inserted (not updated) exactly when its count equals this batch's
  * count, so detecting new addresses costs no extra statement (same SQL on SQLite and PostgreSQL).
+ * Pairs that keep their stored lastSeenAt (keepLastSeen) go in a statement that does not set it:
+ * SQLite moves a column's index entries whenever the column is set, even to its own value. Two
+ * statements lock these rows in two passes; a batch has already locked its keys' api_keys rows
+ * (lockApiKeys), so two batches with a key in common never reach them at once.
  */
 function upsertClientAddresses(plan: WritePlan, rows: ClientAddressDelta[]): NewClientAddress[] {
   const sorted = [...rows].sort((a, b) => compareText(a.keyId, b.keyId) || compareText(a.ip, b.ip));
   const fresh: NewClientAddress[] = [];
   type Written = { keyId: string; ip: string; requests: bigint | number };
+  const sent = new Map(sorted.map((r) => [`${r.keyId} ${r.ip}`, r]));
   const read = (written: Written[]) => {
-    const sent = new Map(sorted.map((r) => [`${r.keyId} ${r.ip}`, r]));
     for (const row of written) {
       const delta = sent.get(`${row.keyId} ${row.ip}`);
       if (delta && BigInt(row.requests) === BigInt(delta.requests)) fresh.push({ keyId: delta.keyId, tenantId: delta.tenantId, ip: delta.ip });
     }
   };
-  plan.queryRows<Written>(
-    sorted.map((r) => [r.keyId, r.ip, r.tenantId, plan.time(r.firstSeenAt), plan.time(r.lastSeenAt), r.requests]),
-    {
-      // CASE rather than LEAST/GREATEST (PostgreSQL) or MIN/MAX (SQLite): the same SQL on both.
-      build: (values) => Prisma.sql`INSERT INTO "key_client_addresses" AS t ("keyId", "ip", "tenantId", "firstSeenAt", "lastSeenAt", "requests")
-       VALUES ${values}
-       ON CONFLICT ("keyId", "ip") DO UPDATE SET
-         "firstSeenAt" = CASE WHEN excluded."firstSeenAt" < t."firstSeenAt" THEN excluded."firstSeenAt" ELSE t."firstSeenAt" END,
-         "lastSeenAt" = CASE WHEN excluded."lastSeenAt" > t."lastSeenAt" THEN excluded."lastSeenAt" ELSE t."lastSeenAt" END,
-         "requests" = t."requests" + excluded."requests"
-       RETURNING "keyId", "ip", "requests"`,
-    },
-    read,
-  );
+  for (const keep of [false, true]) {
+    const group = sorted.filter((r) => (r.keepLastSeen === true) === keep);
+    if (group.length === 0) continue;
+    // CASE rather than LEAST/GREATEST (PostgreSQL) or MIN/MAX (SQLite): the same SQL on both.
+    const lastSeen = keep ? '' : `"lastSeenAt" = CASE WHEN excluded."lastSeenAt" > t."lastSeenAt" THEN excluded."lastSeenAt" ELSE t."lastSeenAt" END,`;
+    plan.queryRows<Written>(
+      group.map((r) => [r.keyId, r.ip, r.tenantId, plan.time(r.firstSeenAt), plan.time(r.lastSeenAt), r.requests]),
+      {
+        build: (values) => Prisma.sql`INSERT INTO "key_client_addresses" AS t ("keyId", "ip", "tenantId", "firstSeenAt", "lastSeenAt", "requests")
+         VALUES ${values}
+         ON CONFLICT ("keyId", "ip") DO UPDATE SET
+           "firstSeenAt" = CASE WHEN excluded."firstSeenAt" < t."firstSeenAt" THEN excluded."firstSeenAt" ELSE t."firstSeenAt" END,
+           ${Prisma.raw(lastSeen)}
+           "requests" = t."requests" + excluded."requests"
+         RETURNING "keyId", "ip", "requests"`,
+      },
+      read,
+    );
+  }
   // Filled once the plan has committed.
   return fresh;
 }

@@ -47,3 +47,9 @@ END;
 CREATE TRIGGER "usage_key_window_name_delete" AFTER DELETE ON "api_keys" BEGIN
     UPDATE "usage_key_window" SET "keyName" = NULL WHERE "keyId" = OLD."id";
 END;
+-- A row a usage batch inserts without a name (the writer thread's statement) is named here: the key
+-- is looked up for a row inserted only, not every time a batch adds to a row (an upsert fires
+-- INSERT triggers only when it inserts).
+CREATE TRIGGER "usage_key_window_name_insert" AFTER INSERT ON "usage_key_window" WHEN NEW."keyName" IS NULL BEGIN
+    UPDATE "usage_key_window" SET "keyName" = (SELECT "name" FROM "api_keys" WHERE "id" = NEW."keyId") WHERE "keyId" = NEW."keyId";
+END;
