@@ -17,5 +17,5 @@ export async function sendCsv(res: Response, filename: string, table: CsvTable):
   res.setHeader('Content-Type', 'text/csv; charset=utf-8');
   res.setHeader('Content-Disposition', `attachment; filename="${filename.replace(/[^A-Za-z0-9._-]/g, '_')}"`);
   // Up to 10,000 rows: written a slice at a time (see sliced-response.ts); the bytes of toCsv().
-  await writeSliced(res, csvLine(table.header), table.rows, csvLine, '', '');
+  await writeSliced(res, csvLine(table.header), table.rows, (slice) => slice.map(csvLine).join(''), '');
 }
