@@ -40,6 +40,20 @@ describe.each(availableProviders)('usage storage on %s', (provider) => {
   });
   afterAll(async () => t.close());
 
+  it('writes a batch of 70,000 keys (more than one statement may bind: a batch after a long outage)', async () => {
+    const id = await newKey();
+    const big = batch(id, tenantId, 2);
+    // Keys deleted meanwhile (no rows) are skipped; their outcome counts are still written.
+    for (let i = 0; i < 70_000; i++) {
+      const keyId = `gone-${i}`;
+      big.keys.push({ keyId, tenantId, requestsOk: 1, requestsFailed: 0, tokens: 0, spendMicroCents: 0, budgetSpend: new Map(), lastUsedAt: null });
+      if (i % 10 === 0) big.outcomesDaily.push({ keyId, tenantId, bucketStart: DAY, outcome: 'rate_limited', requests: 1 });
+    }
+    await writeUsageBatch(t.ctx.database, big);
+    expect((await stored(id)).usage).toMatchObject({ requestsOk: 2, requestsFailed: 1, tokens: 20 });
+    expect(await t.ctx.database.prisma.usageOutcomeDaily.count({ where: { keyId: { startsWith: 'gone-' } } })).toBe(7_000);
+  }, 60_000);
+
   it('adds counters and rollups atomically; lastUsedAt only moves forward', async () => {
     const id = await newKey();
     await writeUsageBatch(t.ctx.database, batch(id, tenantId, 5, { lastUsedAt: HOUR + 60_000 }));

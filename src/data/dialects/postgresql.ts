@@ -83,8 +83,10 @@ export const postgresqlDialect: Dialect = {
 
   lockApiKeys(ids) {
     // Two instances flushing overlapping keys take the row locks in the same order: no deadlock.
+    // One array parameter, whatever the number of keys: a list of one parameter per key fails past
+    // 65,535 (a batch that gathered that many keys during an outage could never be written).
     if (ids.length === 0) return null;
-    return Prisma.sql`SELECT "id" FROM "api_keys" WHERE "id" IN (${Prisma.join(ids)}) ORDER BY "id" FOR UPDATE`;
+    return Prisma.sql`SELECT "id" FROM "api_keys" WHERE "id" = ANY(${ids}::text[]) ORDER BY "id" FOR UPDATE`;
   },
 
   async lockKeyChanges(tx) {
