@@ -76,6 +76,19 @@ export function requestFacts(
   };
 }
 
+/**
+ * What a maxCost or maxTokens hook answered, as a whole non-negative number (none: 0). A NaN
+ * or an infinity throws (the check fails, nothing is counted): reserved or charged, it would reach
+ * the usage batch, which the database refuses every time it is sent again.
+ */
+function bound(option: 'maxCost' | 'maxTokens', value: number | undefined | null): number {
+  if (value === undefined || value === null) return 0;
+  if (typeof value !== 'number' || !Number.isFinite(value)) {
+    throw new TypeError(`apiKeyAuth: the ${option} option must return a finite number or undefined (got ${typeof value === 'number' ? value : typeof value}).`);
+  }
+  return Math.max(0, Math.ceil(value));
+}
+
 /** What an HTTP guard takes from its options to read a request. */
 export interface HttpAttemptHooks {
   model(req: Request): string | undefined;
@@ -124,8 +137,8 @@ export class HttpAttempt implements GuardAttempt {
 
   bounds(key: ApiKeyRecord): { costMicroCents: number; tokens: number } {
     return {
-      costMicroCents: Math.max(0, Math.ceil(this.hooks.maxCost?.(this.req, key) ?? 0)),
-      tokens: Math.max(0, Math.ceil(this.hooks.maxTokens?.(this.req, key) ?? 0)),
+      costMicroCents: bound('maxCost', this.hooks.maxCost?.(this.req, key)),
+      tokens: bound('maxTokens', this.hooks.maxTokens?.(this.req, key)),
     };
   }
 

@@ -1,6 +1,8 @@
 import type { ApiKeyRecord } from '../keys/key-types';
 import { type AuthenticatedKey, holdsScope, type ReportedUsage } from './authenticated-key';
 
+const REPORTED_FIELDS = ['promptTokens', 'completionTokens', 'tokens', 'costMicroCents'] as const satisfies readonly (keyof ReportedUsage)[];
+
 /** `req.apiKey`: one per guarded request (a class, so the per-request allocation stays small). */
 export class RequestKey implements AuthenticatedKey {
   readonly id: string;
@@ -44,6 +46,14 @@ export class RequestKey implements AuthenticatedKey {
   }
 
   reportUsage(usage: ReportedUsage): void {
+    // A NaN or an infinity would reach the usage batch, which the database then refuses every
+    // time it is sent again, and no usage of any key would be written after it: refused here.
+    for (const field of REPORTED_FIELDS) {
+      const value = usage[field];
+      if (value !== undefined && value !== null && (typeof value !== 'number' || !Number.isFinite(value))) {
+        throw new TypeError(`reportUsage: ${field} must be a finite number (got ${typeof value === 'number' ? value : typeof value}).`);
+      }
+    }
     // Negative values correct earlier reports (an estimate replaced by the provider's count).
     const tokens = (usage.tokens ?? 0) + (usage.promptTokens ?? 0) + (usage.completionTokens ?? 0);
     this.usage.tokens = Math.max(0, this.usage.tokens + tokens);
