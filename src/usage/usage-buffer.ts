@@ -18,6 +18,7 @@
 import { ADMITTED_OUTCOMES, dayStart, hourStart, type RefusalEvent, type UnknownKeyAttempt, type UsageEvent, type UsageRecorder } from '@keyward/guard';
 import { type Counts, type KeyUsageDelta, newBatchId, type RollupDelta, type UsageBatch, type UsageSink } from './usage-batch';
 import { DEFAULT_VISIBILITY_LIMITS, type DroppedRows, VisibilityAggregate, type VisibilityLimits } from './visibility-aggregate';
+import { WriteTimes } from './write-times';
 
 export type { Counts, KeyUsageDelta, RollupDelta, UsageBatch, UsageSink } from './usage-batch';
 
@@ -55,7 +56,7 @@ export class UsageBuffer implements UsageRecorder {
   private hourly = new Map<number, Map<string, RollupDelta>>();
   private daily = new Map<number, Map<string, RollupDelta>>();
   private readonly visibility: VisibilityAggregate;
-  private readonly lastUsedWritten = new Map<string, number>();
+  private readonly lastUsedWritten: WriteTimes;
   /** A batch whose write failed, sent again as it is before anything newer. */
   private unsent: UsageBatch | null = null;
   private timer: NodeJS.Timeout | null = null;
@@ -71,6 +72,7 @@ export class UsageBuffer implements UsageRecorder {
   ) {
     this.intervalMs = options.intervalMs ?? 1000;
     this.lastUsedEveryMs = options.lastUsedEveryMs ?? 60_000;
+    this.lastUsedWritten = new WriteTimes(this.lastUsedEveryMs);
     this.visibility = new VisibilityAggregate({ ...DEFAULT_VISIBILITY_LIMITS, ...options.limits }, this.lastUsedEveryMs);
   }
 
@@ -85,8 +87,7 @@ export class UsageBuffer implements UsageRecorder {
     if (event.budgetPeriodStart !== null && event.costMicroCents > 0) {
       key.budgetSpend.set(event.budgetPeriodStart, (key.budgetSpend.get(event.budgetPeriodStart) ?? 0) + event.costMicroCents);
     }
-    const written = this.lastUsedWritten.get(event.keyId);
-    if (written === undefined || event.at - written >= this.lastUsedEveryMs) key.lastUsedAt = Math.max(key.lastUsedAt ?? 0, event.at);
+    if (this.lastUsedWritten.due(event.keyId, event.at)) key.lastUsedAt = Math.max(key.lastUsedAt ?? 0, event.at);
     add(this.rollup(this.hourly, event, hourStart(event.at)), okCount, event.tokens, event.costMicroCents);
     add(this.rollup(this.daily, event, dayStart(event.at)), okCount, event.tokens, event.costMicroCents);
     this.visibility.admitted(event);
@@ -176,22 +177,8 @@ export class UsageBuffer implements UsageRecorder {
       this.options.onError?.(error);
       return false;
     }
-    let latest = Number.NEGATIVE_INFINITY;
-    for (const key of batch.keys) {
-      if (key.lastUsedAt === null) continue;
-      latest = Math.max(latest, key.lastUsedAt);
-      // Re-inserted so the map stays in write order: the oldest entries come first.
-      this.lastUsedWritten.delete(key.keyId);
-      this.lastUsedWritten.set(key.keyId, key.lastUsedAt);
-    }
-    // An entry older than lastUsedEveryMs suppresses nothing any more: dropped, so the map holds
-    // only keys used within that time (it grew with every key ever used).
-    // (Measured in the events' own time, the latest use written.)
-    const stale = latest - this.lastUsedEveryMs;
-    for (const [keyId, at] of this.lastUsedWritten) {
-      if (at > stale) break;
-      this.lastUsedWritten.delete(keyId);
-    }
+    for (const key of batch.keys) if (key.lastUsedAt !== null) this.lastUsedWritten.wrote(key.keyId, key.lastUsedAt);
+    this.lastUsedWritten.forgetStale();
     this.visibility.written(batch);
     const requests = batch.keys.reduce((sum, key) => sum + key.requestsOk + key.requestsFailed, 0);
     const refused = batch.outcomesDaily.reduce((sum, o) => sum + (ADMITTED.has(o.outcome) ? 0 : o.requests), 0);

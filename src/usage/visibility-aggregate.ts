@@ -29,6 +29,7 @@ import type {
   UnknownKeyDelta,
   VisibilityBatch,
 } from './usage-batch';
+import { WriteTimes } from './write-times';
 
 export interface VisibilityLimits {
   /** Request-log rows waiting for a write (default 10,000: 10,000 requests/s at the 1 s interval). */
@@ -75,13 +76,15 @@ export class VisibilityAggregate {
   /** Addresses given rows of their own on `unknownDay` (by this process). */
   private unknownAddresses = new Set<string>();
   private unknownDay = 0;
-  /** When this process last moved each pair's stored lastSeenAt (the events' time), oldest first. */
-  private readonly lastSeenWritten = new Map<string, number>();
+  /** When this process last moved each pair's stored lastSeenAt. */
+  private readonly lastSeenWritten: WriteTimes;
 
   constructor(
     private readonly limits: VisibilityLimits = DEFAULT_VISIBILITY_LIMITS,
-    private readonly lastSeenEveryMs = 60_000,
-  ) {}
+    lastSeenEveryMs = 60_000,
+  ) {
+    this.lastSeenWritten = new WriteTimes(lastSeenEveryMs, MAX_LAST_SEEN_WRITTEN);
+  }
 
   /** An admitted request (ok, failed or client_closed), with what it used. */
   admitted(event: UsageEvent): void {
@@ -222,12 +225,11 @@ export class VisibilityAggregate {
     return batch;
   }
 
-  /** The pairs to write, each marked to keep its stored lastSeenAt when this process moved it within lastSeenEveryMs. */
+  /** The pairs to write, each marked to keep its stored lastSeenAt when this process moved it less than a minute (lastSeenEveryMs) before. */
   private addressesToWrite(): ClientAddressDelta[] {
     const addresses: ClientAddressDelta[] = [];
     for (const [id, address] of this.clientAddresses) {
-      const written = this.lastSeenWritten.get(id);
-      if (written !== undefined && address.lastSeenAt - written < this.lastSeenEveryMs) address.keepLastSeen = true;
+      if (!this.lastSeenWritten.due(id, address.lastSeenAt)) address.keepLastSeen = true;
       addresses.push(address);
     }
     return addresses;
@@ -238,20 +240,10 @@ export class VisibilityAggregate {
    * those moved more than lastSeenEveryMs before the latest are forgotten (they suppress nothing).
    */
   written(batch: VisibilityBatch): void {
-    let latest = Number.NEGATIVE_INFINITY;
     for (const address of batch.clientAddresses) {
-      if (address.keepLastSeen) continue;
-      const id = `${address.keyId}\u0000${address.ip}`;
-      latest = Math.max(latest, address.lastSeenAt);
-      // Re-inserted so the map stays in write order: the oldest entries come first.
-      this.lastSeenWritten.delete(id);
-      this.lastSeenWritten.set(id, address.lastSeenAt);
+      if (!address.keepLastSeen) this.lastSeenWritten.wrote(`${address.keyId}\u0000${address.ip}`, address.lastSeenAt);
     }
-    const stale = latest - this.lastSeenEveryMs;
-    for (const [id, at] of this.lastSeenWritten) {
-      if (at > stale && this.lastSeenWritten.size <= MAX_LAST_SEEN_WRITTEN) break;
-      this.lastSeenWritten.delete(id);
-    }
+    this.lastSeenWritten.forgetStale();
   }
 
   /** What the bounds left out since the last call, or null when nothing was. */

@@ -1,4 +1,5 @@
 import type { Request, Response } from 'express';
+import { notFinite } from '../lib/finite';
 import { presentedKey } from './credentials';
 import type { ApiKeyRecord } from '../keys/key-types';
 import type { RequestFacts } from '../usage/usage-types';
@@ -77,15 +78,13 @@ export function requestFacts(
 }
 
 /**
- * What a maxCost or maxTokens hook answered, as a whole non-negative number (none: 0). A NaN
- * or an infinity throws (the check fails, nothing is counted): reserved or charged, it would reach
- * the usage batch, which the database refuses every time it is sent again.
+ * What a maxCost or maxTokens hook answered, as a whole non-negative number (none: 0). A NaN or
+ * an infinity throws (the check fails, nothing is counted; see lib/finite.ts).
  */
 function bound(option: 'maxCost' | 'maxTokens', value: number | undefined | null): number {
   if (value === undefined || value === null) return 0;
-  if (typeof value !== 'number' || !Number.isFinite(value)) {
-    throw new TypeError(`apiKeyAuth: the ${option} option must return a finite number or undefined (got ${typeof value === 'number' ? value : typeof value}).`);
-  }
+  const bad = notFinite(value);
+  if (bad !== null) throw new TypeError(`apiKeyAuth: the ${option} option must return a finite number or undefined (got ${bad}).`);
   return Math.max(0, Math.ceil(value));
 }
 

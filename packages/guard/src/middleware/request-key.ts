@@ -1,4 +1,5 @@
 import type { ApiKeyRecord } from '../keys/key-types';
+import { notFinite } from '../lib/finite';
 import { type AuthenticatedKey, holdsScope, type ReportedUsage } from './authenticated-key';
 
 const REPORTED_FIELDS = ['promptTokens', 'completionTokens', 'tokens', 'costMicroCents'] as const satisfies readonly (keyof ReportedUsage)[];
@@ -46,13 +47,11 @@ export class RequestKey implements AuthenticatedKey {
   }
 
   reportUsage(usage: ReportedUsage): void {
-    // A NaN or an infinity would reach the usage batch, which the database then refuses every
-    // time it is sent again, and no usage of any key would be written after it: refused here.
+    // Refused here, before anything of this call counts (see lib/finite.ts); none (null) is 0.
     for (const field of REPORTED_FIELDS) {
       const value = usage[field];
-      if (value !== undefined && value !== null && (typeof value !== 'number' || !Number.isFinite(value))) {
-        throw new TypeError(`reportUsage: ${field} must be a finite number (got ${typeof value === 'number' ? value : typeof value}).`);
-      }
+      const bad = value === undefined || value === null ? null : notFinite(value);
+      if (bad !== null) throw new TypeError(`reportUsage: ${field} must be a finite number (got ${bad}).`);
     }
     // Negative values correct earlier reports (an estimate replaced by the provider's count).
     const tokens = (usage.tokens ?? 0) + (usage.promptTokens ?? 0) + (usage.completionTokens ?? 0);
