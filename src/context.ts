@@ -11,7 +11,7 @@ import type { ResolvedConfig } from './config';
 import type { CatalogModel } from './config/model-catalog';
 import { createDashboardServices, type DashboardServices } from './dashboard/dashboard-services';
 import { type Database, openDatabase } from './data/database';
-import { databaseUnavailableReason } from './data/errors';
+import { databaseRefusalReason, databaseUnavailableReason } from './data/errors';
 import { createKeyLookup } from './data/repositories/key-lookup';
 import { deleteKeyChangesBefore, latestKeyChangeId, listKeyChangesAfter } from './data/repositories/key-changes';
 import { writeUsageBatch } from './data/repositories/usage';
@@ -35,6 +35,7 @@ import { TenantService } from './tenants/tenant-service';
 import { ActivityRetention } from './usage/retention';
 import { UsageWindowRoller } from './usage/usage-window-roller';
 import { UsageBuffer } from './usage/usage-buffer';
+import { usageBatchSummary } from './usage/usage-batch';
 import { UserService } from './users/user-service';
 import { type DelivererOptions, WebhookDeliverer } from './webhooks/webhook-deliverer';
 import { WebhookSecretBox } from './webhooks/webhook-secret';
@@ -150,6 +151,12 @@ export function createContext(config: ResolvedConfig, overrides: ContextOverride
       intervalMs: config.api.usageFlushIntervalMs,
       onError: (error) => {
         metrics?.usageWriteFailed();
+        // Refused for what it holds: the code only (a driver's message can quote the batch's values).
+        const refusal = databaseRefusalReason(error);
+        if (refusal) {
+          usageFailures.warn(`usage-refused:${refusal}`, undefined, 'the database refused a usage write for what it holds; writing the rest apart', { reason: refusal });
+          return;
+        }
         // Every interval while the database is away: one line per kind and interval, with a count.
         const reason = databaseUnavailableReason(error);
         const message = 'writing usage failed; kept for the next attempt';
@@ -160,6 +167,14 @@ export function createContext(config: ResolvedConfig, overrides: ContextOverride
         metrics?.usageWriteSucceeded(written);
         const { requests, refused, ms } = written;
         logger.debug({ requests, refused, ms: Math.round(ms) }, 'usage written');
+      },
+      // A batch the database refuses for its data is split until the refused key's part is found;
+      // that part, refused at three writes in a row, is logged with everything it held and dropped.
+      refusedFor: databaseRefusalReason,
+      onSetAside: (part, reason) => {
+        const summary = usageBatchSummary(part);
+        metrics?.usageSetAsideRequests(summary.requests);
+        logger.error({ reason, ...summary }, 'usage the database refuses every time was set aside, not written');
       },
       // A burst past the request log's memory bound: counts stay exact, some log rows are missing.
       // At most one line per interval, with the totals since start (folded lines lose nothing).

@@ -72,6 +72,17 @@ function ownReason(error: Shape): string | null {
   return null;
 }
 
+/** An error and the errors it wraps, outermost first (at most six deep). */
+function* layers(error: unknown): Generator<Shape> {
+  let current: unknown = error;
+  for (let depth = 0; depth < 6 && typeof current === 'object' && current !== null; depth++) {
+    yield current as Shape;
+    // Prisma keeps the driver's error in meta.driverAdapterError, whose cause holds the kind and code.
+    const adapterError = (current as { meta?: { driverAdapterError?: unknown } }).meta?.driverAdapterError;
+    current = adapterError ?? (current as { cause?: unknown }).cause;
+  }
+}
+
 /**
  * A short, secret-free reason when `error` (or an error it wraps) means the database is
  * unreachable, silent or ending connections, e.g. "57P01" or "Query read timeout"; null for any
@@ -80,13 +91,7 @@ function ownReason(error: Shape): string | null {
  */
 export function databaseUnavailableReason(error: unknown): string | null {
   let found: string | null = null;
-  let current: unknown = error;
-  for (let depth = 0; depth < 6 && typeof current === 'object' && current !== null; depth++) {
-    found = ownReason(current as Shape) ?? found;
-    // Prisma keeps the driver's error in meta.driverAdapterError, whose cause holds the kind and code.
-    const adapterError = (current as { meta?: { driverAdapterError?: unknown } }).meta?.driverAdapterError;
-    current = adapterError ?? (current as { cause?: unknown }).cause;
-  }
+  for (const layer of layers(error)) found = ownReason(layer) ?? found;
   return found;
 }
 
@@ -97,6 +102,29 @@ export function databaseUnavailableReason(error: unknown): string | null {
  */
 export function isDatabaseUnavailable(error: unknown): boolean {
   return databaseUnavailableReason(error) !== null;
+}
+
+/**
+ * SQLite result codes and PostgreSQL SQLSTATE classes that refuse a statement for the data it
+ * carries: a constraint (SQLITE_CONSTRAINT_*, class 23), a value out of a column's range or of the
+ * wrong type (SQLITE_MISMATCH, SQLITE_TOOBIG, SQLITE_RANGE, class 22). The same statement with the
+ * same data fails the same way however often it is sent.
+ */
+function isRefusalCode(code: string): boolean {
+  if (code.startsWith('SQLITE_')) return ['SQLITE_CONSTRAINT', 'SQLITE_MISMATCH', 'SQLITE_TOOBIG', 'SQLITE_RANGE'].some((c) => code.startsWith(c));
+  return /^2[23][0-9A-Z]{3}$/.test(code);
+}
+
+/**
+ * The code (e.g. "22003", "SQLITE_CONSTRAINT_NOTNULL") when `error` (or an error it wraps: Prisma's
+ * driverAdapterError, a cause) is the database refusing a statement for its data, so that sending
+ * it again is refused again; null for any other error (an outage, a timeout, a bug of ours).
+ */
+export function databaseRefusalReason(error: unknown): string | null {
+  for (const { code, originalCode } of layers(error)) {
+    for (const candidate of [originalCode, code]) if (typeof candidate === 'string' && isRefusalCode(candidate)) return candidate;
+  }
+  return null;
 }
 
 /** 503 `database_unavailable`: what every request that needed an unavailable database answers. */

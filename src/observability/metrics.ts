@@ -55,6 +55,7 @@ export class KeywardMetrics {
   private readonly usageWriteSeconds: Histogram;
   private readonly usageWritten: Counter;
   private readonly usageWriteFailures: Counter;
+  private readonly usageSetAside: Counter;
   private readonly webhookAttempts: Counter<'result'>;
 
   constructor(private readonly now: () => number = Date.now) {
@@ -135,6 +136,11 @@ export class KeywardMetrics {
     this.usageWriteFailures = new Counter({
       name: 'keyward_usage_write_failures_total',
       help: 'Usage writes that failed (the batch is kept and written by a later attempt).',
+      registers,
+    });
+    this.usageSetAside = new Counter({
+      name: 'keyward_usage_set_aside_requests_total',
+      help: 'Admitted requests whose usage the database refused every time it was sent (logged, not written).',
       registers,
     });
     this.webhookAttempts = new Counter({
@@ -254,6 +260,11 @@ export class KeywardMetrics {
   /** A usage write failed (UsageBuffer's onError); the batch waits for the next one. */
   usageWriteFailed(): void {
     this.usageWriteFailures.inc();
+  }
+
+  /** One key's usage was set aside, refused by the database every time (UsageBuffer's onSetAside). */
+  usageSetAsideRequests(requests: number): void {
+    this.usageSetAside.inc(requests);
   }
 
   /** A webhook delivery attempt ended (WebhookDeliverer's onResult). */

@@ -129,3 +129,59 @@ export function newBatchId(): string {
 export function emptyUsageBatch(): UsageBatch {
   return { id: newBatchId(), keys: [], hourly: [], daily: [], outcomesHourly: [], outcomesDaily: [], models: [], requestLog: [], clientAddresses: [], unknownKeys: [] };
 }
+
+type Owned = { keyId: string } | UnknownKeyDelta;
+
+/** What a part of a batch belongs to: a key, or for attempts naming no key, their address. */
+function ownerOf(row: Owned): string {
+  return 'keyId' in row ? row.keyId : `address ${row.ip}`;
+}
+
+/** The owners (key ids, or "address …" for attempts naming no key) of what a batch holds, sorted. */
+export function usageBatchOwners(batch: UsageBatch): string[] {
+  const lists: readonly (readonly Owned[])[] = [
+    batch.keys, batch.hourly, batch.daily, batch.outcomesHourly, batch.outcomesDaily, batch.models, batch.requestLog, batch.clientAddresses, batch.unknownKeys,
+  ];
+  return [...new Set(lists.flatMap((list) => list.map(ownerOf)))].sort();
+}
+
+/**
+ * The batch in two, by owner (see usageBatchOwners), each with an id of its own; null when all of
+ * it belongs to one owner. UsageBuffer uses it to find what the database refuses in a batch: the
+ * rest is written, and only the refused owner's part is set aside.
+ */
+export function splitUsageBatch(batch: UsageBatch): [UsageBatch, UsageBatch] | null {
+  const owners = usageBatchOwners(batch);
+  if (owners.length < 2) return null;
+  const first = new Set(owners.slice(0, owners.length >> 1));
+  const part = (inFirst: boolean): UsageBatch => {
+    const take = <T extends Owned>(list: T[]) => list.filter((row) => first.has(ownerOf(row)) === inFirst);
+    return {
+      id: newBatchId(),
+      keys: take(batch.keys),
+      hourly: take(batch.hourly),
+      daily: take(batch.daily),
+      outcomesHourly: take(batch.outcomesHourly),
+      outcomesDaily: take(batch.outcomesDaily),
+      models: take(batch.models),
+      requestLog: take(batch.requestLog),
+      clientAddresses: take(batch.clientAddresses),
+      unknownKeys: take(batch.unknownKeys),
+    };
+  };
+  return [part(true), part(false)];
+}
+
+/** What a batch holds, in totals (for a log line: never a secret, no request-log row itself). */
+export function usageBatchSummary(batch: UsageBatch) {
+  const sum = <T>(list: T[], value: (row: T) => number) => list.reduce((total, row) => total + value(row), 0);
+  return {
+    owners: usageBatchOwners(batch),
+    requests: sum(batch.keys, (k) => k.requestsOk + k.requestsFailed),
+    tokens: sum(batch.keys, (k) => k.tokens),
+    spendMicroCents: sum(batch.keys, (k) => k.spendMicroCents),
+    outcomeRequests: sum(batch.outcomesDaily, (o) => o.requests),
+    requestLogRows: batch.requestLog.length,
+    unknownKeyAttempts: sum(batch.unknownKeys, (u) => u.attempts),
+  };
+}

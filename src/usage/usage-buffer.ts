@@ -8,6 +8,13 @@
  * commit went through, the connection did not), the database recognises the id and nothing is
  * counted twice. stop() writes what is left (graceful shutdown).
  *
+ * A batch the database refuses for what it holds (a data error: a number out of a column's range,
+ * a constraint; see the refusedFor option) would fail the same way every time, and being first,
+ * hold back every write after it. So it is split in two by key, and each half sent on its own,
+ * until the part refused is one key's (or one unknown address's): that part is sent again at the
+ * next writes, and after three refusals in a row set aside (onSetAside: logged with its counts,
+ * not written). Everything else is written.
+ *
  * A crash loses what was recorded after the last write that committed began. A write is due at
  * each tick; one that comes due while another runs (a write slower than the interval: a large
  * batch, a busy machine, a database waiting on locks) starts the moment that one ends. So the loss
@@ -16,7 +23,7 @@
  * the ledgers' ceilings.
  */
 import { ADMITTED_OUTCOMES, dayStart, hourStart, type RefusalEvent, type UnknownKeyAttempt, type UsageEvent, type UsageRecorder } from '@keyward/guard';
-import { type Counts, type KeyUsageDelta, newBatchId, type RollupDelta, type UsageBatch, type UsageSink } from './usage-batch';
+import { type Counts, type KeyUsageDelta, newBatchId, type RollupDelta, splitUsageBatch, type UsageBatch, type UsageSink } from './usage-batch';
 import { DEFAULT_VISIBILITY_LIMITS, type DroppedRows, VisibilityAggregate, type VisibilityLimits } from './visibility-aggregate';
 import { WriteTimes } from './write-times';
 
@@ -37,6 +44,22 @@ export interface UsageBufferOptions {
   limits?: Partial<VisibilityLimits>;
   /** When a write takes its batch and the bounds left rows out since the last one. */
   onDropped?: (dropped: DroppedRows) => void;
+  /**
+   * Why the database refused a write for what the batch holds (sending it again fails the same
+   * way), or null when it may succeed later (an outage). Without it, every failure is an outage.
+   */
+  refusedFor?: (error: unknown) => string | null;
+  /** One key's part of a batch, refused by the database every time it was sent: not written. */
+  onSetAside?: (part: UsageBatch, reason: string) => void;
+}
+
+/** Times one key's part of a batch is refused, at consecutive writes, before it is set aside. */
+export const REFUSALS_BEFORE_SET_ASIDE = 3;
+
+/** A batch waiting to be sent again, and how many times in a row the database refused its data. */
+interface Unsent {
+  batch: UsageBatch;
+  refusals: number;
 }
 
 const ADMITTED = new Set<string>(ADMITTED_OUTCOMES);
@@ -57,8 +80,8 @@ export class UsageBuffer implements UsageRecorder {
   private daily = new Map<number, Map<string, RollupDelta>>();
   private readonly visibility: VisibilityAggregate;
   private readonly lastUsedWritten: WriteTimes;
-  /** A batch whose write failed, sent again as it is before anything newer. */
-  private unsent: UsageBatch | null = null;
+  /** Batches whose write failed, sent again as they are, in order, before anything newer. */
+  private unsent: Unsent[] = [];
   private timer: NodeJS.Timeout | null = null;
   private flushing: Promise<void> = Promise.resolve();
   /** A write waiting for the one in flight to end; flushes asked for meanwhile join it. */
@@ -145,13 +168,47 @@ export class UsageBuffer implements UsageRecorder {
   }
 
   private async writeOnce(): Promise<void> {
-    // A batch whose write failed goes first, as it was (its id too: if that write committed after
-    // all, the database says so and it is not counted twice), then what came since.
-    if (this.unsent) {
-      if (!(await this.send(this.unsent))) return;
-      this.unsent = null;
+    // Batches whose write failed go first, as they were (their ids too: if such a write committed
+    // after all, the database says so and it is not counted twice), then what came since.
+    let took = false;
+    let next = 0;
+    for (;;) {
+      if (next === this.unsent.length) {
+        if (took || (this.keys.size === 0 && this.visibility.isEmpty())) return;
+        this.unsent.push({ batch: this.takeBatch(), refusals: 0 });
+        took = true;
+      }
+      const entry = this.unsent[next];
+      const started = performance.now();
+      const failure = await this.send(entry.batch);
+      if (failure === null) {
+        // Out of the queue before the hooks run: a throwing hook never has the batch written again.
+        this.unsent.splice(next, 1);
+        this.written(entry.batch, performance.now() - started);
+        continue;
+      }
+      const reason = this.options.refusedFor?.(failure) ?? null;
+      // An outage: everything waits for the next write, in order.
+      if (reason === null) return;
+      // Refused for what it holds, so its transaction wrote nothing: its halves go with new ids.
+      const halves = splitUsageBatch(entry.batch);
+      if (halves) {
+        this.unsent.splice(next, 1, { batch: halves[0], refusals: 0 }, { batch: halves[1], refusals: 0 });
+        continue;
+      }
+      entry.refusals += 1;
+      if (entry.refusals >= REFUSALS_BEFORE_SET_ASIDE) {
+        this.unsent.splice(next, 1);
+        this.options.onSetAside?.(entry.batch, reason);
+        continue;
+      }
+      // One key's part, sent again at the next write; what comes after it is not held back.
+      next += 1;
     }
-    if (this.keys.size === 0 && this.visibility.isEmpty()) return;
+  }
+
+  /** What was added up since the last batch was taken, as a batch (the buffer starts over). */
+  private takeBatch(): UsageBatch {
     const flatten = (buckets: Map<number, Map<string, RollupDelta>>) => [...buckets.values()].flatMap((b) => [...b.values()]);
     const batch: UsageBatch = {
       id: newBatchId(),
@@ -165,31 +222,34 @@ export class UsageBuffer implements UsageRecorder {
     this.keys = new Map();
     this.hourly = new Map();
     this.daily = new Map();
-    if (!(await this.send(batch))) this.unsent = batch;
+    return batch;
   }
 
-  /** Writes one batch; false when it failed (told to onError). */
-  private async send(batch: UsageBatch): Promise<boolean> {
-    const started = performance.now();
+  /** Writes one batch; the error when it failed (told to onError), else null. */
+  private async send(batch: UsageBatch): Promise<unknown> {
     try {
       await this.sink.write(batch);
+      return null;
     } catch (error) {
       this.options.onError?.(error);
-      return false;
+      return error ?? new Error('the usage write failed');
     }
+  }
+
+  /** What follows a batch's write: the write times it moved, and onWritten. */
+  private written(batch: UsageBatch, ms: number): void {
     for (const key of batch.keys) if (key.lastUsedAt !== null) this.lastUsedWritten.wrote(key.keyId, key.lastUsedAt);
     this.lastUsedWritten.forgetStale();
     this.visibility.written(batch);
     const requests = batch.keys.reduce((sum, key) => sum + key.requestsOk + key.requestsFailed, 0);
     const refused = batch.outcomesDaily.reduce((sum, o) => sum + (ADMITTED.has(o.outcome) ? 0 : o.requests), 0);
-    this.options.onWritten?.({ requests, refused, ms: performance.now() - started });
-    return true;
+    this.options.onWritten?.({ requests, refused, ms });
   }
 
   /** Forgets a key's buffered counters (its usage was reset); its history buckets stay. */
   dropCounters(keyId: string): void {
     // Also in a batch waiting to be sent again (had its write committed, the retry changes nothing).
-    for (const key of [this.keys.get(keyId), this.unsent?.keys.find((k) => k.keyId === keyId)]) {
+    for (const key of [this.keys.get(keyId), ...this.unsent.map((u) => u.batch.keys.find((k) => k.keyId === keyId))]) {
       if (!key) continue;
       Object.assign(key, zero());
       key.budgetSpend.clear();
@@ -198,13 +258,13 @@ export class UsageBuffer implements UsageRecorder {
 
   /** Nothing waits for a write (after a flush: the write succeeded). */
   isEmpty(): boolean {
-    return this.unsent === null && this.keys.size === 0 && this.visibility.isEmpty();
+    return this.unsent.length === 0 && this.keys.size === 0 && this.visibility.isEmpty();
   }
 
   /** Admitted requests buffered and not yet written. */
   pendingRequests(): number {
     let total = 0;
-    for (const key of [...this.keys.values(), ...(this.unsent?.keys ?? [])]) total += key.requestsOk + key.requestsFailed;
+    for (const key of [...this.keys.values(), ...this.unsent.flatMap((u) => u.batch.keys)]) total += key.requestsOk + key.requestsFailed;
     return total;
   }
 

@@ -4,7 +4,7 @@ import { PasswordHasher } from '../../src/auth/password';
 import { type DatabaseProvider, parseConfig, type ResolvedConfig } from '../../src/config';
 import { type AppContext, createContext } from '../../src/context';
 import { migrate } from '../../src/data/migrations';
-import { createLogger } from '../../src/logger';
+import { createLogger, type Logger } from '../../src/logger';
 import type { Tenant, User } from '../../src/tenants/tenant-types';
 import { createTestDatabase, type TestDatabase } from './databases';
 
@@ -64,12 +64,12 @@ export interface TestContext {
 /** A migrated database and the services on it. Passwords hash at low cost to keep tests quick. */
 export async function createTestContext(
   provider: DatabaseProvider = 'sqlite',
-  options: { config?: Partial<ResolvedConfig>; clock?: () => Date; alertWorkers?: boolean } = {},
+  options: { config?: Partial<ResolvedConfig>; clock?: () => Date; alertWorkers?: boolean; logger?: Logger } = {},
 ): Promise<TestContext> {
   const db = await createTestDatabase(provider);
   await migrate(db.config);
   const ctx = createContext(buildConfig(db.config, options.config), {
-    logger: createLogger('silent'),
+    logger: options.logger ?? createLogger('silent'),
     passwords: new PasswordHasher({ log2N: 10 }),
     clock: options.clock,
     alertWorkers: options.alertWorkers,

@@ -111,4 +111,41 @@ describe.each(availableProviders)('migrations on %s', (provider) => {
     const rows = await query<{ migration_name: string }>(db.config, 'SELECT migration_name FROM "_prisma_migrations"');
     expect(rows).toHaveLength(files.length);
   });
+
+  it('widen request_log.tokens to bigint keeping every row, its id and the id counter', async () => {
+    const widening = '20261214000000_request_log_tokens_bigint';
+    const before = tempDir('keyward-migrations-');
+    fs.cpSync(migrationsDir(provider), before, { recursive: true });
+    fs.rmSync(path.join(before, widening), { recursive: true });
+    await migrate(db.config, { dir: before });
+    const insert = (at: string, tokens: string) =>
+      `INSERT INTO "request_log" ("keyId", "tenantId", "at", "outcome", "status", "ip", "tokens", "costMicroCents", "latencyMs") VALUES ('k', 't', '${at}', 'ok', 200, '192.0.2.1', ${tokens}, 6, 7)`;
+    await execute(db.config, [insert('2026-11-30 10:00:00', '5'), insert('2026-11-30 10:00:01', '6'), 'DELETE FROM "request_log" WHERE "tokens" = 6']);
+    expect((await migrate(db.config)).applied).toEqual([widening]);
+    await execute(db.config, [insert('2026-11-30 10:00:02', '9007199254740991')]);
+    const rows = await query<{ id: number | string; tokens: number | string }>(db.config, 'SELECT "id", "tokens" FROM "request_log" ORDER BY "id"');
+    expect(rows.map((r) => [Number(r.id), String(r.tokens)])).toEqual([
+      [1, '5'],
+      [3, '9007199254740991'],
+    ]);
+  });
 });
+
+async function execute(config: DatabaseConfig, statements: string[]): Promise<void> {
+  if (config.provider === 'sqlite') {
+    const db = new BetterSqlite3(config.sqlitePath as string);
+    try {
+      for (const sql of statements) db.exec(sql);
+    } finally {
+      db.close();
+    }
+    return;
+  }
+  const client = new pg.Client({ connectionString: config.url });
+  await client.connect();
+  try {
+    for (const sql of statements) await client.query(sql);
+  } finally {
+    await client.end();
+  }
+}

@@ -1,8 +1,9 @@
 /**
- * Numbers an app gives the guard (reportUsage, the maxCost and maxTokens hooks) must be finite:
- * a NaN or an infinity that reached a usage batch made the database refuse that batch every time
- * it was sent again, and no usage of any key was written after it. Both are refused where they
- * come in, and the usage of the requests around them is written (SQLite and PostgreSQL).
+ * Numbers an app gives the guard (reportUsage, the maxCost and maxTokens hooks) must be finite and
+ * within ±Number.MAX_SAFE_INTEGER: a NaN, an infinity or a number past bigint's range (1e300 on
+ * PostgreSQL) that reached a usage batch made the database refuse that batch every time it was
+ * sent again, and no usage of any key was written after it. They are refused where they come in,
+ * and the usage of the requests around them is written (SQLite and PostgreSQL).
  */
 import express, { type NextFunction, type Request, type Response } from 'express';
 import request from 'supertest';
@@ -37,6 +38,7 @@ describe.each(availableProviders)('numbers from the app on %s', (provider) => {
     app.get('/', (req, res) => {
       const parse = (name: string) => (req.get(name) === undefined ? undefined : Number(req.get(name)));
       req.apiKey?.reportUsage({ tokens: parse('x-tokens'), costMicroCents: parse('x-cost') });
+      if (req.get('x-again') !== undefined) req.apiKey?.reportUsage({ tokens: parse('x-again') });
       res.json({ ok: true });
     });
     app.use((error: Error, _req: Request, res: Response, _next: NextFunction) => {
@@ -47,25 +49,35 @@ describe.each(availableProviders)('numbers from the app on %s', (provider) => {
     return { keyId: apiKey.id, errors, send };
   }
 
-  it.each([
-    ['tokens', { 'x-tokens': 'not a number' }, 'NaN'],
-    ['costMicroCents', { 'x-cost': 'Infinity' }, 'Infinity'],
-  ])('refuses a reported %s that is not finite, and keeps writing usage', async (field, headers, shown) => {
+  const range = 'a finite number between -9007199254740991 and 9007199254740991';
+
+  it.each<[string, Record<string, string>, string]>([
+    ['tokens', { 'x-tokens': 'not a number' }, `reportUsage: tokens must be ${range} (got NaN).`],
+    ['costMicroCents', { 'x-cost': 'Infinity' }, `reportUsage: costMicroCents must be ${range} (got Infinity).`],
+    ['tokens', { 'x-tokens': '1e300' }, `reportUsage: tokens must be ${range} (got 1e+300).`],
+    ['costMicroCents', { 'x-cost': '-1e19' }, `reportUsage: costMicroCents must be ${range} (got -10000000000000000000).`],
+    ['tokens', { 'x-tokens': '9007199254740991', 'x-again': '1' }, "reportUsage: the request's tokens would pass 9007199254740991; this report is not counted."],
+  ])('refuses a reported %s that is not a safe number (%j), and keeps writing usage', async (_field, headers, message) => {
     const { keyId, errors, send } = await world();
     expect((await send(headers)).status).toBe(500);
-    expect(errors.map((e) => (e as Error).message)).toEqual([`reportUsage: ${field} must be a finite number (got ${shown}).`]);
+    expect(errors.map((e) => (e as Error).message)).toEqual([message]);
     expect((await send({ 'x-tokens': '5', 'x-cost': '7' })).status).toBe(200);
     await t.ctx.usage.flush();
-    // The request whose handler threw counts as failed, with nothing reported (the report was refused whole).
-    expect((await t.ctx.keys.findById(keyId))?.usage).toMatchObject({ requestsOk: 1, requestsFailed: 1, tokens: 5, spendMicroCents: 7 });
+    // The request whose handler threw counts as failed, with nothing reported by the refused call
+    // (a first call that was taken still counts).
+    const taken = headers['x-again'] === undefined ? 0 : Number(headers['x-tokens']);
+    expect((await t.ctx.keys.findById(keyId))?.usage).toMatchObject({ requestsOk: 1, requestsFailed: 1, tokens: 5 + taken, spendMicroCents: 7 });
   });
 
-  it('refuses a request whose maxCost is not finite (503, told to onError, nothing counted), and keeps writing usage', async () => {
+  it.each([
+    ['NaN', 'NaN'],
+    ['1e300', '1e+300'],
+  ])('refuses a request whose maxCost is not a safe number (%s: 503, told to onError, nothing counted), and keeps writing usage', async (given, shown) => {
     const { keyId, errors, send } = await world();
-    const refused = await send({ 'x-max-cost': 'NaN' });
+    const refused = await send({ 'x-max-cost': given });
     expect(refused.status).toBe(503);
     expect(refused.body.error.code).toBe('limits_unavailable');
-    expect(errors.map((e) => (e as Error).message)).toEqual(['apiKeyAuth: the maxCost option must return a finite number or undefined (got NaN).']);
+    expect(errors.map((e) => (e as Error).message)).toEqual([`apiKeyAuth: the maxCost option must return ${range} or undefined (got ${shown}).`]);
     expect((await send({ 'x-tokens': '5', 'x-cost': '7' })).status).toBe(200);
     await t.ctx.usage.flush();
     expect((await t.ctx.keys.findById(keyId))?.usage).toMatchObject({ requestsOk: 1, requestsFailed: 0, tokens: 5, spendMicroCents: 7 });

@@ -132,7 +132,7 @@ describe('POST /api/v1/keys/verify', () => {
     expect(status.budget).toMatchObject({ spentCents: 2.5, remainingCents: 7.5 });
     await t.ctx.usage.flush();
     const row = await t.ctx.database.prisma.requestLog.findFirst({ where: { keyId: apiKey.id, outcome: 'ok' } });
-    expect(row).toMatchObject({ tokens: 200 });
+    expect(row).toMatchObject({ tokens: 200n });
   });
 
   it('needs scope keys:verify, counts the caller in its own window, and refuses bad bodies naming the field (nothing recorded)', async () => {

@@ -3,14 +3,17 @@
  * locked by another connection, and (with TEST_DATABASE_URL) PostgreSQL backends terminated, a
  * statement timeout, a refused port, a silent network (a proxy that stops forwarding). Errors that
  * are not about availability (constraint violations, bad queries, a missing database) stay false,
- * and the app's error handler answers 503 only for the first kind.
+ * and the app's error handler answers 503 only for the first kind. databaseRefusalReason() names
+ * the errors a database gives for the data a statement carries (the same statement fails again).
  */
 import express from 'express';
 import BetterSqlite3 from 'better-sqlite3';
 import pg from 'pg';
 import request from 'supertest';
 import { type Database, openDatabase } from '../../src/data/database';
-import { databaseUnavailableReason, isDatabaseUnavailable, isUniqueViolation } from '../../src/data/errors';
+import { Prisma } from '../../src/generated/postgresql/client';
+import { databaseRefusalReason, databaseUnavailableReason, isDatabaseUnavailable, isUniqueViolation } from '../../src/data/errors';
+import { WritePlan } from '../../src/data/write-plan';
 import { migrate } from '../../src/data/migrations';
 import { errorHandler } from '../../src/http/error-handler';
 import { createLogger } from '../../src/logger';
@@ -101,6 +104,21 @@ describe('isDatabaseUnavailable on SQLite', () => {
     const badQuery = await rejection(database.prisma.$queryRawUnsafe('SELECT * FROM "no_such_table"'));
     for (const error of [unique, invalid, missing, badQuery, new Error('boom'), null, undefined, 'text', { code: 'P2002' }]) {
       expect(isDatabaseUnavailable(error)).toBe(false);
+    }
+  });
+
+  it('databaseRefusalReason names a refusal for the data, through Prisma and through the writer thread, and nothing else', async () => {
+    const throughPrisma = await rejection(database.prisma.$executeRawUnsafe('UPDATE "tenants" SET "name" = NULL'));
+    const plan = new WritePlan();
+    plan.execute(Prisma.sql`UPDATE "tenants" SET "name" = ${null}`);
+    const throughThread = await rejection(database.write(plan));
+    const unique = await rejection(database.prisma.tenant.create(tenant('taken')));
+    expect([throughPrisma, throughThread].map(databaseRefusalReason)).toEqual(['SQLITE_CONSTRAINT_NOTNULL', 'SQLITE_CONSTRAINT_NOTNULL']);
+    expect(databaseRefusalReason(unique)).toMatch(/^SQLITE_CONSTRAINT/);
+    const missing = await rejection(database.prisma.tenant.update({ where: { id: 'nobody' }, data: { name: 'x' } }));
+    const badQuery = await rejection(database.prisma.$queryRawUnsafe('SELECT * FROM "no_such_table"'));
+    for (const error of [missing, badQuery, new Error('boom'), null, undefined, 'text', { code: 'P2002' }, { code: 'SQLITE_BUSY' }]) {
+      expect(databaseRefusalReason(error)).toBeNull();
     }
   });
 
@@ -275,6 +293,24 @@ describePostgres('isDatabaseUnavailable on PostgreSQL', () => {
     } finally {
       await database.close();
       await missing.close();
+    }
+  });
+
+  it('databaseRefusalReason names a refusal for the data (classes 22 and 23), and no outage', async () => {
+    const database = openDatabase(db.config, { timeouts });
+    try {
+      const overflow = await rejection(database.prisma.$queryRaw`SELECT 9223372036854775807::bigint + ${1}::bigint`);
+      await database.prisma.tenant.upsert({ where: { id: 'named' }, create: tenant('named').data, update: {} });
+      const notNull = await rejection(database.prisma.$executeRawUnsafe('UPDATE "tenants" SET "name" = NULL'));
+      const plan = new WritePlan();
+      plan.execute(Prisma.sql`SELECT ${'1e300'}::bigint`);
+      const badInput = await rejection(database.write(plan));
+      expect([overflow, notNull, badInput].map(databaseRefusalReason)).toEqual(['22003', '23502', '22P02']);
+      const timedOut = await rejection(database.prisma.$queryRawUnsafe('SELECT pg_sleep(2)'));
+      expect(isDatabaseUnavailable(timedOut)).toBe(true);
+      for (const error of [timedOut, await rejection(database.prisma.$queryRawUnsafe('SELEC 1'))]) expect(databaseRefusalReason(error)).toBeNull();
+    } finally {
+      await database.close();
     }
   });
 });

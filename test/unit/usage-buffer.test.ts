@@ -193,3 +193,110 @@ describe('UsageBuffer', () => {
     expect(reports.every((r) => r.ms >= 0)).toBe(true);
   });
 });
+
+/** A sink that refuses, for its data (code 22003), every batch holding usage of a poisoned key. */
+class RefusingSink implements UsageSink {
+  batches: UsageBatch[] = [];
+  sent: UsageBatch[] = [];
+  down = false;
+  constructor(readonly poisoned: Set<string>) {}
+  async write(batch: UsageBatch) {
+    this.sent.push(batch);
+    if (this.down) throw new Error('database down');
+    const owners = [...batch.keys, ...batch.requestLog].map((row) => row.keyId);
+    if (owners.some((id) => this.poisoned.has(id))) throw Object.assign(new Error('bigint out of range'), { code: '22003' });
+    this.batches.push(batch);
+  }
+  written(keyId: string) {
+    return this.batches.flatMap((b) => b.keys).filter((k) => k.keyId === keyId).reduce((sum, k) => sum + k.requestsOk + k.requestsFailed, 0);
+  }
+}
+
+describe('UsageBuffer, a batch the database refuses for its data', () => {
+  const refusedFor = (error: unknown) => ((error as { code?: string }).code === '22003' ? '22003' : null);
+
+  function world(poisoned: string[]) {
+    const sink = new RefusingSink(new Set(poisoned));
+    const setAside: { part: UsageBatch; reason: string }[] = [];
+    const buffer = new UsageBuffer(sink, { onError: () => undefined, refusedFor, onSetAside: (part, reason) => setAside.push({ part, reason }) });
+    return { sink, buffer, setAside };
+  }
+
+  it('writes every other key at once, and sets the refused key\'s part aside after three refused writes', async () => {
+    const { sink, buffer, setAside } = world(['k3']);
+    for (const keyId of ['k1', 'k2', 'k3', 'k4', 'k5']) buffer.record(event({ keyId }));
+    buffer.record(event({ keyId: 'k3' }));
+    await buffer.flush();
+    for (const keyId of ['k1', 'k2', 'k4', 'k5']) expect(sink.written(keyId)).toBe(1);
+    expect(buffer.pendingRequests()).toBe(2);
+    // Every part written holds what it held before the split: nothing of k3, nothing twice.
+    expect(sink.batches.flatMap((b) => b.requestLog.map((r) => r.keyId)).sort()).toEqual(['k1', 'k2', 'k4', 'k5']);
+    expect(new Set(sink.sent.map((b) => b.id)).size).toBe(sink.sent.length);
+    // Not held back: a key used meanwhile is written at the next write, beside the retry.
+    buffer.record(event({ keyId: 'k1' }));
+    await buffer.flush();
+    expect(sink.written('k1')).toBe(2);
+    expect(setAside).toEqual([]);
+    await buffer.flush();
+    expect(setAside).toHaveLength(1);
+    expect(setAside[0].reason).toBe('22003');
+    expect(setAside[0].part.keys).toEqual([expect.objectContaining({ keyId: 'k3', requestsOk: 2 })]);
+    expect(setAside[0].part.requestLog.map((r) => r.keyId)).toEqual(['k3', 'k3']);
+    expect(buffer.isEmpty()).toBe(true);
+    expect(sink.written('k3')).toBe(0);
+  });
+
+  it('keeps a refused part while the database is away, and sets it aside only after three refusals', async () => {
+    const { sink, buffer, setAside } = world(['k2']);
+    buffer.record(event({ keyId: 'k1' }));
+    buffer.record(event({ keyId: 'k2' }));
+    await buffer.flush();
+    expect(sink.written('k1')).toBe(1);
+    sink.down = true;
+    for (let i = 0; i < 5; i++) await buffer.flush();
+    expect(setAside).toEqual([]);
+    expect(buffer.pendingRequests()).toBe(1);
+    sink.down = false;
+    await buffer.flush();
+    await buffer.flush();
+    expect(setAside.map((s) => s.part.keys.map((k) => k.keyId))).toEqual([['k2']]);
+  });
+
+  it('sends everything again in order through an outage, splitting nothing (an outage is not a refusal)', async () => {
+    const { sink, buffer, setAside } = world([]);
+    sink.down = true;
+    buffer.record(event({ keyId: 'k1' }));
+    buffer.record(event({ keyId: 'k2' }));
+    for (let i = 0; i < 4; i++) await buffer.flush();
+    expect(new Set(sink.sent.map((b) => b.id)).size).toBe(1);
+    sink.down = false;
+    await buffer.flush();
+    expect(sink.batches).toHaveLength(1);
+    expect(sink.batches[0].keys.map((k) => k.keyId)).toEqual(['k1', 'k2']);
+    expect(setAside).toEqual([]);
+  });
+
+  it('without refusedFor, a refused batch is kept and sent again whole, as an outage', async () => {
+    const sink = new RefusingSink(new Set(['k2']));
+    const buffer = new UsageBuffer(sink, { onError: () => undefined });
+    buffer.record(event({ keyId: 'k1' }));
+    buffer.record(event({ keyId: 'k2' }));
+    for (let i = 0; i < 4; i++) await buffer.flush();
+    expect(sink.batches).toEqual([]);
+    expect(buffer.pendingRequests()).toBe(2);
+  });
+
+  it('sets aside attempts naming no key by address, apart from every key', async () => {
+    const sink = new RefusingSink(new Set());
+    const refusing = { write: async (batch: UsageBatch) => (batch.unknownKeys.some((u) => u.ip === '198.51.100.9') ? Promise.reject(Object.assign(new Error('x'), { code: '22003' })) : sink.write(batch)) };
+    const setAside: UsageBatch[] = [];
+    const buffer = new UsageBuffer(refusing, { onError: () => undefined, refusedFor, onSetAside: (part) => setAside.push(part) });
+    buffer.record(event({ keyId: 'k1' }));
+    buffer.unknownKey({ ip: '198.51.100.9', at, blocked: false });
+    buffer.unknownKey({ ip: '198.51.100.10', at, blocked: false });
+    for (let i = 0; i < 3; i++) await buffer.flush();
+    expect(sink.written('k1')).toBe(1);
+    expect(sink.batches.flatMap((b) => b.unknownKeys.map((u) => u.ip))).toEqual(['198.51.100.10']);
+    expect(setAside.map((p) => p.unknownKeys.map((u) => u.ip))).toEqual([['198.51.100.9']]);
+  });
+});

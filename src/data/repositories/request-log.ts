@@ -59,7 +59,7 @@ export async function listRequestLog(db: Db, query: RequestLogQuery): Promise<{ 
       ip: row.ip,
       model: row.model,
       chatbot: row.chatbot,
-      tokens: row.tokens,
+      tokens: Number(row.tokens),
       costMicroCents: Number(row.costMicroCents),
       latencyMs: row.latencyMs,
       requestId: row.requestId,

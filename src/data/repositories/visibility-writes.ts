@@ -30,7 +30,7 @@ const LOG_COLUMNS: [string, JsonColumnType][] = [
   ['ip', 'text'],
   ['model', 'text'],
   ['chatbot', 'text'],
-  ['tokens', 'integer'],
+  ['tokens', 'bigint'],
   ['costMicroCents', 'bigint'],
   ['latencyMs', 'integer'],
   ['requestId', 'text'],

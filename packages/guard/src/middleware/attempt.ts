@@ -1,5 +1,5 @@
 import type { Request, Response } from 'express';
-import { notFinite } from '../lib/finite';
+import { notSafeNumber, SAFE_RANGE } from '../lib/safe-number';
 import { presentedKey } from './credentials';
 import type { ApiKeyRecord } from '../keys/key-types';
 import type { RequestFacts } from '../usage/usage-types';
@@ -10,6 +10,7 @@ const MAX_NAME = 200;
 const UNPAIRED_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g;
 /** What may need cleaning: a NUL or any surrogate (most text has neither and is kept as is). */
 const MAY_NEED_CLEANING = /[\u0000\uD800-\uDFFF]/;
+const MAX_LATENCY_MS = 2_147_483_647;
 
 /**
  * Client-supplied text as every store keeps it: NUL characters removed and unpaired surrogates
@@ -71,7 +72,8 @@ export function requestFacts(
     ip: request.ip,
     model: storable(request.model, MAX_NAME),
     chatbot: storable(request.chatbot, MAX_NAME),
-    latencyMs: Math.max(0, at - request.startedAt),
+    // A 32-bit column in the request log (a request longer than 24 days would not fit).
+    latencyMs: Math.min(Math.max(0, at - request.startedAt), MAX_LATENCY_MS),
     requestId: typeof request.requestId === 'string' ? storable(request.requestId, MAX_NAME) : null,
     userAgent: typeof request.userAgent === 'string' ? storable(request.userAgent, MAX_USER_AGENT) : null,
   };
@@ -79,12 +81,13 @@ export function requestFacts(
 
 /**
  * What a maxCost or maxTokens hook answered, as a whole non-negative number (none: 0). A NaN or
- * an infinity throws (the check fails, nothing is counted; see lib/finite.ts).
+ * an infinity throws, as does a number past ±2^53 (the check fails, nothing is counted; see
+ * lib/safe-number.ts).
  */
 function bound(option: 'maxCost' | 'maxTokens', value: number | undefined | null): number {
   if (value === undefined || value === null) return 0;
-  const bad = notFinite(value);
-  if (bad !== null) throw new TypeError(`apiKeyAuth: the ${option} option must return a finite number or undefined (got ${bad}).`);
+  const bad = notSafeNumber(value);
+  if (bad !== null) throw new TypeError(`apiKeyAuth: the ${option} option must return ${SAFE_RANGE} or undefined (got ${bad}).`);
   return Math.max(0, Math.ceil(value));
 }
 

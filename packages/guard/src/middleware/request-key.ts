@@ -1,5 +1,5 @@
 import type { ApiKeyRecord } from '../keys/key-types';
-import { notFinite } from '../lib/finite';
+import { notSafeNumber, SAFE_LIMIT, SAFE_RANGE } from '../lib/safe-number';
 import { type AuthenticatedKey, holdsScope, type ReportedUsage } from './authenticated-key';
 
 const REPORTED_FIELDS = ['promptTokens', 'completionTokens', 'tokens', 'costMicroCents'] as const satisfies readonly (keyof ReportedUsage)[];
@@ -47,16 +47,21 @@ export class RequestKey implements AuthenticatedKey {
   }
 
   reportUsage(usage: ReportedUsage): void {
-    // Refused here, before anything of this call counts (see lib/finite.ts); none (null) is 0.
+    // Refused here, before anything of this call counts (see lib/safe-number.ts); none (null) is 0.
     for (const field of REPORTED_FIELDS) {
       const value = usage[field];
-      const bad = value === undefined || value === null ? null : notFinite(value);
-      if (bad !== null) throw new TypeError(`reportUsage: ${field} must be a finite number (got ${bad}).`);
+      const bad = value === undefined || value === null ? null : notSafeNumber(value);
+      if (bad !== null) throw new TypeError(`reportUsage: ${field} must be ${SAFE_RANGE} (got ${bad}).`);
     }
     // Negative values correct earlier reports (an estimate replaced by the provider's count).
-    const tokens = (usage.tokens ?? 0) + (usage.promptTokens ?? 0) + (usage.completionTokens ?? 0);
-    this.usage.tokens = Math.max(0, this.usage.tokens + tokens);
-    this.usage.costMicroCents = Math.max(0, this.usage.costMicroCents + Math.ceil(usage.costMicroCents ?? 0));
+    const tokens = Math.max(0, this.usage.tokens + (usage.tokens ?? 0) + (usage.promptTokens ?? 0) + (usage.completionTokens ?? 0));
+    const costMicroCents = Math.max(0, this.usage.costMicroCents + Math.ceil(usage.costMicroCents ?? 0));
+    if (tokens > SAFE_LIMIT || costMicroCents > SAFE_LIMIT) {
+      const field = tokens > SAFE_LIMIT ? 'tokens' : 'costMicroCents';
+      throw new RangeError(`reportUsage: the request's ${field} would pass ${SAFE_LIMIT}; this report is not counted.`);
+    }
+    this.usage.tokens = tokens;
+    this.usage.costMicroCents = costMicroCents;
   }
 }
 
