@@ -192,6 +192,20 @@ describe.each(availableProviders)('the usage window on %s', (provider) => {
     expect(await namesIn(tenantId, first + DAY_MS, today + DAY_MS)).toMatchObject({ ...named, [stepped]: 'stepped' });
   });
 
+  it('reads names of any characters exactly, and a tenant without rows as an empty list', async () => {
+    await resetWindow();
+    const tenantId = tenants[1];
+    const today = START + 310 * DAY_MS;
+    const first = today - (WINDOW_DAYS - 1) * DAY_MS;
+    await rollUsageWindow(t.ctx.database, today);
+    expect(await windowTopKeys(t.ctx.database, tenantId, first, today, 10)).toEqual([]);
+    const names = ['quote " and \\ back, comma', 'Ünïcødé 🔑 [1, "x"] {}', "it's <b>", 'null'];
+    const ids = [];
+    for (const name of names) ids.push((await t.ctx.keys.create(tenantId, buildKeyInput({ name }), testActor)).apiKey.id);
+    await writeUsageBatch(t.ctx.database, requestsOn(today, ids, tenantId));
+    expect(await namesIn(tenantId, first, today)).toEqual(Object.fromEntries(ids.map((id, i) => [id, names[i]])));
+  });
+
   it('keeps names exact when keys are renamed while batches and a roll make their rows', async () => {
     await resetWindow();
     const tenantId = tenants[1];

@@ -229,26 +229,41 @@ export interface WindowKey extends KeyTotals {
  * spend, then id as text by code unit, as tenantTopKeys orders them), read from the window
  * through its index in one statement, with names and outcome counts; null when the window does
  * not cover exactly those days (the caller sums the daily rows) or rolled while it was read.
- * A row's counters come as one text (COUNTERS in order, joined by commas): 10,000 rows of 19
- * numbered columns cost three times more to move off the reading thread than to find.
+ *
+ * The statement answers one JSON text: an array of [keyId, keyName, counters] in order, the
+ * counters as one text (COUNTERS in order, joined by commas). Moving 10,000 rows off the reading
+ * thread (SQLite's worker, PostgreSQL's client) cost more than finding them: as rows of 19
+ * numbered columns three times more, as rows of three texts still as much again as the statement
+ * (structured clone or the client's per-row conversions); one text crosses in one copy.
  */
 export async function windowTopKeys(db: Pick<Database, 'reads' | 'provider'>, tenantId: string, firstDay: number, lastDay: number, limit: number): Promise<WindowKey[] | null> {
   const state = await readWindowState(db);
   if (state.startDay !== firstDay || state.endDay !== lastDay) return null;
-  const byId = db.provider === 'sqlite' ? 'w."keyId"' : 'w."keyId" COLLATE "C"';
-  const rows = await db.reads.all<{ keyId: string; keyName: string | null; counters: string }>(
-    `SELECT w."keyId" AS "keyId", w."keyName" AS "keyName", ${COUNTERS.map((c) => `w.${c}`).join(" || ',' || ")} AS "counters"
+  const sqlite = db.provider === 'sqlite';
+  // Ties by id as text by code unit: SQLite's BINARY; PostgreSQL needs COLLATE "C".
+  const byId = (id: string) => (sqlite ? id : `${id} COLLATE "C"`);
+  const row = sqlite ? 'json_array(t."keyId", t."keyName", t."counters")' : 'json_build_array(t."keyId", t."keyName", t."counters")';
+  const aggregate = sqlite ? 'json_group_array' : 'json_agg';
+  const [answer] = await db.reads.all<{ rows: string | WindowRow[] | null }>(
+    `SELECT ${aggregate}(${row} ORDER BY t."requests" DESC, t."spend" DESC, ${byId('t."keyId"')} ASC) AS "rows" FROM (
+      SELECT w."keyId" AS "keyId", w."keyName" AS "keyName", w."requests" AS "requests", w."spendMicroCents" AS "spend",
+        ${COUNTERS.map((c) => `w.${c}`).join(" || ',' || ")} AS "counters"
       FROM "usage_key_window" w
-      WHERE w."tenantId" = ? ORDER BY w."requests" DESC, w."spendMicroCents" DESC, ${byId} ASC LIMIT ?`,
+      WHERE w."tenantId" = ? ORDER BY w."requests" DESC, w."spendMicroCents" DESC, ${byId('w."keyId"')} ASC LIMIT ?) t`,
     [tenantId, limit],
   );
   if ((await readWindowState(db)).endDay !== state.endDay) return null;
-  return mapInSlices(rows, (row) => {
-    const counters = row.counters.split(',');
+  // SQLite answers the JSON as text; PostgreSQL's client may parse json itself.
+  const rows: WindowRow[] = typeof answer?.rows === 'string' ? JSON.parse(answer.rows) : (answer?.rows ?? []);
+  return mapInSlices(rows, ([keyId, keyName, packed]) => {
+    const counters = packed.split(',');
     const outcomes = {} as Record<RequestOutcome, number>;
     // Requests as the sum of the known codes' counts, as a report summed from the daily rows counts them.
     let requests = 0;
     for (const [outcome, at] of OUTCOME_AT) requests += outcomes[outcome as RequestOutcome] = Number(counters[at]);
-    return { keyId: row.keyId, keyName: row.keyName, requests, tokens: Number(counters[1]), spendMicroCents: Number(counters[2]), outcomes };
+    return { keyId, keyName, requests, tokens: Number(counters[1]), spendMicroCents: Number(counters[2]), outcomes };
   });
 }
+
+/** A window row as windowTopKeys reads it: key id, name (null once deleted), packed counters. */
+type WindowRow = [keyId: string, keyName: string | null, counters: string];
