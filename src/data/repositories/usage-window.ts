@@ -229,32 +229,12 @@ export interface WindowKey extends KeyTotals {
  * spend, then id as text by code unit, as tenantTopKeys orders them), read from the window
  * through its index in one statement, with names and outcome counts; null when the window does
  * not cover exactly those days (the caller sums the daily rows) or rolled while it was read.
- *
- * The statement answers one JSON text: an array of [keyId, keyName, counters] in order, the
- * counters as one text (COUNTERS in order, joined by commas). Moving 10,000 rows off the reading
- * thread (SQLite's worker, PostgreSQL's client) cost more than finding them: as rows of 19
- * numbered columns three times more, as rows of three texts still as much again as the statement
- * (structured clone or the client's per-row conversions); one text crosses in one copy.
  */
 export async function windowTopKeys(db: Pick<Database, 'reads' | 'provider'>, tenantId: string, firstDay: number, lastDay: number, limit: number): Promise<WindowKey[] | null> {
   const state = await readWindowState(db);
   if (state.startDay !== firstDay || state.endDay !== lastDay) return null;
-  const sqlite = db.provider === 'sqlite';
-  // Ties by id as text by code unit: SQLite's BINARY; PostgreSQL needs COLLATE "C".
-  const byId = (id: string) => (sqlite ? id : `${id} COLLATE "C"`);
-  const row = sqlite ? 'json_array(t."keyId", t."keyName", t."counters")' : 'json_build_array(t."keyId", t."keyName", t."counters")';
-  const aggregate = sqlite ? 'json_group_array' : 'json_agg';
-  const [answer] = await db.reads.all<{ rows: string | WindowRow[] | null }>(
-    `SELECT ${aggregate}(${row} ORDER BY t."requests" DESC, t."spend" DESC, ${byId('t."keyId"')} ASC) AS "rows" FROM (
-      SELECT w."keyId" AS "keyId", w."keyName" AS "keyName", w."requests" AS "requests", w."spendMicroCents" AS "spend",
-        ${COUNTERS.map((c) => `w.${c}`).join(" || ',' || ")} AS "counters"
-      FROM "usage_key_window" w
-      WHERE w."tenantId" = ? ORDER BY w."requests" DESC, w."spendMicroCents" DESC, ${byId('w."keyId"')} ASC LIMIT ?) t`,
-    [tenantId, limit],
-  );
+  const rows = await (db.provider === 'sqlite' ? topRowsAsOneText : topRows)(db, tenantId, limit);
   if ((await readWindowState(db)).endDay !== state.endDay) return null;
-  // SQLite answers the JSON as text; PostgreSQL's client may parse json itself.
-  const rows: WindowRow[] = typeof answer?.rows === 'string' ? JSON.parse(answer.rows) : (answer?.rows ?? []);
   return mapInSlices(rows, ([keyId, keyName, packed]) => {
     const counters = packed.split(',');
     const outcomes = {} as Record<RequestOutcome, number>;
@@ -263,6 +243,38 @@ export async function windowTopKeys(db: Pick<Database, 'reads' | 'provider'>, te
     for (const [outcome, at] of OUTCOME_AT) requests += outcomes[outcome as RequestOutcome] = Number(counters[at]);
     return { keyId, keyName, requests, tokens: Number(counters[1]), spendMicroCents: Number(counters[2]), outcomes };
   });
+}
+
+/**
+ * The top rows' columns, a row's counters as one text (COUNTERS in order, joined by commas):
+ * 10,000 rows of 19 numbered columns cost three times more to move off the reading thread than to
+ * find. Ties by id as text by code unit (PostgreSQL: COLLATE "C", as SQLite's BINARY).
+ */
+function topRowsSql(db: Pick<Database, 'provider'>, columns: string): string {
+  const byId = db.provider === 'sqlite' ? 'w."keyId"' : 'w."keyId" COLLATE "C"';
+  return `SELECT ${columns}, ${COUNTERS.map((c) => `w.${c}`).join(" || ',' || ")} AS "counters"
+    FROM "usage_key_window" w
+    WHERE w."tenantId" = ? ORDER BY w."requests" DESC, w."spendMicroCents" DESC, ${byId} ASC LIMIT ?`;
+}
+
+/** The top rows as rows (PostgreSQL: its client converts 10,000 rows faster than it parses them as one JSON). */
+async function topRows(db: Pick<Database, 'reads' | 'provider'>, tenantId: string, limit: number): Promise<WindowRow[]> {
+  const rows = await db.reads.all<{ keyId: string; keyName: string | null; counters: string }>(topRowsSql(db, 'w."keyId" AS "keyId", w."keyName" AS "keyName"'), [tenantId, limit]);
+  return rows.map((row) => [row.keyId, row.keyName, row.counters]);
+}
+
+/**
+ * The top rows as one JSON text, an array of [keyId, keyName, counters] in order (SQLite): moving
+ * 10,000 rows of three texts off the read worker cost as much again as the statement (structured
+ * clone of 10,000 objects); one text crosses in one copy.
+ */
+async function topRowsAsOneText(db: Pick<Database, 'reads' | 'provider'>, tenantId: string, limit: number): Promise<WindowRow[]> {
+  const inner = topRowsSql(db, 'w."keyId" AS "keyId", w."keyName" AS "keyName", w."requests" AS "requests", w."spendMicroCents" AS "spend"');
+  const [answer] = await db.reads.all<{ rows: string | null }>(
+    `SELECT json_group_array(json_array(t."keyId", t."keyName", t."counters") ORDER BY t."requests" DESC, t."spend" DESC, t."keyId" ASC) AS "rows" FROM (${inner}) t`,
+    [tenantId, limit],
+  );
+  return answer?.rows ? JSON.parse(answer.rows) : [];
 }
 
 /** A window row as windowTopKeys reads it: key id, name (null once deleted), packed counters. */
