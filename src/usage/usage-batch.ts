@@ -153,9 +153,13 @@ export function usageBatchOwners(batch: UsageBatch): string[] {
 export function splitUsageBatch(batch: UsageBatch): [UsageBatch, UsageBatch] | null {
   const owners = usageBatchOwners(batch);
   if (owners.length < 2) return null;
-  const first = new Set(owners.slice(0, owners.length >> 1));
-  const part = (inFirst: boolean): UsageBatch => {
-    const take = <T extends Owned>(list: T[]) => list.filter((row) => first.has(ownerOf(row)) === inFirst);
+  return partitionUsageBatch(batch, new Set(owners.slice(0, owners.length >> 1)));
+}
+
+/** The batch as [what `owners` own, the rest], each with an id of its own (either may be empty). */
+export function partitionUsageBatch(batch: UsageBatch, owners: ReadonlySet<string>): [UsageBatch, UsageBatch] {
+  const part = (owned: boolean): UsageBatch => {
+    const take = <T extends Owned>(list: T[]) => list.filter((row) => owners.has(ownerOf(row)) === owned);
     return {
       id: newBatchId(),
       keys: take(batch.keys),

@@ -13,7 +13,9 @@
  * hold back every write after it. So it is split in two by key, and each half sent on its own,
  * until the part refused is one key's (or one unknown address's): that part is sent again at the
  * next writes, and after three refusals in a row set aside (onSetAside: logged with its counts,
- * not written). Everything else is written.
+ * not written). Everything else is written. A refused owner's usage in later batches is sent apart
+ * from the start (until a part of it is written), so a key the database keeps refusing does not
+ * have every batch refused and split again.
  *
  * A crash loses what was recorded after the last write that committed began. A write is due at
  * each tick; one that comes due while another runs (a write slower than the interval: a large
@@ -23,7 +25,7 @@
  * the ledgers' ceilings.
  */
 import { ADMITTED_OUTCOMES, dayStart, hourStart, type RefusalEvent, type UnknownKeyAttempt, type UsageEvent, type UsageRecorder } from '@keyward/guard';
-import { type Counts, type KeyUsageDelta, newBatchId, type RollupDelta, splitUsageBatch, type UsageBatch, type UsageSink } from './usage-batch';
+import { type Counts, type KeyUsageDelta, newBatchId, partitionUsageBatch, type RollupDelta, splitUsageBatch, type UsageBatch, type UsageSink, usageBatchOwners } from './usage-batch';
 import { DEFAULT_VISIBILITY_LIMITS, type DroppedRows, VisibilityAggregate, type VisibilityLimits } from './visibility-aggregate';
 import { WriteTimes } from './write-times';
 
@@ -56,6 +58,9 @@ export interface UsageBufferOptions {
 /** Times one key's part of a batch is refused, at consecutive writes, before it is set aside. */
 export const REFUSALS_BEFORE_SET_ASIDE = 3;
 
+/** Owners whose refusal is remembered at most (the oldest is forgotten first). */
+const MAX_REFUSED_OWNERS = 1000;
+
 /** A batch waiting to be sent again, and how many times in a row the database refused its data. */
 interface Unsent {
   batch: UsageBatch;
@@ -82,6 +87,8 @@ export class UsageBuffer implements UsageRecorder {
   private readonly lastUsedWritten: WriteTimes;
   /** Batches whose write failed, sent again as they are, in order, before anything newer. */
   private unsent: Unsent[] = [];
+  /** Owners (see usageBatchOwners) whose part the database refused, and none of it written since. */
+  private readonly refusedOwners = new Set<string>();
   private timer: NodeJS.Timeout | null = null;
   private flushing: Promise<void> = Promise.resolve();
   /** A write waiting for the one in flight to end; flushes asked for meanwhile join it. */
@@ -175,7 +182,7 @@ export class UsageBuffer implements UsageRecorder {
     for (;;) {
       if (next === this.unsent.length) {
         if (took || (this.keys.size === 0 && this.visibility.isEmpty())) return;
-        this.unsent.push({ batch: this.takeBatch(), refusals: 0 });
+        for (const batch of this.refusedApart(this.takeBatch())) this.unsent.push({ batch, refusals: 0 });
         took = true;
       }
       const entry = this.unsent[next];
@@ -184,6 +191,7 @@ export class UsageBuffer implements UsageRecorder {
       if (failure === null) {
         // Out of the queue before the hooks run: a throwing hook never has the batch written again.
         this.unsent.splice(next, 1);
+        if (this.refusedOwners.size > 0) for (const owner of usageBatchOwners(entry.batch)) this.refusedOwners.delete(owner);
         this.written(entry.batch, performance.now() - started);
         continue;
       }
@@ -197,6 +205,7 @@ export class UsageBuffer implements UsageRecorder {
         continue;
       }
       entry.refusals += 1;
+      this.rememberRefused(usageBatchOwners(entry.batch)[0]);
       if (entry.refusals >= REFUSALS_BEFORE_SET_ASIDE) {
         this.unsent.splice(next, 1);
         this.options.onSetAside?.(entry.batch, reason);
@@ -205,6 +214,21 @@ export class UsageBuffer implements UsageRecorder {
       // One key's part, sent again at the next write; what comes after it is not held back.
       next += 1;
     }
+  }
+
+  /** The batch, with the usage of owners refused before sent apart after the rest (see refusedOwners). */
+  private refusedApart(batch: UsageBatch): UsageBatch[] {
+    if (this.refusedOwners.size === 0) return [batch];
+    const refused = new Set(usageBatchOwners(batch).filter((owner) => this.refusedOwners.has(owner)));
+    if (refused.size === 0) return [batch];
+    const [apart, rest] = partitionUsageBatch(batch, refused);
+    return usageBatchOwners(rest).length > 0 ? [rest, apart] : [apart];
+  }
+
+  private rememberRefused(owner: string): void {
+    this.refusedOwners.delete(owner);
+    this.refusedOwners.add(owner);
+    if (this.refusedOwners.size > MAX_REFUSED_OWNERS) this.refusedOwners.delete(this.refusedOwners.values().next().value as string);
   }
 
   /** What was added up since the last batch was taken, as a batch (the buffer starts over). */

@@ -246,6 +246,31 @@ describe('UsageBuffer, a batch the database refuses for its data', () => {
     expect(sink.written('k3')).toBe(0);
   });
 
+  it('sends a refused key\'s later usage apart from the start, until a part of it is written', async () => {
+    const { sink, buffer } = world(['k3']);
+    buffer.record(event({ keyId: 'k1' }));
+    buffer.record(event({ keyId: 'k3' }));
+    await buffer.flush();
+    const keysOf = (batch: UsageBatch) => batch.keys.map((k) => k.keyId).sort();
+    const sentFrom = (from: number) => sink.sent.slice(from).map(keysOf);
+    let from = sink.sent.length;
+    buffer.record(event({ keyId: 'k2' }));
+    buffer.record(event({ keyId: 'k3' }));
+    await buffer.flush();
+    // The earlier part of k3 again, then the new batch without k3, then k3's new usage on its own.
+    expect(sentFrom(from)).toEqual([['k3'], ['k2'], ['k3']]);
+    expect(sink.written('k2')).toBe(1);
+    // Once the database takes k3 again, its parts are written and it travels with the rest again.
+    sink.poisoned.clear();
+    await buffer.flush();
+    expect(sink.written('k3')).toBe(2);
+    from = sink.sent.length;
+    buffer.record(event({ keyId: 'k1' }));
+    buffer.record(event({ keyId: 'k3' }));
+    await buffer.flush();
+    expect(sentFrom(from)).toEqual([['k1', 'k3']]);
+  });
+
   it('keeps a refused part while the database is away, and sets it aside only after three refusals', async () => {
     const { sink, buffer, setAside } = world(['k2']);
     buffer.record(event({ keyId: 'k1' }));
