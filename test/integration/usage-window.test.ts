@@ -89,6 +89,16 @@ describe.each(availableProviders)('the usage window on %s', (provider) => {
   const resetWindow = () =>
     t.ctx.database.prisma.usageWindowState.update({ where: { id: 1 }, data: { startDay: new Date(0), endDay: new Date(0) } });
 
+  /** The window rebuilt to end `days` after START: its last day (`today`) and its first. */
+  async function windowEndingAt(days: number): Promise<{ today: number; first: number }> {
+    await resetWindow();
+    const today = START + days * DAY_MS;
+    await rollUsageWindow(t.ctx.database, today);
+    return { today, first: today - (WINDOW_DAYS - 1) * DAY_MS };
+  }
+
+  const keyNamed = async (tenantId: string, name: string) => (await t.ctx.keys.create(tenantId, buildKeyInput({ name }), testActor)).apiKey.id;
+
   /** Window vs daily rows, for every tenant, cut at `limit` keys. */
   async function expectWindowMatchesRows(limit: number): Promise<void> {
     const { startDay, endDay } = await readWindowState(t.ctx.database);
@@ -166,12 +176,9 @@ describe.each(availableProviders)('the usage window on %s', (provider) => {
     Object.fromEntries(((await windowTopKeys(t.ctx.database, tenantId, first, today, 1000)) ?? []).map((k) => [k.keyId, k.keyName]));
 
   it('names each key as it is now: renamed, deleted, entering by a batch, by a day step and by a rebuild', async () => {
-    await resetWindow();
     const tenantId = tenants[0];
-    const today = START + 300 * DAY_MS;
-    const first = today - (WINDOW_DAYS - 1) * DAY_MS;
-    await rollUsageWindow(t.ctx.database, today);
-    const make = async (name: string) => (await t.ctx.keys.create(tenantId, buildKeyInput({ name }), testActor)).apiKey.id;
+    const { today, first } = await windowEndingAt(300);
+    const make = (name: string) => keyNamed(tenantId, name);
     const [renamed, deleted, stepped] = [await make('before'), await make('deleted'), await make('stepped')];
     // Into the window by a batch (one admitted, one refused only); `stepped` on tomorrow, not yet in it.
     await writeUsageBatch(t.ctx.database, requestsOn(today, [renamed], tenantId));
@@ -193,15 +200,12 @@ describe.each(availableProviders)('the usage window on %s', (provider) => {
   });
 
   it('reads names of any characters exactly, and a tenant without rows as an empty list', async () => {
-    await resetWindow();
     const tenantId = tenants[1];
-    const today = START + 310 * DAY_MS;
-    const first = today - (WINDOW_DAYS - 1) * DAY_MS;
-    await rollUsageWindow(t.ctx.database, today);
+    const { today, first } = await windowEndingAt(310);
     expect(await windowTopKeys(t.ctx.database, tenantId, first, today, 10)).toEqual([]);
     const names = ['quote " and \\ back, comma', 'Ünïcødé 🔑 [1, "x"] {}', "it's <b>", 'null'];
     const ids = [];
-    for (const name of names) ids.push((await t.ctx.keys.create(tenantId, buildKeyInput({ name }), testActor)).apiKey.id);
+    for (const name of names) ids.push(await keyNamed(tenantId, name));
     await writeUsageBatch(t.ctx.database, requestsOn(today, ids, tenantId));
     expect(await namesIn(tenantId, first, today)).toEqual(Object.fromEntries(ids.map((id, i) => [id, names[i]])));
   });
@@ -213,7 +217,7 @@ describe.each(availableProviders)('the usage window on %s', (provider) => {
     await rollUsageWindow(t.ctx.database, today);
     for (let round = 0; round < 6; round++) {
       const ids: string[] = [];
-      for (let i = 0; i < 8; i++) ids.push((await t.ctx.keys.create(tenantId, buildKeyInput({ name: `r${round}-${i} old` }), testActor)).apiKey.id);
+      for (let i = 0; i < 8; i++) ids.push(await keyNamed(tenantId, `r${round}-${i} old`));
       // Half the keys reach the window by batches (admitted, refused only), half by the roll (tomorrow's rows).
       await writeUsageBatch(t.ctx.database, requestsOn(today + DAY_MS, ids.slice(4), tenantId));
       today += DAY_MS;
@@ -237,10 +241,7 @@ describe.each(availableProviders)('the usage window on %s', (provider) => {
   });
 
   it('does not answer for other days: a report of another range, or before the roll, sums the daily rows', async () => {
-    await resetWindow();
-    const today = START + 200 * DAY_MS;
-    await rollUsageWindow(t.ctx.database, today);
-    const first = today - (WINDOW_DAYS - 1) * DAY_MS;
+    const { today, first } = await windowEndingAt(200);
     expect(await windowTopKeys(t.ctx.database, tenants[0], first, today, 10)).not.toBeNull();
     expect(await windowTopKeys(t.ctx.database, tenants[0], first + DAY_MS, today, 10)).toBeNull();
     expect(await windowTopKeys(t.ctx.database, tenants[0], first, today - DAY_MS, 10)).toBeNull();
