@@ -10,6 +10,12 @@ import { createTestDatabase, type TestDatabase } from './databases';
 
 export const TEST_SECRET = 'test-key-hash-secret-0123456789abcdefghijklmnop';
 
+export const TEST_API_CONFIG: ResolvedConfig['api'] = {
+  usageFlushIntervalMs: 1000,
+  keyCacheTtlMs: 30_000,
+  invalidKeys: { attempts: 20, windowSeconds: 60, blockSeconds: 300 },
+};
+
 export function buildConfig(database: ResolvedConfig['database'], overrides: Partial<ResolvedConfig> = {}): ResolvedConfig {
   return {
     port: 0,
@@ -33,11 +39,7 @@ export function buildConfig(database: ResolvedConfig['database'], overrides: Par
     metrics: null,
     webhooks: { allowPrivate: true, pollMs: 1000 },
     logFormat: 'json',
-    api: {
-      usageFlushIntervalMs: 1000,
-      keyCacheTtlMs: 30_000,
-      invalidKeys: { attempts: 20, windowSeconds: 60, blockSeconds: 300 },
-    },
+    api: TEST_API_CONFIG,
     dashboard: {
       publicUrl: null,
       sessionIdleMinutes: 30,
