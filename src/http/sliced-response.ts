@@ -10,6 +10,8 @@ import type { Response } from 'express';
 
 /** Items serialized per slice (a few milliseconds of work). */
 const SLICE = 500;
+/** Bytes of a JSON text written at a time (sendJsonText). */
+const TEXT_PART_BYTES = 256 * 1024;
 
 /** Until the response can take more, or has closed (the client left). */
 async function drained(res: Response): Promise<void> {
@@ -22,15 +24,22 @@ async function drained(res: Response): Promise<void> {
 }
 
 /**
- * Writes `opening`, the text of each slice of items (`text(slice, first)`, its own separator
+ * Writes `opening`, the text of each slice of `perSlice` items (`text(slice, first)`, its own separator
  * before all but the first), then `closing`, and ends the response. Headers must be set before.
  * Stops when the client leaves.
  */
-export async function writeSliced<T>(res: Response, opening: string, items: readonly T[], text: (slice: readonly T[], first: boolean) => string, closing: string): Promise<void> {
+export async function writeSliced<T>(
+  res: Response,
+  opening: string,
+  items: readonly T[],
+  text: (slice: readonly T[], first: boolean) => string | Uint8Array,
+  closing: string,
+  perSlice = SLICE,
+): Promise<void> {
   res.write(opening);
-  for (let i = 0; i < items.length; i += SLICE) {
+  for (let i = 0; i < items.length; i += perSlice) {
     if (res.destroyed) return;
-    const flowing = res.write(text(items.slice(i, i + SLICE), i === 0));
+    const flowing = res.write(text(items.slice(i, i + perSlice), i === 0));
     // A socket that takes the bytes at once emits 'drain' before the loop turns: turn it anyway.
     if (!flowing) await drained(res);
     await nextTurn();
@@ -46,4 +55,20 @@ export async function sendJsonList<T>(res: Response, head: Record<string, unknow
   // one array stringified without its brackets (one call for 500 items: about a fifth less time).
   const slice = (part: readonly T[], first: boolean) => (first ? '' : ',') + JSON.stringify(part.map(present)).slice(1, -1);
   await writeSliced(res, whole.slice(0, -2), items, slice, whole.slice(-2));
+}
+
+/**
+ * Answers `{ ...head, [field]: json }` where `json` is JSON text already (a database built it), as
+ * res.json() would answer the parsed value, `partBytes` at a time. The text is encoded once and
+ * cut into bytes: a part may end inside a character, whose bytes the next part completes (text
+ * cut into parts would be encoded part by part, a character split between two lost).
+ */
+export async function sendJsonText(res: Response, head: Record<string, unknown>, field: string, json: string, partBytes = TEXT_PART_BYTES): Promise<void> {
+  res.setHeader('Content-Type', 'application/json; charset=utf-8');
+  // `{...,"data":null}` split before `null}`: the text goes between.
+  const whole = JSON.stringify({ ...head, [field]: null });
+  const bytes = Buffer.from(json, 'utf8');
+  const parts: Uint8Array[] = [];
+  for (let at = 0; at < bytes.length; at += partBytes) parts.push(bytes.subarray(at, at + partBytes));
+  await writeSliced(res, whole.slice(0, -5), parts, ([part]) => part, '}', 1);
 }

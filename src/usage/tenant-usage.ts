@@ -7,7 +7,7 @@ import type { Database } from '../data/database';
 import { chunks } from '../data/repositories/batching';
 import { keysOutcomeCounts, tenantModelOutcomes, tenantOutcomesByDay, tenantTopKeys } from '../data/repositories/outcomes';
 import { tenantDailyUsage } from '../data/repositories/usage';
-import { windowTopKeys } from '../data/repositories/usage-window';
+import { windowTopKeys, windowTopKeysJson } from '../data/repositories/usage-window';
 import { addOutcome, type OutcomeCounts, outcomeTotals, zeroOutcomes } from './outcome-report';
 
 const DAY_MS = 86_400_000;
@@ -109,6 +109,15 @@ async function byModel(db: Database, tenantId: string, from: number, end: number
     .map(([model, m]) => row({ model }, m.outcomes, m.tokens, m.spend))
     .sort((a, b) => b.requests - a.requests || b.spendMicroCents - a.spendMicroCents || ((a.model as string) < (b.model as string) ? -1 : 1))
     .slice(0, MAX_USAGE_ROWS);
+}
+
+/**
+ * Usage by key from `from` to `to` as GET /usage answers its rows (a JSON array of
+ * presentUsageRow's rows, the same as tenantUsage's presented), built by the database where the
+ * per-key window covers exactly those days (the last 30); null for other ranges.
+ */
+export function tenantUsageByKeyJson(db: Database, tenantId: string, from: number, to: number): Promise<string | null> {
+  return windowTopKeysJson(db, tenantId, from, to, MAX_USAGE_ROWS);
 }
 
 /**

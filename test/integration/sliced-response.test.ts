@@ -9,13 +9,24 @@ import express from 'express';
 import request from 'supertest';
 import { sendCsv } from '../../src/http/csv-response';
 import { toCsv } from '../../src/lib/csv';
-import { sendJsonList } from '../../src/http/sliced-response';
+import { sendJsonList, sendJsonText } from '../../src/http/sliced-response';
 import { listen } from '../helpers/listen';
 import { loopTurnsDuring } from '../helpers/loop-turns';
 
 const item = (i: number) => ({ id: `k${i}`, name: i % 7 === 0 ? `quote " \\ ✓ ${i}` : null, n: i, nested: { a: [i, -i] } });
 
 describe('sendJsonList', () => {
+  it.each([1, 2, 3, 5, 1024])('sendJsonText: a JSON text cut into parts of %i bytes arrives whole, characters of 2 to 4 bytes included', async (partBytes) => {
+    const data = [{ name: 'ключ 🔑 é ✓', n: 1.5 }, null, 'z'.repeat(300), { deep: ['🔑🔑', -0.000001] }];
+    const app = express();
+    app.get('/text', async (_req, res) => sendJsonText(res, { from: '2026-11-01', groupBy: 'key' }, 'data', JSON.stringify(data), partBytes));
+    app.get('/json', (_req, res) => void res.json({ from: '2026-11-01', groupBy: 'key', data }));
+    const [text, whole] = [await request(app).get('/text'), await request(app).get('/json')];
+    expect(text.status).toBe(200);
+    expect(text.headers['content-type']).toBe('application/json; charset=utf-8');
+    expect(text.text).toBe(whole.text);
+  });
+
   it.each([0, 1, 499, 500, 501, 1201])('answers exactly what res.json() answers for %i items', async (count) => {
     const items = Array.from({ length: count }, (_, i) => i);
     const app = express();

@@ -10,8 +10,10 @@ import { dayStart, REQUEST_OUTCOMES, type RequestOutcome } from '@keyward/guard'
 import request from 'supertest';
 import { writeUsageBatch } from '../../src/data/repositories/usage';
 import { keysOutcomeCounts, tenantTopKeys } from '../../src/data/repositories/outcomes';
-import { readWindowState, rollUsageWindow, WINDOW_DAYS, windowTopKeys } from '../../src/data/repositories/usage-window';
+import { readWindowState, rollUsageWindow, WINDOW_DAYS, windowTopKeys, windowTopKeysJson } from '../../src/data/repositories/usage-window';
+import { presentUsageRow } from '../../src/presenters/activity-presenter';
 import { emptyUsageBatch, type OutcomeDelta, type RollupDelta, type UsageBatch } from '../../src/usage/usage-batch';
+import fc from 'fast-check';
 import pg from 'pg';
 import { availableProviders, describePostgres } from '../helpers/databases';
 import { buildKeyInput, buildTenant, createTestContext, type TestContext, testActor } from '../helpers/context';
@@ -240,6 +242,44 @@ describe.each(availableProviders)('the usage window on %s', (provider) => {
     expect(columns).toEqual(expect.arrayContaining([...REQUEST_OUTCOMES]));
   });
 
+  it('builds in SQLite the JSON the API would make of the rows: any names, counts and spends, cut at the limit', async () => {
+    const { today, first } = await windowEndingAt(260);
+    const count = fc.integer({ min: 0, max: 2 ** 40 });
+    const row = fc.record({
+      keyName: fc.option(fc.string({ unit: 'grapheme', maxLength: 12 }).filter((name) => !name.includes('\u0000'))),
+      requests: fc.integer({ min: 0, max: 5 }),
+      tokens: fc.integer({ min: 0, max: Number.MAX_SAFE_INTEGER }),
+      spendMicroCents: fc.oneof(fc.constantFrom(0, 1, 10, 999_999, 1_000_000, 1_500_000, 2_000_000), fc.integer({ min: 0, max: Number.MAX_SAFE_INTEGER })),
+      outcomes: fc.array(count, { minLength: REQUEST_OUTCOMES.length, maxLength: REQUEST_OUTCOMES.length }),
+    });
+    const field = (outcome: string) => outcome.replace(/_([a-z])/g, (_, c: string) => c.toUpperCase());
+    let run = 0;
+    await fc.assert(
+      fc.asyncProperty(fc.array(row, { minLength: 0, maxLength: 8 }), fc.integer({ min: 1, max: 10 }), async (rows, limit) => {
+        const tenantId = `json-${provider}-${run++}`;
+        await t.ctx.database.prisma.usageKeyWindow.createMany({
+          data: rows.map((r, i) => ({
+            keyId: `${tenantId}-${i}`,
+            tenantId,
+            keyName: r.keyName,
+            requests: BigInt(r.requests),
+            tokens: BigInt(r.tokens),
+            spendMicroCents: BigInt(r.spendMicroCents),
+            ...Object.fromEntries(REQUEST_OUTCOMES.map((outcome, o) => [field(outcome), BigInt(r.outcomes[o])])),
+          })),
+        });
+        const objects = await windowTopKeys(t.ctx.database, tenantId, first, today, limit);
+        const json = await windowTopKeysJson(t.ctx.database, tenantId, first, today, limit);
+        expect(objects).toHaveLength(Math.min(rows.length, limit));
+        // PostgreSQL builds this JSON slower than the app: there the report presents the rows.
+        if (provider === 'postgresql') expect(json).toBeNull();
+        else expect(JSON.parse(json as string)).toEqual(objects?.map(presentUsageRow));
+      }),
+      { numRuns: 30 },
+    );
+    expect(await windowTopKeysJson(t.ctx.database, tenants[0], first + DAY_MS, today, 10)).toBeNull();
+  });
+
   it('does not answer for other days: a report of another range, or before the roll, sums the daily rows', async () => {
     const { today, first } = await windowEndingAt(200);
     expect(await windowTopKeys(t.ctx.database, tenants[0], first, today, 10)).not.toBeNull();
@@ -349,6 +389,36 @@ describe.each(availableProviders)('usage by key through the API on %s', (provide
         [other.id, 6, 50, 40],
       ].sort((a, b) => (b[1] as number) - (a[1] as number) || (b[3] as number) - (a[3] as number)));
       expect(rows.find((r) => r.keyId === apiKey.id)?.outcomes).toMatchObject({ ok: 2, rate_limited: 4 });
+    } finally {
+      await w.close();
+    }
+  });
+
+  it('answers 900 keys with names of several bytes as their rows present them (SQLite: the database\'s JSON, written in parts of bytes)', async () => {
+    const w = await createTestApp(provider);
+    try {
+      await w.ctx.usageWindow.rollOnce();
+      const { startDay, endDay } = await readWindowState(w.ctx.database);
+      const { key } = await w.issue({ scopes: ['keys:read'] });
+      await w.ctx.database.prisma.usageKeyWindow.createMany({
+        data: Array.from({ length: 900 }, (_, i) => ({
+          keyId: `long-${String(i).padStart(4, '0')}`,
+          tenantId: w.tenant.id,
+          keyName: `ключ 🔑 ${'é'.repeat(i % 7)} ${i}`,
+          requests: BigInt(i % 13),
+          ok: BigInt(i % 13),
+          tokens: BigInt(i * 1000),
+          spendMicroCents: BigInt(i * 1_234_567),
+        })),
+      });
+      const answer = await request(w.app).get('/api/v1/usage?groupBy=key').set('authorization', `Bearer ${key}`);
+      expect(answer.status).toBe(200);
+      expect(answer.headers['content-type']).toBe('application/json; charset=utf-8');
+      // More than one part of 256 KiB.
+      expect(Buffer.byteLength(answer.text)).toBeGreaterThan(300_000);
+      const objects = await windowTopKeys(w.ctx.database, w.tenant.id, startDay, endDay, 10_000);
+      expect(answer.body).toEqual({ from: new Date(startDay).toISOString().slice(0, 10), to: new Date(endDay).toISOString().slice(0, 10), groupBy: 'key', data: objects?.map(presentUsageRow) });
+      expect(answer.body.data).toHaveLength(900);
     } finally {
       await w.close();
     }

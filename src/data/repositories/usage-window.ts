@@ -231,10 +231,8 @@ export interface WindowKey extends KeyTotals {
  * not cover exactly those days (the caller sums the daily rows) or rolled while it was read.
  */
 export async function windowTopKeys(db: Pick<Database, 'reads' | 'provider'>, tenantId: string, firstDay: number, lastDay: number, limit: number): Promise<WindowKey[] | null> {
-  const state = await readWindowState(db);
-  if (state.startDay !== firstDay || state.endDay !== lastDay) return null;
-  const rows = await (db.provider === 'sqlite' ? topRowsAsOneText : topRows)(db, tenantId, limit);
-  if ((await readWindowState(db)).endDay !== state.endDay) return null;
+  const rows = await whileWindowCovers(db, firstDay, lastDay, () => (db.provider === 'sqlite' ? topRowsAsOneText : topRows)(db, tenantId, limit));
+  if (rows === null) return null;
   return mapInSlices(rows, ([keyId, keyName, packed]) => {
     const counters = packed.split(',');
     const outcomes = {} as Record<RequestOutcome, number>;
@@ -246,20 +244,75 @@ export async function windowTopKeys(db: Pick<Database, 'reads' | 'provider'>, te
 }
 
 /**
- * The top rows' columns, a row's counters as one text (COUNTERS in order, joined by commas):
- * 10,000 rows of 19 numbered columns cost three times more to move off the reading thread than to
- * find. Ties by id as text by code unit (PostgreSQL: COLLATE "C", as SQLite's BINARY).
+ * windowTopKeys' keys as GET /usage answers them (presentUsageRow's fields in its order: keyId,
+ * keyName, requests, outcomes, tokens, costCents), one JSON array built by SQLite on the read
+ * worker; null as for windowTopKeys, and on PostgreSQL. Parsing 10,000 rows, making them objects
+ * and serializing them again took the app's thread about 90 ms a report (bench:pages, usage by
+ * key), the statement 25-45 ms; built by SQLite the array costs the statement about 10 ms more
+ * and the app's thread only its copy. PostgreSQL builds the same JSON slower than the app does
+ * (json_build_object: 70 ms for the rows, 100-280 ms with the aggregate's sort spilling to disk,
+ * against 26-63 ms for the packed rows), so there the rows stay objects. The numbers are the
+ * objects' (a test holds the two equal): outcome counts, their sum as requests, tokens, and
+ * cents exact to 1e-6 (microCentsToCents).
  */
-function topRowsSql(db: Pick<Database, 'provider'>, columns: string): string {
-  const byId = db.provider === 'sqlite' ? 'w."keyId"' : 'w."keyId" COLLATE "C"';
-  return `SELECT ${columns}, ${COUNTERS.map((c) => `w.${c}`).join(" || ',' || ")} AS "counters"
-    FROM "usage_key_window" w
-    WHERE w."tenantId" = ? ORDER BY w."requests" DESC, w."spendMicroCents" DESC, ${byId} ASC LIMIT ?`;
+export async function windowTopKeysJson(db: Pick<Database, 'reads' | 'provider'>, tenantId: string, firstDay: number, lastDay: number, limit: number): Promise<string | null> {
+  if (db.provider !== 'sqlite') return null;
+  const object = (pairs: [string, string][]) => `json_object(${pairs.map(([name, value]) => `'${name}', ${value}`).join(', ')})`;
+  const outcomes = object(REQUEST_OUTCOMES.map((outcome, i) => [outcome, `w.${OUTCOME_COLUMNS[i]}`]));
+  const row = object([
+    ['keyId', 'w."keyId"'],
+    ['keyName', 'w."keyName"'],
+    ['requests', `(${OUTCOME_COLUMNS.map((c) => `w.${c}`).join(' + ')})`],
+    ['outcomes', outcomes],
+    ['tokens', 'w."tokens"'],
+    ['costCents', centsJsonSql('w."spendMicroCents"')],
+  ]);
+  const inner = topRowsSql(db, `w."keyId" AS "keyId", w."requests" AS "requests", w."spendMicroCents" AS "spend", ${row} AS "row"`);
+  const joined = `group_concat(t."row", ',' ORDER BY t."requests" DESC, t."spend" DESC, t."keyId" ASC)`;
+  const answer = await whileWindowCovers(db, firstDay, lastDay, () => db.reads.all<{ rows: string | null }>(`SELECT ${joined} AS "rows" FROM (${inner}) t`, [tenantId, limit]));
+  return answer === null ? null : `[${answer[0]?.rows ?? ''}]`;
 }
+
+/**
+ * Cents from a micro-cents column as a JSON number, equal to microCentsToCents of it. SQLite prints
+ * a real to 15 digits, so the exact decimal is written out and read as a JSON number (a column
+ * that overflowed into a real, which JavaScript reads inexactly too, is divided as a real).
+ */
+function centsJsonSql(m: string): string {
+  const decimal = `(CASE WHEN ${m} < 0 THEN '-' ELSE '' END) || rtrim(printf('%d.%06d', abs(${m}) / 1000000, abs(${m}) % 1000000), '0')`;
+  return `CASE WHEN typeof(${m}) <> 'integer' THEN ${m} / 1000000.0 WHEN ${m} % 1000000 = 0 THEN ${m} / 1000000 ELSE json(${decimal}) END`;
+}
+
+/** `read()` when the window covers exactly `firstDay` to `lastDay` and did not roll while it ran; else null. */
+async function whileWindowCovers<T>(db: Pick<Database, 'reads'>, firstDay: number, lastDay: number, read: () => Promise<T>): Promise<T | null> {
+  const state = await readWindowState(db);
+  if (state.startDay !== firstDay || state.endDay !== lastDay) return null;
+  const value = await read();
+  if ((await readWindowState(db)).endDay !== state.endDay) return null;
+  return value;
+}
+
+/**
+ * The top rows of a tenant's window, `select` their columns: by requests, then spend, then id as
+ * text by code unit (PostgreSQL: COLLATE "C", as SQLite's BINARY), as tenantTopKeys orders them.
+ */
+function topRowsSql(db: Pick<Database, 'provider'>, select: string): string {
+  return `SELECT ${select} FROM "usage_key_window" w
+    WHERE w."tenantId" = ? ORDER BY w."requests" DESC, w."spendMicroCents" DESC, ${db.provider === 'sqlite' ? 'w."keyId"' : 'w."keyId" COLLATE "C"'} ASC LIMIT ?`;
+}
+
+/**
+ * A row's counters as one text (COUNTERS in order, joined by commas): 10,000 rows of 19 numbered
+ * columns cost three times more to move off the reading thread than to find.
+ */
+const PACKED_COUNTERS = `${COUNTERS.map((c) => `w.${c}`).join(" || ',' || ")} AS "counters"`;
 
 /** The top rows as rows (PostgreSQL: its client converts 10,000 rows faster than it parses them as one JSON). */
 async function topRows(db: Pick<Database, 'reads' | 'provider'>, tenantId: string, limit: number): Promise<WindowRow[]> {
-  const rows = await db.reads.all<{ keyId: string; keyName: string | null; counters: string }>(topRowsSql(db, 'w."keyId" AS "keyId", w."keyName" AS "keyName"'), [tenantId, limit]);
+  const rows = await db.reads.all<{ keyId: string; keyName: string | null; counters: string }>(
+    topRowsSql(db, `w."keyId" AS "keyId", w."keyName" AS "keyName", ${PACKED_COUNTERS}`),
+    [tenantId, limit],
+  );
   return rows.map((row) => [row.keyId, row.keyName, row.counters]);
 }
 
@@ -269,7 +322,7 @@ async function topRows(db: Pick<Database, 'reads' | 'provider'>, tenantId: strin
  * clone of 10,000 objects); one text crosses in one copy.
  */
 async function topRowsAsOneText(db: Pick<Database, 'reads' | 'provider'>, tenantId: string, limit: number): Promise<WindowRow[]> {
-  const inner = topRowsSql(db, 'w."keyId" AS "keyId", w."keyName" AS "keyName", w."requests" AS "requests", w."spendMicroCents" AS "spend"');
+  const inner = topRowsSql(db, `w."keyId" AS "keyId", w."keyName" AS "keyName", w."requests" AS "requests", w."spendMicroCents" AS "spend", ${PACKED_COUNTERS}`);
   const [answer] = await db.reads.all<{ rows: string | null }>(
     `SELECT json_group_array(json_array(t."keyId", t."keyName", t."counters") ORDER BY t."requests" DESC, t."spend" DESC, t."keyId" ASC) AS "rows" FROM (${inner}) t`,
     [tenantId, limit],
