@@ -257,21 +257,26 @@ export async function windowTopKeys(db: Pick<Database, 'reads' | 'provider'>, te
  */
 export async function windowTopKeysJson(db: Pick<Database, 'reads' | 'provider'>, tenantId: string, firstDay: number, lastDay: number, limit: number): Promise<string | null> {
   if (db.provider !== 'sqlite') return null;
-  const object = (pairs: [string, string][]) => `json_object(${pairs.map(([name, value]) => `'${name}', ${value}`).join(', ')})`;
-  const outcomes = object(REQUEST_OUTCOMES.map((outcome, i) => [outcome, `w.${OUTCOME_COLUMNS[i]}`]));
-  const row = object([
-    ['keyId', 'w."keyId"'],
-    ['keyName', 'w."keyName"'],
-    ['requests', `(${OUTCOME_COLUMNS.map((c) => `w.${c}`).join(' + ')})`],
-    ['outcomes', outcomes],
-    ['tokens', 'w."tokens"'],
-    ['costCents', centsJsonSql('w."spendMicroCents"')],
-  ]);
-  const inner = topRowsSql(db, `w."keyId" AS "keyId", w."requests" AS "requests", w."spendMicroCents" AS "spend", ${row} AS "row"`);
-  const joined = `group_concat(t."row", ',' ORDER BY t."requests" DESC, t."spend" DESC, t."keyId" ASC)`;
-  const answer = await whileWindowCovers(db, firstDay, lastDay, () => db.reads.all<{ rows: string | null }>(`SELECT ${joined} AS "rows" FROM (${inner}) t`, [tenantId, limit]));
+  const answer = await whileWindowCovers(db, firstDay, lastDay, () => db.reads.all<{ rows: string | null }>(TOP_KEYS_JSON_SQL, [tenantId, limit]));
   return answer === null ? null : `[${answer[0]?.rows ?? ''}]`;
 }
+
+/** A SQLite JSON object of `pairs` ([name, SQL value]; the names are constants). */
+const sqliteJsonObject = (pairs: [string, string][]) => `json_object(${pairs.map(([name, value]) => `'${name}', ${value}`).join(', ')})`;
+
+/** A window row `w` as presentUsageRow presents it, as SQLite JSON. */
+const PRESENTED_ROW_JSON = sqliteJsonObject([
+  ['keyId', 'w."keyId"'],
+  ['keyName', 'w."keyName"'],
+  ['requests', `(${OUTCOME_COLUMNS.map((c) => `w.${c}`).join(' + ')})`],
+  ['outcomes', sqliteJsonObject(REQUEST_OUTCOMES.map((outcome, i) => [outcome, `w.${OUTCOME_COLUMNS[i]}`]))],
+  ['tokens', 'w."tokens"'],
+  ['costCents', centsJsonSql('w."spendMicroCents"')],
+]);
+
+/** windowTopKeysJson's statement (tenant, limit): the top rows' JSON, joined in their rank order. */
+const TOP_KEYS_JSON_SQL = `SELECT group_concat(t."row", ',' ORDER BY t."requests" DESC, t."spend" DESC, t."keyId" ASC) AS "rows"
+  FROM (${topRowsSql({ provider: 'sqlite' }, `w."keyId" AS "keyId", w."requests" AS "requests", w."spendMicroCents" AS "spend", ${PRESENTED_ROW_JSON} AS "row"`)}) t`;
 
 /**
  * Cents from a micro-cents column as a JSON number, equal to microCentsToCents of it. SQLite prints
