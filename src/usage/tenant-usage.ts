@@ -113,8 +113,8 @@ async function byModel(db: Database, tenantId: string, from: number, end: number
 
 /**
  * Usage by key from `from` to `to` as GET /usage answers its rows (a JSON array of
- * presentUsageRow's rows, the same as tenantUsage's presented), built by SQLite where the per-key
- * window covers exactly those days (the last 30); null for other ranges and on PostgreSQL.
+ * presentUsageRow's rows, the same as tenantUsage's presented), read from the per-key window
+ * where it covers exactly those days (the last 30) without making row objects; null for other ranges.
  */
 export function tenantUsageByKeyJson(db: Database, tenantId: string, from: number, to: number): Promise<string | null> {
   return windowTopKeysJson(db, tenantId, from, to, MAX_USAGE_ROWS);

@@ -244,21 +244,28 @@ export async function windowTopKeys(db: Pick<Database, 'reads' | 'provider'>, te
 }
 
 /**
- * windowTopKeys' keys as GET /usage answers them (presentUsageRow's fields in its order: keyId,
- * keyName, requests, outcomes, tokens, costCents), one JSON array built by SQLite on the read
- * worker; null as for windowTopKeys, and on PostgreSQL. Parsing 10,000 rows, making them objects
- * and serializing them again took the app's thread about 90 ms a report (bench:pages, usage by
- * key), the statement 25-45 ms; built by SQLite the array costs the statement about 10 ms more
- * and the app's thread only its copy. PostgreSQL builds the same JSON slower than the app does
- * (json_build_object: 70 ms for the rows, 100-280 ms with the aggregate's sort spilling to disk,
- * against 26-63 ms for the packed rows), so there the rows stay objects. The numbers are the
- * objects' (a test holds the two equal): outcome counts, their sum as requests, tokens, and
- * cents exact to 1e-6 (microCentsToCents).
+ * windowTopKeys' keys as GET /usage answers them: one JSON array of presentUsageRow's rows (keyId,
+ * keyName, requests, outcomes, tokens, costCents, in that order; a test holds JSON.parse of it
+ * equal to the presented rows), built by the database; null as for windowTopKeys.
+ *
+ * Parsing 10,000 rows, making them objects, presenting them and serializing them again took the
+ * app's thread about 90 ms a report (bench:pages, usage by key). Here the database writes each
+ * row's JSON and the app only joins texts:
+ * - SQLite: json_object per row, group_concat'ed in rank order on the read worker (about 10 ms
+ *   more statement; one text crosses to the app's thread);
+ * - PostgreSQL: each row's JSON as one text column, made by concatenation (as fast as the packed
+ *   counters: 63-82 ms against 61-79 through psql; its json_build_object took 70 ms and an
+ *   aggregate 100-280 ms, its sort spilling to disk), joined by the app. Writing the same JSON
+ *   from the packed rows in JavaScript was slower than the objects (string building and its
+ *   garbage: 174-185 ms a report against 118).
  */
 export async function windowTopKeysJson(db: Pick<Database, 'reads' | 'provider'>, tenantId: string, firstDay: number, lastDay: number, limit: number): Promise<string | null> {
-  if (db.provider !== 'sqlite') return null;
-  const answer = await whileWindowCovers(db, firstDay, lastDay, () => db.reads.all<{ rows: string | null }>(TOP_KEYS_JSON_SQL, [tenantId, limit]));
-  return answer === null ? null : `[${answer[0]?.rows ?? ''}]`;
+  if (db.provider === 'sqlite') {
+    const answer = await whileWindowCovers(db, firstDay, lastDay, () => db.reads.all<{ rows: string | null }>(TOP_KEYS_JSON_SQL, [tenantId, limit]));
+    return answer === null ? null : `[${answer[0]?.rows ?? ''}]`;
+  }
+  const rows = await whileWindowCovers(db, firstDay, lastDay, () => db.reads.all<{ row: string }>(PG_TOP_KEYS_JSON_ROWS_SQL, [tenantId, limit]));
+  return rows === null ? null : `[${rows.map((r) => r.row).join(',')}]`;
 }
 
 /** A SQLite JSON object of `pairs` ([name, SQL value]; the names are constants). */
@@ -277,6 +284,28 @@ const PRESENTED_ROW_JSON = sqliteJsonObject([
 /** windowTopKeysJson's statement (tenant, limit): the top rows' JSON, joined in their rank order. */
 const TOP_KEYS_JSON_SQL = `SELECT group_concat(t."row", ',' ORDER BY t."requests" DESC, t."spend" DESC, t."keyId" ASC) AS "rows"
   FROM (${topRowsSql({ provider: 'sqlite' }, `w."keyId" AS "keyId", w."requests" AS "requests", w."spendMicroCents" AS "spend", ${PRESENTED_ROW_JSON} AS "row"`)}) t`;
+
+/** A window row `w` as presentUsageRow presents it, as PostgreSQL text (to_json quotes the texts). */
+const PG_PRESENTED_ROW_TEXT = [
+  `'{"keyId":' || to_json(w."keyId")::text`,
+  `',"keyName":' || COALESCE(to_json(w."keyName")::text, 'null')`,
+  `',"requests":' || (${OUTCOME_COLUMNS.map((c) => `w.${c}`).join(' + ')})::text`,
+  `',"outcomes":{' || ${REQUEST_OUTCOMES.map((outcome, i) => `'${i === 0 ? '' : ','}"${outcome}":' || w.${OUTCOME_COLUMNS[i]}::text`).join(' || ')} || '}'`,
+  `',"tokens":' || w."tokens"::text`,
+  `',"costCents":' || ${pgCentsText('w."spendMicroCents"')} || '}'`,
+].join(' || ');
+
+/** windowTopKeysJson's statement on PostgreSQL (tenant, limit): the top rows' JSON texts, in rank order. */
+const PG_TOP_KEYS_JSON_ROWS_SQL = topRowsSql({ provider: 'postgresql' }, `${PG_PRESENTED_ROW_TEXT} AS "row"`);
+
+/**
+ * Cents from a bigint micro-cents column as JSON number text, the exact decimal (integer
+ * arithmetic: numeric division keeps as few as 4 decimals for the largest bigints).
+ */
+function pgCentsText(m: string): string {
+  const fraction = `rtrim(lpad((abs(${m}) % 1000000)::text, 6, '0'), '0')`;
+  return `(CASE WHEN ${m} % 1000000 = 0 THEN (${m} / 1000000)::text ELSE (CASE WHEN ${m} < 0 THEN '-' ELSE '' END) || (abs(${m}) / 1000000)::text || '.' || ${fraction} END)`;
+}
 
 /**
  * Cents from a micro-cents column as a JSON number, equal to microCentsToCents of it. SQLite prints

@@ -85,7 +85,7 @@ export function reportsRouter(ctx: AppContext, guard: RequestHandler): Router {
     const { tenantId } = callingKey(req);
     const range: Omit<TenantUsageJson, 'data'> = { from: isoDay(from), to: isoDay(to), groupBy: query.groupBy };
     if (query.groupBy === 'key' && query.format !== 'csv') {
-      // Up to 10,000 keys (4 MB of JSON) of the last 30 days: on SQLite the read worker builds the rows' JSON.
+      // Up to 10,000 keys (4 MB of JSON) of the last 30 days: written as JSON text from the window's rows, no row objects.
       const json = await tenantUsageByKeyJson(ctx.database, tenantId, from, to);
       if (json !== null) {
         await sendJsonText(res, range, 'data', json);
