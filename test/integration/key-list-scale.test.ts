@@ -112,8 +112,41 @@ describe.each(availableProviders)('key lists at scale, on %s', (provider) => {
     expect(least.rows[0].usage.lastUsedAt).toBeNull();
   });
 
+  // The 36 keys' names hold "key 0" (the reader's does not); PostgreSQL counts and pages such a search in one pass while
+  // its matches are at most countCap, else counts, then walks the sort index.
+  test.each(ORDERS)('a search walks the same list as without it, by cursor and by page number, sorted by %s %s', async (sort, order) => {
+    const all = (await expectedOrder(sort, order)).filter((id) => ids.includes(id));
+    for (const limits of [undefined, { countCap: 10, candidateLimit: 20, maxOffset: 50, shortSearchCountCap: 10 }]) {
+      const walked: string[] = [];
+      let cursor: string | null = null;
+      for (let guard = 0; guard < 50; guard++) {
+        const page = await listKeyPage(t.ctx.database, query({ sort, order, size: 5, search: 'KEY 0', cursor: cursor ? decodeCursor(cursor, { sort, order }) : undefined }), new Date(), limits);
+        expect(page.totalCapped).toBe(limits !== undefined);
+        walked.push(...page.rows.map((r) => r.id));
+        cursor = page.nextCursor;
+        if (!cursor) break;
+      }
+      expect(walked).toEqual(all);
+      for (const number of [1, 3, 8]) {
+        const page = await listKeyPage(t.ctx.database, query({ sort, order, size: 5, page: number, search: 'y 0' }), new Date(), limits);
+        expect(page.rows.map((r) => r.id)).toEqual(all.slice((number - 1) * 5, number * 5));
+        expect(page.total).toBe(limits ? 10 : 36);
+      }
+    }
+  });
+
+  test('a search shorter than the index serves is counted up to its own cap, and lists the same keys', async () => {
+    const limits = { countCap: 100, candidateLimit: 200, maxOffset: 100, shortSearchCountCap: 10 };
+    const short = await listKeyPage(t.ctx.database, query({ size: 50, search: 'ke' }), new Date(), limits);
+    expect(short).toMatchObject({ total: 10, totalCapped: true });
+    expect(short.rows.map((r) => r.id)).toEqual((await expectedOrder('createdAt', 'desc')).filter((id) => ids.includes(id)));
+    const indexed = await listKeyPage(t.ctx.database, query({ size: 50, search: 'key' }), new Date(), limits);
+    expect(indexed).toMatchObject({ total: 36, totalCapped: false });
+    expect(await listKeyPage(t.ctx.database, query({ size: 50, search: 'k' }))).toMatchObject({ total: 36, totalCapped: false });
+  });
+
   test('counts stop at the cap and say so; page numbers stop at the offset limit', async () => {
-    const limits = { countCap: 10, candidateLimit: 20, maxOffset: 10 };
+    const limits = { countCap: 10, candidateLimit: 20, maxOffset: 10, shortSearchCountCap: 10 };
     const capped = await listKeyPage(t.ctx.database, query({ size: 5 }), new Date(), limits);
     expect(capped).toMatchObject({ total: 10, totalCapped: true });
     expect(capped.nextCursor).not.toBeNull();
