@@ -3,6 +3,12 @@
  * table), so they survive restarts and are shared by every instance. Expiry is enforced here,
  * on the server: a session ends after the idle timeout without activity, and at the latest at
  * the absolute lifetime after sign-in, whatever the cookie says.
+ *
+ * Activity moves a session's stored expiry at most once per TOUCH_EVERY_MS (a minute; a tenth of
+ * a shorter idle timeout): every page view used to write its session row, and on SQLite each such
+ * commit also empties the list reader's page cache (a search's count read 22 ms warm, 100 ms
+ * cold). A session thus ends between the idle timeout less that step and the idle timeout after
+ * its last activity, never later.
  */
 import { Store, type SessionData } from 'express-session';
 import type { Database } from '../data/database';
@@ -38,12 +44,20 @@ export interface SessionSummary {
 
 type Callback = (error?: unknown) => void;
 
+/** Activity is written when it moves the stored expiry by at least this much (capped to a tenth of the idle timeout). */
+export const TOUCH_EVERY_MS = 60_000;
+/** Stored expiries remembered (by session id) to skip touches that would not move them enough. */
+const REMEMBERED_EXPIRIES = 10_000;
+
 /** express-session store on the `sessions` table. */
 export class DatabaseSessionStore extends Store {
   private readonly db: Database;
   private readonly idleMs: number;
   private readonly maxMs: number;
   private readonly now: () => Date;
+  private readonly touchEveryMs: number;
+  /** Each session's expiry as this instance last read or wrote it (ms), newest last. */
+  private readonly storedExpiry = new Map<string, number>();
 
   constructor(options: SessionStoreOptions) {
     super();
@@ -54,6 +68,7 @@ export class DatabaseSessionStore extends Store {
     this.idleMs = options.idleMs;
     this.maxMs = options.maxMs;
     this.now = options.clock ?? (() => new Date());
+    this.touchEveryMs = Math.min(TOUCH_EVERY_MS, this.idleMs / 10);
   }
 
   override get(sid: string, callback: (error: unknown, session?: SessionData | null) => void): void {
@@ -64,22 +79,36 @@ export class DatabaseSessionStore extends Store {
   }
 
   override set(sid: string, session: SessionData, callback?: Callback): void {
-    upsertSession(
-      this.db.prisma,
-      { sid, data: JSON.stringify(session), userId: session.userId ?? null, expiresAt: this.expiryOf(session) },
-      this.now(),
-    ).then(() => callback?.(), (error) => callback?.(error));
+    const expiresAt = this.expiryOf(session);
+    upsertSession(this.db.prisma, { sid, data: JSON.stringify(session), userId: session.userId ?? null, expiresAt }, this.now()).then(
+      () => {
+        this.remember(sid, expiresAt.getTime());
+        callback?.();
+      },
+      (error) => callback?.(error),
+    );
   }
 
   override touch(sid: string, session: SessionData, callback?: () => void): void {
+    const expiresAt = this.expiryOf(session);
+    const stored = this.storedExpiry.get(sid);
+    // The request read the row just before (get): a move of less than the step is not written.
+    if (stored !== undefined && expiresAt.getTime() - stored < this.touchEveryMs) {
+      callback?.();
+      return;
+    }
     // A failed touch only shortens the session; the request itself must not fail for it.
-    touchSession(this.db.prisma, sid, this.expiryOf(session)).then(
-      () => callback?.(),
+    touchSession(this.db.prisma, sid, expiresAt).then(
+      () => {
+        this.remember(sid, expiresAt.getTime());
+        callback?.();
+      },
       () => callback?.(),
     );
   }
 
   override destroy(sid: string, callback?: Callback): void {
+    this.storedExpiry.delete(sid);
     deleteSession(this.db.prisma, sid).then(() => callback?.(), (error) => callback?.(error));
   }
 
@@ -124,10 +153,21 @@ export class DatabaseSessionStore extends Store {
     const expired =
       row.expiresAt.getTime() <= now || (data?.signedInAt !== undefined && data.signedInAt + this.maxMs <= now);
     if (!data || expired) {
+      this.storedExpiry.delete(sid);
       await deleteSession(this.db.prisma, sid);
       return null;
     }
+    this.remember(sid, row.expiresAt.getTime());
     return data;
+  }
+
+  private remember(sid: string, expiresAt: number): void {
+    this.storedExpiry.delete(sid);
+    this.storedExpiry.set(sid, expiresAt);
+    if (this.storedExpiry.size > REMEMBERED_EXPIRIES) {
+      const oldest = this.storedExpiry.keys().next().value;
+      if (oldest !== undefined) this.storedExpiry.delete(oldest);
+    }
   }
 }
 

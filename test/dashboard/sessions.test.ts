@@ -69,6 +69,25 @@ describe('session timeouts', () => {
     expect(await w.ctx.database.prisma.session.count({ where: { userId: w.owner.id } })).toBe(0);
   });
 
+  test('activity is written at most once a minute: a view within it leaves the row alone, and the session still ends on time', async () => {
+    const agent = await signedIn(w.app, w.otherMember.email);
+    const stored = async () => (await w.ctx.database.prisma.session.findFirstOrThrow({ where: { userId: w.otherMember.id } })).expiresAt.getTime();
+    await agent.get('/keys').expect(200);
+    const first = await stored();
+    clock.advance(50_000);
+    await agent.get('/keys').expect(200);
+    expect(await stored()).toBe(first);
+    clock.advance(20_000); // 70 s after the write: moved
+    await agent.get('/keys').expect(200);
+    const moved = await stored();
+    expect(moved - first).toBeGreaterThanOrEqual(70_000);
+    // Idle for the timeout after the last written activity: ended, as any idle session.
+    clock.advance(30 * MINUTE - 10_000);
+    await agent.get('/keys').expect(200);
+    clock.advance(30 * MINUTE);
+    await agent.get('/keys').expect(302);
+  });
+
   test('ends at the absolute lifetime even with activity', async () => {
     const agent = await signedIn(w.app, w.member.email);
     for (let i = 0; i < 4; i++) {
