@@ -45,7 +45,7 @@ export interface SessionSummary {
 type Callback = (error?: unknown) => void;
 
 /** Activity is written when it moves the stored expiry by at least this much (capped to a tenth of the idle timeout). */
-export const TOUCH_EVERY_MS = 60_000;
+const TOUCH_EVERY_MS = 60_000;
 /** Stored expiries remembered (by session id) to skip touches that would not move them enough. */
 const REMEMBERED_EXPIRIES = 10_000;
 

@@ -7,9 +7,11 @@
  *   skipping rows. Nullable sorts (last use, expiry) are read as two index-ordered segments, the
  *   keys with a value then the keys without, so both databases walk an index whatever their NULL
  *   order. Page numbers still work up to MAX_OFFSET rows (they read that many index entries at most).
- * - Capped counts: a list counts at most COUNT_CAP + 1 matches ("more than 10,000").
+ * - Capped counts: a list counts at most COUNT_CAP + 1 matches ("more than 10,000"); a search
+ *   no index serves (1-2 characters) at most SHORT_SEARCH_COUNT_CAP + 1.
  * - Search through a trigram index (SQLite FTS5, PostgreSQL pg_trgm), confirmed by the same
- *   literal, case-insensitive LIKE as before, so it matches exactly what it matched before.
+ *   literal, case-insensitive LIKE as before, so it matches exactly what it matched before. On
+ *   PostgreSQL its matches are counted and paged in one pass (countAndPageInOnePass).
  * - Tag filter through the (tenantId, tagLower, keyId) index.
  * - A filter with few matches (a rare tag or search term) is read from its index and sorted;
  *   otherwise the sort index is walked and rows filtered, which stops after a page.
