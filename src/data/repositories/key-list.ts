@@ -289,7 +289,7 @@ async function segmentIds(
       sql.push(`k."id" ${cmp} ?`);
       params.push(segment.after.id);
     } else {
-      const value = TIME_SORT[sort] ? db.reads.time(new Date(segment.after.value as number)) : (segment.after.value as string);
+      const value = boundSortValue(db, sort, segment.after.value);
       // A row value: both databases seek the (tenantId, sort, id) index to it (an OR would scan).
       sql.push(`(${col}, k."id") ${cmp} (?, ?)`);
       params.push(value, segment.after.id);
@@ -349,6 +349,11 @@ async function cappedCount(
   const scanned = Number(rows[0]?.scanned ?? 0);
   const count = Number(rows[0]?.n ?? 0);
   return { count, exhaustive: scanned < candidateLimit && count <= countCap };
+}
+
+/** A cursor's (non-null) sort value as a statement binds it: times as this provider stores them. */
+function boundSortValue(db: Database, sort: KeySort, value: number | string | null): ReadParam {
+  return TIME_SORT[sort] ? db.reads.time(new Date(value as number)) : (value as string);
 }
 
 function cursorValue(sort: KeySort, value: unknown): number | string | null {
@@ -421,7 +426,7 @@ async function countAndPageInOnePass(
       after.push(`("value" IS NULL AND "id" ${cmp} ?)`);
       afterParams.push(cursor.id);
     } else {
-      const value = TIME_SORT[sort] ? db.reads.time(new Date(cursor.value as number)) : (cursor.value as string);
+      const value = boundSortValue(db, sort, cursor.value);
       after.push(`("value" IS NOT NULL AND ("value", "id") ${cmp} (?, ?))`);
       afterParams.push(value, cursor.id);
     }

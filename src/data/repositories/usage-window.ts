@@ -268,6 +268,9 @@ export async function windowTopKeysJson(db: Pick<Database, 'reads' | 'provider'>
   return rows === null ? null : `[${rows.map((r) => r.row).join(',')}]`;
 }
 
+/** A window row `w`'s requests as the presented row counts them: the sum of the known codes' counts. */
+const REQUESTS_SUM = `(${OUTCOME_COLUMNS.map((c) => `w.${c}`).join(' + ')})`;
+
 /** A SQLite JSON object of `pairs` ([name, SQL value]; the names are constants). */
 const sqliteJsonObject = (pairs: [string, string][]) => `json_object(${pairs.map(([name, value]) => `'${name}', ${value}`).join(', ')})`;
 
@@ -275,7 +278,7 @@ const sqliteJsonObject = (pairs: [string, string][]) => `json_object(${pairs.map
 const PRESENTED_ROW_JSON = sqliteJsonObject([
   ['keyId', 'w."keyId"'],
   ['keyName', 'w."keyName"'],
-  ['requests', `(${OUTCOME_COLUMNS.map((c) => `w.${c}`).join(' + ')})`],
+  ['requests', REQUESTS_SUM],
   ['outcomes', sqliteJsonObject(REQUEST_OUTCOMES.map((outcome, i) => [outcome, `w.${OUTCOME_COLUMNS[i]}`]))],
   ['tokens', 'w."tokens"'],
   ['costCents', centsJsonSql('w."spendMicroCents"')],
@@ -289,7 +292,7 @@ const TOP_KEYS_JSON_SQL = `SELECT group_concat(t."row", ',' ORDER BY t."requests
 const PG_PRESENTED_ROW_TEXT = [
   `'{"keyId":' || to_json(w."keyId")::text`,
   `',"keyName":' || COALESCE(to_json(w."keyName")::text, 'null')`,
-  `',"requests":' || (${OUTCOME_COLUMNS.map((c) => `w.${c}`).join(' + ')})::text`,
+  `',"requests":' || ${REQUESTS_SUM}::text`,
   `',"outcomes":{' || ${REQUEST_OUTCOMES.map((outcome, i) => `'${i === 0 ? '' : ','}"${outcome}":' || w.${OUTCOME_COLUMNS[i]}::text`).join(' || ')} || '}'`,
   `',"tokens":' || w."tokens"::text`,
   `',"costCents":' || ${pgCentsText('w."spendMicroCents"')} || '}'`,
