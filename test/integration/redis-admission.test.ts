@@ -78,6 +78,47 @@ describeRedis('Redis admission', () => {
     expect(names.every((n) => n.startsWith('evalsha'))).toBe(true);
   });
 
+  it('sends the admissions of one tick in one command, each answered as if it went alone', async () => {
+    const failures: unknown[] = [];
+    const batched = createRedisLimits({
+      client,
+      ceilings: volatileCeilings,
+      failureMode: 'closed',
+      reservationTtlMs: 60_000,
+      onFailure: (error) => failures.push(error),
+      oneStepAdmission: true,
+    });
+    const admit = batched.admit as NonNullable<LimitBackend['admit']>;
+    const rateLimits = { perMinute: 5, perHour: 1000, perDay: 10_000, perMonth: 100_000 };
+    const [a, b, broken] = [generateKey('kw').id, generateKey('kw').id, generateKey('kw').id];
+    // A window key of the wrong type: that admission's commands fail, in the middle of the tick.
+    await client.hset(`kw:rl:minute:${broken}`, 'not', 'a counter');
+    const sent = jest.spyOn(client, 'sendCommand');
+    const answers = await Promise.all([
+      ...Array.from({ length: 6 }, () => admit(a, rateLimits, [])),
+      admit(broken, rateLimits, []),
+      ...Array.from({ length: 6 }, () => admit(a, rateLimits, [])),
+      admit(b, rateLimits, []),
+    ]);
+    const names = sent.mock.calls.map(([command]) => command.name);
+    sent.mockRestore();
+    // One script for all fourteen (EVAL the first time this connection runs it, EVALSHA after).
+    expect(names).toHaveLength(1);
+    expect(names[0]).toMatch(/^eval(sha)?$/);
+    // In the order asked: the first five of a's twelve pass its minute window, as one by one.
+    const aAllowed = [...answers.slice(0, 6), ...answers.slice(7, 13)].map((answer) => answer.rate.allowed);
+    expect(aAllowed).toEqual([true, true, true, true, true, false, false, false, false, false, false, false]);
+    expect(answers[13].rate).toMatchObject({ allowed: true, windows: [{ window: 'minute', used: 1, remaining: 4 }, { used: 1 }, { used: 1 }, { used: 1 }] });
+    expect(Number(await client.get(`kw:rl:minute:${a}`))).toBe(5);
+    expect(Number(await client.get(`kw:rl:minute:${b}`))).toBe(1);
+    // The broken one alone failed (an error reply, so Redis is not taken for down): it was
+    // counted in this process instead, as any admission whose script fails.
+    expect(failures).toHaveLength(1);
+    expect(String(failures[0])).toMatch(/WRONGTYPE/);
+    expect(answers[6].rate.allowed).toBe(true);
+    await batched.close();
+  });
+
   it('answers as the in-process limits do: windows, budget refusals and headers', async () => {
     const memory = createMemoryLimits();
     const run = async (backend: LimitBackend) => {

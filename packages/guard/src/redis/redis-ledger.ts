@@ -32,18 +32,19 @@ import {
   type ReserveResult,
   type Settlement,
 } from '../limits/ledger';
+import { ReplyError } from 'ioredis';
 import { CircuitOpenError, isUnanswered, type RedisBreaker } from './redis-breaker';
 import type { RedisClient } from './redis-types';
 
 /**
- * Brings counter i (KEYS 3i-2..3i: state hash, reservation expiries, reservation amounts) to
+ * Brings counter i (K[3i-2..3i]: state hash, reservation expiries, reservation amounts) to
  * `period`: starts it from the baseline when it is missing or older, and ends its expired
  * reservations (charged in full, or released for requests in flight). Returns used, reserved,
  * ceiling and the stored period (newer than `period` when another instance's clock moved on).
  */
 const PREPARE = `
-local function prepare(i, period, now, baseUsed, baseCeiling, basePeriod, keep, release)
-  local k1, k2, k3 = KEYS[3*i-2], KEYS[3*i-1], KEYS[3*i]
+local function prepare(K, i, period, now, baseUsed, baseCeiling, basePeriod, keep, release)
+  local k1, k2, k3 = K[3*i-2], K[3*i-1], K[3*i]
   local st = redis.call('HMGET', k1, 'period', 'used', 'reserved', 'ceiling')
   local used, reserved, ceiling
   if (not st[1]) or tonumber(st[1]) < period then
@@ -76,19 +77,20 @@ end
 const RESERVE_STRIDE = 7;
 
 /**
- * Lua shared by RESERVE_ALL and ADMIT, once every counter has agreed: the amounts of all n
- * counters are written, as used at once (flag 4) or as a reservation that expires at `expiresAt`.
+ * Lua shared by RESERVE_ALL and ADMIT_ONE, once every counter has agreed: the amounts of all n
+ * counters (keys K, values A laid out as RESERVE_ALL's) are written, as used at once (flag 4) or
+ * as a reservation that expires at `expiresAt`.
  */
 const COMMIT_ALL = `
-local function commitAll(n, expiresAt, id)
+local function commitAll(K, A, n, expiresAt, id)
   for i = 1, n do
     local a = 5 + (i - 1) * ${RESERVE_STRIDE}
-    if math.floor(tonumber(ARGV[a+7]) / 4) % 2 == 1 then
-      redis.call('HINCRBY', KEYS[3*i-2], 'used', ARGV[a+6])
+    if math.floor(tonumber(A[a+7]) / 4) % 2 == 1 then
+      redis.call('HINCRBY', K[3*i-2], 'used', A[a+6])
     else
-      redis.call('HINCRBY', KEYS[3*i-2], 'reserved', ARGV[a+6])
-      redis.call('ZADD', KEYS[3*i-1], expiresAt, id)
-      redis.call('HSET', KEYS[3*i], id, ARGV[a+6])
+      redis.call('HINCRBY', K[3*i-2], 'reserved', A[a+6])
+      redis.call('ZADD', K[3*i-1], expiresAt, id)
+      redis.call('HSET', K[3*i], id, A[a+6])
     end
   end
 end
@@ -109,7 +111,7 @@ for i = 1, n do
   local a = 5 + (i - 1) * ${RESERVE_STRIDE}
   local period, limit, amount, flags = tonumber(ARGV[a+1]), tonumber(ARGV[a+5]), tonumber(ARGV[a+6]), tonumber(ARGV[a+7])
   local durable, release = flags % 2 == 1, math.floor(flags / 2) % 2 == 1
-  local used, reserved, ceiling, p = prepare(i, period, now, tonumber(ARGV[a+2]), tonumber(ARGV[a+3]), tonumber(ARGV[a+4]), keep, release)
+  local used, reserved, ceiling, p = prepare(KEYS, i, period, now, tonumber(ARGV[a+2]), tonumber(ARGV[a+3]), tonumber(ARGV[a+4]), keep, release)
   -- A durable counter already in a later period refuses (the caller's clock is behind); a window
   -- counts into the later period instead.
   if p > period and durable then return {0, i - 1, used, reserved} end
@@ -120,84 +122,108 @@ for i = 1, n do
   figures[2 * i + 1] = used
   figures[2 * i + 2] = reserved
 end
-commitAll(n, expiresAt, id)
+commitAll(KEYS, ARGV, n, expiresAt, id)
 return figures
 `;
 
 /**
- * One admission in one round trip: the key's four request windows, then every counter of the key
- * and the levels above it (RESERVE_ALL's), all or none. KEYS: RESERVE_ALL's 3n, then the minute,
- * hour, day and month window keys (rate-limiter-flexible's keys and values, so the windows read the
- * same whichever counted them) and last month's window key. ARGV: RESERVE_ALL's, then per window
- * its length in seconds (0: no expiry, the month) and its limit; then 1 on a retry after a ceiling
+ * One admission: the key's four request windows, then every counter of the key and the levels
+ * above it (RESERVE_ALL's), all or none. K: RESERVE_ALL's 3n keys, then the minute, hour, day and
+ * month window keys (rate-limiter-flexible's keys and values, so the windows read the same
+ * whichever counted them) and last month's window key. A: RESERVE_ALL's values, then per window its
+ * length in seconds (0: no expiry, the month) and its limit; then 1 on a retry after a ceiling
  * raise (the windows hold the request already: they are read, not counted again).
  * Returns {count, pttl} of each window (as counted, this request included), then RESERVE_ALL's
  * answer; status 3: a window is over its limit. Refused by a window or a counter, the request is
  * given back to every window (windows hold accepted requests only); status 2 (a ceiling to raise
  * first) keeps it counted for the retry.
  */
-const ADMIT = `${PREPARE}${COMMIT_ALL}
-local now, keep, expiresAt, id, n = tonumber(ARGV[1]), ARGV[2], ARGV[3], ARGV[4], tonumber(ARGV[5])
-local base, wa = 3 * n, 5 + n * ${RESERVE_STRIDE}
--- Set on a retry after a ceiling raise: the windows hold this request already (read, not counted).
-local counted = tonumber(ARGV[wa + 9]) == 1
-local out, over = {}, false
-for w = 1, 4 do
-  local k, dur, limit = KEYS[base + w], tonumber(ARGV[wa + 2 * w - 1]), tonumber(ARGV[wa + 2 * w])
-  local count, ttl
-  if counted then
-    count = tonumber(redis.call('GET', k) or '0')
-    ttl = redis.call('PTTL', k)
-  elseif dur > 0 then
-    redis.call('SET', k, 0, 'EX', dur, 'NX')
-    count = redis.call('INCRBY', k, 1)
-    ttl = redis.call('PTTL', k)
-    if ttl == -1 then redis.call('EXPIRE', k, dur); ttl = 1000 * dur end
-  else
-    count = redis.call('INCRBY', k, 1)
-    ttl = redis.call('PTTL', k)
+const ADMIT_ONE = `
+local function admit(K, A)
+  local now, keep, expiresAt, id, n = tonumber(A[1]), A[2], A[3], A[4], tonumber(A[5])
+  local base, wa = 3 * n, 5 + n * ${RESERVE_STRIDE}
+  -- Set on a retry after a ceiling raise: the windows hold this request already (read, not counted).
+  local counted = tonumber(A[wa + 9]) == 1
+  local out, over = {}, false
+  for w = 1, 4 do
+    local k, dur, limit = K[base + w], tonumber(A[wa + 2 * w - 1]), tonumber(A[wa + 2 * w])
+    local count, ttl
+    if counted then
+      count = tonumber(redis.call('GET', k) or '0')
+      ttl = redis.call('PTTL', k)
+    elseif dur > 0 then
+      redis.call('SET', k, 0, 'EX', dur, 'NX')
+      count = redis.call('INCRBY', k, 1)
+      ttl = redis.call('PTTL', k)
+      if ttl == -1 then redis.call('EXPIRE', k, dur); ttl = 1000 * dur end
+    else
+      count = redis.call('INCRBY', k, 1)
+      ttl = redis.call('PTTL', k)
+    end
+    out[2 * w - 1], out[2 * w] = count, ttl
+    if count > limit and not counted then over = true end
   end
-  out[2 * w - 1], out[2 * w] = count, ttl
-  if count > limit and not counted then over = true end
-end
-if out[7] == 1 and not counted then redis.call('DEL', KEYS[base + 5]) end
-local function giveBack()
-  for w = 1, 4 do redis.call('DECRBY', KEYS[base + w], 1) end
-end
-if over then
-  giveBack()
-  out[9], out[10] = 3, -1
-  return out
-end
-local figures = {1, -1}
-for i = 1, n do
-  local a = 5 + (i - 1) * ${RESERVE_STRIDE}
-  local period, limit, amount, flags = tonumber(ARGV[a+1]), tonumber(ARGV[a+5]), tonumber(ARGV[a+6]), tonumber(ARGV[a+7])
-  local durable, release = flags % 2 == 1, math.floor(flags / 2) % 2 == 1
-  local used, reserved, ceiling, p = prepare(i, period, now, tonumber(ARGV[a+2]), tonumber(ARGV[a+3]), tonumber(ARGV[a+4]), keep, release)
-  local needed = used + reserved + amount
-  local status = -1
-  if (p > period and durable) or needed > limit then status = 0 elseif durable and needed > ceiling then status = 2 end
-  if status >= 0 then
-    -- Refused: the request counts in no window. Waiting for a ceiling raise: it keeps its place
-    -- in the windows, and the retry (ARGV flag) does not count it again.
-    if status == 0 then giveBack() end
-    out[9], out[10], out[11], out[12] = status, i - 1, used, reserved
+  if out[7] == 1 and not counted then redis.call('DEL', K[base + 5]) end
+  local function giveBack()
+    for w = 1, 4 do redis.call('DECRBY', K[base + w], 1) end
+  end
+  if over then
+    giveBack()
+    out[9], out[10] = 3, -1
     return out
   end
-  if math.floor(flags / 4) % 2 == 1 then used = used + amount else reserved = reserved + amount end
-  figures[2 * i + 1] = used
-  figures[2 * i + 2] = reserved
+  local figures = {1, -1}
+  for i = 1, n do
+    local a = 5 + (i - 1) * ${RESERVE_STRIDE}
+    local period, limit, amount, flags = tonumber(A[a+1]), tonumber(A[a+5]), tonumber(A[a+6]), tonumber(A[a+7])
+    local durable, release = flags % 2 == 1, math.floor(flags / 2) % 2 == 1
+    local used, reserved, ceiling, p = prepare(K, i, period, now, tonumber(A[a+2]), tonumber(A[a+3]), tonumber(A[a+4]), keep, release)
+    local needed = used + reserved + amount
+    local status = -1
+    if (p > period and durable) or needed > limit then status = 0 elseif durable and needed > ceiling then status = 2 end
+    if status >= 0 then
+      -- Refused: the request counts in no window. Waiting for a ceiling raise: it keeps its place
+      -- in the windows, and the retry (its flag) does not count it again.
+      if status == 0 then giveBack() end
+      out[9], out[10], out[11], out[12] = status, i - 1, used, reserved
+      return out
+    end
+    if math.floor(flags / 4) % 2 == 1 then used = used + amount else reserved = reserved + amount end
+    figures[2 * i + 1] = used
+    figures[2 * i + 2] = reserved
+  end
+  commitAll(K, A, n, expiresAt, id)
+  for j = 1, #figures do out[8 + j] = figures[j] end
+  return out
 end
-commitAll(n, expiresAt, id)
-for j = 1, #figures do out[8 + j] = figures[j] end
-return out
+`;
+
+/**
+ * The admissions of one tick in one script, one after another, exactly as if each were a script
+ * of its own (Redis runs a script whole). ARGV: the number of admissions, then per admission its
+ * number of keys, its number of values and its values (ADMIT_ONE's A); KEYS: each admission's
+ * keys (ADMIT_ONE's K) in the same order. Returns one answer per admission: ADMIT_ONE's, or
+ * {-1, message} for an admission whose commands failed (the others are not held back by it; what
+ * it did before failing stays done, as with a script of its own).
+ */
+const ADMIT_ALL = `${PREPARE}${COMMIT_ALL}${ADMIT_ONE}
+local answers, k, a = {}, 0, 1
+for j = 1, tonumber(ARGV[1]) do
+  local nk, na = tonumber(ARGV[a + 1]), tonumber(ARGV[a + 2])
+  local K, A = {}, {}
+  for i = 1, nk do K[i] = KEYS[k + i] end
+  for i = 1, na do A[i] = ARGV[a + 2 + i] end
+  local ok, answer = pcall(admit, K, A)
+  if ok then answers[j] = answer else answers[j] = {-1, type(answer) == 'table' and answer.err or tostring(answer)} end
+  k, a = k + nk, a + 2 + na
+end
+return answers
 `;
 
 /** KEYS as one counter of RESERVE_ALL; ARGV: period, now, baseUsed, baseCeiling, basePeriod, keepMs, flags. Returns {used, reserved}. */
 const USAGE = `${PREPARE}
 local flags = tonumber(ARGV[7])
-local used, reserved = prepare(1, tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5]), ARGV[6], math.floor(flags / 2) % 2 == 1)
+local used, reserved = prepare(KEYS, 1, tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5]), ARGV[6], math.floor(flags / 2) % 2 == 1)
 return {used, reserved}
 `;
 
@@ -257,7 +283,7 @@ const RETRY_BATCH = 500;
 
 /** Scripts over a variable number of counters take the number of keys as their first argument. */
 type Scripted = RedisClient & {
-  kwAdmit(numberOfKeys: number, ...args: (string | number)[]): Promise<number[]>;
+  kwAdmitAll(numberOfKeys: number, ...args: (string | number)[]): Promise<(number[] | [number, string])[]>;
   kwReserveAll(numberOfKeys: number, ...args: (string | number)[]): Promise<number[]>;
   kwUsage(...args: (string | number)[]): Promise<number[]>;
   kwRaise(...args: (string | number)[]): Promise<number>;
@@ -271,17 +297,31 @@ function counterFlags(kind: CounterKind, commit = false): number {
 
 type RedisReservation = Reservation & { readonly id: string };
 
-/** The key's four request windows for ADMIT: keys (minute, hour, day, month, last month), lengths (s) and limits. */
+/** The key's four request windows for ADMIT_ONE: keys (minute, hour, day, month, last month), lengths (s) and limits. */
 export interface AdmitWindows {
   keys: [string, string, string, string, string];
   seconds: [number, number, number, number];
   limits: [number, number, number, number];
 }
 
-/** What ADMIT answered: each window as counted, and the reservation unless a window refused. */
+/** What ADMIT_ONE answered: each window as counted, and the reservation unless a window refused. */
 export type AdmitAnswer =
   | { windows: { count: number; pttl: number }[]; windowsOver: true; result?: undefined }
   | { windows: { count: number; pttl: number }[]; windowsOver: false; result: ReserveAllResult };
+
+/**
+ * Admissions sent in one ADMIT_ALL at most: bounds how long one script holds Redis (each
+ * admission is some 20 commands) and the size of one command.
+ */
+const ADMIT_BATCH = 64;
+
+/** An admission waiting for the end of its tick, to go out with the others of the tick. */
+interface QueuedAdmission {
+  keys: string[];
+  args: (string | number)[];
+  resolve(answer: number[]): void;
+  reject(error: unknown): void;
+}
 
 /** A settlement Redis has not confirmed yet. */
 interface Deferred {
@@ -304,6 +344,8 @@ export interface RedisLedgerOptions {
 export class RedisLedger implements LimitLedger {
   private readonly redis: Scripted;
   private readonly deferred: Deferred[] = [];
+  /** Admissions of this tick, sent together (see admitInTick()). */
+  private admissions: QueuedAdmission[] = [];
   /** Settlements of this tick, sent together (see settleAll()). */
   private queued: { entries: Deferred[]; resolve(): void; reject(error: unknown): void }[] = [];
   private retryTimer: NodeJS.Timeout | null = null;
@@ -317,7 +359,7 @@ export class RedisLedger implements LimitLedger {
     private readonly options: RedisLedgerOptions,
   ) {
     client.defineCommand('kwReserveAll', { lua: RESERVE_ALL });
-    client.defineCommand('kwAdmit', { lua: ADMIT });
+    client.defineCommand('kwAdmitAll', { lua: ADMIT_ALL });
     client.defineCommand('kwSettleAll', { lua: SETTLE_ALL });
     client.defineCommand('kwUsage', { numberOfKeys: 3, lua: USAGE });
     client.defineCommand('kwRaise', { numberOfKeys: 3, lua: RAISE });
@@ -386,9 +428,10 @@ export class RedisLedger implements LimitLedger {
   }
 
   /**
-   * The key's request windows and every counter of `requests` in one script (see ADMIT): the
+   * The key's request windows and every counter of `requests` in one script (see ADMIT_ONE): the
    * windows as counted ({count, pttl} each, this request included), and the reservation, or the
-   * refusal (windowsOver: a window refused; the request counts nowhere).
+   * refusal (windowsOver: a window refused; the request counts nowhere). The admissions of one
+   * tick share one round trip (see admitInTick()).
    */
   async admit(windows: AdmitWindows, requests: readonly ReserveRequest[]): Promise<AdmitAnswer> {
     const id = this.reservationId();
@@ -406,7 +449,7 @@ export class RedisLedger implements LimitLedger {
       args.push(retry ? 1 : 0);
       let out: number[];
       try {
-        out = await this.call(() => this.redis.kwAdmit(keys.length, ...keys, ...args));
+        out = await this.admitInTick(keys, args);
       } catch (error) {
         if (isUnanswered(error) && !(error instanceof CircuitOpenError)) {
           for (const r of requests) if (!r.commit) this.defer({ reservation: this.reservationOf(r, id), used: 0 });
@@ -427,6 +470,48 @@ export class RedisLedger implements LimitLedger {
       await this.ceilings.raise(r.keyId, r.kind, r.periodStart, target);
       await this.call(() => this.redis.kwRaise(...this.keys(r.keyId, r.kind), r.periodStart, target));
       retry = true;
+    }
+  }
+
+  /**
+   * Runs one admission (ADMIT_ONE's keys and values) with the others asked for in this tick of the
+   * event loop, in one ADMIT_ALL: under load a tick holds many requests (12 on average in
+   * `npm run bench -- --redis` with 32 connections), and one command for all of them costs this
+   * process and Redis less than one command each; Redis runs them one after another either way.
+   * A failed round trip fails every admission in it (each then takes its own failure path).
+   */
+  private admitInTick(keys: string[], args: (string | number)[]): Promise<number[]> {
+    return new Promise((resolve, reject) => {
+      if (this.admissions.length === 0) setImmediate(() => this.sendAdmissions());
+      this.admissions.push({ keys, args, resolve, reject });
+    });
+  }
+
+  private sendAdmissions(): void {
+    const queued = this.admissions;
+    this.admissions = [];
+    for (let i = 0; i < queued.length; i += ADMIT_BATCH) {
+      const part = queued.slice(i, i + ADMIT_BATCH);
+      const keys: string[] = [];
+      const args: (string | number)[] = [part.length];
+      for (const admission of part) {
+        for (const key of admission.keys) keys.push(key);
+        args.push(admission.keys.length, admission.args.length);
+        for (const arg of admission.args) args.push(arg);
+      }
+      this.call(() => this.redis.kwAdmitAll(keys.length, ...keys, ...args)).then(
+        (answers) => {
+          part.forEach((admission, j) => {
+            const answer = answers[j];
+            // Its own commands failed (an error reply, as a script of its own would have had).
+            if (typeof answer[1] === 'string') admission.reject(new ReplyError(answer[1]));
+            else admission.resolve(answer as number[]);
+          });
+        },
+        (error: unknown) => {
+          for (const admission of part) admission.reject(error);
+        },
+      );
     }
   }
 
