@@ -111,6 +111,12 @@ describeRedis('Redis admission', () => {
     expect(answers[13].rate).toMatchObject({ allowed: true, windows: [{ window: 'minute', used: 1, remaining: 4 }, { used: 1 }, { used: 1 }, { used: 1 }] });
     expect(Number(await client.get(`kw:rl:minute:${a}`))).toBe(5);
     expect(Number(await client.get(`kw:rl:minute:${b}`))).toBe(1);
+    // Each window created with its length (the month's runs to the calendar month's end).
+    for (const [window, seconds] of [['minute', 60], ['hour', 3_600], ['day', 86_400]] as const) {
+      const ttl = await client.pttl(`kw:rl:${window}:${b}`);
+      expect(ttl).toBeGreaterThan((seconds - 5) * 1000);
+      expect(ttl).toBeLessThanOrEqual(seconds * 1000);
+    }
     // The broken one alone failed (an error reply, so Redis is not taken for down): it was
     // counted in this process instead, as any admission whose script fails.
     expect(failures).toHaveLength(1);
