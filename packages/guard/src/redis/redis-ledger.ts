@@ -77,12 +77,30 @@ end
 const RESERVE_STRIDE = 7;
 
 /**
- * Lua shared by RESERVE_ALL and ADMIT_ONE, once every counter has agreed: the amounts of all n
- * counters (keys K, values A laid out as RESERVE_ALL's) are written, as used at once (flag 4) or
- * as a reservation that expires at `expiresAt`.
+ * Lua shared by RESERVE_ALL and ADMIT_ONE: reserveAll(K, A) reserves on n counters, all or none
+ * (K: 3 keys per counter, see PREPARE; A: RESERVE_ALL's values). Once every counter has agreed, the
+ * amounts of all n are written, as used at once (flag 4) or as a reservation that expires at
+ * `expiresAt`. Returns RESERVE_ALL's answer; nothing is reserved unless its status is 1.
  */
-const COMMIT_ALL = `
-local function commitAll(K, A, n, expiresAt, id)
+const RESERVE = `
+local function reserveAll(K, A)
+  local now, keep, expiresAt, id, n = tonumber(A[1]), A[2], A[3], A[4], tonumber(A[5])
+  local figures = {1, -1}
+  for i = 1, n do
+    local a = 5 + (i - 1) * ${RESERVE_STRIDE}
+    local period, limit, amount, flags = tonumber(A[a+1]), tonumber(A[a+5]), tonumber(A[a+6]), tonumber(A[a+7])
+    local durable, release = flags % 2 == 1, math.floor(flags / 2) % 2 == 1
+    local used, reserved, ceiling, p = prepare(K, i, period, now, tonumber(A[a+2]), tonumber(A[a+3]), tonumber(A[a+4]), keep, release)
+    -- A durable counter already in a later period refuses (the caller's clock is behind); a window
+    -- counts into the later period instead.
+    if p > period and durable then return {0, i - 1, used, reserved} end
+    local needed = used + reserved + amount
+    if needed > limit then return {0, i - 1, used, reserved} end
+    if durable and needed > ceiling then return {2, i - 1, used, reserved} end
+    if math.floor(flags / 4) % 2 == 1 then used = used + amount else reserved = reserved + amount end
+    figures[2 * i + 1] = used
+    figures[2 * i + 2] = reserved
+  end
   for i = 1, n do
     local a = 5 + (i - 1) * ${RESERVE_STRIDE}
     if math.floor(tonumber(A[a+7]) / 4) % 2 == 1 then
@@ -93,6 +111,7 @@ local function commitAll(K, A, n, expiresAt, id)
       redis.call('HSET', K[3*i], id, A[a+6])
     end
   end
+  return figures
 end
 `;
 
@@ -104,31 +123,13 @@ end
  * reserved of every counter after it), 0 counter `index` refused, 2 counter `index` needs its
  * durable ceiling raised first.
  */
-const RESERVE_ALL = `${PREPARE}${COMMIT_ALL}
-local now, keep, expiresAt, id, n = tonumber(ARGV[1]), ARGV[2], ARGV[3], ARGV[4], tonumber(ARGV[5])
-local figures = {1, -1}
-for i = 1, n do
-  local a = 5 + (i - 1) * ${RESERVE_STRIDE}
-  local period, limit, amount, flags = tonumber(ARGV[a+1]), tonumber(ARGV[a+5]), tonumber(ARGV[a+6]), tonumber(ARGV[a+7])
-  local durable, release = flags % 2 == 1, math.floor(flags / 2) % 2 == 1
-  local used, reserved, ceiling, p = prepare(KEYS, i, period, now, tonumber(ARGV[a+2]), tonumber(ARGV[a+3]), tonumber(ARGV[a+4]), keep, release)
-  -- A durable counter already in a later period refuses (the caller's clock is behind); a window
-  -- counts into the later period instead.
-  if p > period and durable then return {0, i - 1, used, reserved} end
-  local needed = used + reserved + amount
-  if needed > limit then return {0, i - 1, used, reserved} end
-  if durable and needed > ceiling then return {2, i - 1, used, reserved} end
-  if math.floor(flags / 4) % 2 == 1 then used = used + amount else reserved = reserved + amount end
-  figures[2 * i + 1] = used
-  figures[2 * i + 2] = reserved
-end
-commitAll(KEYS, ARGV, n, expiresAt, id)
-return figures
+const RESERVE_ALL = `${PREPARE}${RESERVE}
+return reserveAll(KEYS, ARGV)
 `;
 
 /**
  * One admission: the key's four request windows, then every counter of the key and the levels
- * above it (RESERVE_ALL's), all or none. K: RESERVE_ALL's 3n keys, then the minute, hour, day and
+ * above it (reserveAll), all or none. K: RESERVE_ALL's 3n keys, then the minute, hour, day and
  * month window keys (rate-limiter-flexible's keys and values, so the windows read the same
  * whichever counted them) and last month's window key. A: RESERVE_ALL's values, then per window its
  * length in seconds (0: no expiry, the month) and its limit; then 1 on a retry after a ceiling
@@ -140,7 +141,7 @@ return figures
  */
 const ADMIT_ONE = `
 local function admit(K, A)
-  local now, keep, expiresAt, id, n = tonumber(A[1]), A[2], A[3], A[4], tonumber(A[5])
+  local n = tonumber(A[5])
   local base, wa = 3 * n, 5 + n * ${RESERVE_STRIDE}
   -- Set on a retry after a ceiling raise: the windows hold this request already (read, not counted).
   local counted = tonumber(A[wa + 9]) == 1
@@ -172,27 +173,10 @@ local function admit(K, A)
     out[9], out[10] = 3, -1
     return out
   end
-  local figures = {1, -1}
-  for i = 1, n do
-    local a = 5 + (i - 1) * ${RESERVE_STRIDE}
-    local period, limit, amount, flags = tonumber(A[a+1]), tonumber(A[a+5]), tonumber(A[a+6]), tonumber(A[a+7])
-    local durable, release = flags % 2 == 1, math.floor(flags / 2) % 2 == 1
-    local used, reserved, ceiling, p = prepare(K, i, period, now, tonumber(A[a+2]), tonumber(A[a+3]), tonumber(A[a+4]), keep, release)
-    local needed = used + reserved + amount
-    local status = -1
-    if (p > period and durable) or needed > limit then status = 0 elseif durable and needed > ceiling then status = 2 end
-    if status >= 0 then
-      -- Refused: the request counts in no window. Waiting for a ceiling raise: it keeps its place
-      -- in the windows, and the retry (its flag) does not count it again.
-      if status == 0 then giveBack() end
-      out[9], out[10], out[11], out[12] = status, i - 1, used, reserved
-      return out
-    end
-    if math.floor(flags / 4) % 2 == 1 then used = used + amount else reserved = reserved + amount end
-    figures[2 * i + 1] = used
-    figures[2 * i + 2] = reserved
-  end
-  commitAll(K, A, n, expiresAt, id)
+  local figures = reserveAll(K, A)
+  -- Refused by a counter: the request counts in no window. Waiting for a ceiling raise (status 2):
+  -- it keeps its place in the windows, and the retry (its flag) does not count it again.
+  if figures[1] == 0 then giveBack() end
   for j = 1, #figures do out[8 + j] = figures[j] end
   return out
 end
@@ -206,7 +190,7 @@ end
  * {-1, message} for an admission whose commands failed (the others are not held back by it; what
  * it did before failing stays done, as with a script of its own).
  */
-const ADMIT_ALL = `${PREPARE}${COMMIT_ALL}${ADMIT_ONE}
+const ADMIT_ALL = `${PREPARE}${RESERVE}${ADMIT_ONE}
 local answers, k, a = {}, 0, 1
 for j = 1, tonumber(ARGV[1]) do
   local nk, na = tonumber(ARGV[a + 1]), tonumber(ARGV[a + 2])
