@@ -90,7 +90,9 @@ describeRedis('Redis admission', () => {
     });
     const admit = batched.admit as NonNullable<LimitBackend['admit']>;
     const rateLimits = { perMinute: 5, perHour: 1000, perDay: 10_000, perMonth: 100_000 };
-    const [a, b, broken] = [generateKey('kw').id, generateKey('kw').id, generateKey('kw').id];
+    const [a, b, broken, spent] = [generateKey('kw').id, generateKey('kw').id, generateKey('kw').id, generateKey('kw').id];
+    // A quota with no room left: refused by the counter, so given back to its windows.
+    const noRoom = { keyId: spent, kind: 'quota' as const, periodStart: 0, limit: 0, amount: 1, baseline: { used: 0, ceiling: 0, periodStart: 0 } };
     // A window key of the wrong type: that admission's commands fail, in the middle of the tick.
     await client.hset(`kw:rl:minute:${broken}`, 'not', 'a counter');
     const sent = jest.spyOn(client, 'sendCommand');
@@ -99,10 +101,11 @@ describeRedis('Redis admission', () => {
       admit(broken, rateLimits, []),
       ...Array.from({ length: 6 }, () => admit(a, rateLimits, [])),
       admit(b, rateLimits, []),
+      admit(spent, rateLimits, [noRoom]),
     ]);
     const names = sent.mock.calls.map(([command]) => command.name);
     sent.mockRestore();
-    // One script for all fourteen (EVAL the first time this connection runs it, EVALSHA after).
+    // One script for all fifteen (EVAL the first time this connection runs it, EVALSHA after).
     expect(names).toHaveLength(1);
     expect(names[0]).toMatch(/^eval(sha)?$/);
     // In the order asked: the first five of a's twelve pass its minute window, as one by one.
@@ -111,6 +114,8 @@ describeRedis('Redis admission', () => {
     expect(answers[13].rate).toMatchObject({ allowed: true, windows: [{ window: 'minute', used: 1, remaining: 4 }, { used: 1 }, { used: 1 }, { used: 1 }] });
     expect(Number(await client.get(`kw:rl:minute:${a}`))).toBe(5);
     expect(Number(await client.get(`kw:rl:minute:${b}`))).toBe(1);
+    expect(answers[14].result).toMatchObject({ ok: false, refused: 0 });
+    expect(Number(await client.get(`kw:rl:minute:${spent}`))).toBe(0);
     // Each window created with its length (the month's runs to the calendar month's end).
     for (const [window, seconds] of [['minute', 60], ['hour', 3_600], ['day', 86_400]] as const) {
       const ttl = await client.pttl(`kw:rl:${window}:${b}`);
