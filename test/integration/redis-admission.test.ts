@@ -78,6 +78,23 @@ describeRedis('Redis admission', () => {
     expect(names.every((n) => n.startsWith('evalsha'))).toBe(true);
   });
 
+  it('an admission of a key in use costs Redis eleven commands: two per window, three for its budget', async () => {
+    const keyId = generateKey('kw').id;
+    const rateLimits = { perMinute: 100, perHour: 1000, perDay: 10_000, perMonth: 100_000 };
+    const budget = { keyId, kind: 'budget' as const, periodStart: 0, limit: 1_000_000, amount: 400, baseline: { used: 0, ceiling: 0, periodStart: 0 } };
+    const admit = limits.admit as NonNullable<LimitBackend['admit']>;
+    await admit(keyId, rateLimits, [budget]); // the key's windows and counter exist from here on
+    await client.config('RESETSTAT');
+    const admitted = await admit(keyId, rateLimits, [budget]);
+    const stats = await client.info('commandstats');
+    expect(admitted.rate.allowed).toBe(true);
+    expect(admitted.result).toMatchObject({ ok: true, counters: [{ used: 0, reserved: 800 }] });
+    const calls = Object.fromEntries([...stats.matchAll(/cmdstat_([a-z|]+):calls=(\d+)/g)].map(([, name, count]) => [name, Number(count)]));
+    for (const name of ['info', 'config|resetstat', 'evalsha', 'eval']) delete calls[name];
+    // The windows as rate-limiter-flexible keeps them (without its SET NX first), the budget as RESERVE_ALL reserves.
+    expect(calls).toEqual({ incrby: 4, pttl: 4, hmget: 1, zadd: 1, hset: 1 });
+  });
+
   it('sends the admissions of one tick in one command, each answered as if it went alone', async () => {
     const failures: unknown[] = [];
     const batched = createRedisLimits({

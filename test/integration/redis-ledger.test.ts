@@ -150,6 +150,93 @@ describeRedis('RedisLedger', () => {
     expect(await usageOf(ledger, req)).toEqual({ used: 120, reserved: 0 });
   });
 
+  describe('what a reservation costs Redis, and what it leaves there', () => {
+    const DAY_MS = 86_400_000;
+    const keysOf = (req: ReserveRequest) => {
+      const base = `kw:ledger:{${req.keyId}:${req.kind}}`;
+      return { state: base, pending: `${base}:expiries`, amounts: `${base}:amounts` };
+    };
+
+    /** The commands Redis ran (scripts' own commands included) while `work` ran: name -> calls. */
+    async function commandsRun(work: () => Promise<unknown>): Promise<Record<string, number>> {
+      await client.config('RESETSTAT');
+      await work();
+      const stats = (await client.info('commandstats')) as string;
+      const calls: Record<string, number> = {};
+      for (const [, name, count] of stats.matchAll(/cmdstat_([a-z|]+):calls=(\d+)/g)) calls[name] = Number(count);
+      for (const name of ['info', 'config|resetstat', 'evalsha', 'eval']) delete calls[name];
+      return calls;
+    }
+
+    it('a reservation and a settlement on a counter in use cost three commands each', async () => {
+      const ledger = ledgerWith();
+      const req = request();
+      await ledger.settle(await reserved(ledger, req), 100); // the counter exists, its keys have their expiry
+      await reserved(ledger, req); // one still pending
+      let reservation: Awaited<ReturnType<typeof reserved>> | undefined;
+      expect(await commandsRun(async () => (reservation = await reserved(ledger, req)))).toEqual({ hmget: 1, zadd: 1, hset: 1 });
+      expect(await commandsRun(() => ledger.settle(reservation!, 150))).toEqual({ hmget: 1, zrem: 1, hset: 1 });
+      expect(await usageOf(ledger, req)).toEqual({ used: 250, reserved: 400 });
+    });
+
+    it('looks for expired reservations only once one may have expired, and still charges each in full', async () => {
+      const ledger = ledgerWith();
+      const req = request();
+      await reserved(ledger, req);
+      clock += TTL_MS / 2;
+      const second = await reserved(ledger, req);
+      expect((await commandsRun(() => usageOf(ledger, req))).zrangebyscore).toBeUndefined();
+      clock += TTL_MS / 2; // the first has expired, the second not yet
+      expect((await commandsRun(() => usageOf(ledger, req))).zrangebyscore).toBe(1);
+      expect(await usageOf(ledger, req)).toEqual({ used: 400, reserved: 400 });
+      // Until the second may have expired, nothing is looked for again.
+      expect((await commandsRun(() => usageOf(ledger, req))).zrangebyscore).toBeUndefined();
+      await ledger.settle(second, 50);
+      clock += TTL_MS;
+      expect(await usageOf(ledger, req)).toEqual({ used: 450, reserved: 0 });
+    });
+
+    it("a counter's keys expire when unused: set when created, set again once a day, and on a pending set made anew", async () => {
+      const ledger = ledgerWith();
+      const req = request();
+      const { state, pending, amounts } = keysOf(req);
+      await reserved(ledger, req);
+      expect(await client.pttl(state)).toBeGreaterThan(30 * DAY_MS);
+      expect(await client.pttl(pending)).toBeGreaterThan(30 * DAY_MS);
+      await client.persist(state);
+      await client.persist(pending);
+      clock += DAY_MS - 10_000;
+      await reserved(ledger, req);
+      expect(await client.pttl(state)).toBe(-1); // within the day: not set again
+      clock += 20_000;
+      await reserved(ledger, req);
+      expect(await client.pttl(state)).toBeGreaterThan(30 * DAY_MS);
+      expect(await client.pttl(pending)).toBeGreaterThan(30 * DAY_MS);
+      // Every reservation ended: Redis drops the empty set; the next reservation makes it again, with its expiry.
+      clock += TTL_MS + 1;
+      expect(await usageOf(ledger, req)).toEqual({ used: 1200, reserved: 0 });
+      expect(await client.exists(pending)).toBe(0);
+      await reserved(ledger, req);
+      expect(await client.pttl(pending)).toBeGreaterThan(30 * DAY_MS);
+      expect(await client.exists(amounts)).toBe(0); // amounts travel in the set's members now
+    });
+
+    it('a reservation made in the earlier format (its amount in a hash) is charged in full when it expires', async () => {
+      const ledger = ledgerWith();
+      const req = request();
+      const { state, pending, amounts } = keysOf(req);
+      // As an instance of the earlier version left it: no due or kept fields, the amount apart.
+      await client.hset(state, 'period', '0', 'used', '100', 'reserved', '400', 'ceiling', '10000');
+      await client.zadd(pending, clock + TTL_MS, 'old-instance-1');
+      await client.hset(amounts, 'old-instance-1', '400');
+      expect(await usageOf(ledger, req)).toEqual({ used: 100, reserved: 400 });
+      clock += TTL_MS + 1;
+      expect(await usageOf(ledger, req)).toEqual({ used: 500, reserved: 0 });
+      expect(await client.hlen(amounts)).toBe(0);
+      expect(await client.zcard(pending)).toBe(0);
+    });
+  });
+
   describe('with a stalled Redis (SIGSTOP)', () => {
     let breaker: RedisBreaker;
     beforeEach(() => {

@@ -36,40 +36,77 @@ import { ReplyError } from 'ioredis';
 import { CircuitOpenError, isUnanswered, type RedisBreaker } from './redis-breaker';
 import type { RedisClient } from './redis-types';
 
+/** How often a counter's keys get their expiry (KEEP_MS) set again while it is in use. */
+const KEPT_MS = 86_400_000;
+
 /**
- * Brings counter i (K[3i-2..3i]: state hash, reservation expiries, reservation amounts) to
- * `period`: starts it from the baseline when it is missing or older, and ends its expired
- * reservations (charged in full, or released for requests in flight). Returns used, reserved,
- * ceiling and the stored period (newer than `period` when another instance's clock moved on).
+ * A counter is three keys (K[3i-2..3i]): its state hash (period, used, reserved, ceiling, due,
+ * kept), its pending reservations (a sorted set: member `<id>:<amount>`, scored by expiry) and,
+ * for reservations made before this format (member `<id>`), their amounts (a hash, only read).
+ *
+ * prepare() reads counter i brought to `period`: started from the baseline when missing or older,
+ * its expired reservations ended (charged in full, or released for requests in flight). It writes
+ * nothing but the removal of what it ended; store() writes the state once, whatever else changed
+ * it. Expired reservations are looked for only once one may have expired (`due`: no reservation
+ * expires before it; 'n' when none is pending), and the keys' expiry is set again once a day
+ * (`kept`), so an admission costs its counter three commands (HMGET, ZADD, HSET), not nine.
+ * Returns the counter's state: used, reserved, ceiling, p (the stored period: newer than `period`
+ * when another instance's clock moved on), and what store() needs.
  */
 const PREPARE = `
-local function prepare(K, i, period, now, baseUsed, baseCeiling, basePeriod, keep, release)
-  local k1, k2, k3 = K[3*i-2], K[3*i-1], K[3*i]
-  local st = redis.call('HMGET', k1, 'period', 'used', 'reserved', 'ceiling')
-  local used, reserved, ceiling
+local function fmt(x) return string.format('%.0f', x) end
+local FIELDS = {'period', 'used', 'reserved', 'ceiling', 'due', 'kept'}
+
+local function expire(c, now, release)
+  local ended = redis.call('ZRANGEBYSCORE', c.k2, '-inf', now)
+  for _, member in ipairs(ended) do
+    local sep, amount = string.find(member, ':', 1, true), nil
+    if sep then
+      amount = tonumber(string.sub(member, sep + 1)) or 0
+    else
+      amount = tonumber(redis.call('HGET', c.k3, member) or '0')
+      redis.call('HDEL', c.k3, member)
+    end
+    if not release then c.used = c.used + amount end
+    c.reserved = c.reserved - amount
+  end
+  if #ended > 0 then redis.call('ZREMRANGEBYSCORE', c.k2, '-inf', now) end
+  if c.reserved < 0 then c.reserved = 0 end
+  local first = redis.call('ZRANGE', c.k2, 0, 0, 'WITHSCORES')
+  c.due = tonumber(first[2]) or 'n'
+end
+
+local function prepare(k1, k2, k3, period, now, baseUsed, baseCeiling, basePeriod, keep, release)
+  local c = {k1 = k1, k2 = k2, k3 = k3, keep = keep}
+  local st = redis.call('HMGET', k1, 'period', 'used', 'reserved', 'ceiling', 'due', 'kept')
   if (not st[1]) or tonumber(st[1]) < period then
-    used = 0
-    if basePeriod == period then used = math.max(baseUsed, baseCeiling) end
-    reserved = 0
-    ceiling = used
+    c.used = 0
+    if basePeriod == period then c.used = math.max(baseUsed, baseCeiling) end
+    c.reserved, c.ceiling, c.p, c.due, c.was = 0, c.used, period, 'n', {}
     redis.call('DEL', k2, k3)
   else
-    used = tonumber(st[2]); reserved = tonumber(st[3]); ceiling = tonumber(st[4])
+    c.p, c.used, c.reserved, c.ceiling = tonumber(st[1]), tonumber(st[2]), tonumber(st[3]), tonumber(st[4])
+    -- No due yet (a counter from before it was kept): look once.
+    c.due = st[5] == 'n' and 'n' or tonumber(st[5] or '0')
+    c.kept = tonumber(st[6])
+    c.was = {c.p, c.used, c.reserved, c.ceiling, c.due, c.kept}
+    if c.due ~= 'n' and c.due <= now then expire(c, now, release) end
   end
-  local expired = redis.call('ZRANGEBYSCORE', k2, '-inf', now)
-  for _, id in ipairs(expired) do
-    local amount = tonumber(redis.call('HGET', k3, id) or '0')
-    if not release then used = used + amount end
-    reserved = reserved - amount
-    redis.call('HDEL', k3, id)
+  if c.kept == nil or c.kept + ${KEPT_MS} <= now then c.kept, c.refresh = now, true end
+  return c
+end
+
+local function store(c)
+  local values, args = {c.p, c.used, c.reserved, c.ceiling, c.due, c.kept}, {}
+  for f = 1, 6 do
+    local v = values[f]
+    if v ~= c.was[f] then
+      args[#args + 1] = FIELDS[f]
+      args[#args + 1] = v == 'n' and 'n' or fmt(v)
+    end
   end
-  if #expired > 0 then redis.call('ZREMRANGEBYSCORE', k2, '-inf', now) end
-  if reserved < 0 then reserved = 0 end
-  local p = math.max(period, tonumber(st[1] or '0'))
-  redis.call('HSET', k1, 'period', string.format('%.0f', p), 'used', string.format('%.0f', used),
-    'reserved', string.format('%.0f', reserved), 'ceiling', string.format('%.0f', ceiling))
-  redis.call('PEXPIRE', k1, keep); redis.call('PEXPIRE', k2, keep); redis.call('PEXPIRE', k3, keep)
-  return used, reserved, ceiling, p
+  if #args > 0 then redis.call('HSET', c.k1, unpack(args)) end
+  if c.refresh then redis.call('PEXPIRE', c.k1, c.keep); redis.call('PEXPIRE', c.k2, c.keep); redis.call('PEXPIRE', c.k3, c.keep) end
 end
 `;
 
@@ -83,35 +120,45 @@ const RESERVE_STRIDE = 7;
  * `expiresAt`. Returns RESERVE_ALL's answer; nothing is reserved unless its status is 1.
  */
 const RESERVE = `
-local function reserveAll(K, A)
-  local now, keep, expiresAt, id, n = tonumber(A[1]), A[2], A[3], A[4], tonumber(A[5])
-  local figures = {1, -1}
+local function reserveAll(K, k0, A, a0)
+  local now, keep, expiresAt, id, n = tonumber(A[a0+1]), A[a0+2], tonumber(A[a0+3]), A[a0+4], tonumber(A[a0+5])
+  local figures, counters, answer = {1, -1}, {}, nil
   for i = 1, n do
-    local a = 5 + (i - 1) * ${RESERVE_STRIDE}
+    local a, k = a0 + 5 + (i - 1) * ${RESERVE_STRIDE}, k0 + 3 * i
     local period, limit, amount, flags = tonumber(A[a+1]), tonumber(A[a+5]), tonumber(A[a+6]), tonumber(A[a+7])
-    local durable, release = flags % 2 == 1, math.floor(flags / 2) % 2 == 1
-    local used, reserved, ceiling, p = prepare(K, i, period, now, tonumber(A[a+2]), tonumber(A[a+3]), tonumber(A[a+4]), keep, release)
+    local durable, release, commit = flags % 2 == 1, math.floor(flags / 2) % 2 == 1, math.floor(flags / 4) % 2 == 1
+    local c = prepare(K[k-2], K[k-1], K[k], period, now, tonumber(A[a+2]), tonumber(A[a+3]), tonumber(A[a+4]), keep, release)
+    counters[i] = c
+    local needed = c.used + c.reserved + amount
     -- A durable counter already in a later period refuses (the caller's clock is behind); a window
     -- counts into the later period instead.
-    if p > period and durable then return {0, i - 1, used, reserved} end
-    local needed = used + reserved + amount
-    if needed > limit then return {0, i - 1, used, reserved} end
-    if durable and needed > ceiling then return {2, i - 1, used, reserved} end
-    if math.floor(flags / 4) % 2 == 1 then used = used + amount else reserved = reserved + amount end
-    figures[2 * i + 1] = used
-    figures[2 * i + 2] = reserved
+    if (c.p > period and durable) or needed > limit then answer = {0, i - 1, c.used, c.reserved}
+    elseif durable and needed > c.ceiling then answer = {2, i - 1, c.used, c.reserved} end
+    if answer then break end
+    c.amount, c.commit = amount, commit
+    figures[2 * i + 1] = c.used + (commit and amount or 0)
+    figures[2 * i + 2] = c.reserved + (commit and 0 or amount)
   end
-  for i = 1, n do
-    local a = 5 + (i - 1) * ${RESERVE_STRIDE}
-    if math.floor(tonumber(A[a+7]) / 4) % 2 == 1 then
-      redis.call('HINCRBY', K[3*i-2], 'used', A[a+6])
-    else
-      redis.call('HINCRBY', K[3*i-2], 'reserved', A[a+6])
-      redis.call('ZADD', K[3*i-1], expiresAt, id)
-      redis.call('HSET', K[3*i], id, A[a+6])
+  if not answer then
+    for i = 1, n do
+      local c = counters[i]
+      if c.commit then
+        c.used = c.used + c.amount
+      else
+        -- Nothing pending: the set is (re)created here and gets its expiry.
+        if c.reserved == 0 and not c.refresh then c.newSet = true end
+        c.reserved = c.reserved + c.amount
+        redis.call('ZADD', c.k2, expiresAt, id .. ':' .. A[a0 + 5 + (i - 1) * ${RESERVE_STRIDE} + 6])
+        if c.due == 'n' or c.due > expiresAt then c.due = expiresAt end
+      end
     end
+    answer = figures
   end
-  return figures
+  for i = 1, #counters do
+    store(counters[i])
+    if counters[i].newSet then redis.call('PEXPIRE', counters[i].k2, keep) end
+  end
+  return answer
 end
 `;
 
@@ -124,7 +171,7 @@ end
  * durable ceiling raised first.
  */
 const RESERVE_ALL = `${PREPARE}${RESERVE}
-return reserveAll(KEYS, ARGV)
+return reserveAll(KEYS, 0, ARGV, 0)
 `;
 
 /**
@@ -140,9 +187,9 @@ return reserveAll(KEYS, ARGV)
  * first) keeps it counted for the retry.
  */
 const ADMIT_ONE = `
-local function admit(K, A)
-  local n = tonumber(A[5])
-  local base, wa = 3 * n, 5 + n * ${RESERVE_STRIDE}
+local function admit(K, k0, A, a0)
+  local n = tonumber(A[a0 + 5])
+  local base, wa = k0 + 3 * n, a0 + 5 + n * ${RESERVE_STRIDE}
   -- Set on a retry after a ceiling raise: the windows hold this request already (read, not counted).
   local counted = tonumber(A[wa + 9]) == 1
   local out, over = {}, false
@@ -153,7 +200,7 @@ local function admit(K, A)
       count = tonumber(redis.call('GET', k) or '0')
       ttl = redis.call('PTTL', k)
     elseif dur > 0 then
-      redis.call('SET', k, 0, 'EX', dur, 'NX')
+      -- As rate-limiter-flexible counts (SET NX EX, INCRBY, PTTL), in two commands: a new key gets its expiry.
       count = redis.call('INCRBY', k, 1)
       ttl = redis.call('PTTL', k)
       if ttl == -1 then redis.call('EXPIRE', k, dur); ttl = 1000 * dur end
@@ -173,7 +220,7 @@ local function admit(K, A)
     out[9], out[10] = 3, -1
     return out
   end
-  local figures = reserveAll(K, A)
+  local figures = reserveAll(K, k0, A, a0)
   -- Refused by a counter: the request counts in no window. Waiting for a ceiling raise (status 2):
   -- it keeps its place in the windows, and the retry (its flag) does not count it again.
   if figures[1] == 0 then giveBack() end
@@ -194,10 +241,7 @@ const ADMIT_ALL = `${PREPARE}${RESERVE}${ADMIT_ONE}
 local answers, k, a = {}, 0, 1
 for j = 1, tonumber(ARGV[1]) do
   local nk, na = tonumber(ARGV[a + 1]), tonumber(ARGV[a + 2])
-  local K, A = {}, {}
-  for i = 1, nk do K[i] = KEYS[k + i] end
-  for i = 1, na do A[i] = ARGV[a + 2 + i] end
-  local ok, answer = pcall(admit, K, A)
+  local ok, answer = pcall(admit, KEYS, k, ARGV, a + 2)
   if ok then answers[j] = answer else answers[j] = {-1, type(answer) == 'table' and answer.err or tostring(answer)} end
   k, a = k + nk, a + 2 + na
 end
@@ -207,8 +251,9 @@ return answers
 /** KEYS as one counter of RESERVE_ALL; ARGV: period, now, baseUsed, baseCeiling, basePeriod, keepMs, flags. Returns {used, reserved}. */
 const USAGE = `${PREPARE}
 local flags = tonumber(ARGV[7])
-local used, reserved = prepare(KEYS, 1, tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5]), ARGV[6], math.floor(flags / 2) % 2 == 1)
-return {used, reserved}
+local c = prepare(KEYS[1], KEYS[2], KEYS[3], tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5]), ARGV[6], math.floor(flags / 2) % 2 == 1)
+store(c)
+return {c.used, c.reserved}
 `;
 
 /** KEYS as one counter; ARGV: period, ceiling. Raises the ceiling of the counter's current period. */
@@ -225,29 +270,25 @@ const SETTLE_STRIDE = 4;
 
 /**
  * Ends n reservations and counts what was used. KEYS: 3 per counter; ARGV: n, then per
- * settlement: period, id, used, reserved amount. A reservation no longer there was charged in full
- * at expiry (or settled already): only use beyond its amount is added then. A counter that moved
- * to a newer period no longer owns the reservation.
+ * settlement: period, id, used, reserved amount. A reservation no longer pending was charged in
+ * full at expiry (or settled already): only use beyond its amount is added then. A counter that
+ * moved to a newer period no longer owns the reservation. (Only reservations of this format are
+ * settled: an instance settles its own.)
  */
 const SETTLE_ALL = `
 local n = tonumber(ARGV[1])
 for i = 1, n do
   local a = 1 + (i - 1) * ${SETTLE_STRIDE}
-  local k1, k2, k3 = KEYS[3*i-2], KEYS[3*i-1], KEYS[3*i]
+  local k1, k2 = KEYS[3*i-2], KEYS[3*i-1]
   local st = redis.call('HMGET', k1, 'period', 'used', 'reserved')
   if st[1] and tonumber(st[1]) == tonumber(ARGV[a+1]) then
-    local reserved = tonumber(st[3])
-    local charge = tonumber(ARGV[a+3])
-    local amount = redis.call('HGET', k3, ARGV[a+2])
-    if amount then
-      reserved = math.max(0, reserved - tonumber(amount))
-      redis.call('HDEL', k3, ARGV[a+2])
-      redis.call('ZREM', k2, ARGV[a+2])
+    local reserved, charge, amount = tonumber(st[3]), tonumber(ARGV[a+3]), tonumber(ARGV[a+4])
+    if redis.call('ZREM', k2, ARGV[a+2] .. ':' .. ARGV[a+4]) == 1 then
+      reserved = math.max(0, reserved - amount)
     else
-      charge = math.max(0, charge - tonumber(ARGV[a+4]))
+      charge = math.max(0, charge - amount)
     end
-    redis.call('HSET', k1, 'used', string.format('%.0f', tonumber(st[2]) + charge),
-      'reserved', string.format('%.0f', reserved))
+    redis.call('HSET', k1, 'used', string.format('%.0f', tonumber(st[2]) + charge), 'reserved', string.format('%.0f', reserved))
   end
 end
 return 1
