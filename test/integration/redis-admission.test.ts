@@ -95,6 +95,30 @@ describeRedis('Redis admission', () => {
     expect(calls).toEqual({ incrby: 4, pttl: 4, hmget: 1, zadd: 1, hset: 1 });
   });
 
+  it("with ioredis's auto-pipelining on, a tick's admissions and settlements go out as they are, not in a pipeline of their own", async () => {
+    const piped = new Redis(redis.url, { commandTimeout: 2000, maxRetriesPerRequest: 1, enableAutoPipelining: true, autoPipeliningIgnoredCommands: ['get'] });
+    const own = createRedisLimits({ client: piped, ceilings: volatileCeilings, failureMode: 'closed', reservationTtlMs: 60_000, onFailure: () => undefined });
+    try {
+      const keyId = generateKey('kw').id;
+      const rateLimits = { perMinute: 100, perHour: 1000, perDay: 10_000, perMonth: 100_000 };
+      const budget = { keyId, kind: 'budget' as const, periodStart: 0, limit: 1_000_000, amount: 400, baseline: { used: 0, ceiling: 0, periodStart: 0 } };
+      const admit = own.admit as NonNullable<LimitBackend['admit']>;
+      await admit(keyId, rateLimits, [budget]); // scripts loaded, the ceiling raised
+      const pipelines = jest.spyOn(piped, 'pipeline');
+      const answers = await Promise.all([admit(keyId, rateLimits, [budget]), admit(keyId, rateLimits, [budget])]);
+      const reservations = answers.map((answer) => (answer.result?.ok ? answer.result.reservations[0] : null));
+      expect(reservations.every(Boolean)).toBe(true);
+      await own.ledger.settleAll(reservations.map((reservation) => ({ reservation: reservation!, used: 100 })));
+      expect(pipelines).not.toHaveBeenCalled();
+      pipelines.mockRestore();
+      // The client's own list is kept.
+      expect(piped.options.autoPipeliningIgnoredCommands).toContain('get');
+    } finally {
+      await own.close();
+      piped.disconnect();
+    }
+  });
+
   it('sends the admissions of one tick in one command, each answered as if it went alone', async () => {
     const failures: unknown[] = [];
     const batched = createRedisLimits({

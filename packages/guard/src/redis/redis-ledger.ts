@@ -306,6 +306,9 @@ const SETTLE_BATCH = 200;
 /** Deferred settlements sent per round once Redis answers again. */
 const RETRY_BATCH = 500;
 
+/** The scripts that send a tick's worth of work in one command (see the constructor). */
+const BATCHED = ['kwAdmitAll', 'kwSettleAll'];
+
 /** Scripts over a variable number of counters take the number of keys as their first argument. */
 type Scripted = RedisClient & {
   kwAdmitAll(numberOfKeys: number, ...args: (string | number)[]): Promise<(number[] | [number, string])[]>;
@@ -384,6 +387,11 @@ export class RedisLedger implements LimitLedger {
     private readonly options: RedisLedgerOptions,
   ) {
     client.defineCommand('kwReserveAll', { lua: RESERVE_ALL });
+    // A tick's admissions and a tick's settlements are each one command already: with ioredis's
+    // auto-pipelining on, they go out as they are rather than wait one more turn of the event loop
+    // in a pipeline of their own.
+    const ignored = client.options.autoPipeliningIgnoredCommands ?? [];
+    client.options.autoPipeliningIgnoredCommands = [...ignored.filter((name) => !BATCHED.includes(name)), ...BATCHED];
     client.defineCommand('kwAdmitAll', { lua: ADMIT_ALL });
     client.defineCommand('kwSettleAll', { lua: SETTLE_ALL });
     client.defineCommand('kwUsage', { numberOfKeys: 3, lua: USAGE });
