@@ -33,6 +33,7 @@ import {
   type Settlement,
 } from '../limits/ledger';
 import { ReplyError } from 'ioredis';
+import { WINDOW_SECONDS } from '../limits/rate-windows';
 import { CircuitOpenError, isUnanswered, type RedisBreaker } from './redis-breaker';
 import type { RedisClient } from './redis-types';
 
@@ -110,21 +111,23 @@ local function store(c)
 end
 `;
 
-/** Values per counter in RESERVE_ALL's ARGV, after the 5 shared ones. */
+/** Values per counter in a reservation's values, after its id and n. */
 const RESERVE_STRIDE = 7;
 
 /**
- * Lua shared by RESERVE_ALL and ADMIT_ONE: reserveAll(K, A) reserves on n counters, all or none
- * (K: 3 keys per counter, see PREPARE; A: RESERVE_ALL's values). Once every counter has agreed, the
- * amounts of all n are written, as used at once (flag 4) or as a reservation that expires at
- * `expiresAt`. Returns RESERVE_ALL's answer; nothing is reserved unless its status is 1.
+ * Lua shared by RESERVE_ALL and ADMIT_ONE: reserveAll(K, k0, A, a0, now, keep, expiresAt) reserves
+ * on n counters, all or none. K[k0+1..]: 3 keys per counter (see PREPARE); A[a0+1..]: the
+ * reservation's id, n, then per counter its period, baseUsed, baseCeiling, basePeriod, limit,
+ * amount and flags (1: durable, 2: released on expiry, 4: counted as used at once). Once every
+ * counter has agreed, the amounts of all n are written, as used at once or as a reservation that
+ * expires at `expiresAt`. Returns RESERVE_ALL's answer; nothing is reserved unless its status is 1.
  */
 const RESERVE = `
-local function reserveAll(K, k0, A, a0)
-  local now, keep, expiresAt, id, n = tonumber(A[a0+1]), A[a0+2], tonumber(A[a0+3]), A[a0+4], tonumber(A[a0+5])
+local function reserveAll(K, k0, A, a0, now, keep, expiresAt)
+  local id, n = A[a0+1], tonumber(A[a0+2])
   local figures, counters, answer = {1, -1}, {}, nil
   for i = 1, n do
-    local a, k = a0 + 5 + (i - 1) * ${RESERVE_STRIDE}, k0 + 3 * i
+    local a, k = a0 + 2 + (i - 1) * ${RESERVE_STRIDE}, k0 + 3 * i
     local period, limit, amount, flags = tonumber(A[a+1]), tonumber(A[a+5]), tonumber(A[a+6]), tonumber(A[a+7])
     local durable, release, commit = flags % 2 == 1, math.floor(flags / 2) % 2 == 1, math.floor(flags / 4) % 2 == 1
     local c = prepare(K[k-2], K[k-1], K[k], period, now, tonumber(A[a+2]), tonumber(A[a+3]), tonumber(A[a+4]), keep, release)
@@ -148,7 +151,7 @@ local function reserveAll(K, k0, A, a0)
         -- Nothing pending: the set is (re)created here and gets its expiry.
         if c.reserved == 0 and not c.refresh then c.newSet = true end
         c.reserved = c.reserved + c.amount
-        redis.call('ZADD', c.k2, expiresAt, id .. ':' .. A[a0 + 5 + (i - 1) * ${RESERVE_STRIDE} + 6])
+        redis.call('ZADD', c.k2, expiresAt, id .. ':' .. A[a0 + 2 + (i - 1) * ${RESERVE_STRIDE} + 6])
         if c.due == 'n' or c.due > expiresAt then c.due = expiresAt end
       end
     end
@@ -164,37 +167,38 @@ end
 
 /**
  * Reserves on n counters, all or none. KEYS: 3 per counter (see PREPARE).
- * ARGV: now, keepMs, expiresAt, id, n, then per counter: period, baseUsed, baseCeiling,
- * basePeriod, limit, amount, flags (1: durable, 2: released on expiry, 4: counted as used at once).
+ * ARGV: now, keepMs, expiresAt, then reserveAll's values (id, n, 7 per counter).
  * Returns {status, index (0-based), used, reserved, ...}: 1 all reserved (index -1, then used and
  * reserved of every counter after it), 0 counter `index` refused, 2 counter `index` needs its
  * durable ceiling raised first.
  */
 const RESERVE_ALL = `${PREPARE}${RESERVE}
-return reserveAll(KEYS, 0, ARGV, 0)
+return reserveAll(KEYS, 0, ARGV, 3, tonumber(ARGV[1]), ARGV[2], tonumber(ARGV[3]))
 `;
 
 /**
  * One admission: the key's four request windows, then every counter of the key and the levels
  * above it (reserveAll), all or none. K: RESERVE_ALL's 3n keys, then the minute, hour, day and
  * month window keys (rate-limiter-flexible's keys and values, so the windows read the same
- * whichever counted them) and last month's window key. A: RESERVE_ALL's values, then per window its
- * length in seconds (0: no expiry, the month) and its limit; then 1 on a retry after a ceiling
- * raise (the windows hold the request already: they are read, not counted again).
+ * whichever counted them) and last month's window key. A: reserveAll's values, then the limit of
+ * each window; then 1 on a retry after a ceiling raise (the windows hold the request already: they
+ * are read, not counted again). The windows last a minute, an hour and a day from their first
+ * request (rate-limiter-flexible's fixed windows); the month's key is the calendar month's.
  * Returns {count, pttl} of each window (as counted, this request included), then RESERVE_ALL's
  * answer; status 3: a window is over its limit. Refused by a window or a counter, the request is
  * given back to every window (windows hold accepted requests only); status 2 (a ceiling to raise
  * first) keeps it counted for the retry.
  */
 const ADMIT_ONE = `
-local function admit(K, k0, A, a0)
-  local n = tonumber(A[a0 + 5])
-  local base, wa = k0 + 3 * n, a0 + 5 + n * ${RESERVE_STRIDE}
+local DURATIONS = {${WINDOW_SECONDS.minute}, ${WINDOW_SECONDS.hour}, ${WINDOW_SECONDS.day}, 0}
+local function admit(K, k0, A, a0, now, keep, expiresAt)
+  local n = tonumber(A[a0 + 2])
+  local base, wa = k0 + 3 * n, a0 + 2 + n * ${RESERVE_STRIDE}
   -- Set on a retry after a ceiling raise: the windows hold this request already (read, not counted).
-  local counted = tonumber(A[wa + 9]) == 1
+  local counted = tonumber(A[wa + 5]) == 1
   local out, over = {}, false
   for w = 1, 4 do
-    local k, dur, limit = K[base + w], tonumber(A[wa + 2 * w - 1]), tonumber(A[wa + 2 * w])
+    local k, dur, limit = K[base + w], DURATIONS[w], tonumber(A[wa + w])
     local count, ttl
     if counted then
       count = tonumber(redis.call('GET', k) or '0')
@@ -220,7 +224,7 @@ local function admit(K, k0, A, a0)
     out[9], out[10] = 3, -1
     return out
   end
-  local figures = reserveAll(K, k0, A, a0)
+  local figures = reserveAll(K, k0, A, a0, now, keep, expiresAt)
   -- Refused by a counter: the request counts in no window. Waiting for a ceiling raise (status 2):
   -- it keeps its place in the windows, and the retry (its flag) does not count it again.
   if figures[1] == 0 then giveBack() end
@@ -231,17 +235,19 @@ end
 
 /**
  * The admissions of one tick in one script, one after another, exactly as if each were a script
- * of its own (Redis runs a script whole). ARGV: the number of admissions, then per admission its
- * number of keys, its number of values and its values (ADMIT_ONE's A); KEYS: each admission's
- * keys (ADMIT_ONE's K) in the same order. Returns one answer per admission: ADMIT_ONE's, or
- * {-1, message} for an admission whose commands failed (the others are not held back by it; what
- * it did before failing stays done, as with a script of its own).
+ * of its own (Redis runs a script whole). ARGV: the number of admissions, now, keepMs and
+ * expiresAt (the tick's, shared by all), then per admission its number of keys, its number of
+ * values and its values (ADMIT_ONE's A); KEYS: each admission's keys (ADMIT_ONE's K) in the same
+ * order. Returns one answer per admission: ADMIT_ONE's, or {-1, message} for an admission whose
+ * commands failed (the others are not held back by it; what it did before failing stays done, as
+ * with a script of its own).
  */
 const ADMIT_ALL = `${PREPARE}${RESERVE}${ADMIT_ONE}
-local answers, k, a = {}, 0, 1
+local now, keep, expiresAt = tonumber(ARGV[2]), ARGV[3], tonumber(ARGV[4])
+local answers, k, a = {}, 0, 4
 for j = 1, tonumber(ARGV[1]) do
   local nk, na = tonumber(ARGV[a + 1]), tonumber(ARGV[a + 2])
-  local ok, answer = pcall(admit, KEYS, k, ARGV, a + 2)
+  local ok, answer = pcall(admit, KEYS, k, ARGV, a + 2, now, keep, expiresAt)
   if ok then answers[j] = answer else answers[j] = {-1, type(answer) == 'table' and answer.err or tostring(answer)} end
   k, a = k + nk, a + 2 + na
 end
@@ -325,10 +331,9 @@ function counterFlags(kind: CounterKind, commit = false): number {
 
 type RedisReservation = Reservation & { readonly id: string };
 
-/** The key's four request windows for ADMIT_ONE: keys (minute, hour, day, month, last month), lengths (s) and limits. */
+/** The key's four request windows for ADMIT_ONE: keys (minute, hour, day, month, last month) and limits. */
 export interface AdmitWindows {
   keys: [string, string, string, string, string];
-  seconds: [number, number, number, number];
   limits: [number, number, number, number];
 }
 
@@ -473,12 +478,12 @@ export class RedisLedger implements LimitLedger {
     // one request too many in a window, the safe side).
     let retry = false;
     for (;;) {
-      const now = this.options.now?.() ?? Date.now();
-      const args: (string | number)[] = [now, KEEP_MS, now + this.options.reservationTtlMs, id, requests.length];
+      // The time and the reservations' expiry are the tick's (see sendAdmissions()).
+      const args: (string | number)[] = [id, requests.length];
       for (const r of requests) {
         args.push(r.periodStart, r.baseline.used, r.baseline.ceiling, r.baseline.periodStart, r.limit, r.amount, counterFlags(r.kind, r.commit));
       }
-      for (let w = 0; w < 4; w++) args.push(windows.seconds[w], windows.limits[w]);
+      for (const limit of windows.limits) args.push(limit);
       args.push(retry ? 1 : 0);
       let out: number[];
       try {
@@ -526,7 +531,8 @@ export class RedisLedger implements LimitLedger {
     for (let i = 0; i < queued.length; i += ADMIT_BATCH) {
       const part = queued.slice(i, i + ADMIT_BATCH);
       const keys: string[] = [];
-      const args: (string | number)[] = [part.length];
+      const now = this.options.now?.() ?? Date.now();
+      const args: (string | number)[] = [part.length, now, KEEP_MS, now + this.options.reservationTtlMs];
       for (const admission of part) {
         for (const key of admission.keys) keys.push(key);
         args.push(admission.keys.length, admission.args.length);

@@ -212,7 +212,6 @@ export function createRedisLimits(settings: RedisLimitsOptions): LimitBackend {
     const month = calendarMonth(now);
     const windows: AdmitWindows = {
       keys: [`kw:rl:minute:${keyId}`, `kw:rl:hour:${keyId}`, `kw:rl:day:${keyId}`, `kw:rl:month:${keyId}:${month.id}`, `kw:rl:month:${keyId}:${month.previousId}`],
-      seconds: [60, 3_600, 86_400, 0],
       limits: [rateLimits.perMinute, rateLimits.perHour, rateLimits.perDay, rateLimits.perMonth],
     };
     try {
