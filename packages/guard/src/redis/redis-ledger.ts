@@ -45,10 +45,10 @@ const KEPT_MS = 86_400_000;
  * kept), its pending reservations (a sorted set: member `<id>:<amount>`, scored by expiry) and,
  * for reservations made before this format (member `<id>`), their amounts (a hash, only read).
  *
- * prepare() reads counter i brought to `period`: started from the baseline when missing or older,
- * its expired reservations ended (charged in full, or released for requests in flight). It writes
- * nothing but the removal of what it ended; store() writes the state once, whatever else changed
- * it. Expired reservations are looked for only once one may have expired (`due`: no reservation
+ * prepare() reads a counter (its three keys) brought to `period`: started from the baseline when
+ * missing or older, its expired reservations ended (charged in full, or released for requests in
+ * flight). It writes nothing but the removal of what it ended (or of an older period's
+ * reservations); store() writes the state once, whatever else changed it. Expired reservations are looked for only once one may have expired (`due`: no reservation
  * expires before it; 'n' when none is pending), and the keys' expiry is set again once a day
  * (`kept`), so an admission costs its counter three commands (HMGET, ZADD, HSET), not nine.
  * Returns the counter's state: used, reserved, ceiling, p (the stored period: newer than `period`
