@@ -145,10 +145,14 @@ describeRedis('Redis admission', () => {
       admit(spent, rateLimits, [noRoom]),
     ]);
     const names = sent.mock.calls.map(([command]) => command.name);
+    const args = sent.mock.calls[0][0].args;
     sent.mockRestore();
     // One script for all fifteen (EVAL the first time this connection runs it, EVALSHA after).
     expect(names).toHaveLength(1);
     expect(names[0]).toMatch(/^eval(sha)?$/);
+    // After the script and its keys: the tick's four values, then two per admission (its number of
+    // keys and its values as one text): each argument costs the client, so none is one per value.
+    expect(args.length - 2 - Number(args[1])).toBe(4 + 2 * 15);
     // In the order asked: the first five of a's twelve pass its minute window, as one by one.
     const aAllowed = [...answers.slice(0, 6), ...answers.slice(7, 13)].map((answer) => answer.rate.allowed);
     expect(aAllowed).toEqual([true, true, true, true, true, false, false, false, false, false, false, false]);
