@@ -24,7 +24,6 @@
 import { type ChildProcess, fork, spawn, spawnSync, type StdioOptions } from 'node:child_process';
 import { timingSafeEqual } from 'node:crypto';
 import fs from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
@@ -45,6 +44,7 @@ import { GuardVerdicts } from '../observability/guard-verdicts';
 import { KeywardMetrics } from '../observability/metrics';
 import { requestMetrics } from '../observability/request-metrics';
 import { routePatterns } from '../observability/route-pattern';
+import { startPrivateRedis } from './private-redis';
 
 const KEY_COUNT = 100;
 const VARIANTS = ['a', 'b', 'c', 'd', 'e'] as const;
@@ -278,26 +278,9 @@ async function serve(redisUrl: string | undefined, sqlitePath: string): Promise<
 /** Redis for `--redis`: REDIS_URL when set, else a private redis-server on a free port. */
 async function benchRedis(): Promise<{ url: string; stop(): void }> {
   if (process.env.REDIS_URL) return { url: process.env.REDIS_URL, stop: () => undefined };
-  const port = await new Promise<number>((resolve) => {
-    const probe = net.createServer().listen(0, '127.0.0.1', () => {
-      const { port: free } = probe.address() as net.AddressInfo;
-      probe.close(() => resolve(free));
-    });
+  return startPrivateRedis().catch(() => {
+    throw new Error('--redis needs REDIS_URL or redis-server on the PATH');
   });
-  const server = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', () => reject(new Error('--redis needs REDIS_URL or redis-server on the PATH')));
-    const poll = () => {
-      const socket = net.connect(port, '127.0.0.1');
-      socket.once('connect', () => {
-        socket.destroy();
-        resolve();
-      });
-      socket.once('error', () => setTimeout(poll, 50));
-    };
-    poll();
-  });
-  return { url: `redis://127.0.0.1:${port}`, stop: () => server.kill() };
 }
 
 /**

@@ -9,27 +9,18 @@
  * A private redis-server is started (redis-server on the PATH). Options: --admissions N (default
  * 1,200 measured, after 600 to warm the counters), --keys N (distinct keys, default 100).
  */
-import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import Redis from 'ioredis';
 import { type Reservation, volatileCeilings } from '@keyward/guard';
 import { createRedisLimits } from '@keyward/guard/redis';
+import { startPrivateRedis } from './private-redis';
 
 const TICK = 12;
 const RATE_LIMITS = { perMinute: 1e9, perHour: 1e9, perDay: 1e9, perMonth: 1e9 };
-
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const probe = net.createServer().listen(0, '127.0.0.1', () => {
-      const { port } = probe.address() as net.AddressInfo;
-      probe.close(() => resolve(port));
-    });
-  });
-}
 
 /** Instructions counted since the last call (callgrind's dumps, then removed). */
 function instructionsSince(dir: string, pid: number): number {
@@ -48,16 +39,10 @@ async function main(): Promise<void> {
   const admissions = Math.ceil(Number(values.admissions) / TICK) * TICK;
   const keyCount = Number(values.keys);
   const valgrind = spawnSync('valgrind', ['--version'], { stdio: 'ignore' }).status === 0;
-  const port = await freePort();
   const dumps = fs.mkdtempSync(path.join(os.tmpdir(), 'keyward-redis-cost-'));
-  const serverArgs = ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'];
-  const server = valgrind
-    ? spawn('valgrind', ['--tool=callgrind', `--callgrind-out-file=${dumps}/cg.%p`, 'redis-server', ...serverArgs], { stdio: 'ignore' })
-    : spawn('redis-server', serverArgs, { stdio: 'ignore' });
-  const client = new Redis({ port, host: '127.0.0.1', commandTimeout: 60_000, retryStrategy: () => 200 });
-  client.on('error', () => undefined);
+  const server = await startPrivateRedis(valgrind ? ['valgrind', '--tool=callgrind', `--callgrind-out-file=${dumps}/cg.%p`] : []);
+  const client = new Redis(server.url, { commandTimeout: 60_000 });
   try {
-    await new Promise((resolve) => client.once('ready', resolve));
     const limits = createRedisLimits({ client, ceilings: volatileCeilings, reservationTtlMs: 600_000, onFailure: () => undefined });
     const admit = limits.admit as NonNullable<typeof limits.admit>;
     const month = Date.UTC(new Date().getUTCFullYear(), new Date().getUTCMonth(), 1);
@@ -82,7 +67,7 @@ async function main(): Promise<void> {
       await client.config('RESETSTAT');
       return match ? Number(match[1]) : 0;
     };
-    const measure = valgrind ? () => Promise.resolve(instructionsSince(dumps, server.pid as number)) : reported;
+    const measure = valgrind ? () => Promise.resolve(instructionsSince(dumps, server.process.pid as number)) : reported;
 
     await settleAll(await admitAll(600)); // counters made, ceilings raised, keys' expiry set
     await measure();
@@ -100,7 +85,7 @@ async function main(): Promise<void> {
     console.log(`  per request:                        ${((admitted + settled) / admissions / scale).toFixed(1)} ${unit}`);
   } finally {
     client.disconnect();
-    server.kill('SIGKILL');
+    server.stop();
     fs.rmSync(dumps, { recursive: true, force: true });
   }
 }

@@ -41,6 +41,16 @@ import type { RedisClient } from './redis-types';
 const KEPT_MS = 86_400_000;
 
 /**
+ * Lua shared by every script that writes counters: fmt() writes a number as Redis keeps it (all
+ * digits, no exponent), and pending() names a reservation in a counter's pending set, as the
+ * admission adds it and the settlement removes it.
+ */
+const PENDING = `
+local function fmt(x) return string.format('%.0f', x) end
+local function pending(id, amount) return id .. ':' .. fmt(amount) end
+`;
+
+/**
  * A counter is three keys (K[3i-2..3i]): its state hash (period, used, reserved, ceiling, due,
  * kept), its pending reservations (a sorted set: member `<id>:<amount>`, scored by expiry) and,
  * for reservations made before this format (member `<id>`), their amounts (a hash, only read).
@@ -48,14 +58,14 @@ const KEPT_MS = 86_400_000;
  * prepare() reads a counter (its three keys) brought to `period`: started from the baseline when
  * missing or older, its expired reservations ended (charged in full, or released for requests in
  * flight). It writes nothing but the removal of what it ended (or of an older period's
- * reservations); store() writes the state once, whatever else changed it. Expired reservations are looked for only once one may have expired (`due`: no reservation
- * expires before it; 'n' when none is pending), and the keys' expiry is set again once a day
- * (`kept`), so an admission costs its counter three commands (HMGET, ZADD, HSET), not nine.
+ * reservations); store() writes the state once, whatever else changed it. Expired reservations
+ * are looked for only once one may have expired (`due`: no reservation expires before it; 'n' when
+ * none is pending), and the keys' expiry is set again once a day (`kept`), so an admission costs
+ * its counter three commands (HMGET, ZADD, HSET), not nine.
  * Returns the counter's state: used, reserved, ceiling, p (the stored period: newer than `period`
  * when another instance's clock moved on), and what store() needs.
  */
-const PREPARE = `
-local function fmt(x) return string.format('%.0f', x) end
+const PREPARE = `${PENDING}
 local FIELDS = {'period', 'used', 'reserved', 'ceiling', 'due', 'kept'}
 
 local function expire(c, now, release)
@@ -151,7 +161,7 @@ local function reserveAll(K, k0, A, a0, now, keep, expiresAt)
         -- Nothing pending: the set is (re)created here and gets its expiry.
         if c.reserved == 0 and not c.refresh then c.newSet = true end
         c.reserved = c.reserved + c.amount
-        redis.call('ZADD', c.k2, expiresAt, id .. ':' .. fmt(c.amount))
+        redis.call('ZADD', c.k2, expiresAt, pending(id, c.amount))
         if c.due == 'n' or c.due > expiresAt then c.due = expiresAt end
       end
     end
@@ -287,7 +297,7 @@ const SETTLE_STRIDE = 4;
  * moved to a newer period no longer owns the reservation. (Only reservations of this format are
  * settled: an instance settles its own.)
  */
-const SETTLE_ALL = `
+const SETTLE_ALL = `${PENDING}
 local n = tonumber(ARGV[1])
 for i = 1, n do
   local a = 1 + (i - 1) * ${SETTLE_STRIDE}
@@ -295,12 +305,12 @@ for i = 1, n do
   local st = redis.call('HMGET', k1, 'period', 'used', 'reserved')
   if st[1] and tonumber(st[1]) == tonumber(ARGV[a+1]) then
     local reserved, charge, amount = tonumber(st[3]), tonumber(ARGV[a+3]), tonumber(ARGV[a+4])
-    if redis.call('ZREM', k2, ARGV[a+2] .. ':' .. string.format('%.0f', amount)) == 1 then
+    if redis.call('ZREM', k2, pending(ARGV[a+2], amount)) == 1 then
       reserved = math.max(0, reserved - amount)
     else
       charge = math.max(0, charge - amount)
     end
-    redis.call('HSET', k1, 'used', string.format('%.0f', tonumber(st[2]) + charge), 'reserved', string.format('%.0f', reserved))
+    redis.call('HSET', k1, 'used', fmt(tonumber(st[2]) + charge), 'reserved', fmt(reserved))
   end
 end
 return 1
