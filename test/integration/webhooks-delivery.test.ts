@@ -146,11 +146,15 @@ describe.each(availableProviders)('webhook delivery on %s', (provider) => {
     expect(Date.now() - stoppedAt).toBeLessThan(5000);
     await hanging.close();
 
-    const hook = await receiver();
-    const second = await context();
-    const [row] = await second.database.prisma.webhookDelivery.findMany();
+    // Read by a process that delivers nothing: a running deliverer would claim the row at once
+    // (its lease puts nextAttemptAt 40 s ahead), hiding what the stop left.
+    const reader = await context({ alertWorkers: false });
+    const [row] = await reader.database.prisma.webhookDelivery.findMany();
     expect(row).toMatchObject({ status: 'pending', attempts: 0 });
     expect(row.nextAttemptAt.getTime()).toBeLessThanOrEqual(Date.now());
+
+    const hook = await receiver();
+    const second = await context();
     await second.webhooks.update(tenant.id, webhook.id, { url: hook.url }, testActor);
     await eventually(async () => (await second.webhooks.deliveries(tenant.id, webhook.id))[0]?.status === 'delivered');
     expect(hook.deliveredIds()).toHaveLength(1);
