@@ -15,7 +15,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import Redis from 'ioredis';
-import { type Reservation, volatileCeilings } from '@keyward/guard';
+import { budgetPeriodStart, type Reservation, volatileCeilings } from '@keyward/guard';
 import { createRedisLimits } from '@keyward/guard/redis';
 import { startPrivateRedis } from './private-redis';
 
@@ -45,7 +45,7 @@ async function main(): Promise<void> {
   try {
     const limits = createRedisLimits({ client, ceilings: volatileCeilings, reservationTtlMs: 600_000, onFailure: () => undefined });
     const admit = limits.admit as NonNullable<typeof limits.admit>;
-    const month = Date.UTC(new Date().getUTCFullYear(), new Date().getUTCMonth(), 1);
+    const month = budgetPeriodStart('monthly', Date.now());
     const keyId = (i: number) => `bench-key-${i % keyCount}`;
     const budget = (i: number) => ({ keyId: keyId(i), kind: 'budget' as const, periodStart: month, limit: 1e15, amount: 10, baseline: { used: 0, ceiling: 0, periodStart: month } });
     const admitAll = async (n: number): Promise<Reservation[]> => {
