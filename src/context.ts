@@ -11,10 +11,11 @@ import type { ResolvedConfig } from './config';
 import type { CatalogModel } from './config/model-catalog';
 import { createDashboardServices, type DashboardServices } from './dashboard/dashboard-services';
 import { type Database, openDatabase } from './data/database';
-import { databaseRefusalReason, databaseUnavailableReason } from './data/errors';
+import { databaseRefusalReason, databaseUnavailableReason, isUnexpectedChanges } from './data/errors';
 import { createKeyLookup } from './data/repositories/key-lookup';
 import { deleteKeyChangesBefore, latestKeyChangeId, listKeyChangesAfter } from './data/repositories/key-changes';
-import { writeUsageBatch } from './data/repositories/usage';
+import { isBatchAlreadyWritten, writeUsageBatch } from './data/repositories/usage';
+import { appendToJournal, consumeJournal, journalRows, orphanedJournalRows, releaseJournalLease, renewJournalLease } from './data/repositories/usage-journal';
 import { KeyChangeFeed } from './keys/key-change-feed';
 import { KeyChangeInbox } from './keys/key-change-inbox';
 import { type CachedKeyStore, cachedKeyStore, createKeyGuard, isKeyId, type KeyEventBus, KeyHasher, type LimitBackend } from '@keyward/guard';
@@ -34,7 +35,7 @@ import { listLevelLimitsOfTenant } from './data/repositories/level-limits';
 import { TenantService } from './tenants/tenant-service';
 import { ActivityRetention } from './usage/retention';
 import { UsageWindowRoller } from './usage/usage-window-roller';
-import { UsageBuffer } from './usage/usage-buffer';
+import { DEFAULT_FOLD_MIN_OWNERS, UsageJournal } from './usage/usage-journal';
 import { usageBatchSummary } from './usage/usage-batch';
 import { UserService } from './users/user-service';
 import { type DelivererOptions, WebhookDeliverer } from './webhooks/webhook-deliverer';
@@ -62,7 +63,7 @@ export interface AppContext {
   /** POST /api/v1/keys/verify: the guard's checks for other services. */
   verification: KeyVerification;
   limits: LimitBackend;
-  usage: UsageBuffer;
+  usage: UsageJournal;
   models: ReadonlyMap<string, CatalogModel>;
   /** Sessions, sign-in and account actions of the dashboard. */
   dashboard: DashboardServices;
@@ -140,7 +141,8 @@ export function createContext(config: ResolvedConfig, overrides: ContextOverride
   const expirySweep = new ExpirySweep({ db: database.prisma, alerts, logger, clock: overrides.clock });
   const webhooks = new WebhookService({ database, secrets: webhookSecrets, alerts, allowPrivate: config.webhooks.allowPrivate, clock: overrides.clock });
   const droppedTotals = { requestLogRows: 0, clientAddressRequests: 0 };
-  const usage = new UsageBuffer(
+  const fold = config.api.usageFold ?? { intervalMs: 30_000, minKeys: DEFAULT_FOLD_MIN_OWNERS };
+  const usage = new UsageJournal(
     {
       write: async (batch) => {
         const written = await writeUsageBatch(database, batch);
@@ -148,6 +150,22 @@ export function createContext(config: ResolvedConfig, overrides: ContextOverride
       },
     },
     {
+      append: (entry) => appendToJournal(database, entry),
+      rows: (ids) => journalRows(database, ids),
+      orphans: (owner, now, limit) => orphanedJournalRows(database, owner, now, limit),
+      consume: (ids) => consumeJournal(database, ids),
+      renewLease: (owner, until) => renewJournalLease(database, owner, until),
+      releaseLease: (owner) => releaseJournalLease(database.prisma, owner),
+    },
+    {
+      foldIntervalMs: fold.intervalMs,
+      minOwners: fold.minKeys,
+      partOwners: fold.partKeys,
+      alreadyWritten: isBatchAlreadyWritten,
+      unexpectedChanges: isUnexpectedChanges,
+      onFolded: (folded) => logger.debug({ ...folded, ms: Math.round(folded.ms) }, 'usage folded'),
+      // This process was paused past its journal lease (a stopped VM, SIGSTOP) and another folded its rows.
+      onTakenOver: (rows) => logger.warn(rows, 'usage journal rows were folded by another process meanwhile; folding the rest'),
       intervalMs: config.api.usageFlushIntervalMs,
       onError: (error) => {
         metrics?.usageWriteFailed();

@@ -58,6 +58,12 @@ export interface Config {
   /** How the /api middleware keeps keys and limits. */
   api: {
     usageFlushIntervalMs: number;
+    /**
+     * Usage of many distinct keys is journaled and folded this often (USAGE_FOLD_INTERVAL_MS; 0:
+     * never), when a write would name USAGE_FOLD_MIN_KEYS keys or more (see usage/usage-journal.ts).
+     * Absent: every 30 s from 200 keys.
+     */
+    usageFold?: { intervalMs: number; minKeys: number; /** Keys a fold writes per transaction (tests; default 2,500). */ partKeys?: number };
     keyCacheTtlMs: number;
     /** Most keys the guard's cache holds (KEY_CACHE_MAX_KEYS; the cache's default when absent). */
     keyCacheMaxKeys?: number;
@@ -160,6 +166,11 @@ const envSchema = z.object({
   TRUST_PROXY: optionalText,
   EXPIRED_KEY_RETENTION_DAYS: wholeNumber('a whole number of days (0 keeps expired keys forever)', 0, 36_500, 30),
   USAGE_FLUSH_INTERVAL_MS: wholeNumber('a number of milliseconds between 50 and 1000', 50, 1000, 1000),
+  USAGE_FOLD_INTERVAL_MS: wholeNumber('0 (off) or a number of milliseconds between 1000 and 600000', 0, 600_000, 30_000).refine(
+    (v) => v === 0 || v >= 1000,
+    'must be 0 (off) or a number of milliseconds between 1000 and 600000',
+  ),
+  USAGE_FOLD_MIN_KEYS: wholeNumber('a number of keys between 1 and 1000000', 1, 1_000_000, 200),
   KEY_CACHE_TTL_SECONDS: wholeNumber('a number of seconds between 1 and 3600', 1, 3600, 300),
   KEY_CACHE_MAX_KEYS: wholeNumber('a number of keys between 100 and 10000000', 100, 10_000_000, 200_000),
   INVALID_KEY_ATTEMPTS: wholeNumber('a number of attempts between 1 and 100000', 1, 100_000, 20),
@@ -277,6 +288,7 @@ export function parseConfig(env: NodeJS.ProcessEnv, cwd = process.cwd()): Config
     webhooks: { allowPrivate: vars.WEBHOOK_ALLOW_PRIVATE === 'true', pollMs: vars.WEBHOOK_POLL_MS },
     api: {
       usageFlushIntervalMs: vars.USAGE_FLUSH_INTERVAL_MS,
+      usageFold: { intervalMs: vars.USAGE_FOLD_INTERVAL_MS, minKeys: vars.USAGE_FOLD_MIN_KEYS },
       keyCacheTtlMs: vars.KEY_CACHE_TTL_SECONDS * 1000,
       keyCacheMaxKeys: vars.KEY_CACHE_MAX_KEYS,
       invalidKeys: {

@@ -11,6 +11,17 @@ export function isUniqueViolation(error: unknown): boolean {
 }
 
 /**
+ * Code of the error a write fails with (rolled back) when a statement changed other than the rows
+ * it expected (WritePlan.executeExpecting).
+ */
+export const UNEXPECTED_CHANGES = 'KEYWARD_UNEXPECTED_CHANGES';
+
+/** Whether a write failed (and rolled back) because a statement changed other than the rows it expected. */
+export function isUnexpectedChanges(error: unknown): boolean {
+  return typeof error === 'object' && error !== null && (error as { code?: unknown }).code === UNEXPECTED_CHANGES;
+}
+
+/**
  * Prisma codes of connection-level failures: can't reach (P1001), timed out (P1002, P1008: also
  * SQLite's busy timeout), connection closed (P1017), no free connection (P2024, P2037), and an
  * interactive transaction that could not start or outlived its timeout (P2028).

@@ -12,14 +12,14 @@
  *   them. It either commits all of them or none. A statement with `each` runs once per row.
  */
 import { Worker } from 'node:worker_threads';
-import { databaseUnavailable } from './errors';
+import { databaseUnavailable, UNEXPECTED_CHANGES } from './errors';
 
 /** A value bound to a statement: what better-sqlite3 takes (times already in their stored text). */
 export type BoundValue = string | number | bigint | null | Buffer;
 
 /**
  * One statement of a transaction; `rows: true` asks for the rows it returns (RETURNING). With
- * `each` (rows of values, or their JSON text), the statement runs once per row, bound to it
+ * `each` (rows of values, or their JSON text, in parts), the statement runs once per row, bound to it
  * (`params` unused), and the rows all its runs return are answered together; with `numbered`,
  * a row's values are bound to ?1, ?2, ... (a value may then be used more than once).
  */
@@ -27,8 +27,11 @@ export interface ThreadStatement {
   sql: string;
   params: BoundValue[];
   rows: boolean;
-  each?: BoundValue[][] | string;
+  /** The rows, in parts: each a list of rows or its JSON text (parsed one at a time). */
+  each?: (BoundValue[][] | string)[];
   numbered?: boolean;
+  /** The rows the statement must change, else the transaction rolls back (WritePlan.executeExpecting). */
+  expect?: number;
 }
 
 const WORKER_SOURCE = `
@@ -52,20 +55,27 @@ function byNumber(values) {
   for (let i = 0; i < values.length; i++) named[i + 1] = values[i];
   return named;
 }
-function runEach(statement, each, rows, numbered) {
-  const list = typeof each === 'string' ? JSON.parse(each) : each;
+function runEach(statement, parts, rows, numbered) {
   const bind = numbered ? byNumber : (values) => values;
-  if (!rows) {
-    for (const params of list) statement.run(bind(params));
-    return null;
+  const returned = rows ? [] : null;
+  for (const part of parts) {
+    const list = typeof part === 'string' ? JSON.parse(part) : part;
+    if (!rows) for (const params of list) statement.run(bind(params));
+    else for (const params of list) for (const row of statement.all(bind(params))) returned.push(row);
   }
-  const returned = [];
-  for (const params of list) for (const row of statement.all(bind(params))) returned.push(row);
   return returned;
 }
-const runAll = db.transaction((list) =>
-  list.map((s) => (s.each ? runEach(prepared(s.sql), s.each, s.rows, s.numbered) : s.rows ? prepared(s.sql).all(...s.params) : (prepared(s.sql).run(...s.params), null))),
-);
+function runOne(s) {
+  if (s.rows) return prepared(s.sql).all(...s.params);
+  const { changes } = prepared(s.sql).run(...s.params);
+  if (s.expect !== undefined && changes !== s.expect) {
+    const error = new Error('a statement changed ' + changes + ' rows where ' + s.expect + ' were expected; the transaction was rolled back');
+    error.code = workerData.unexpectedChanges;
+    throw error;
+  }
+  return null;
+}
+const runAll = db.transaction((list) => list.map((s) => (s.each ? runEach(prepared(s.sql), s.each, s.rows, s.numbered) : runOne(s))));
 parentPort.on('message', (message) => {
   try {
     if (message.statements) parentPort.postMessage({ id: message.id, results: runAll.immediate(message.statements) });
@@ -126,7 +136,7 @@ export class SqliteThread {
     const { file, readonly, busyMs, pragmas = [] } = this.options;
     const worker = new Worker(WORKER_SOURCE, {
       eval: true,
-      workerData: { driver: require.resolve('better-sqlite3'), file, readonly, busyMs, pragmas },
+      workerData: { driver: require.resolve('better-sqlite3'), file, readonly, busyMs, pragmas, unexpectedChanges: UNEXPECTED_CHANGES },
     });
     // Idle, the worker keeps no process alive; while a request waits, it does (a graceful stop
     // awaiting its last usage write must not end before the write does).

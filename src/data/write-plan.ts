@@ -7,6 +7,7 @@
  */
 import type { Prisma, Tx } from './client-types';
 import type { BoundValue, ThreadStatement } from './sqlite-thread';
+import { UNEXPECTED_CHANGES } from './errors';
 import { sqliteTime } from './list-reads';
 import { chunks, type ColumnCast, sqlRows } from './repositories/batching';
 
@@ -14,6 +15,15 @@ interface PlannedStatement {
   sql: Prisma.Sql;
   /** Receives the statement's rows after the commit; null for a statement whose rows are not read. */
   read: ((rows: Record<string, unknown>[]) => void) | null;
+  /** The number of rows the statement must change, else the transaction rolls back (executeExpecting). */
+  expect?: number;
+}
+
+/** Rows per part of a statement sent to a SQLite thread (see forSqliteThread). */
+const THREAD_CHUNK = 1000;
+
+function unexpectedChanges(expected: number, changed: number): Error {
+  return Object.assign(new Error(`a statement changed ${changed} rows where ${expected} were expected; the transaction was rolled back`), { code: UNEXPECTED_CHANGES });
 }
 
 /** How rows are written: their statement, its column casts, or statements of their own elsewhere. */
@@ -63,6 +73,16 @@ export class WritePlan {
     this.statements.push({ sql, read: null });
   }
 
+  /**
+   * A statement that must change exactly `rows` rows: when it changes any other number, the whole
+   * transaction rolls back and the write fails (isUnexpectedChanges). A DELETE of rows that only
+   * one transaction may consume (the usage journal's) is how that transaction proves they were
+   * still there: a concurrent one that deleted some first makes it fail, never apply them twice.
+   */
+  executeExpecting(sql: Prisma.Sql, rows: number): void {
+    this.statements.push({ sql, read: null, expect: rows });
+  }
+
   /** A statement whose rows `read` receives once the transaction has committed. */
   query<T extends Record<string, unknown>>(sql: Prisma.Sql, read: (rows: T[]) => void): void {
     this.statements.push({ sql, read: read as PlannedStatement['read'] });
@@ -101,7 +121,10 @@ export class WritePlan {
         }
         if (statement.read) results.push(returned);
       } else if (statement.read) results.push(await tx.$queryRaw<Record<string, unknown>[]>(statement.sql));
-      else await tx.$executeRaw(statement.sql);
+      else {
+        const changed = await tx.$executeRaw(statement.sql);
+        if (statement.expect !== undefined && changed !== statement.expect) throw unexpectedChanges(statement.expect, changed);
+      }
     }
     return results;
   }
@@ -110,14 +133,24 @@ export class WritePlan {
   forSqliteThread(): ThreadStatement[] {
     const binder = new SqliteBinder();
     return this.statements.map((statement) => {
-      if (!isRows(statement)) return { sql: statement.sql.sql, params: statement.sql.values.map(binder.bind), rows: statement.read !== null };
-      const bound = statement.rows.map((row) => row.map(binder.bind));
-      // Rows of text and numbers travel as one JSON string: cheaper to send to the thread than arrays.
+      if (!isRows(statement)) {
+        const single: ThreadStatement = { sql: statement.sql.sql, params: statement.sql.values.map(binder.bind), rows: statement.read !== null };
+        if (statement.expect !== undefined) single.expect = statement.expect;
+        return single;
+      }
+      // Rows of text and numbers travel as JSON strings: cheaper to send to the thread than arrays.
+      // In parts of THREAD_CHUNK rows, bound and encoded one part at a time (and parsed one at a
+      // time there), so that neither thread holds a large write's rows twice at once.
+      const parts: (string | BoundValue[][])[] = [];
+      for (let start = 0; start < statement.rows.length; start += THREAD_CHUNK) {
+        const bound = statement.rows.slice(start, start + THREAD_CHUNK).map((row) => row.map(binder.bind));
+        parts.push(binder.jsonSafe ? JSON.stringify(bound) : bound);
+      }
       return {
         sql: statement.sqliteRow ?? singleRow(statement),
         params: [],
         rows: statement.read !== null,
-        each: binder.jsonSafe ? JSON.stringify(bound) : bound,
+        each: parts,
         ...(statement.sqliteRow ? { numbered: true } : {}),
       };
     });

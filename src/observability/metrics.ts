@@ -17,7 +17,7 @@ const GUARDS: readonly GuardName[] = ['api', 'management'];
 
 /** What the scrape-time metrics read. */
 export interface MetricSources {
-  usage: { pendingRequests(): number };
+  usage: { pendingRequests(): number; foldingRequests?(): number };
   keyCache: { stats(): KeyCacheStats };
   /** The /healthz checks, run at each scrape with the same timeout. */
   health: readonly HealthCheck[];
@@ -155,6 +155,14 @@ export class KeywardMetrics {
       registers,
       collect() {
         this.set(metrics.sources?.usage.pendingRequests() ?? 0);
+      },
+    });
+    new Gauge({
+      name: 'keyward_usage_folding_requests',
+      help: 'Admitted requests whose usage is journaled (durable) and not yet folded into counters and rollups.',
+      registers,
+      collect() {
+        this.set(metrics.sources?.usage.foldingRequests?.() ?? 0);
       },
     });
     new Gauge({

@@ -10,6 +10,7 @@ import type { Db } from '../data/client-types';
 import { deleteFinishedDeliveriesBefore } from '../data/repositories/alerts';
 import { deleteClientAddressesBefore, deleteRequestLogBefore, deleteUnknownKeyAttemptsBefore } from '../data/repositories/request-log';
 import { deleteUsageBatchesBefore } from '../data/repositories/usage';
+import { deleteLapsedJournalLeases } from '../data/repositories/usage-journal';
 import type { Logger } from '../logger';
 
 const DAY_MS = 86_400_000;
@@ -43,6 +44,8 @@ export interface PruneResult {
   unknownKeyAttempts: number;
   webhookDeliveries: number;
   usageBatches: number;
+  /** Usage journal leases lapsed a day before (their processes are gone). */
+  journalLeases: number;
 }
 
 /** Deletes request-log rows, client addresses, unknown-key attempts and finished deliveries past retention, on a timer. */
@@ -108,6 +111,7 @@ export class ActivityRetention {
     const webhookDeliveries = await deleteFinishedDeliveriesBefore(db, new Date(now - DELIVERY_RETENTION_DAYS * DAY_MS));
     // Usage batch ids only need to outlive a retry (seconds to minutes): a day is ample.
     const usageBatches = await deleteUsageBatchesBefore(db, new Date(now - DAY_MS));
-    return { requestLog, clientAddresses, unknownKeyAttempts, webhookDeliveries, usageBatches };
+    const journalLeases = await deleteLapsedJournalLeases(db, new Date(now - DAY_MS));
+    return { requestLog, clientAddresses, unknownKeyAttempts, webhookDeliveries, usageBatches, journalLeases };
   }
 }

@@ -113,11 +113,24 @@ export interface UsageBatch extends VisibilityBatch {
   keys: KeyUsageDelta[];
   hourly: RollupDelta[];
   daily: RollupDelta[];
+  /**
+   * Usage journal rows the batch sums up (see usage-journal.ts): its write deletes them, all of
+   * them or it rolls back, so each is applied once.
+   */
+  journalIds?: string[];
+  /**
+   * Journal rows the write appends in its transaction: the rest of a large fold, written in parts
+   * (see usage-journal.ts).
+   */
+  journalRest?: { id: string; owner: string; payload: string }[];
 }
 
-/** Writes a batch atomically (the app's sink is the database). */
+/**
+ * Writes a batch atomically (the app's sink is the database). It may answer batches to write
+ * next, before anything newer (the parts of a large fold after the first).
+ */
 export interface UsageSink {
-  write(batch: UsageBatch): Promise<void>;
+  write(batch: UsageBatch): Promise<void | UsageBatch[]>;
 }
 
 /** A new batch id: random, unique across processes. */
@@ -156,8 +169,12 @@ export function splitUsageBatch(batch: UsageBatch): [UsageBatch, UsageBatch] | n
   return partitionUsageBatch(batch, new Set(owners.slice(0, owners.length >> 1)));
 }
 
-/** The batch as [what `owners` own, the rest], each with an id of its own (either may be empty). */
+/**
+ * The batch as [what `owners` own, the rest], each with an id of its own (either may be empty).
+ * Never a batch carrying journal rows: its write must consume them all at once.
+ */
 export function partitionUsageBatch(batch: UsageBatch, owners: ReadonlySet<string>): [UsageBatch, UsageBatch] {
+  if ((batch.journalIds?.length ?? 0) > 0) throw new Error('a usage batch carrying journal rows cannot be split');
   const part = (owned: boolean): UsageBatch => {
     const take = <T extends Owned>(list: T[]) => list.filter((row) => owners.has(ownerOf(row)) === owned);
     return {
@@ -176,6 +193,21 @@ export function partitionUsageBatch(batch: UsageBatch, owners: ReadonlySet<strin
   return [part(true), part(false)];
 }
 
+/**
+ * The batch in parts of at most `maxOwners` owners each (see usageBatchOwners), in owner order,
+ * each with an id of its own and none of the batch's journal rows.
+ */
+export function usageBatchParts(batch: UsageBatch, maxOwners: number): UsageBatch[] {
+  const owners = usageBatchOwners(batch);
+  const partOf = new Map(owners.map((owner, i) => [owner, Math.floor(i / maxOwners)]));
+  const parts = Array.from({ length: Math.ceil(owners.length / maxOwners) }, () => emptyUsageBatch());
+  const spread = <K extends 'keys' | 'hourly' | 'daily' | 'outcomesHourly' | 'outcomesDaily' | 'models' | 'requestLog' | 'clientAddresses' | 'unknownKeys'>(list: K) => {
+    for (const row of batch[list] as Owned[]) (parts[partOf.get(ownerOf(row)) as number][list] as Owned[]).push(row);
+  };
+  for (const list of ['keys', 'hourly', 'daily', 'outcomesHourly', 'outcomesDaily', 'models', 'requestLog', 'clientAddresses', 'unknownKeys'] as const) spread(list);
+  return parts;
+}
+
 /** What a batch holds, in totals (for a log line: never a secret, no request-log row itself). */
 export function usageBatchSummary(batch: UsageBatch) {
   const sum = <T>(list: T[], value: (row: T) => number) => list.reduce((total, row) => total + value(row), 0);
@@ -187,5 +219,60 @@ export function usageBatchSummary(batch: UsageBatch) {
     outcomeRequests: sum(batch.outcomesDaily, (o) => o.requests),
     requestLogRows: batch.requestLog.length,
     unknownKeyAttempts: sum(batch.unknownKeys, (u) => u.attempts),
+  };
+}
+
+/**
+ * The batch as the usage journal stores it: JSON, each row a positional array (about half the
+ * size of objects, and as much less to write and parse), without its id, its request log (written
+ * at once, never folded) or journal ids. Read back by usageBatchFromJournal.
+ */
+export function usageBatchToJournal(batch: UsageBatch): string {
+  return JSON.stringify({
+    v: 1,
+    k: batch.keys.map((k) => [k.keyId, k.tenantId, k.requestsOk, k.requestsFailed, k.tokens, k.spendMicroCents, [...k.budgetSpend], k.lastUsedAt]),
+    h: batch.hourly.map(rollupTuple),
+    d: batch.daily.map(rollupTuple),
+    oh: batch.outcomesHourly.map(outcomeTuple),
+    od: batch.outcomesDaily.map(outcomeTuple),
+    m: batch.models.map((m) => [m.keyId, m.tenantId, m.bucketStart, m.model, m.outcome, m.requests, m.tokens, m.spendMicroCents]),
+    a: batch.clientAddresses.map((a) => [a.keyId, a.tenantId, a.ip, a.firstSeenAt, a.lastSeenAt, a.requests, a.keepLastSeen === true ? 1 : 0]),
+    u: batch.unknownKeys.map((u) => [u.ip, u.bucketStart, u.attempts, u.blockedAttempts, u.lastSeenAt]),
+  });
+}
+
+const rollupTuple = (r: RollupDelta) => [r.keyId, r.tenantId, r.bucketStart, r.requestsOk, r.requestsFailed, r.tokens, r.spendMicroCents];
+const outcomeTuple = (o: OutcomeDelta) => [o.keyId, o.tenantId, o.bucketStart, o.outcome, o.requests];
+
+/** A journal payload (usageBatchToJournal) as a batch with the given id; throws on a payload of another version. */
+export function usageBatchFromJournal(id: string, payload: string): UsageBatch {
+  // Written by this module and read back only from the app's own table: the shape is trusted.
+  type Row = [string, string, ...unknown[]];
+  const p = JSON.parse(payload) as { v: number; k: Row[]; h: Row[]; d: Row[]; oh: Row[]; od: Row[]; m: Row[]; a: Row[]; u: unknown[][] };
+  if (p.v !== 1) throw new Error(`a usage journal payload of version ${String(p.v)} cannot be read`);
+  const rollup = ([keyId, tenantId, bucketStart, requestsOk, requestsFailed, tokens, spendMicroCents]: Row): RollupDelta =>
+    ({ keyId, tenantId, bucketStart, requestsOk, requestsFailed, tokens, spendMicroCents }) as RollupDelta;
+  const outcome = ([keyId, tenantId, bucketStart, outcome, requests]: Row): OutcomeDelta => ({ keyId, tenantId, bucketStart, outcome, requests }) as OutcomeDelta;
+  return {
+    id,
+    keys: p.k.map(
+      ([keyId, tenantId, requestsOk, requestsFailed, tokens, spendMicroCents, budgetSpend, lastUsedAt]) =>
+        ({ keyId, tenantId, requestsOk, requestsFailed, tokens, spendMicroCents, budgetSpend: new Map(budgetSpend as [number, number][]), lastUsedAt }) as KeyUsageDelta,
+    ),
+    hourly: p.h.map(rollup),
+    daily: p.d.map(rollup),
+    outcomesHourly: p.oh.map(outcome),
+    outcomesDaily: p.od.map(outcome),
+    models: p.m.map(
+      ([keyId, tenantId, bucketStart, model, outcome, requests, tokens, spendMicroCents]) =>
+        ({ keyId, tenantId, bucketStart, model, outcome, requests, tokens, spendMicroCents }) as ModelDelta,
+    ),
+    requestLog: [],
+    clientAddresses: p.a.map(([keyId, tenantId, ip, firstSeenAt, lastSeenAt, requests, keep]) => {
+      const address = { keyId, tenantId, ip, firstSeenAt, lastSeenAt, requests } as ClientAddressDelta;
+      if (keep === 1) address.keepLastSeen = true;
+      return address;
+    }),
+    unknownKeys: p.u.map(([ip, bucketStart, attempts, blockedAttempts, lastSeenAt]) => ({ ip, bucketStart, attempts, blockedAttempts, lastSeenAt }) as UnknownKeyDelta),
   };
 }

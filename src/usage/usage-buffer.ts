@@ -78,6 +78,13 @@ function add(target: Counts, ok: number, tokens: number, spend: number): void {
   target.spendMicroCents += spend;
 }
 
+function addCounts(target: Counts, counts: Counts): void {
+  target.requestsOk += counts.requestsOk;
+  target.requestsFailed += counts.requestsFailed;
+  target.tokens += counts.tokens;
+  target.spendMicroCents += counts.spendMicroCents;
+}
+
 export class UsageBuffer implements UsageRecorder {
   private keys = new Map<string, KeyUsageDelta>();
   /** Rollups by bucket start, then key id. */
@@ -87,6 +94,8 @@ export class UsageBuffer implements UsageRecorder {
   private readonly lastUsedWritten: WriteTimes;
   /** Batches whose write failed, sent again as they are, in order, before anything newer. */
   private unsent: Unsent[] = [];
+  /** Usage journal rows absorbed since the last batch was taken (see absorb). */
+  private journalIds: string[] = [];
   /** Owners (see usageBatchOwners) whose part the database refused, and none of it written since. */
   private readonly refusedOwners = new Set<string>();
   private timer: NodeJS.Timeout | null = null;
@@ -108,19 +117,42 @@ export class UsageBuffer implements UsageRecorder {
 
   record(event: UsageEvent): void {
     const okCount = event.ok ? 1 : 0;
-    let key = this.keys.get(event.keyId);
-    if (!key) {
-      key = { keyId: event.keyId, tenantId: event.tenantId, ...zero(), budgetSpend: new Map(), lastUsedAt: null };
-      this.keys.set(event.keyId, key);
-    }
+    const key = this.key(event.keyId, event.tenantId);
     add(key, okCount, event.tokens, event.costMicroCents);
     if (event.budgetPeriodStart !== null && event.costMicroCents > 0) {
       key.budgetSpend.set(event.budgetPeriodStart, (key.budgetSpend.get(event.budgetPeriodStart) ?? 0) + event.costMicroCents);
     }
     if (this.lastUsedWritten.due(event.keyId, event.at)) key.lastUsedAt = Math.max(key.lastUsedAt ?? 0, event.at);
-    add(this.rollup(this.hourly, event, hourStart(event.at)), okCount, event.tokens, event.costMicroCents);
-    add(this.rollup(this.daily, event, dayStart(event.at)), okCount, event.tokens, event.costMicroCents);
+    add(this.rollup(this.hourly, event.keyId, event.tenantId, hourStart(event.at)), okCount, event.tokens, event.costMicroCents);
+    add(this.rollup(this.daily, event.keyId, event.tenantId, dayStart(event.at)), okCount, event.tokens, event.costMicroCents);
     this.visibility.admitted(event);
+  }
+
+  /**
+   * Adds up a whole batch taken from another buffer, as if its events had been recorded here, and
+   * the journal rows it carries (see usage-journal.ts: the folder sums up the batches appended to
+   * the journal). Its lastUsedAt and keepLastSeen marks are kept as the other buffer decided them.
+   */
+  absorb(batch: UsageBatch): void {
+    for (const delta of batch.keys) {
+      const key = this.key(delta.keyId, delta.tenantId);
+      addCounts(key, delta);
+      for (const [period, spend] of delta.budgetSpend) key.budgetSpend.set(period, (key.budgetSpend.get(period) ?? 0) + spend);
+      if (delta.lastUsedAt !== null) key.lastUsedAt = Math.max(key.lastUsedAt ?? 0, delta.lastUsedAt);
+    }
+    for (const r of batch.hourly) addCounts(this.rollup(this.hourly, r.keyId, r.tenantId, r.bucketStart), r);
+    for (const r of batch.daily) addCounts(this.rollup(this.daily, r.keyId, r.tenantId, r.bucketStart), r);
+    this.visibility.absorb(batch);
+    if (batch.journalIds) this.journalIds.push(...batch.journalIds);
+  }
+
+  private key(keyId: string, tenantId: string): KeyUsageDelta {
+    let key = this.keys.get(keyId);
+    if (!key) {
+      key = { keyId, tenantId, ...zero(), budgetSpend: new Map(), lastUsedAt: null };
+      this.keys.set(keyId, key);
+    }
+    return key;
   }
 
   /** A refusal of an identified key: its outcome, log row and address; never its usage or quota. */
@@ -133,16 +165,16 @@ export class UsageBuffer implements UsageRecorder {
     this.visibility.unknownKey(attempt);
   }
 
-  private rollup(buckets: Map<number, Map<string, RollupDelta>>, event: UsageEvent, bucketStart: number): RollupDelta {
+  private rollup(buckets: Map<number, Map<string, RollupDelta>>, keyId: string, tenantId: string, bucketStart: number): RollupDelta {
     let bucket = buckets.get(bucketStart);
     if (!bucket) {
       bucket = new Map();
       buckets.set(bucketStart, bucket);
     }
-    let rollup = bucket.get(event.keyId);
+    let rollup = bucket.get(keyId);
     if (!rollup) {
-      rollup = { keyId: event.keyId, tenantId: event.tenantId, bucketStart, ...zero() };
-      bucket.set(event.keyId, rollup);
+      rollup = { keyId, tenantId, bucketStart, ...zero() };
+      bucket.set(keyId, rollup);
     }
     return rollup;
   }
@@ -181,20 +213,22 @@ export class UsageBuffer implements UsageRecorder {
     let next = 0;
     for (;;) {
       if (next === this.unsent.length) {
-        if (took || (this.keys.size === 0 && this.visibility.isEmpty())) return;
+        if (took || this.nothingTaken()) return;
         for (const batch of this.refusedApart(this.takeBatch())) this.unsent.push({ batch, refusals: 0 });
         took = true;
       }
       const entry = this.unsent[next];
       const started = performance.now();
-      const failure = await this.send(entry.batch);
-      if (failure === null) {
+      const sent = await this.send(entry.batch);
+      if (!('failure' in sent)) {
         // Out of the queue before the hooks run: a throwing hook never has the batch written again.
-        this.unsent.splice(next, 1);
+        // What the sink answered to write next goes in its place, before anything newer.
+        this.unsent.splice(next, 1, ...sent.next.map((batch) => ({ batch, refusals: 0 })));
         if (this.refusedOwners.size > 0) for (const owner of usageBatchOwners(entry.batch)) this.refusedOwners.delete(owner);
         this.written(entry.batch, performance.now() - started);
         continue;
       }
+      const { failure } = sent;
       const reason = this.options.refusedFor?.(failure) ?? null;
       // An outage: everything waits for the next write, in order.
       if (reason === null) return;
@@ -216,9 +250,18 @@ export class UsageBuffer implements UsageRecorder {
     }
   }
 
-  /** The batch, with the usage of owners refused before sent apart after the rest (see refusedOwners). */
+  /** Nothing was recorded or absorbed since the last batch was taken. */
+  private nothingTaken(): boolean {
+    return this.keys.size === 0 && this.visibility.isEmpty() && this.journalIds.length === 0;
+  }
+
+  /**
+   * The batch, with the usage of owners refused before sent apart after the rest (see
+   * refusedOwners). A batch carrying journal rows goes whole: its write consumes them all or none
+   * (its sink makes it the process's own before a refusal has it split; see usage-journal.ts).
+   */
   private refusedApart(batch: UsageBatch): UsageBatch[] {
-    if (this.refusedOwners.size === 0) return [batch];
+    if (this.refusedOwners.size === 0 || (batch.journalIds?.length ?? 0) > 0) return [batch];
     const refused = new Set(usageBatchOwners(batch).filter((owner) => this.refusedOwners.has(owner)));
     if (refused.size === 0) return [batch];
     const [apart, rest] = partitionUsageBatch(batch, refused);
@@ -231,6 +274,13 @@ export class UsageBuffer implements UsageRecorder {
     if (this.refusedOwners.size > MAX_REFUSED_OWNERS) this.refusedOwners.delete(this.refusedOwners.values().next().value as string);
   }
 
+  /** The batches added up as one, with an id of its own and the journal rows they carry. */
+  static sum(batches: readonly UsageBatch[]): UsageBatch {
+    const buffer = new UsageBuffer({ write: async () => undefined }, { limits: { maxLogRows: Number.POSITIVE_INFINITY, maxClientAddresses: Number.POSITIVE_INFINITY } });
+    for (const batch of batches) buffer.absorb(batch);
+    return buffer.takeBatch();
+  }
+
   /** What was added up since the last batch was taken, as a batch (the buffer starts over). */
   private takeBatch(): UsageBatch {
     const flatten = (buckets: Map<number, Map<string, RollupDelta>>) => [...buckets.values()].flatMap((b) => [...b.values()]);
@@ -241,6 +291,8 @@ export class UsageBuffer implements UsageRecorder {
       daily: flatten(this.daily),
       ...this.visibility.take(),
     };
+    if (this.journalIds.length > 0) batch.journalIds = this.journalIds;
+    this.journalIds = [];
     const dropped = this.visibility.takeDropped();
     if (dropped) this.options.onDropped?.(dropped);
     this.keys = new Map();
@@ -249,14 +301,13 @@ export class UsageBuffer implements UsageRecorder {
     return batch;
   }
 
-  /** Writes one batch; the error when it failed (told to onError), else null. */
-  private async send(batch: UsageBatch): Promise<unknown> {
+  /** Writes one batch: the batches its sink answered to write next, or the error (told to onError). */
+  private async send(batch: UsageBatch): Promise<{ next: UsageBatch[] } | { failure: unknown }> {
     try {
-      await this.sink.write(batch);
-      return null;
+      return { next: (await this.sink.write(batch)) ?? [] };
     } catch (error) {
       this.options.onError?.(error);
-      return error ?? new Error('the usage write failed');
+      return { failure: error ?? new Error('the usage write failed') };
     }
   }
 
@@ -282,7 +333,7 @@ export class UsageBuffer implements UsageRecorder {
 
   /** Nothing waits for a write (after a flush: the write succeeded). */
   isEmpty(): boolean {
-    return this.unsent.length === 0 && this.keys.size === 0 && this.visibility.isEmpty();
+    return this.unsent.length === 0 && this.nothingTaken();
   }
 
   /** Admitted requests buffered and not yet written. */

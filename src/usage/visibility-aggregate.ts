@@ -163,6 +163,19 @@ export class VisibilityAggregate {
     });
   }
 
+  /** Adds up another aggregate's batch (UsageBuffer.absorb), within this one's bounds. */
+  absorb(batch: VisibilityBatch): void {
+    for (const o of batch.outcomesHourly) countOutcome(this.outcomesHourly, o.keyId, o.tenantId, o.bucketStart, o.outcome, o.requests);
+    for (const o of batch.outcomesDaily) countOutcome(this.outcomesDaily, o.keyId, o.tenantId, o.bucketStart, o.outcome, o.requests);
+    for (const model of batch.models) this.mergeModel(model);
+    for (const address of batch.clientAddresses) this.mergeAddress(address);
+    for (const unknown of batch.unknownKeys) this.mergeUnknown(unknown);
+    for (const row of batch.requestLog) {
+      if (this.requestLog.length < this.limits.maxLogRows) this.requestLog.push(row);
+      else this.dropped.requestLogRows += 1;
+    }
+  }
+
   private mergeModel(delta: ModelDelta): void {
     const id = `${delta.keyId}\u0000${delta.bucketStart}\u0000${delta.model}\u0000${delta.outcome}`;
     const current = this.models.get(id);
@@ -182,6 +195,8 @@ export class VisibilityAggregate {
       current.firstSeenAt = Math.min(current.firstSeenAt, delta.firstSeenAt);
       current.lastSeenAt = Math.max(current.lastSeenAt, delta.lastSeenAt);
       current.requests += delta.requests;
+      // Absorbed: the stored lastSeenAt is kept only if every part said so.
+      if (!delta.keepLastSeen) delete current.keepLastSeen;
     } else if (this.clientAddresses.size < this.limits.maxClientAddresses) {
       this.clientAddresses.set(id, { ...delta });
     } else {
@@ -255,10 +270,10 @@ export class VisibilityAggregate {
   }
 }
 
-/** One request of a key in a bucket with an outcome (a row object only for a new key). */
-function countOutcome(map: Map<string, OutcomeDelta>, keyId: string, tenantId: string, bucketStart: number, outcome: RequestOutcome): void {
+/** Requests (one, or an absorbed row's) of a key in a bucket with an outcome (a row object only for a new key). */
+function countOutcome(map: Map<string, OutcomeDelta>, keyId: string, tenantId: string, bucketStart: number, outcome: RequestOutcome, requests = 1): void {
   const id = `${keyId}\u0000${bucketStart}\u0000${outcome}`;
   const current = map.get(id);
-  if (current) current.requests += 1;
-  else map.set(id, { keyId, tenantId, bucketStart, outcome, requests: 1 });
+  if (current) current.requests += requests;
+  else map.set(id, { keyId, tenantId, bucketStart, outcome, requests });
 }

@@ -12,6 +12,7 @@ import type { Db } from '../client-types';
 import { WritePlan } from '../write-plan';
 import { compareText } from './batching';
 import { ownerRowsFrom } from './owner-rows';
+import { planJournalConsumed, planJournalRows } from './usage-journal';
 import { tenantDailyTotals, upsertUsageRollups } from './usage-rollups';
 import { planWindowDeltas, planWindowShareLock } from './usage-window';
 import { firstSeenBy, type NewClientAddress, planVisibility } from './visibility-writes';
@@ -116,6 +117,10 @@ export async function writeUsageBatch(db: SqlDatabase, batch: UsageBatch): Promi
   // First: the batch's id. Written again (a retry after a lost commit answer), it fails the
   // transaction, and the caller learns the batch is already in (isBatchAlreadyWritten).
   plan.execute(Prisma.sql`INSERT INTO "usage_batches" ("id", "writtenAt") VALUES (${batch.id}, ${new Date()})`);
+  // A fold of journal rows deletes them, all or the write rolls back (another process applied some).
+  planJournalConsumed(plan, batch.journalIds ?? []);
+  // The rest of a fold written in parts, journaled in the same transaction (written next).
+  planJournalRows(plan, batch.journalRest ?? []);
   // The window's state first, then the rows of every key the batch writes a window row for
   // (refusals only included; see usage-window.ts, NAME_OF). In this order a roll waiting for the
   // state never waits behind a rename that waits for this batch's key rows.
@@ -143,7 +148,7 @@ export async function writeUsageBatch(db: SqlDatabase, batch: UsageBatch): Promi
  * Whether a usage write failed because its batch id is already stored: a retry of a batch whose
  * earlier write committed although its answer never arrived (the usage is in; nothing to do).
  */
-function isBatchAlreadyWritten(error: unknown): boolean {
+export function isBatchAlreadyWritten(error: unknown): boolean {
   const text = error instanceof Error ? error.message : String(error);
   return text.includes('usage_batches') && /unique|duplicate/i.test(text);
 }

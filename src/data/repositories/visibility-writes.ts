@@ -77,7 +77,7 @@ function logValues(r: RequestLogRow, at: number | Date): unknown[] {
   return [r.keyId, r.tenantId, at, r.outcome, r.status, r.ip, r.model, r.chatbot, r.tokens, r.costMicroCents, r.latencyMs, r.requestId, r.userAgent];
 }
 
-function insertRequestLog(db: SqlDatabase, plan: WritePlan, rows: RequestLogRow[]): void {
+export function insertRequestLog(db: SqlDatabase, plan: WritePlan, rows: RequestLogRow[]): void {
   // Oldest first, so ids mostly follow time (the cursor orders by time, then id).
   const sorted = [...rows].sort((a, b) => a.at - b.at);
   plan.executeRows(

@@ -1,0 +1,185 @@
+/**
+ * What the usage journal rests on in memory: a buffer that absorbs the batches other buffers took
+ * holds exactly what one buffer recording all their events would, and a batch survives its
+ * journal payload unchanged (but for its request log, which is written at once, never journaled).
+ */
+import fc from 'fast-check';
+import type { RefusalOutcome } from '../../packages/guard/src/usage/usage-types';
+import { partitionUsageBatch, usageBatchFromJournal, usageBatchOwners, usageBatchParts, usageBatchToJournal } from '../../src/usage/usage-batch';
+import { type UsageBatch, UsageBuffer } from '../../src/usage/usage-buffer';
+import { buildRefusal, buildUsageEvent } from '../helpers/usage-events';
+
+const HOUR = 3_600_000;
+const start = Date.UTC(2026, 10, 30, 22, 0);
+
+type Step =
+  | { kind: 'admitted'; key: number; ip: number; at: number; ok: boolean; model: number; tokens: number; cost: number; budget: number }
+  | { kind: 'refused'; key: number; ip: number; at: number; outcome: RefusalOutcome }
+  | { kind: 'unknown'; ip: number; at: number; blocked: boolean }
+  | { kind: 'take' };
+
+const step: fc.Arbitrary<Step> = fc.oneof(
+  { weight: 6, arbitrary: fc.record({ kind: fc.constant('admitted' as const), key: fc.nat(4), ip: fc.nat(2), at: fc.nat(4 * HOUR), ok: fc.boolean(), model: fc.nat(2), tokens: fc.nat(5000), cost: fc.nat(90_000), budget: fc.nat(1) }) },
+  { weight: 2, arbitrary: fc.record({ kind: fc.constant('refused' as const), key: fc.nat(4), ip: fc.nat(2), at: fc.nat(4 * HOUR), outcome: fc.constantFrom<RefusalOutcome>('rate_limited', 'ip_not_allowed', 'quota_exceeded') }) },
+  { weight: 1, arbitrary: fc.record({ kind: fc.constant('unknown' as const), ip: fc.nat(3), at: fc.nat(4 * HOUR), blocked: fc.boolean() }) },
+  { weight: 2, arbitrary: fc.constant({ kind: 'take' as const }) },
+);
+
+function apply(buffer: UsageBuffer, s: Exclude<Step, { kind: 'take' }>): void {
+  const ip = `203.0.113.${s.ip + 1}`;
+  const at = start + s.at;
+  if (s.kind === 'unknown') return buffer.unknownKey({ ip, at, blocked: s.blocked });
+  const keyId = `key${s.key}`;
+  const tenantId = `tenant${s.key % 2}`;
+  if (s.kind === 'refused') return buffer.refused(buildRefusal(s.outcome, { keyId, tenantId, ip, at }));
+  buffer.record(
+    buildUsageEvent({
+      keyId,
+      tenantId,
+      ip,
+      at,
+      ok: s.ok,
+      model: s.model === 0 ? null : `model-${s.model}`,
+      tokens: s.tokens,
+      costMicroCents: s.cost,
+      budgetPeriodStart: s.budget === 0 ? null : Date.UTC(2026, 10 + Math.floor(s.at / (3 * HOUR)), 1),
+    }),
+  );
+}
+
+/** A batch's content in a canonical order, without its id (and, for the key rows, budget periods as pairs). */
+function canonical(batch: UsageBatch) {
+  const sorted = <T>(rows: T[]) => rows.map((row) => JSON.stringify(row, (_, v) => (v instanceof Map ? [...v].sort() : v))).sort();
+  return {
+    keys: sorted(batch.keys),
+    hourly: sorted(batch.hourly),
+    daily: sorted(batch.daily),
+    outcomesHourly: sorted(batch.outcomesHourly),
+    outcomesDaily: sorted(batch.outcomesDaily),
+    models: sorted(batch.models),
+    requestLog: sorted(batch.requestLog),
+    clientAddresses: sorted(batch.clientAddresses),
+    unknownKeys: sorted(batch.unknownKeys),
+  };
+}
+
+/** The buffer's next batch (written to a sink that keeps it). */
+async function take(buffer: UsageBuffer, sink: UsageBatch[]): Promise<UsageBatch> {
+  const before = sink.length;
+  await buffer.flush();
+  return sink.length > before ? sink[sink.length - 1] : UsageBuffer.sum([]);
+}
+
+describe('UsageBuffer.absorb', () => {
+  it('sums batches taken at any points exactly as one buffer recording every event', async () => {
+    await fc.assert(
+      fc.asyncProperty(fc.array(step, { maxLength: 60 }), async (steps) => {
+        const oneSink: UsageBatch[] = [];
+        const one = new UsageBuffer({ write: async (b) => void oneSink.push(b) }, { lastUsedEveryMs: 0 });
+        const partSink: UsageBatch[] = [];
+        const part = new UsageBuffer({ write: async (b) => void partSink.push(b) }, { lastUsedEveryMs: 0 });
+        const folderSink: UsageBatch[] = [];
+        const folder = new UsageBuffer({ write: async (b) => void folderSink.push(b) }, { lastUsedEveryMs: 0 });
+        // Times only move forward, as a process's clock does between its writes.
+        const times = steps.flatMap((s) => ('at' in s ? [s.at] : [])).sort((x, y) => x - y);
+        let next = 0;
+        for (const s of steps) if ('at' in s) s.at = times[next++];
+        for (const s of steps) {
+          if (s.kind === 'take') {
+            folder.absorb(await take(part, partSink));
+            continue;
+          }
+          apply(one, s);
+          apply(part, s);
+        }
+        folder.absorb(await take(part, partSink));
+        expect(canonical(await take(folder, folderSink))).toEqual(canonical(await take(one, oneSink)));
+      }),
+      { numRuns: 200 },
+    );
+  });
+
+  it('carries the journal rows of what it absorbed to the batch it writes, and never splits such a batch', async () => {
+    const sink: UsageBatch[] = [];
+    const folder = new UsageBuffer({ write: async (b) => void sink.push(b) });
+    const taken: UsageBatch[] = [];
+    const a = new UsageBuffer({ write: async (b) => void taken.push(b) });
+    a.record(buildUsageEvent({ keyId: 'k1' }));
+    a.record(buildUsageEvent({ keyId: 'k2' }));
+    folder.absorb({ ...(await take(a, taken)), journalIds: ['j1'] });
+    // A journal row whose usage was all dropped (a reset) is still consumed.
+    folder.absorb({ ...UsageBuffer.sum([]), journalIds: ['j2', 'j3'] });
+    expect(folder.isEmpty()).toBe(false);
+    await folder.flush();
+    expect(sink.map((b) => b.journalIds)).toEqual([['j1', 'j2', 'j3']]);
+    expect(folder.isEmpty()).toBe(true);
+    expect(() => partitionUsageBatch({ ...sink[0], journalIds: ['j1'] }, new Set(['k1']))).toThrow(/journal/);
+  });
+});
+
+describe('usage journal payloads', () => {
+  it('read back every batch as it was written (the request log left out)', async () => {
+    await fc.assert(
+      fc.asyncProperty(fc.array(step, { maxLength: 40 }), async (steps) => {
+        const sink: UsageBatch[] = [];
+        const buffer = new UsageBuffer({ write: async (b) => void sink.push(b) }, { lastUsedEveryMs: 60_000 });
+        for (const s of steps) if (s.kind !== 'take') apply(buffer, s);
+        const batch = await take(buffer, sink);
+        const read = usageBatchFromJournal(batch.id, usageBatchToJournal(batch));
+        expect(read.id).toBe(batch.id);
+        expect(canonical(read)).toEqual(canonical({ ...batch, requestLog: [] }));
+      }),
+      { numRuns: 200 },
+    );
+  });
+
+  it('refuses a payload of another version rather than misreading it', () => {
+    expect(() => usageBatchFromJournal('b1', JSON.stringify({ v: 2, k: [] }))).toThrow(/version 2/);
+  });
+});
+
+describe('a fold in parts', () => {
+  it('puts every row of a batch in exactly one part of at most n owners', async () => {
+    await fc.assert(
+      fc.asyncProperty(fc.array(step, { maxLength: 60 }), fc.integer({ min: 1, max: 4 }), async (steps, n) => {
+        const sink: UsageBatch[] = [];
+        const buffer = new UsageBuffer({ write: async (b) => void sink.push(b) });
+        for (const s of steps) if (s.kind !== 'take') apply(buffer, s);
+        const batch = await take(buffer, sink);
+        const parts = usageBatchParts(batch, n);
+        for (const part of parts) expect(usageBatchOwners(part).length).toBeLessThanOrEqual(n);
+        expect(parts.flatMap(usageBatchOwners)).toEqual(usageBatchOwners(batch));
+        expect(new Set(parts.map((p) => p.id)).size).toBe(parts.length);
+        const concat = (list: keyof ReturnType<typeof canonical>) => parts.flatMap((p) => canonical(p)[list]).sort();
+        for (const list of Object.keys(canonical(batch)) as (keyof ReturnType<typeof canonical>)[]) expect(concat(list)).toEqual(canonical(batch)[list]);
+      }),
+      { numRuns: 200 },
+    );
+  });
+
+  it('writes the batches a sink answers next, before anything newer, and sends a failed one again', async () => {
+    const written: string[] = [];
+    let failNext = false;
+    const buffer = new UsageBuffer({
+      write: async (batch) => {
+        const name = batch.keys.map((k) => k.keyId).join(',');
+        if (failNext && name === 'k1 part 2') {
+          failNext = false;
+          throw new Error('database down');
+        }
+        written.push(name);
+        if (name === 'k1') return [1, 2].map((i) => ({ ...UsageBuffer.sum([]), keys: [{ ...batch.keys[0], keyId: `k1 part ${i}` }] }));
+        return undefined;
+      },
+    });
+    failNext = true;
+    buffer.record(buildUsageEvent({ keyId: 'k1' }));
+    await buffer.flush();
+    expect(written).toEqual(['k1', 'k1 part 1']);
+    expect(buffer.isEmpty()).toBe(false);
+    buffer.record(buildUsageEvent({ keyId: 'k2' }));
+    await buffer.flush();
+    expect(written).toEqual(['k1', 'k1 part 1', 'k1 part 2', 'k2']);
+    expect(buffer.isEmpty()).toBe(true);
+  });
+});
