@@ -96,6 +96,8 @@ export class UsageJournal implements UsageRecorder {
   private readonly minOwners: number;
   private timer: NodeJS.Timeout | null = null;
   private folding: Promise<void> | null = null;
+  /** The journal rows the last fold's write deleted (for onFolded). */
+  private lastFoldRows = 0;
 
   constructor(
     private readonly sink: UsageSink,
@@ -119,9 +121,6 @@ export class UsageJournal implements UsageRecorder {
       },
     );
   }
-
-  /** The journal rows the last fold deleted (for onFolded). */
-  private lastFoldRows = 0;
 
   record(event: UsageEvent): void {
     this.buffer.record(event);
