@@ -11,6 +11,7 @@ import { parseConfig } from '../../src/config';
 import { createContext } from '../../src/context';
 import { writeUsageBatch } from '../../src/data/repositories/usage';
 import { createLogger } from '../../src/logger';
+import { ActivityRetention } from '../../src/usage/retention';
 import { UsageBuffer } from '../../src/usage/usage-buffer';
 import { buildConfig, buildKeyInput, buildTenant, createTestContext, TEST_API_CONFIG, type TestContext, testActor } from '../helpers/context';
 import { availableProviders } from '../helpers/databases';
@@ -207,6 +208,25 @@ describe.each(availableProviders)('usage journal on %s', (provider) => {
     // History stays: the reset key's hourly rollup still has its request.
     const hourly = await t.ctx.database.prisma.usageHourly.findMany({ where: { keyId: keys[0] } });
     expect(hourly.map((h) => Number(h.requestsOk))).toEqual([1]);
+  });
+
+  it('renews its lease with each append, ends it on a clean stop, and prunes leases lapsed a day before', async () => {
+    const tenant = await buildTenant(t.ctx);
+    const keys = await Promise.all([0, 1].map(async () => (await t.ctx.keys.create(tenant.id, buildKeyInput(), testActor)).apiKey.id));
+    for (const keyId of keys) t.ctx.usage.record(buildUsageEvent({ keyId, tenantId: tenant.id }));
+    const before = Date.now();
+    await t.ctx.usage.appendNow();
+    const [lease] = await t.ctx.database.prisma.usageJournalLease.findMany();
+    expect(lease.owner).toBe(t.ctx.usage.owner);
+    // Two fold intervals plus 10 s.
+    expect(lease.expiresAt.getTime()).toBeGreaterThanOrEqual(before + 2 * NEVER + 10_000);
+    const dayMs = 86_400_000;
+    await t.ctx.database.prisma.usageJournalLease.create({ data: { owner: 'gone', expiresAt: new Date(Date.now() - 2 * dayMs) } });
+    const pruned = await new ActivityRetention({ db: t.ctx.database.prisma, requestLogDays: 7 }).pruneOnce();
+    expect(pruned.journalLeases).toBe(1);
+    await t.ctx.usage.stop();
+    expect(await count('usage_journal')).toBe(0);
+    expect(await count('usage_journal_leases')).toBe(0);
   });
 
   it('writes a batch of fewer keys than the threshold at once, and nothing when folding is off', async () => {
