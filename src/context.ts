@@ -7,7 +7,7 @@ import { AlertService } from './alerts/alert-service';
 import { ExpirySweep } from './alerts/expiry-sweep';
 import { KeyAlerts } from './alerts/key-alerts';
 import { PasswordHasher } from './auth/password';
-import type { ResolvedConfig } from './config';
+import { DEFAULT_USAGE_FOLD, type ResolvedConfig } from './config';
 import type { CatalogModel } from './config/model-catalog';
 import { createDashboardServices, type DashboardServices } from './dashboard/dashboard-services';
 import { type Database, openDatabase } from './data/database';
@@ -35,7 +35,7 @@ import { listLevelLimitsOfTenant } from './data/repositories/level-limits';
 import { TenantService } from './tenants/tenant-service';
 import { ActivityRetention } from './usage/retention';
 import { UsageWindowRoller } from './usage/usage-window-roller';
-import { DEFAULT_FOLD_MIN_OWNERS, UsageJournal } from './usage/usage-journal';
+import { UsageJournal } from './usage/usage-journal';
 import { usageBatchSummary } from './usage/usage-batch';
 import { UserService } from './users/user-service';
 import { type DelivererOptions, WebhookDeliverer } from './webhooks/webhook-deliverer';
@@ -141,7 +141,7 @@ export function createContext(config: ResolvedConfig, overrides: ContextOverride
   const expirySweep = new ExpirySweep({ db: database.prisma, alerts, logger, clock: overrides.clock });
   const webhooks = new WebhookService({ database, secrets: webhookSecrets, alerts, allowPrivate: config.webhooks.allowPrivate, clock: overrides.clock });
   const droppedTotals = { requestLogRows: 0, clientAddressRequests: 0 };
-  const fold = config.api.usageFold ?? { intervalMs: 30_000, minKeys: DEFAULT_FOLD_MIN_OWNERS };
+  const fold = config.api.usageFold ?? DEFAULT_USAGE_FOLD;
   const usage = new UsageJournal(
     {
       write: async (batch) => {

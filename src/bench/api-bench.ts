@@ -36,7 +36,7 @@ import express, { type Request } from 'express';
 import pino from 'pino';
 import { systemActor } from '../audit/audit-types';
 import type { ResolvedConfig } from '../config';
-import { parseConfig } from '../config';
+import { DEFAULT_USAGE_FOLD, parseConfig } from '../config';
 import { createContext } from '../context';
 import { migrate } from '../data/migrations';
 import BetterSqlite3 from 'better-sqlite3';
@@ -180,10 +180,7 @@ async function benchDatabase(sqlitePath: string, stored: number, rotating: numbe
 }
 
 /** The app's fold settings; the bench server folds when told (see FOLD_EVERY_MS). */
-const FOLD = parseConfig({ USAGE_FOLD_INTERVAL_MS: process.env.USAGE_FOLD_INTERVAL_MS, USAGE_FOLD_MIN_KEYS: process.env.USAGE_FOLD_MIN_KEYS }).api.usageFold ?? {
-  intervalMs: 30_000,
-  minKeys: 200,
-};
+const FOLD = parseConfig({ USAGE_FOLD_INTERVAL_MS: process.env.USAGE_FOLD_INTERVAL_MS, USAGE_FOLD_MIN_KEYS: process.env.USAGE_FOLD_MIN_KEYS }).api.usageFold ?? DEFAULT_USAGE_FOLD;
 /** (d)'s load between two folds: the app's interval, as under steady load. */
 const FOLD_EVERY_MS = FOLD.intervalMs;
 

@@ -61,7 +61,7 @@ export interface Config {
     /**
      * Usage of many distinct keys is journaled and folded this often (USAGE_FOLD_INTERVAL_MS; 0:
      * never), when a write would name USAGE_FOLD_MIN_KEYS keys or more (see usage/usage-journal.ts).
-     * Absent: every 30 s from 200 keys.
+     * Absent: DEFAULT_USAGE_FOLD (every 30 s from 200 keys).
      */
     usageFold?: { intervalMs: number; minKeys: number; /** Keys a fold writes per transaction (tests; default 2,500). */ partKeys?: number };
     keyCacheTtlMs: number;
@@ -132,6 +132,9 @@ function wholeNumber(what: string, min: number, max: number, fallback: number) {
   return z.coerce.number({ message }).int(message).min(min, message).max(max, message).default(fallback);
 }
 
+/** USAGE_FOLD_INTERVAL_MS and USAGE_FOLD_MIN_KEYS when unset (and a configuration without usageFold). */
+export const DEFAULT_USAGE_FOLD: { readonly intervalMs: number; readonly minKeys: number; readonly partKeys?: number } = { intervalMs: 30_000, minKeys: 200 };
+
 /** A browser origin as the Origin header sends it: scheme, host, optional port; nothing else. */
 const ORIGIN = /^https?:\/\/[a-z0-9.-]+(:\d{1,5})?$|^https?:\/\/\[[0-9a-f:.]+\](:\d{1,5})?$/i;
 
@@ -166,11 +169,11 @@ const envSchema = z.object({
   TRUST_PROXY: optionalText,
   EXPIRED_KEY_RETENTION_DAYS: wholeNumber('a whole number of days (0 keeps expired keys forever)', 0, 36_500, 30),
   USAGE_FLUSH_INTERVAL_MS: wholeNumber('a number of milliseconds between 50 and 1000', 50, 1000, 1000),
-  USAGE_FOLD_INTERVAL_MS: wholeNumber('0 (off) or a number of milliseconds between 1000 and 600000', 0, 600_000, 30_000).refine(
+  USAGE_FOLD_INTERVAL_MS: wholeNumber('0 (off) or a number of milliseconds between 1000 and 600000', 0, 600_000, DEFAULT_USAGE_FOLD.intervalMs).refine(
     (v) => v === 0 || v >= 1000,
     'must be 0 (off) or a number of milliseconds between 1000 and 600000',
   ),
-  USAGE_FOLD_MIN_KEYS: wholeNumber('a number of keys between 1 and 1000000', 1, 1_000_000, 200),
+  USAGE_FOLD_MIN_KEYS: wholeNumber('a number of keys between 1 and 1000000', 1, 1_000_000, DEFAULT_USAGE_FOLD.minKeys),
   KEY_CACHE_TTL_SECONDS: wholeNumber('a number of seconds between 1 and 3600', 1, 3600, 300),
   KEY_CACHE_MAX_KEYS: wholeNumber('a number of keys between 100 and 10000000', 100, 10_000_000, 200_000),
   INVALID_KEY_ATTEMPTS: wholeNumber('a number of attempts between 1 and 100000', 1, 100_000, 20),

@@ -145,6 +145,9 @@ export function emptyUsageBatch(): UsageBatch {
 
 type Owned = { keyId: string } | UnknownKeyDelta;
 
+/** The batch's lists of rows, each row belonging to an owner (see ownerOf). */
+const OWNED_LISTS = ['keys', 'hourly', 'daily', 'outcomesHourly', 'outcomesDaily', 'models', 'requestLog', 'clientAddresses', 'unknownKeys'] as const;
+
 /** What a part of a batch belongs to: a key, or for attempts naming no key, their address. */
 function ownerOf(row: Owned): string {
   return 'keyId' in row ? row.keyId : `address ${row.ip}`;
@@ -152,10 +155,7 @@ function ownerOf(row: Owned): string {
 
 /** The owners (key ids, or "address …" for attempts naming no key) of what a batch holds, sorted. */
 export function usageBatchOwners(batch: UsageBatch): string[] {
-  const lists: readonly (readonly Owned[])[] = [
-    batch.keys, batch.hourly, batch.daily, batch.outcomesHourly, batch.outcomesDaily, batch.models, batch.requestLog, batch.clientAddresses, batch.unknownKeys,
-  ];
-  return [...new Set(lists.flatMap((list) => list.map(ownerOf)))].sort();
+  return [...new Set(OWNED_LISTS.flatMap((list) => (batch[list] as Owned[]).map(ownerOf)))].sort();
 }
 
 /**
@@ -175,22 +175,8 @@ export function splitUsageBatch(batch: UsageBatch): [UsageBatch, UsageBatch] | n
  */
 export function partitionUsageBatch(batch: UsageBatch, owners: ReadonlySet<string>): [UsageBatch, UsageBatch] {
   if ((batch.journalIds?.length ?? 0) > 0) throw new Error('a usage batch carrying journal rows cannot be split');
-  const part = (owned: boolean): UsageBatch => {
-    const take = <T extends Owned>(list: T[]) => list.filter((row) => owners.has(ownerOf(row)) === owned);
-    return {
-      id: newBatchId(),
-      keys: take(batch.keys),
-      hourly: take(batch.hourly),
-      daily: take(batch.daily),
-      outcomesHourly: take(batch.outcomesHourly),
-      outcomesDaily: take(batch.outcomesDaily),
-      models: take(batch.models),
-      requestLog: take(batch.requestLog),
-      clientAddresses: take(batch.clientAddresses),
-      unknownKeys: take(batch.unknownKeys),
-    };
-  };
-  return [part(true), part(false)];
+  const [owned, rest] = spreadByOwner(batch, 2, (owner) => (owners.has(owner) ? 0 : 1));
+  return [owned, rest];
 }
 
 /**
@@ -200,11 +186,13 @@ export function partitionUsageBatch(batch: UsageBatch, owners: ReadonlySet<strin
 export function usageBatchParts(batch: UsageBatch, maxOwners: number): UsageBatch[] {
   const owners = usageBatchOwners(batch);
   const partOf = new Map(owners.map((owner, i) => [owner, Math.floor(i / maxOwners)]));
-  const parts = Array.from({ length: Math.ceil(owners.length / maxOwners) }, () => emptyUsageBatch());
-  const spread = <K extends 'keys' | 'hourly' | 'daily' | 'outcomesHourly' | 'outcomesDaily' | 'models' | 'requestLog' | 'clientAddresses' | 'unknownKeys'>(list: K) => {
-    for (const row of batch[list] as Owned[]) (parts[partOf.get(ownerOf(row)) as number][list] as Owned[]).push(row);
-  };
-  for (const list of ['keys', 'hourly', 'daily', 'outcomesHourly', 'outcomesDaily', 'models', 'requestLog', 'clientAddresses', 'unknownKeys'] as const) spread(list);
+  return spreadByOwner(batch, Math.ceil(owners.length / maxOwners), (owner) => partOf.get(owner) as number);
+}
+
+/** The batch's rows spread over `count` new batches (each with an id of its own) by their owner's part. */
+function spreadByOwner(batch: UsageBatch, count: number, partOf: (owner: string) => number): UsageBatch[] {
+  const parts = Array.from({ length: count }, () => emptyUsageBatch());
+  for (const list of OWNED_LISTS) for (const row of batch[list] as Owned[]) (parts[partOf(ownerOf(row))][list] as Owned[]).push(row);
   return parts;
 }
 

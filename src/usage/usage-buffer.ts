@@ -38,10 +38,10 @@ export interface UsageBufferOptions {
   lastUsedEveryMs?: number;
   onError?: (error: unknown) => void;
   /**
-   * After each batch is written: its admitted requests, its refusals of identified keys, and how
-   * long the write took (ms).
+   * After each batch is written: its admitted requests, its refusals of identified keys, the usage
+   * journal rows it consumed, and how long the write took (ms).
    */
-  onWritten?: (written: { requests: number; refused: number; ms: number }) => void;
+  onWritten?: (written: { requests: number; refused: number; journalRows: number; ms: number }) => void;
   /** Bounds on what waits in memory for a write (request-log rows, client addresses). */
   limits?: Partial<VisibilityLimits>;
   /** When a write takes its batch and the bounds left rows out since the last one. */
@@ -318,7 +318,7 @@ export class UsageBuffer implements UsageRecorder {
     this.visibility.written(batch);
     const requests = batch.keys.reduce((sum, key) => sum + key.requestsOk + key.requestsFailed, 0);
     const refused = batch.outcomesDaily.reduce((sum, o) => sum + (ADMITTED.has(o.outcome) ? 0 : o.requests), 0);
-    this.options.onWritten?.({ requests, refused, ms });
+    this.options.onWritten?.({ requests, refused, journalRows: batch.journalIds?.length ?? 0, ms });
   }
 
   /** Forgets a key's buffered counters (its usage was reset); its history buckets stay. */

@@ -29,7 +29,7 @@
 import { randomUUID } from 'node:crypto';
 import type { RefusalEvent, UnknownKeyAttempt, UsageEvent, UsageRecorder } from '@keyward/guard';
 import type { JournalAppend, JournalRow } from '../data/repositories/usage-journal';
-import { type UsageBatch, usageBatchFromJournal, usageBatchOwners, usageBatchParts, usageBatchToJournal, type UsageSink } from './usage-batch';
+import { type UsageBatch, usageBatchFromJournal, usageBatchParts, usageBatchToJournal, type UsageSink } from './usage-batch';
 import { UsageBuffer, type UsageBufferOptions } from './usage-buffer';
 
 /** Where journal rows are kept (the app's database: see data/repositories/usage-journal.ts). */
@@ -48,8 +48,8 @@ export interface JournalStore {
 export interface UsageJournalOptions extends UsageBufferOptions {
   /** How often the folder writes (ms); 0: nothing is journaled, every batch is written at once. */
   foldIntervalMs: number;
-  /** A batch naming fewer owners (keys, or addresses of attempts naming none) is written at once (default 200). */
-  minOwners?: number;
+  /** A batch naming fewer owners (keys, or addresses of attempts naming none) is written at once. */
+  minOwners: number;
   /** Owners a fold writes at most in one transaction (default FOLD_PART_OWNERS; tests make parts small). */
   partOwners?: number;
   /** Whether a failure is the database refusing the batch's data (as UsageBufferOptions.refusedFor). */
@@ -67,9 +67,6 @@ export interface UsageJournalOptions extends UsageBufferOptions {
   onFolded?: (folded: { requests: number; rows: number; ms: number }) => void;
   clock?: () => number;
 }
-
-/** Default for minOwners. */
-export const DEFAULT_FOLD_MIN_OWNERS = 200;
 
 /** Owners (keys) a fold writes at most in one transaction; a larger one is written in parts. */
 const FOLD_PART_OWNERS = 2_500;
@@ -96,8 +93,6 @@ export class UsageJournal implements UsageRecorder {
   private readonly minOwners: number;
   private timer: NodeJS.Timeout | null = null;
   private folding: Promise<void> | null = null;
-  /** The journal rows the last fold's write deleted (for onFolded). */
-  private lastFoldRows = 0;
 
   constructor(
     private readonly sink: UsageSink,
@@ -106,7 +101,7 @@ export class UsageJournal implements UsageRecorder {
   ) {
     this.clock = options.clock ?? Date.now;
     this.leaseMs = 2 * options.foldIntervalMs + 10_000;
-    this.minOwners = options.minOwners ?? DEFAULT_FOLD_MIN_OWNERS;
+    this.minOwners = options.minOwners;
     this.buffer = new UsageBuffer({ write: (batch) => this.append(batch) }, options);
     const { onError, refusedFor, onSetAside, lastUsedEveryMs } = options;
     this.folder = new UsageBuffer(
@@ -117,7 +112,7 @@ export class UsageJournal implements UsageRecorder {
         onSetAside,
         lastUsedEveryMs,
         limits: FOLDER_LIMITS,
-        onWritten: ({ requests, ms }) => options.onFolded?.({ requests, rows: this.lastFoldRows, ms }),
+        onWritten: ({ requests, journalRows, ms }) => options.onFolded?.({ requests, rows: journalRows, ms }),
       },
     );
   }
@@ -270,7 +265,6 @@ export class UsageJournal implements UsageRecorder {
         await this.sink.write(batch);
         this.release(ids);
         for (const part of next) this.held.add(part.id);
-        this.lastFoldRows = ids.length;
         return next;
       } catch (error) {
         if (ids.length === 0) throw error;
@@ -300,9 +294,8 @@ export class UsageJournal implements UsageRecorder {
    * rows to append (journalRest); the others are returned, each carrying its own row.
    */
   private inParts(batch: UsageBatch): UsageBatch[] {
-    const partOwners = this.options.partOwners ?? FOLD_PART_OWNERS;
-    if (usageBatchOwners(batch).length <= partOwners) return [];
-    const [first, ...rest] = usageBatchParts(batch, partOwners);
+    const [first, ...rest] = usageBatchParts(batch, this.options.partOwners ?? FOLD_PART_OWNERS);
+    if (rest.length === 0) return [];
     replaceBatch(batch, {
       ...first,
       journalIds: batch.journalIds,

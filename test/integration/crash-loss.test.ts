@@ -12,6 +12,7 @@ import pg from 'pg';
 import type { DatabaseProvider } from '../../src/config';
 import { createTestContext, TEST_SECRET, testActor } from '../helpers/context';
 import { availableProviders, type TestDatabase, tempDir } from '../helpers/databases';
+import { apiLoad, loggedEntries } from '../helpers/api-load';
 import { freePort, type ServerProcess, startServer } from '../helpers/processes';
 
 const INTERVAL_MS = 200;
@@ -23,7 +24,6 @@ const INTERVAL_MS = 200;
  */
 const LAG_TOLERANCE_MS = 300;
 const WORKERS = 16;
-const CHAT = { model: 'local-small', max_tokens: 8, messages: [{ role: 'user', content: 'count me' }] };
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -47,11 +47,7 @@ async function storedUsage(provider: DatabaseProvider, db: TestDatabase) {
 
 /** The durations of the writes the server reported before it was killed ('usage written', debug). */
 function writeDurations(server: ServerProcess): number[] {
-  return server
-    .output()
-    .split('\n')
-    .filter((line) => line.includes('"usage written"'))
-    .map((line) => (JSON.parse(line) as { ms: number }).ms);
+  return loggedEntries<{ ms: number }>(server, 'usage written').map((entry) => entry.ms);
 }
 
 describe.each(availableProviders)('kill -9 under load (%s)', (provider) => {
@@ -74,35 +70,13 @@ describe.each(availableProviders)('kill -9 under load (%s)', (provider) => {
       const server = await startServer({ cwd: tempDir(), port: await freePort(), env });
       servers.push(server);
 
-      const seen: number[] = [];
-      const refused: number[] = [];
-      let running = true;
-      const loop = async (worker: number) => {
-        for (let i = 0; running; i++) {
-          const chat = i % 2 === 0;
-          try {
-            const res = await fetch(`${server.url}/api/v1/${chat ? 'chat/completions' : 'models'}`, {
-              method: chat ? 'POST' : 'GET',
-              headers: { authorization: `Bearer ${keys[(worker + i) % keys.length].key}`, 'content-type': 'application/json' },
-              body: chat ? JSON.stringify(CHAT) : undefined,
-              signal: AbortSignal.timeout(10_000),
-            });
-            await res.text();
-            if (res.status === 200) seen.push(Date.now());
-            else refused.push(res.status);
-          } catch {
-            // The process is gone: connections refused or reset until the loops stop.
-            await sleep(5);
-          }
-        }
-      };
-      const workers = Array.from({ length: WORKERS }, (_, i) => loop(i));
+      const load = apiLoad(server, keys.map((k) => k.key), { workers: WORKERS, timeoutMs: 10_000, alternateModels: true });
+      const { seen, refused } = load;
       await sleep(2_500 + Math.random() * 1_000);
       const killedAt = Date.now();
       server.child.kill('SIGKILL');
       await new Promise((resolve) => server.child.once('exit', resolve));
-      running = false;
-      await Promise.all(workers);
+      await load.stop();
 
       const writes = writeDurations(server);
       expect(refused).toEqual([]);

@@ -14,10 +14,10 @@ import pg from 'pg';
 import type { DatabaseProvider } from '../../src/config';
 import { buildKeyInput, createTestContext, TEST_SECRET, type TestContext, testActor } from '../helpers/context';
 import { availableProviders, tempDir } from '../helpers/databases';
+import { apiLoad, loggedEntries } from '../helpers/api-load';
 import { freePort, type ServerProcess, startServer } from '../helpers/processes';
 
 const INTERVAL_MS = 200;
-const CHAT = { model: 'local-small', max_tokens: 8, messages: [{ role: 'user', content: 'count me' }] };
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** One statement on the test's own connection. */
@@ -47,39 +47,6 @@ const storedOk = async (provider: DatabaseProvider, t: TestContext) => {
   const [hourly] = await query<{ ok: unknown }>(provider, t, 'SELECT SUM("requestsOk") AS ok FROM usage_hourly');
   return { ok: Number(keys.ok ?? 0), failed: Number(keys.failed ?? 0), hourlyOk: Number(hourly.ok ?? 0) };
 };
-
-/** Client loops calling /api on `server` until stopped; the arrival time of every 200. */
-function loadOn(server: ServerProcess, keys: string[], workers = 12) {
-  const seen: number[] = [];
-  const refused: number[] = [];
-  let running = true;
-  const loop = async (worker: number) => {
-    for (let i = 0; running; i++) {
-      try {
-        const res = await fetch(`${server.url}/api/v1/chat/completions`, {
-          method: 'POST',
-          headers: { authorization: `Bearer ${keys[(worker + i) % keys.length]}`, 'content-type': 'application/json' },
-          body: JSON.stringify(CHAT),
-          signal: AbortSignal.timeout(60_000),
-        });
-        await res.text();
-        if (res.status === 200) seen.push(Date.now());
-        else refused.push(res.status);
-      } catch {
-        await sleep(5);
-      }
-    }
-  };
-  const loops = Array.from({ length: workers }, (_, i) => loop(i));
-  return {
-    seen,
-    refused,
-    stop: async () => {
-      running = false;
-      await Promise.all(loops);
-    },
-  };
-}
 
 /** Waits until `check` holds (polled), failing after `ms`. */
 async function until(what: string, check: () => Promise<boolean>, ms: number): Promise<void> {
@@ -131,7 +98,7 @@ describe.each(availableProviders)('usage journal under process faults (%s)', (pr
   it('kill -9: the next process folds the dead one\'s journal rows once its lease lapsed, losing at most the last interval plus two writes', async () => {
     // Never folds by itself: all it appended is in the journal when it dies.
     const dead = await start({ intervalMs: 600_000 });
-    const load = loadOn(dead, keys);
+    const load = apiLoad(dead, keys, { workers: 12, timeoutMs: 60_000 });
     await sleep(2_000);
     const killedAt = Date.now();
     dead.child.kill('SIGKILL');
@@ -142,22 +109,14 @@ describe.each(availableProviders)('usage journal under process faults (%s)', (pr
     const appended = await journalRows(provider, t);
     expect(appended).toBeGreaterThan(3);
     expect((await storedOk(provider, t)).ok).toBe(0);
-    const writes = dead
-      .output()
-      .split('\n')
-      .filter((line) => line.includes('"usage written"'))
-      .map((line) => (JSON.parse(line) as { ms: number }).ms);
+    const writes = loggedEntries<{ ms: number }>(dead, 'usage written').map((entry) => entry.ms);
 
     // Its lease (two fold intervals plus 10 s: 20 minutes here) has run out.
     await query(provider, t, `UPDATE usage_journal_leases SET "expiresAt" = '2000-01-01T00:00:00.000+00:00'`);
     const next = await start({ intervalMs: 1_000 });
     await until('the journal is folded', async () => (await journalRows(provider, t)) === 0, 20_000);
     expect(await next.stop()).toBe(0);
-    const folded = next
-      .output()
-      .split('\n')
-      .filter((line) => line.includes('"usage folded"'))
-      .map((line) => JSON.parse(line) as { rows: number; requests: number });
+    const folded = loggedEntries<{ rows: number }>(next, 'usage folded');
     expect(folded.reduce((sum, f) => sum + f.rows, 0)).toBe(appended);
 
     const stored = await storedOk(provider, t);
@@ -172,7 +131,7 @@ describe.each(availableProviders)('usage journal under process faults (%s)', (pr
     // The lease is two fold intervals plus 10 s: 12 s.
     const paused = await start({ intervalMs: 1_000 });
     const other = await start({ intervalMs: 1_000 });
-    const load = loadOn(paused, keys);
+    const load = apiLoad(paused, keys, { workers: 12, timeoutMs: 60_000 });
     await sleep(1_500);
     // Paused while its journal holds rows, and not in the middle of a SQLite write (the other
     // instance would wait for its lock, not for its lease).
@@ -198,11 +157,7 @@ describe.each(availableProviders)('usage journal under process faults (%s)', (pr
     expect(await paused.stop()).toBe(0);
     expect(await other.stop()).toBe(0);
     expect(paused.output()).toContain('usage journal rows were folded by another process meanwhile');
-    const otherFolded = other
-      .output()
-      .split('\n')
-      .filter((line) => line.includes('"usage folded"'))
-      .map((line) => JSON.parse(line) as { rows: number });
+    const otherFolded = loggedEntries<{ rows: number }>(other, 'usage folded');
     expect(otherFolded.reduce((sum, f) => sum + f.rows, 0)).toBeGreaterThan(0);
 
     const stored = await storedOk(provider, t);

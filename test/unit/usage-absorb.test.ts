@@ -6,7 +6,7 @@
 import fc from 'fast-check';
 import type { RefusalOutcome } from '../../packages/guard/src/usage/usage-types';
 import { partitionUsageBatch, usageBatchFromJournal, usageBatchOwners, usageBatchParts, usageBatchToJournal } from '../../src/usage/usage-batch';
-import { type UsageBatch, UsageBuffer } from '../../src/usage/usage-buffer';
+import { type UsageBatch, UsageBuffer, type UsageBufferOptions } from '../../src/usage/usage-buffer';
 import { buildRefusal, buildUsageEvent } from '../helpers/usage-events';
 
 const HOUR = 3_600_000;
@@ -63,37 +63,44 @@ function canonical(batch: UsageBatch) {
   };
 }
 
-/** The buffer's next batch (written to a sink that keeps it). */
-async function take(buffer: UsageBuffer, sink: UsageBatch[]): Promise<UsageBatch> {
-  const before = sink.length;
-  await buffer.flush();
-  return sink.length > before ? sink[sink.length - 1] : UsageBuffer.sum([]);
+/** A buffer whose sink keeps its batches; take() writes and answers the next one. */
+function keptBuffer(options: UsageBufferOptions = {}) {
+  const sink: UsageBatch[] = [];
+  const buffer = new UsageBuffer({ write: async (b) => void sink.push(b) }, options);
+  const take = async (): Promise<UsageBatch> => {
+    const before = sink.length;
+    await buffer.flush();
+    return sink.length > before ? sink[sink.length - 1] : UsageBuffer.sum([]);
+  };
+  return { buffer, take };
+}
+
+/** The batch of the steps' events (takes among them ignored). */
+function recorded(steps: Step[], options: UsageBufferOptions = {}): Promise<UsageBatch> {
+  const kept = keptBuffer(options);
+  for (const s of steps) if (s.kind !== 'take') apply(kept.buffer, s);
+  return kept.take();
 }
 
 describe('UsageBuffer.absorb', () => {
   it('sums batches taken at any points exactly as one buffer recording every event', async () => {
     await fc.assert(
       fc.asyncProperty(fc.array(step, { maxLength: 60 }), async (steps) => {
-        const oneSink: UsageBatch[] = [];
-        const one = new UsageBuffer({ write: async (b) => void oneSink.push(b) }, { lastUsedEveryMs: 0 });
-        const partSink: UsageBatch[] = [];
-        const part = new UsageBuffer({ write: async (b) => void partSink.push(b) }, { lastUsedEveryMs: 0 });
-        const folderSink: UsageBatch[] = [];
-        const folder = new UsageBuffer({ write: async (b) => void folderSink.push(b) }, { lastUsedEveryMs: 0 });
+        const [one, part, folder] = [0, 1, 2].map(() => keptBuffer({ lastUsedEveryMs: 0 }));
         // Times only move forward, as a process's clock does between its writes.
         const times = steps.flatMap((s) => ('at' in s ? [s.at] : [])).sort((x, y) => x - y);
         let next = 0;
         for (const s of steps) if ('at' in s) s.at = times[next++];
         for (const s of steps) {
           if (s.kind === 'take') {
-            folder.absorb(await take(part, partSink));
+            folder.buffer.absorb(await part.take());
             continue;
           }
-          apply(one, s);
-          apply(part, s);
+          apply(one.buffer, s);
+          apply(part.buffer, s);
         }
-        folder.absorb(await take(part, partSink));
-        expect(canonical(await take(folder, folderSink))).toEqual(canonical(await take(one, oneSink)));
+        folder.buffer.absorb(await part.take());
+        expect(canonical(await folder.take())).toEqual(canonical(await one.take()));
       }),
       { numRuns: 200 },
     );
@@ -102,11 +109,10 @@ describe('UsageBuffer.absorb', () => {
   it('carries the journal rows of what it absorbed to the batch it writes, and never splits such a batch', async () => {
     const sink: UsageBatch[] = [];
     const folder = new UsageBuffer({ write: async (b) => void sink.push(b) });
-    const taken: UsageBatch[] = [];
-    const a = new UsageBuffer({ write: async (b) => void taken.push(b) });
-    a.record(buildUsageEvent({ keyId: 'k1' }));
-    a.record(buildUsageEvent({ keyId: 'k2' }));
-    folder.absorb({ ...(await take(a, taken)), journalIds: ['j1'] });
+    const a = keptBuffer();
+    a.buffer.record(buildUsageEvent({ keyId: 'k1' }));
+    a.buffer.record(buildUsageEvent({ keyId: 'k2' }));
+    folder.absorb({ ...(await a.take()), journalIds: ['j1'] });
     // A journal row whose usage was all dropped (a reset) is still consumed.
     folder.absorb({ ...UsageBuffer.sum([]), journalIds: ['j2', 'j3'] });
     expect(folder.isEmpty()).toBe(false);
@@ -121,10 +127,7 @@ describe('usage journal payloads', () => {
   it('read back every batch as it was written (the request log left out)', async () => {
     await fc.assert(
       fc.asyncProperty(fc.array(step, { maxLength: 40 }), async (steps) => {
-        const sink: UsageBatch[] = [];
-        const buffer = new UsageBuffer({ write: async (b) => void sink.push(b) }, { lastUsedEveryMs: 60_000 });
-        for (const s of steps) if (s.kind !== 'take') apply(buffer, s);
-        const batch = await take(buffer, sink);
+        const batch = await recorded(steps, { lastUsedEveryMs: 60_000 });
         const read = usageBatchFromJournal(batch.id, usageBatchToJournal(batch));
         expect(read.id).toBe(batch.id);
         expect(canonical(read)).toEqual(canonical({ ...batch, requestLog: [] }));
@@ -142,10 +145,7 @@ describe('a fold in parts', () => {
   it('puts every row of a batch in exactly one part of at most n owners', async () => {
     await fc.assert(
       fc.asyncProperty(fc.array(step, { maxLength: 60 }), fc.integer({ min: 1, max: 4 }), async (steps, n) => {
-        const sink: UsageBatch[] = [];
-        const buffer = new UsageBuffer({ write: async (b) => void sink.push(b) });
-        for (const s of steps) if (s.kind !== 'take') apply(buffer, s);
-        const batch = await take(buffer, sink);
+        const batch = await recorded(steps);
         const parts = usageBatchParts(batch, n);
         for (const part of parts) expect(usageBatchOwners(part).length).toBeLessThanOrEqual(n);
         expect(parts.flatMap(usageBatchOwners)).toEqual(usageBatchOwners(batch));

@@ -14,7 +14,7 @@ import { insertRequestLog } from './visibility-writes';
 
 type SqlDatabase = Pick<Database, 'write' | 'sql' | 'reads'>;
 
-/** One journal row as read back: the batch id and its payload (usageBatchToJson). */
+/** One journal row as read back: the batch id and its payload (usageBatchToJournal). */
 export interface JournalRow {
   id: string;
   payload: string;
@@ -49,7 +49,7 @@ export async function appendToJournal(db: SqlDatabase, entry: JournalAppend): Pr
   const plan = new WritePlan();
   const now = new Date();
   plan.execute(Prisma.sql`INSERT INTO "usage_batches" ("id", "writtenAt") VALUES (${entry.id}, ${now})`);
-  plan.execute(Prisma.sql`INSERT INTO "usage_journal" ("id", "owner", "writtenAt", "payload") VALUES (${entry.id}, ${entry.owner}, ${now}, ${entry.payload})`);
+  planJournalRows(plan, [entry]);
   planLease(plan, entry.owner, entry.leaseUntil);
   insertRequestLog(db, plan, entry.requestLog);
   await db.write(plan);
@@ -64,7 +64,7 @@ export function planJournalConsumed(plan: WritePlan, ids: readonly string[]): vo
   plan.executeExpecting(Prisma.sql`DELETE FROM "usage_journal" WHERE "id" IN (${Prisma.join(ids)})`, ids.length);
 }
 
-/** Plans journal rows appended (the rest of a fold written in parts: see usage-journal.ts). */
+/** Plans journal rows appended (a batch, or the rest of a fold written in parts: see usage-journal.ts). */
 export function planJournalRows(plan: WritePlan, rows: readonly { id: string; owner: string; payload: string }[]): void {
   const now = new Date();
   for (const row of rows) {
