@@ -14,7 +14,8 @@ import { createLogger } from '../../src/logger';
 import { ActivityRetention } from '../../src/usage/retention';
 import { UsageBuffer } from '../../src/usage/usage-buffer';
 import { buildConfig, buildKeyInput, buildTenant, createTestContext, TEST_API_CONFIG, type TestContext, testActor } from '../helpers/context';
-import { availableProviders } from '../helpers/databases';
+import pg from 'pg';
+import { availableProviders, describePostgres, postgresAdminUrl } from '../helpers/databases';
 import { buildRefusal, buildUsageEvent } from '../helpers/usage-events';
 
 const NEVER = 3_600_000;
@@ -238,5 +239,38 @@ describe.each(availableProviders)('usage journal on %s', (provider) => {
     expect(await counters([keyId])).toEqual([{ ok: 1, failed: 0, tokens: 10 }]);
     expect(parseConfig({ USAGE_FOLD_INTERVAL_MS: '0' }).api.usageFold).toEqual({ intervalMs: 0, minKeys: 200 });
     expect(() => parseConfig({ USAGE_FOLD_INTERVAL_MS: '500' })).toThrow(/USAGE_FOLD_INTERVAL_MS/);
+  });
+});
+
+describePostgres('usage journal when PostgreSQL ends the app\'s connections', () => {
+  it('writes a fold whose connections were terminated at a later fold, exactly once', async () => {
+    const t = await createTestContext('postgresql', { config: JOURNAL_CONFIG });
+    const admin = new pg.Client({ connectionString: postgresAdminUrl });
+    await admin.connect();
+    try {
+      const tenant = await buildTenant(t.ctx);
+      const keys = await Promise.all([0, 1, 2].map(async () => (await t.ctx.keys.create(tenant.id, buildKeyInput(), testActor)).apiKey.id));
+      for (let round = 0; round < 3; round++) {
+        for (const keyId of keys) t.ctx.usage.record(buildUsageEvent({ keyId, tenantId: tenant.id, tokens: 1 }));
+        await t.ctx.usage.appendNow();
+      }
+      // The fold starts, and every connection of the app's database is ended under it.
+      const database = new URL(t.db.config.url as string).pathname.slice(1);
+      const folding = t.ctx.usage.foldNow().catch(() => undefined);
+      const { rows } = await admin.query('SELECT pg_terminate_backend(pid) AS done FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()', [database]);
+      expect(rows.length).toBeGreaterThan(0);
+      await folding;
+      for (let attempt = 0; attempt < 20 && !t.ctx.usage.isEmpty(); attempt++) {
+        await new Promise((resolve) => setTimeout(resolve, 100));
+        await t.ctx.usage.foldNow().catch(() => undefined);
+      }
+      expect(t.ctx.usage.isEmpty()).toBe(true);
+      const stored = await t.ctx.database.prisma.apiKey.findMany({ where: { id: { in: keys } } });
+      expect(stored.map((k) => [Number(k.requestsOk), Number(k.tokens)])).toEqual(keys.map(() => [3, 3]));
+      expect(await t.ctx.database.prisma.usageJournal.count()).toBe(0);
+    } finally {
+      await admin.end();
+      await t.close();
+    }
   });
 });
