@@ -60,17 +60,24 @@ const MAX_NAME = 200;
 
 const clip = (text: string | null): string | null => (text === null ? null : text.slice(0, MAX_NAME));
 
-// Map keys join their parts with NUL, which cannot appear in ids, addresses or outcome codes (a
-// model name is made storable first: it has none either). Every request merges into these maps:
-// a row object is made only for a new key, so the common case allocates nothing but the map key.
+// Every request merges into these maps, keyed first by key id: the id string comes from the cached
+// key record, so its hash is computed once, and no map key is composed per request (composing and
+// hashing `${keyId}\u0000${bucket}\u0000${outcome}` four times a request cost more than the rest of
+// the merge). Under a key, outcome rows are few (buckets within a write × outcome codes) and found
+// by a scan; models and addresses, which a client chooses, get maps of their own. A row object is
+// made only for a new row, so the common case allocates nothing.
 
 /** Adds up outcomes, model spend, log rows, addresses and unknown-key attempts until take(). */
 export class VisibilityAggregate {
-  private outcomesHourly = new Map<string, OutcomeDelta>();
-  private outcomesDaily = new Map<string, OutcomeDelta>();
-  private models = new Map<string, ModelDelta>();
+  /** By key id: that key's rows. */
+  private outcomesHourly = new Map<string, OutcomeDelta[]>();
+  private outcomesDaily = new Map<string, OutcomeDelta[]>();
+  /** By key id, then model: rows by day and outcome. */
+  private models = new Map<string, Map<string, ModelDelta[]>>();
   private requestLog: RequestLogRow[] = [];
-  private clientAddresses = new Map<string, ClientAddressDelta>();
+  /** By key id, then address. */
+  private clientAddresses = new Map<string, Map<string, ClientAddressDelta>>();
+  private clientAddressCount = 0;
   private unknownKeys = new Map<string, UnknownKeyDelta>();
   private dropped: DroppedRows = { requestLogRows: 0, clientAddressRequests: 0 };
   /** Addresses given rows of their own on `unknownDay` (by this process). */
@@ -93,8 +100,7 @@ export class VisibilityAggregate {
     if (!model) return;
     const { keyId, outcome } = event;
     const bucketStart = dayStart(event.at);
-    const id = `${keyId}\u0000${bucketStart}\u0000${model}\u0000${outcome}`;
-    const current = this.models.get(id);
+    const current = findModel(this.models.get(keyId)?.get(model), bucketStart, outcome);
     if (current) {
       current.requests += 1;
       current.tokens += event.tokens;
@@ -134,7 +140,7 @@ export class VisibilityAggregate {
     const { keyId, tenantId, at, ip } = facts;
     countOutcome(this.outcomesHourly, keyId, tenantId, hourStart(at), outcome);
     countOutcome(this.outcomesDaily, keyId, tenantId, dayStart(at), outcome);
-    const address = this.clientAddresses.get(`${keyId}\u0000${ip}`);
+    const address = this.clientAddresses.get(keyId)?.get(ip);
     if (address) {
       if (at < address.firstSeenAt) address.firstSeenAt = at;
       if (at > address.lastSeenAt) address.lastSeenAt = at;
@@ -177,10 +183,19 @@ export class VisibilityAggregate {
   }
 
   private mergeModel(delta: ModelDelta): void {
-    const id = `${delta.keyId}\u0000${delta.bucketStart}\u0000${delta.model}\u0000${delta.outcome}`;
-    const current = this.models.get(id);
+    let byModel = this.models.get(delta.keyId);
+    if (!byModel) {
+      byModel = new Map();
+      this.models.set(delta.keyId, byModel);
+    }
+    let rows = byModel.get(delta.model);
+    if (!rows) {
+      rows = [];
+      byModel.set(delta.model, rows);
+    }
+    const current = findModel(rows, delta.bucketStart, delta.outcome);
     if (!current) {
-      this.models.set(id, { ...delta });
+      rows.push({ ...delta });
       return;
     }
     current.requests += delta.requests;
@@ -189,16 +204,18 @@ export class VisibilityAggregate {
   }
 
   private mergeAddress(delta: ClientAddressDelta): void {
-    const id = `${delta.keyId}\u0000${delta.ip}`;
-    const current = this.clientAddresses.get(id);
+    const byIp = this.clientAddresses.get(delta.keyId);
+    const current = byIp?.get(delta.ip);
     if (current) {
       current.firstSeenAt = Math.min(current.firstSeenAt, delta.firstSeenAt);
       current.lastSeenAt = Math.max(current.lastSeenAt, delta.lastSeenAt);
       current.requests += delta.requests;
       // Absorbed: the stored lastSeenAt is kept only if every part said so.
       if (!delta.keepLastSeen) delete current.keepLastSeen;
-    } else if (this.clientAddresses.size < this.limits.maxClientAddresses) {
-      this.clientAddresses.set(id, { ...delta });
+    } else if (this.clientAddressCount < this.limits.maxClientAddresses) {
+      if (byIp) byIp.set(delta.ip, { ...delta });
+      else this.clientAddresses.set(delta.keyId, new Map([[delta.ip, { ...delta }]]));
+      this.clientAddressCount += 1;
     } else {
       this.dropped.clientAddressRequests += delta.requests;
     }
@@ -224,9 +241,9 @@ export class VisibilityAggregate {
   /** Everything added so far, handed to a write; the aggregate starts over. */
   take(): VisibilityBatch {
     const batch: VisibilityBatch = {
-      outcomesHourly: [...this.outcomesHourly.values()],
-      outcomesDaily: [...this.outcomesDaily.values()],
-      models: [...this.models.values()],
+      outcomesHourly: flat(this.outcomesHourly.values()),
+      outcomesDaily: flat(this.outcomesDaily.values()),
+      models: flatModels(this.models),
       requestLog: this.requestLog,
       clientAddresses: this.addressesToWrite(),
       unknownKeys: [...this.unknownKeys.values()],
@@ -236,6 +253,7 @@ export class VisibilityAggregate {
     this.models = new Map();
     this.requestLog = [];
     this.clientAddresses = new Map();
+    this.clientAddressCount = 0;
     this.unknownKeys = new Map();
     return batch;
   }
@@ -243,9 +261,11 @@ export class VisibilityAggregate {
   /** The pairs to write, each marked to keep its stored lastSeenAt when this process moved it less than a minute (lastSeenEveryMs) before. */
   private addressesToWrite(): ClientAddressDelta[] {
     const addresses: ClientAddressDelta[] = [];
-    for (const [id, address] of this.clientAddresses) {
-      if (!this.lastSeenWritten.due(id, address.lastSeenAt)) address.keepLastSeen = true;
-      addresses.push(address);
+    for (const byIp of this.clientAddresses.values()) {
+      for (const address of byIp.values()) {
+        if (!this.lastSeenWritten.due(pairId(address), address.lastSeenAt)) address.keepLastSeen = true;
+        addresses.push(address);
+      }
     }
     return addresses;
   }
@@ -256,7 +276,7 @@ export class VisibilityAggregate {
    */
   written(batch: VisibilityBatch): void {
     for (const address of batch.clientAddresses) {
-      if (!address.keepLastSeen) this.lastSeenWritten.wrote(`${address.keyId}\u0000${address.ip}`, address.lastSeenAt);
+      if (!address.keepLastSeen) this.lastSeenWritten.wrote(pairId(address), address.lastSeenAt);
     }
     this.lastSeenWritten.forgetStale();
   }
@@ -270,10 +290,38 @@ export class VisibilityAggregate {
   }
 }
 
-/** Requests (one, or an absorbed row's) of a key in a bucket with an outcome (a row object only for a new key). */
-function countOutcome(map: Map<string, OutcomeDelta>, keyId: string, tenantId: string, bucketStart: number, outcome: RequestOutcome, requests = 1): void {
-  const id = `${keyId}\u0000${bucketStart}\u0000${outcome}`;
-  const current = map.get(id);
-  if (current) current.requests += requests;
-  else map.set(id, { keyId, tenantId, bucketStart, outcome, requests });
+/** Requests (one, or an absorbed row's) of a key in a bucket with an outcome (a row object only for a new row). */
+function countOutcome(map: Map<string, OutcomeDelta[]>, keyId: string, tenantId: string, bucketStart: number, outcome: RequestOutcome, requests = 1): void {
+  const rows = map.get(keyId);
+  if (!rows) {
+    map.set(keyId, [{ keyId, tenantId, bucketStart, outcome, requests }]);
+    return;
+  }
+  for (const row of rows) {
+    if (row.bucketStart === bucketStart && row.outcome === outcome) {
+      row.requests += requests;
+      return;
+    }
+  }
+  rows.push({ keyId, tenantId, bucketStart, outcome, requests });
 }
+
+function findModel(rows: ModelDelta[] | undefined, bucketStart: number, outcome: string): ModelDelta | undefined {
+  if (rows) for (const row of rows) if (row.bucketStart === bucketStart && row.outcome === outcome) return row;
+  return undefined;
+}
+
+function flat<T>(lists: Iterable<T[]>): T[] {
+  const rows: T[] = [];
+  for (const list of lists) for (const row of list) rows.push(row);
+  return rows;
+}
+
+function flatModels(models: Map<string, Map<string, ModelDelta[]>>): ModelDelta[] {
+  const rows: ModelDelta[] = [];
+  for (const byModel of models.values()) for (const list of byModel.values()) for (const row of list) rows.push(row);
+  return rows;
+}
+
+/** A (key, address) pair's id where this process remembers when it moved the pair's lastSeenAt (NUL cannot appear in either). */
+const pairId = (address: { keyId: string; ip: string }) => `${address.keyId}\u0000${address.ip}`;

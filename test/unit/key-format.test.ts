@@ -1,5 +1,6 @@
 import { crc32 } from 'node:zlib';
-import { displayPrefix, generateKey, KEY_SECRET_LENGTH, parseKey } from '../../packages/guard/src/keys/key-format';
+import fc from 'fast-check';
+import { displayPrefix, generateKey, KEY_SECRET_LENGTH, parseKey, parseKeyFormat } from '../../packages/guard/src/keys/key-format';
 import { encodeBase62 } from '../../packages/guard/src/lib/base62';
 
 describe('key format', () => {
@@ -60,5 +61,41 @@ describe('key format', () => {
 
   it('shows the non-secret display form', () => {
     expect(displayPrefix('kw', 'AbCd1234EfGh')).toBe('kw_AbCd1234EfGh…');
+  });
+});
+
+/** The shape as the regular expression the hand-written parser replaced (the oracle). */
+const SHAPE = /^([a-z][a-z0-9]{0,15})_([0-9A-Za-z]{12})_([0-9A-Za-z]{43})([0-9A-Za-z]{6})$/;
+const byRegex = (candidate: string) => {
+  const match = SHAPE.exec(candidate);
+  return match ? { prefix: match[1], id: match[2] } : null;
+};
+
+describe('parseKeyFormat: the shape checked by hand, as the regular expression would', () => {
+  const base62 = fc.constantFrom(...'0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz'.split(''));
+  const near = fc.constantFrom(...'_-.:/@`[{ \u00e9\u0000AZaz09'.split(''));
+  // Keys of every prefix length around the bounds, then mutated: a character replaced, dropped or added.
+  const shaped = fc
+    .tuple(fc.stringMatching(/^[a-z][a-z0-9]{0,17}$/), fc.array(base62, { minLength: 12, maxLength: 12 }), fc.array(base62, { minLength: 49, maxLength: 49 }))
+    .map(([prefix, id, rest]) => `${prefix}_${id.join('')}_${rest.join('')}`);
+  const mutated = fc.tuple(shaped, fc.nat(), fc.oneof(base62, near), fc.constantFrom('replace', 'drop', 'insert', 'none')).map(([key, at, ch, how]) => {
+    const i = at % (key.length + 1);
+    if (how === 'replace') return key.slice(0, i) + ch + key.slice(i + 1);
+    if (how === 'drop') return key.slice(0, i) + key.slice(i + 1);
+    if (how === 'insert') return key.slice(0, i) + ch + key.slice(i);
+    return key;
+  });
+
+  it('answers what the regular expression answers, for near-keys and any string', () => {
+    fc.assert(fc.property(fc.oneof(mutated, fc.string({ maxLength: 120 }), fc.string({ unit: 'grapheme', maxLength: 90 })), (candidate) => {
+      expect(parseKeyFormat(candidate)).toEqual(byRegex(candidate));
+    }), { numRuns: 5000 });
+  });
+
+  it('accepts prefixes of 1 to 16 characters and no longer', () => {
+    for (let n = 1; n <= 17; n++) {
+      const { key } = generateKey('k'.repeat(n));
+      expect(parseKeyFormat(key)).toEqual(n <= 16 ? { prefix: 'k'.repeat(n), id: key.slice(n + 1, n + 13) } : null);
+    }
   });
 });

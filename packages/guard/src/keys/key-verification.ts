@@ -26,15 +26,20 @@ export function matchSecret(record: CredentialRecord, presentedKey: string, hash
   return null;
 }
 
+// The answers are constants: checked on every guarded request, they allocate nothing.
+const REVOKED: CredentialCheck = Object.freeze({ ok: false, code: 'key_revoked' });
+const INACTIVE: CredentialCheck = Object.freeze({ ok: false, code: 'key_inactive' });
+const EXPIRED: CredentialCheck = Object.freeze({ ok: false, code: 'key_expired' });
+const CURRENT: CredentialCheck = Object.freeze({ ok: true, usedPreviousSecret: false });
+const PREVIOUS: CredentialCheck = Object.freeze({ ok: true, usedPreviousSecret: true });
+
 /** Status, then expiry (of the key, and of a rotated-out secret), for a key whose secret matched. */
 export function checkKeyState(record: CredentialRecord, matched: 'current' | 'previous', now: number): CredentialCheck {
-  if (record.status === 'revoked') return { ok: false, code: 'key_revoked' };
-  if (record.status === 'inactive') return { ok: false, code: 'key_inactive' };
-  if (record.expiresAt && record.expiresAt.getTime() <= now) return { ok: false, code: 'key_expired' };
-  if (matched === 'previous' && (record.previousSecretExpiresAt?.getTime() ?? 0) <= now) {
-    return { ok: false, code: 'key_expired' };
-  }
-  return { ok: true, usedPreviousSecret: matched === 'previous' };
+  if (record.status === 'revoked') return REVOKED;
+  if (record.status === 'inactive') return INACTIVE;
+  if (record.expiresAt && record.expiresAt.getTime() <= now) return EXPIRED;
+  if (matched === 'previous' && (record.previousSecretExpiresAt?.getTime() ?? 0) <= now) return EXPIRED;
+  return matched === 'previous' ? PREVIOUS : CURRENT;
 }
 
 /**

@@ -8,8 +8,12 @@ export function holdsScope(scopes: readonly string[], scope: string): boolean {
 
 /** The scopes of `required` that `held` does not cover (empty when it covers them all). */
 export function missingScopes(held: readonly string[], required: readonly string[]): string[] {
-  return required.filter((scope) => !holdsScope(held, scope));
+  // Every guarded request asks: the common answer (none missing) allocates nothing.
+  for (const scope of required) if (!holdsScope(held, scope)) return required.filter((s) => !holdsScope(held, s));
+  return NONE_MISSING;
 }
+
+const NONE_MISSING: string[] = [];
 
 /**
  * What an actor may hold, for acting on keys: a key may only be changed, and a scope only granted,

@@ -145,18 +145,30 @@ function startFrom(kind: CounterKind, baseline: CounterBaseline, periodStart: nu
   return { periodStart, used, reserved: 0, ceiling: used, raising: null };
 }
 
+/** One subject's counters by kind. */
+type SubjectCounters = Partial<Record<CounterKind, Counter>>;
+
 /** The single-instance ledger: counters in this process, ceilings in the database. */
 export class MemoryLedger implements LimitLedger {
-  private readonly counters = new Map<string, Counter>();
+  /**
+   * By subject (key id or level), then kind: the subject's id string is the cached record's, so
+   * its hash is computed once; a composed `${kind}:${keyId}` map key cost a string and its hash on
+   * every reservation and settlement.
+   */
+  private readonly counters = new Map<string, SubjectCounters>();
 
   constructor(private readonly ceilings: CeilingStore) {}
 
   private counter(keyId: string, kind: CounterKind, periodStart: number, baseline: CounterBaseline): Counter {
-    const id = `${kind}:${keyId}`;
-    let counter = this.counters.get(id);
+    let subject = this.counters.get(keyId);
+    if (!subject) {
+      subject = {};
+      this.counters.set(keyId, subject);
+    }
+    let counter = subject[kind];
     if (!counter || counter.periodStart < periodStart) {
       counter = startFrom(kind, baseline, periodStart);
-      this.counters.set(id, counter);
+      subject[kind] = counter;
     }
     return counter;
   }
@@ -227,7 +239,7 @@ export class MemoryLedger implements LimitLedger {
   }
 
   private settleNow(reservation: Reservation, used: number): void {
-    const counter = this.counters.get(`${reservation.kind}:${reservation.keyId}`);
+    const counter = this.counters.get(reservation.keyId)?.[reservation.kind];
     // A counter that was reset or moved to a new period no longer owns this reservation.
     if (!counter || counter.periodStart !== reservation.periodStart) return;
     counter.reserved = Math.max(0, counter.reserved - reservation.amount);
@@ -248,25 +260,27 @@ export class MemoryLedger implements LimitLedger {
   }
 
   async reset(keyId: string): Promise<void> {
-    this.counters.delete(`quota:${keyId}`);
-    this.counters.delete(`budget:${keyId}`);
+    const subject = this.counters.get(keyId);
+    if (!subject) return;
+    delete subject.quota;
+    delete subject.budget;
   }
 
   /** Total reserved across every counter (0 once all requests have settled). */
   outstanding(): number {
     let total = 0;
-    for (const counter of this.counters.values()) total += counter.reserved;
+    for (const subject of this.counters.values()) for (const counter of Object.values(subject)) total += counter.reserved;
     return total;
   }
 
   async close(): Promise<void> {
-    const entries = [...this.counters.entries()]
-      .filter(([, c]) => c.reserved === 0 && c.ceiling > c.used && Number.isFinite(c.ceiling))
-      .map(([id, c]) => {
-        const kind = COUNTER_KINDS.find((k) => id.startsWith(`${k}:`)) as CounterKind;
-        const keyId = id.slice(kind.length + 1);
-        return { keyId, kind, periodStart: c.periodStart, ceiling: c.used };
-      });
+    const entries: Parameters<CeilingStore['lower']>[0] = [];
+    for (const [keyId, subject] of this.counters) {
+      for (const kind of COUNTER_KINDS) {
+        const c = subject[kind];
+        if (c && c.reserved === 0 && c.ceiling > c.used && Number.isFinite(c.ceiling)) entries.push({ keyId, kind, periodStart: c.periodStart, ceiling: c.used });
+      }
+    }
     if (entries.length > 0) await this.ceilings.lower(entries);
   }
 }

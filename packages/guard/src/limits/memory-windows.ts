@@ -89,16 +89,17 @@ export class MemoryRateWindows implements RequestWindows {
   }
 
   private states(r: WindowRecord | undefined, limits: RateLimits, now: number, month: CalendarMonth): WindowState[] {
-    const live = (count: number, end: number) => (r && end > now ? count : 0);
-    const reset = (end: number, length: number) => (r && end > now ? end - now : length);
-    const minute = live(r?.minute ?? 0, r?.minuteEnd ?? 0);
-    const hour = live(r?.hour ?? 0, r?.hourEnd ?? 0);
-    const day = live(r?.day ?? 0, r?.dayEnd ?? 0);
-    const monthUsed = r && r.monthId === month.id ? r.month : 0;
+    const minuteLive = r !== undefined && r.minuteEnd > now;
+    const hourLive = r !== undefined && r.hourEnd > now;
+    const dayLive = r !== undefined && r.dayEnd > now;
+    const minute = minuteLive ? r.minute : 0;
+    const hour = hourLive ? r.hour : 0;
+    const day = dayLive ? r.day : 0;
+    const monthUsed = r !== undefined && r.monthId === month.id ? r.month : 0;
     return [
-      { window: 'minute', limit: limits.perMinute, used: minute, remaining: Math.max(0, limits.perMinute - minute), resetMs: reset(r?.minuteEnd ?? 0, MINUTE_MS) },
-      { window: 'hour', limit: limits.perHour, used: hour, remaining: Math.max(0, limits.perHour - hour), resetMs: reset(r?.hourEnd ?? 0, HOUR_MS) },
-      { window: 'day', limit: limits.perDay, used: day, remaining: Math.max(0, limits.perDay - day), resetMs: reset(r?.dayEnd ?? 0, DAY_MS) },
+      { window: 'minute', limit: limits.perMinute, used: minute, remaining: Math.max(0, limits.perMinute - minute), resetMs: minuteLive ? r.minuteEnd - now : MINUTE_MS },
+      { window: 'hour', limit: limits.perHour, used: hour, remaining: Math.max(0, limits.perHour - hour), resetMs: hourLive ? r.hourEnd - now : HOUR_MS },
+      { window: 'day', limit: limits.perDay, used: day, remaining: Math.max(0, limits.perDay - day), resetMs: dayLive ? r.dayEnd - now : DAY_MS },
       { window: 'month', limit: limits.perMonth, used: monthUsed, remaining: Math.max(0, limits.perMonth - monthUsed), resetMs: month.end - now },
     ];
   }

@@ -431,11 +431,11 @@ export function createKeyGuard(options: ApiKeyAuthOptions): KeyGuard {
    * left before the response was complete and nothing was reported, to the whole reservation (the
    * cost is unknown). A handler that never ran (apiKey null) served nothing: nothing is charged.
    */
-  function settleOnClose(admission: Admission, res: Response, apiKey: RequestKey | null): void {
+  function settleOnClose(admission: Admission, res: Response, apiKey: RequestKey | null, holding: boolean): void {
     whenClosed(res, () => {
       const left = clientLeft(res);
       if (left) apiKey?.clientLeft();
-      if (admission.claims.some((c) => c.settles !== 'now')) overdue.forget(res);
+      if (holding) overdue.forget(res);
       finish(heldBy(admission), {
         outcome: left ? 'client_closed' : res.statusCode < 400 ? 'ok' : 'failed',
         status: res.headersSent ? res.statusCode : 0,
@@ -480,16 +480,18 @@ export function createKeyGuard(options: ApiKeyAuthOptions): KeyGuard {
       return;
     }
     const admission = verdict.admission;
+    // Whether the request holds a reservation until it ends (what a response past its deadline must give back).
+    const holding = admission.claims.some(holdsUntilEnd);
     if (clientLeft(res)) {
       // The client left while the guard was checking: the handler does not run (nobody would get
       // its answer, and an upstream call would be paid for nothing); the request is settled as such.
-      settleOnClose(admission, res, null);
+      settleOnClose(admission, res, null, holding);
       return;
     }
     const apiKey = new RequestKey(admission.key, admission.info.limits, admission.budget?.amount ?? 0);
     req.apiKey = apiKey;
-    if (admission.claims.some((c) => c.settles !== 'now')) overdue.track(res, now() + timeoutMs);
-    settleOnClose(admission, res, apiKey);
+    if (holding) overdue.track(res, now() + timeoutMs);
+    settleOnClose(admission, res, apiKey, holding);
     next();
   }
 
@@ -514,6 +516,8 @@ export function createKeyGuard(options: ApiKeyAuthOptions): KeyGuard {
 
   return { middleware: apiKeyAuthMiddleware, check, finish };
 }
+
+const holdsUntilEnd = (claim: Claim) => claim.settles !== 'now';
 
 /** Whether a guard option scopes only keys of a tenant (a described request can). */
 function inTenant(attempt: GuardAttempt, key: ApiKeyRecord): boolean {

@@ -5,7 +5,8 @@ import type { Response } from 'express';
  * response was destroyed) before the response was complete.
  */
 export function clientLeft(res: Response): boolean {
-  return !res.writableFinished && (res.destroyed || (res as { closed?: boolean }).closed === true);
+  // The plain fields first: writableFinished is a getter that asks the socket, and most responses are open.
+  return (res.destroyed || (res as { closed?: boolean }).closed === true) && !res.writableFinished;
 }
 
 /**
@@ -18,5 +19,7 @@ export function whenClosed(res: Response, listener: () => void): void {
     process.nextTick(listener);
     return;
   }
-  res.once('close', listener);
+  // 'close' is emitted once per response (a response is never reused), so a plain listener does:
+  // once() would wrap it and remove it again, on every request.
+  res.on('close', listener);
 }
