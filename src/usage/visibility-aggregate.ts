@@ -100,7 +100,7 @@ export class VisibilityAggregate {
     if (!model) return;
     const { keyId, outcome } = event;
     const bucketStart = dayStart(event.at);
-    const current = findModel(this.models.get(keyId)?.get(model), bucketStart, outcome);
+    const current = findRow(this.models.get(keyId)?.get(model), bucketStart, outcome);
     if (current) {
       current.requests += 1;
       current.tokens += event.tokens;
@@ -183,19 +183,13 @@ export class VisibilityAggregate {
   }
 
   private mergeModel(delta: ModelDelta): void {
-    let byModel = this.models.get(delta.keyId);
-    if (!byModel) {
-      byModel = new Map();
-      this.models.set(delta.keyId, byModel);
-    }
-    let rows = byModel.get(delta.model);
-    if (!rows) {
-      rows = [];
-      byModel.set(delta.model, rows);
-    }
-    const current = findModel(rows, delta.bucketStart, delta.outcome);
+    const byModel = this.models.get(delta.keyId);
+    const rows = byModel?.get(delta.model);
+    const current = findRow(rows, delta.bucketStart, delta.outcome);
     if (!current) {
-      rows.push({ ...delta });
+      if (rows) rows.push({ ...delta });
+      else if (byModel) byModel.set(delta.model, [{ ...delta }]);
+      else this.models.set(delta.keyId, new Map([[delta.model, [{ ...delta }]]]));
       return;
     }
     current.requests += delta.requests;
@@ -243,7 +237,7 @@ export class VisibilityAggregate {
     const batch: VisibilityBatch = {
       outcomesHourly: flat(this.outcomesHourly.values()),
       outcomesDaily: flat(this.outcomesDaily.values()),
-      models: flatModels(this.models),
+      models: flat([...this.models.values()].flatMap((byModel) => [...byModel.values()])),
       requestLog: this.requestLog,
       clientAddresses: this.addressesToWrite(),
       unknownKeys: [...this.unknownKeys.values()],
@@ -293,20 +287,14 @@ export class VisibilityAggregate {
 /** Requests (one, or an absorbed row's) of a key in a bucket with an outcome (a row object only for a new row). */
 function countOutcome(map: Map<string, OutcomeDelta[]>, keyId: string, tenantId: string, bucketStart: number, outcome: RequestOutcome, requests = 1): void {
   const rows = map.get(keyId);
-  if (!rows) {
-    map.set(keyId, [{ keyId, tenantId, bucketStart, outcome, requests }]);
-    return;
-  }
-  for (const row of rows) {
-    if (row.bucketStart === bucketStart && row.outcome === outcome) {
-      row.requests += requests;
-      return;
-    }
-  }
-  rows.push({ keyId, tenantId, bucketStart, outcome, requests });
+  const current = findRow(rows, bucketStart, outcome);
+  if (current) current.requests += requests;
+  else if (rows) rows.push({ keyId, tenantId, bucketStart, outcome, requests });
+  else map.set(keyId, [{ keyId, tenantId, bucketStart, outcome, requests }]);
 }
 
-function findModel(rows: ModelDelta[] | undefined, bucketStart: number, outcome: string): ModelDelta | undefined {
+/** A key's row for a bucket and outcome (outcome and model rows), found by a scan: a key has few per write. */
+function findRow<T extends { bucketStart: number; outcome: string }>(rows: T[] | undefined, bucketStart: number, outcome: string): T | undefined {
   if (rows) for (const row of rows) if (row.bucketStart === bucketStart && row.outcome === outcome) return row;
   return undefined;
 }
@@ -314,12 +302,6 @@ function findModel(rows: ModelDelta[] | undefined, bucketStart: number, outcome:
 function flat<T>(lists: Iterable<T[]>): T[] {
   const rows: T[] = [];
   for (const list of lists) for (const row of list) rows.push(row);
-  return rows;
-}
-
-function flatModels(models: Map<string, Map<string, ModelDelta[]>>): ModelDelta[] {
-  const rows: ModelDelta[] = [];
-  for (const byModel of models.values()) for (const list of byModel.values()) for (const row of list) rows.push(row);
   return rows;
 }
 
