@@ -28,6 +28,7 @@
 import { type ChildProcess, fork, spawn, spawnSync, type StdioOptions } from 'node:child_process';
 import { timingSafeEqual } from 'node:crypto';
 import fs from 'node:fs';
+import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
@@ -40,7 +41,7 @@ import { DEFAULT_USAGE_FOLD, parseConfig } from '../config';
 import { createContext } from '../context';
 import { migrate } from '../data/migrations';
 import BetterSqlite3 from 'better-sqlite3';
-import { apiKeyAuth, generateKey, parseKey, socketAddress } from '@keyward/guard';
+import { apiKeyAuth, expressServerOptions, generateKey, parseKey, socketAddress } from '@keyward/guard';
 import { createLogger } from '../logger';
 import { accessLog } from '../observability/access-log';
 import { guardObservers } from '../observability/guard-observers';
@@ -256,7 +257,9 @@ async function serve(redisUrl: string | undefined, sqlitePath: string): Promise<
 
   app.use(observed);
 
-  const server = app.listen(0, '127.0.0.1', () => {
+  // Served as src/server.ts serves the app: requests built with the app's prototypes (see expressServerOptions).
+  const server = http.createServer(expressServerOptions(app), app);
+  server.listen(0, '127.0.0.1', () => {
     const { port } = server.address() as { port: number };
     process.send?.({ type: 'ready', port } satisfies Ready);
   });

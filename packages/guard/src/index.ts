@@ -23,6 +23,9 @@ export { clientAddress, socketAddress } from './middleware/credentials';
 export { clientLeft } from './middleware/response-end';
 export { DENIALS, SHORT_WAIT_SECONDS, type DenialCode, type ErrorType } from './middleware/deny';
 
+// Serving an Express app: requests and responses that share hidden classes (see http/express-server.ts).
+export { expressServerOptions, type ExpressPrototypes, type ExpressServerOptions } from './http/express-server';
+
 // Key sources.
 export { cachedKeyStore } from './middleware/key-store';
 export type { CachedKeyStore, KeyCacheOptions, KeyCacheStats, KeyStore } from './middleware/key-store';

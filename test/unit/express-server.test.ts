@@ -1,0 +1,79 @@
+import { execFile } from 'node:child_process';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import express from 'express';
+import { expressServerOptions } from '../../packages/guard/src/http/express-server';
+
+const run = promisify(execFile);
+const ROOT = path.join(__dirname, '..', '..');
+const HIDDEN_CLASSES_APP = path.join(ROOT, 'test', 'helpers', 'hidden-classes-app.js');
+
+async function serve(app: express.Express): Promise<{ url: string; close(): Promise<void> }> {
+  const server = http.createServer(expressServerOptions(app), app);
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  return {
+    url: `http://127.0.0.1:${port}`,
+    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+  };
+}
+
+/** Whether two requests held in the handler at once share V8's hidden class (see the helper app). */
+async function sharedClasses(stable: boolean): Promise<{ req: boolean; res: boolean }> {
+  const { stdout } = await run(process.execPath, ['--allow-natives-syntax', HIDDEN_CLASSES_APP], {
+    cwd: ROOT,
+    env: { ...process.env, STABLE: stable ? '1' : '0' },
+    timeout: 30_000,
+  });
+  return JSON.parse(stdout.trim()) as { req: boolean; res: boolean };
+}
+
+describe('expressServerOptions', () => {
+  it("gives requests and responses the app's prototypes when Node builds them, and Express serves them as always", async () => {
+    const app = express();
+    app.set('trust proxy', false);
+    app.use(express.json());
+    const seen: { requestProto: boolean; responseProto: boolean; isIncoming: boolean; isResponse: boolean }[] = [];
+    app.use((req, res, next) => {
+      seen.push({
+        requestProto: Object.getPrototypeOf(req) === app.request,
+        responseProto: Object.getPrototypeOf(res) === app.response,
+        isIncoming: req instanceof http.IncomingMessage,
+        isResponse: res instanceof http.ServerResponse,
+      });
+      next();
+    });
+    app.post('/echo/:name', (req, res) => {
+      res.set('X-Name', req.params.name);
+      res.status(201).json({ body: req.body as unknown, query: req.query, ip: req.ip, app: req.app === app, path: req.path });
+    });
+    app.get('/stream', (_req, res) => {
+      res.write('a');
+      res.end('b');
+    });
+    const server = await serve(app);
+    try {
+      const posted = await fetch(`${server.url}/echo/x?q=1`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"model":"m"}' });
+      expect(posted.status).toBe(201);
+      expect(posted.headers.get('x-name')).toBe('x');
+      expect(await posted.json()).toEqual({ body: { model: 'm' }, query: { q: '1' }, ip: '127.0.0.1', app: true, path: '/echo/x' });
+      const streamed = await fetch(`${server.url}/stream`);
+      expect(await streamed.text()).toBe('ab');
+      const missing = await fetch(`${server.url}/nowhere`);
+      expect(missing.status).toBe(404);
+      expect(seen).toHaveLength(3);
+      for (const s of seen) expect(s).toEqual({ requestProto: true, responseProto: true, isIncoming: true, isResponse: true });
+    } finally {
+      await server.close();
+    }
+  });
+
+  it('makes all requests share one hidden class (each has its own without it)', async () => {
+    // The control first: as app.listen serves, Express's setPrototypeOf leaves every req and res a
+    // class of its own (what this option is for; were that to change in V8, the option is moot).
+    expect(await sharedClasses(false)).toEqual({ req: false, res: false });
+    expect(await sharedClasses(true)).toEqual({ req: true, res: true });
+  }, 60_000);
+});
