@@ -10,8 +10,8 @@
  * property read or write on them, in Node's HTTP code, Express and the app, misses V8's inline
  * caches and is looked up the slow way. Created with `app.request` and `app.response` as their
  * prototypes, Express's `setPrototypeOf` changes nothing and they share classes like any other
- * object. Measured with `npm run bench` (one core): a bare JSON route served 2.0× the requests,
- * a route behind apiKeyAuth 1.6× (see README, Benchmark).
+ * object. Measured with `npm run bench` (one core, node 20): a bare JSON route served about 2×
+ * the requests, a route behind apiKeyAuth 1.6-1.8× (see README, Benchmark).
  *
  *   const server = http.createServer(expressServerOptions(app), app);
  *   server.listen(3000);
@@ -31,7 +31,7 @@ export type ExpressServerOptions = Required<Pick<ServerOptions, 'IncomingMessage
 
 /** Options for `http.createServer(options, app)` (or `https.createServer`) that keep `app`'s requests fast; see above. */
 export function expressServerOptions(app: ExpressPrototypes): Partial<ExpressServerOptions> {
-  // Node's constructors are plain functions (Node 20 to 24), called on an object that already has
+  // Node's constructors are plain functions (as in Node 20), called on an object that already has
   // the app's prototype. Reflect.construct with another new.target would build the same object,
   // but V8 then derives a new hidden class for every one (measured): the point would be lost.
   // Were they ever classes (not callable without new), Node's defaults are kept.
