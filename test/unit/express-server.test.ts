@@ -1,24 +1,13 @@
 import { execFile } from 'node:child_process';
 import http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import express from 'express';
-import { expressServerOptions } from '../../packages/guard/src/http/express-server';
+import { listen } from '../helpers/listen';
 
 const run = promisify(execFile);
 const ROOT = path.join(__dirname, '..', '..');
 const HIDDEN_CLASSES_APP = path.join(ROOT, 'test', 'helpers', 'hidden-classes-app.js');
-
-async function serve(app: express.Express): Promise<{ url: string; close(): Promise<void> }> {
-  const server = http.createServer(expressServerOptions(app), app);
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  return {
-    url: `http://127.0.0.1:${port}`,
-    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
-  };
-}
 
 /** Whether two requests held in the handler at once share V8's hidden class (see the helper app). */
 async function sharedClasses(stable: boolean): Promise<{ req: boolean; res: boolean }> {
@@ -53,7 +42,7 @@ describe('expressServerOptions', () => {
       res.write('a');
       res.end('b');
     });
-    const server = await serve(app);
+    const server = await listen(app);
     try {
       const posted = await fetch(`${server.url}/echo/x?q=1`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"model":"m"}' });
       expect(posted.status).toBe(201);

@@ -27,10 +27,11 @@ export interface ExpressPrototypes {
   response: object;
 }
 
-export type ExpressServerOptions = Required<Pick<ServerOptions, 'IncomingMessage' | 'ServerResponse'>>;
+/** Both constructors, or neither (Node's defaults). */
+export type ExpressServerOptions = Pick<ServerOptions, 'IncomingMessage' | 'ServerResponse'>;
 
 /** Options for `http.createServer(options, app)` (or `https.createServer`) that keep `app`'s requests fast; see above. */
-export function expressServerOptions(app: ExpressPrototypes): Partial<ExpressServerOptions> {
+export function expressServerOptions(app: ExpressPrototypes): ExpressServerOptions {
   // Node's constructors are plain functions (as in Node 20), called on an object that already has
   // the app's prototype. Reflect.construct with another new.target would build the same object,
   // but V8 then derives a new hidden class for every one (measured): the point would be lost.
