@@ -1,7 +1,9 @@
 // Run with `node --allow-natives-syntax`: serves an Express app (with expressServerOptions when
 // STABLE=1, else as app.listen does), holds two requests until both are in the handler, and prints
 // whether their req and their res share V8's hidden class there, after Express, body-parser, a
-// middleware that adds req.apiKey and the handler itself have added their properties.
+// middleware that adds req.apiKey and the handler itself have added their properties, and whether
+// they keep fast properties there (not turned into dictionaries, where every property is found by
+// a hash lookup).
 'use strict';
 
 const http = require('node:http');
@@ -9,6 +11,7 @@ const express = require('express');
 const { expressServerOptions } = require('@keyward/guard');
 
 const sameMap = new Function('a', 'b', 'return %HaveSameMap(a, b)');
+const fast = new Function('o', 'return %HasFastProperties(o)');
 
 const app = express();
 app.use(express.json());
@@ -26,7 +29,11 @@ app.post('/held', (req, res) => {
   }
   const first = waiting;
   waiting = null;
-  results.push({ req: sameMap(req, first.req), res: sameMap(res, first.res) });
+  results.push({
+    req: sameMap(req, first.req),
+    res: sameMap(res, first.res),
+    fast: [req, res, first.req, first.res].every((o) => fast(o)),
+  });
   first.res.json({ ok: true });
   res.json({ ok: true });
 });
@@ -38,6 +45,6 @@ server.listen(0, '127.0.0.1', async () => {
   // Pairs after the first ones (V8's classes settle while the first requests run).
   for (let i = 0; i < 20; i++) await Promise.all([one(), one()]);
   const last = results.slice(-10);
-  process.stdout.write(`${JSON.stringify({ req: last.every((r) => r.req), res: last.every((r) => r.res) })}\n`);
+  process.stdout.write(`${JSON.stringify({ req: last.every((r) => r.req), res: last.every((r) => r.res), fast: last.every((r) => r.fast) })}\n`);
   server.close();
 });

@@ -3,20 +3,21 @@ import http from 'node:http';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import express from 'express';
+import { expressServerOptions } from '@keyward/guard';
 import { listen } from '../helpers/listen';
 
 const run = promisify(execFile);
 const ROOT = path.join(__dirname, '..', '..');
 const HIDDEN_CLASSES_APP = path.join(ROOT, 'test', 'helpers', 'hidden-classes-app.js');
 
-/** Whether two requests held in the handler at once share V8's hidden class (see the helper app). */
-async function sharedClasses(stable: boolean): Promise<{ req: boolean; res: boolean }> {
+/** Whether two requests held in the handler at once share V8's hidden class, and keep fast properties (see the helper app). */
+async function sharedClasses(stable: boolean): Promise<{ req: boolean; res: boolean; fast: boolean }> {
   const { stdout } = await run(process.execPath, ['--allow-natives-syntax', HIDDEN_CLASSES_APP], {
     cwd: ROOT,
     env: { ...process.env, STABLE: stable ? '1' : '0' },
     timeout: 30_000,
   });
-  return JSON.parse(stdout.trim()) as { req: boolean; res: boolean };
+  return JSON.parse(stdout.trim()) as { req: boolean; res: boolean; fast: boolean };
 }
 
 describe('expressServerOptions', () => {
@@ -59,10 +60,50 @@ describe('expressServerOptions', () => {
     }
   });
 
-  it('makes all requests share one hidden class (each has its own without it)', async () => {
+  it('makes all requests share one hidden class with fast properties (each has its own without it)', async () => {
     // The control first: as app.listen serves, Express's setPrototypeOf leaves every req and res a
     // class of its own (what this option is for; were that to change in V8, the option is moot).
-    expect(await sharedClasses(false)).toEqual({ req: false, res: false });
-    expect(await sharedClasses(true)).toEqual({ req: true, res: true });
+    expect(await sharedClasses(false)).toEqual({ req: false, res: false, fast: true });
+    // Shared, and not dictionaries: built by a function that only calls Node's constructor on
+    // `this`, they shared a class but were dictionaries by the time the handler ran.
+    expect(await sharedClasses(true)).toEqual({ req: true, res: true, fast: true });
   }, 60_000);
+
+  it('gives the same options when called again for the same app, and another app its own', () => {
+    const app = express();
+    app.get('/', (_req, res) => void res.send('ok'));
+    const first = expressServerOptions(app);
+    const request = app.request;
+    expect(expressServerOptions(app)).toBe(first);
+    expect(app.request).toBe(request);
+    expect(first.IncomingMessage?.prototype).toBe(app.request);
+    expect(first.ServerResponse?.prototype).toBe(app.response);
+    const other = express();
+    expect(expressServerOptions(other).IncomingMessage).not.toBe(first.IncomingMessage);
+  });
+
+  it("keeps what the app put on app.request and app.response, on Express's prototype chain", async () => {
+    const app = express();
+    const before = Object.getPrototypeOf(app.request) as object;
+    Object.defineProperty(app.request, 'tenant', { get() { return 'from-getter'; }, configurable: true });
+    (app.response as unknown as { hello: () => void }).hello = function (this: express.Response) {
+      this.type('text').send('hi');
+    };
+    app.get('/', (req, res) => {
+      res.set('X-Tenant', (req as unknown as { tenant: string }).tenant);
+      (res as unknown as { hello: () => void }).hello();
+    });
+    expressServerOptions(app);
+    expect(Object.getPrototypeOf(app.request)).toBe(before);
+    const server = http.createServer(expressServerOptions(app), app);
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    try {
+      const { port } = server.address() as { port: number };
+      const got = await fetch(`http://127.0.0.1:${port}/`);
+      expect(got.headers.get('x-tenant')).toBe('from-getter');
+      expect(await got.text()).toBe('hi');
+    } finally {
+      await new Promise((resolve) => server.close(resolve));
+    }
+  });
 });
