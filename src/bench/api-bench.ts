@@ -196,6 +196,8 @@ async function serve(redisUrl: string | undefined, sqlitePath: string): Promise<
   await ctx.ready();
 
   const app = express();
+  // As src/app.ts: no ETag (a hash of every response body; /api answers are never revalidated).
+  app.set('etag', false);
   app.use(express.json());
   const handler = (req: Request, res: express.Response) => {
     req.apiKey?.reportUsage({ tokens: 10, costMicroCents: 5 });
