@@ -95,15 +95,14 @@ describe('expressServerOptions', () => {
     });
     expressServerOptions(app);
     expect(Object.getPrototypeOf(app.request)).toBe(before);
-    const server = http.createServer(expressServerOptions(app), app);
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    // listen() serves with expressServerOptions(app) again: the same options.
+    const server = await listen(app);
     try {
-      const { port } = server.address() as { port: number };
-      const got = await fetch(`http://127.0.0.1:${port}/`);
+      const got = await fetch(`${server.url}/`);
       expect(got.headers.get('x-tenant')).toBe('from-getter');
       expect(await got.text()).toBe('hi');
     } finally {
-      await new Promise((resolve) => server.close(resolve));
+      await server.close();
     }
   });
 });
