@@ -60,23 +60,36 @@ const MAX_NAME = 200;
 
 const clip = (text: string | null): string | null => (text === null ? null : text.slice(0, MAX_NAME));
 
-// Every request merges into these maps, keyed first by key id: the id string comes from the cached
-// key record, so its hash is computed once, and no map key is composed per request (composing and
-// hashing `${keyId}\u0000${bucket}\u0000${outcome}` four times a request cost more than the rest of
-// the merge). Under a key, outcome rows are few (buckets within a write × outcome codes) and found
-// by a scan; models and addresses, which a client chooses, get maps of their own. A row object is
-// made only for a new row, so the common case allocates nothing.
+// Every request merges into one key's rows, found with one lookup by key id: the id string comes
+// from the cached key record, so its hash is computed once, and no map key is composed per request
+// (composing and hashing `${keyId}\u0000${bucket}\u0000${outcome}` four times a request cost more
+// than the rest of the merge). One map rather than one per kind of row: with 20,000 keys in turn
+// every request starts a key's rows, and each map cost an insertion and its rehashes as it grew.
+// Under a key, outcome rows are few (buckets within a write × outcome codes) and found by a scan;
+// models and addresses, which a client chooses, get maps past the first. A row object is made only
+// for a new row, so the common case allocates nothing.
+
+/** One key's rows since the last take(). */
+interface KeyRows {
+  /** Made with their first row: an array made empty and pushed to holds room for 17. */
+  outcomesHourly: OutcomeDelta[] | null;
+  outcomesDaily: OutcomeDelta[] | null;
+  /**
+   * The rows of the first model (by day and outcome), and of further models by name. A key names
+   * one model, or a few, per write: a map each (about 170 bytes) would be most of a new key's rows.
+   */
+  model: ModelDelta[] | null;
+  moreModels: Map<string, ModelDelta[]> | null;
+  /** The first address's row, and further addresses' by address (as models). */
+  address: ClientAddressDelta | null;
+  moreAddresses: Map<string, ClientAddressDelta> | null;
+}
 
 /** Adds up outcomes, model spend, log rows, addresses and unknown-key attempts until take(). */
 export class VisibilityAggregate {
-  /** By key id: that key's rows. */
-  private outcomesHourly = new Map<string, OutcomeDelta[]>();
-  private outcomesDaily = new Map<string, OutcomeDelta[]>();
-  /** By key id, then model: rows by day and outcome. */
-  private models = new Map<string, Map<string, ModelDelta[]>>();
+  /** By key id, in the order keys were first added since the last take(). */
+  private keys = new Map<string, KeyRows>();
   private requestLog: RequestLogRow[] = [];
-  /** By key id, then address. */
-  private clientAddresses = new Map<string, Map<string, ClientAddressDelta>>();
   private clientAddressCount = 0;
   private unknownKeys = new Map<string, UnknownKeyDelta>();
   private dropped: DroppedRows = { requestLogRows: 0, clientAddressRequests: 0 };
@@ -95,18 +108,18 @@ export class VisibilityAggregate {
 
   /** An admitted request (ok, failed or client_closed), with what it used. */
   admitted(event: UsageEvent): void {
-    this.request(event, event.outcome, event.tokens, event.costMicroCents);
+    const rows = this.request(event, event.outcome, event.tokens, event.costMicroCents);
     const model = clip(event.model);
     if (!model) return;
     const { keyId, outcome } = event;
     const bucketStart = dayStart(event.at);
-    const current = findRow(this.models.get(keyId)?.get(model), bucketStart, outcome);
+    const current = findRow(modelRows(rows, model), bucketStart, outcome);
     if (current) {
       current.requests += 1;
       current.tokens += event.tokens;
       current.spendMicroCents += event.costMicroCents;
     } else {
-      this.mergeModel({ keyId, tenantId: event.tenantId, bucketStart, model, outcome, requests: 1, tokens: event.tokens, spendMicroCents: event.costMicroCents });
+      addModel(rows, { keyId, tenantId: event.tenantId, bucketStart, model, outcome, requests: 1, tokens: event.tokens, spendMicroCents: event.costMicroCents });
     }
   }
 
@@ -136,21 +149,23 @@ export class VisibilityAggregate {
     });
   }
 
-  private request(facts: RequestFacts, outcome: RequestOutcome, tokens: number, costMicroCents: number): void {
+  /** Counts a request of an identified key; the key's rows. */
+  private request(facts: RequestFacts, outcome: RequestOutcome, tokens: number, costMicroCents: number): KeyRows {
     const { keyId, tenantId, at, ip } = facts;
-    countOutcome(this.outcomesHourly, keyId, tenantId, hourStart(at), outcome);
-    countOutcome(this.outcomesDaily, keyId, tenantId, dayStart(at), outcome);
-    const address = this.clientAddresses.get(keyId)?.get(ip);
+    const rows = this.rowsOf(keyId);
+    countOutcome(rows, 'outcomesHourly', keyId, tenantId, hourStart(at), outcome);
+    countOutcome(rows, 'outcomesDaily', keyId, tenantId, dayStart(at), outcome);
+    const address = addressRow(rows, ip);
     if (address) {
       if (at < address.firstSeenAt) address.firstSeenAt = at;
       if (at > address.lastSeenAt) address.lastSeenAt = at;
       address.requests += 1;
     } else {
-      this.mergeAddress({ keyId, tenantId, ip, firstSeenAt: at, lastSeenAt: at, requests: 1 });
+      this.addAddress(rows, { keyId, tenantId, ip, firstSeenAt: at, lastSeenAt: at, requests: 1 });
     }
     if (this.requestLog.length >= this.limits.maxLogRows) {
       this.dropped.requestLogRows += 1;
-      return;
+      return rows;
     }
     this.requestLog.push({
       keyId,
@@ -167,14 +182,24 @@ export class VisibilityAggregate {
       requestId: clip(facts.requestId),
       userAgent: facts.userAgent,
     });
+    return rows;
+  }
+
+  private rowsOf(keyId: string): KeyRows {
+    let rows = this.keys.get(keyId);
+    if (!rows) {
+      rows = { outcomesHourly: null, outcomesDaily: null, model: null, moreModels: null, address: null, moreAddresses: null };
+      this.keys.set(keyId, rows);
+    }
+    return rows;
   }
 
   /** Adds up another aggregate's batch (UsageBuffer.absorb), within this one's bounds. */
   absorb(batch: VisibilityBatch): void {
-    for (const o of batch.outcomesHourly) countOutcome(this.outcomesHourly, o.keyId, o.tenantId, o.bucketStart, o.outcome, o.requests);
-    for (const o of batch.outcomesDaily) countOutcome(this.outcomesDaily, o.keyId, o.tenantId, o.bucketStart, o.outcome, o.requests);
-    for (const model of batch.models) this.mergeModel(model);
-    for (const address of batch.clientAddresses) this.mergeAddress(address);
+    for (const o of batch.outcomesHourly) countOutcome(this.rowsOf(o.keyId), 'outcomesHourly', o.keyId, o.tenantId, o.bucketStart, o.outcome, o.requests);
+    for (const o of batch.outcomesDaily) countOutcome(this.rowsOf(o.keyId), 'outcomesDaily', o.keyId, o.tenantId, o.bucketStart, o.outcome, o.requests);
+    for (const model of batch.models) mergeModel(this.rowsOf(model.keyId), model);
+    for (const address of batch.clientAddresses) this.mergeAddress(this.rowsOf(address.keyId), address);
     for (const unknown of batch.unknownKeys) this.mergeUnknown(unknown);
     for (const row of batch.requestLog) {
       if (this.requestLog.length < this.limits.maxLogRows) this.requestLog.push(row);
@@ -182,37 +207,28 @@ export class VisibilityAggregate {
     }
   }
 
-  private mergeModel(delta: ModelDelta): void {
-    const byModel = this.models.get(delta.keyId);
-    const rows = byModel?.get(delta.model);
-    const current = findRow(rows, delta.bucketStart, delta.outcome);
-    if (!current) {
-      if (rows) rows.push({ ...delta });
-      else if (byModel) byModel.set(delta.model, [{ ...delta }]);
-      else this.models.set(delta.keyId, new Map([[delta.model, [{ ...delta }]]]));
-      return;
-    }
-    current.requests += delta.requests;
-    current.tokens += delta.tokens;
-    current.spendMicroCents += delta.spendMicroCents;
-  }
-
-  private mergeAddress(delta: ClientAddressDelta): void {
-    const byIp = this.clientAddresses.get(delta.keyId);
-    const current = byIp?.get(delta.ip);
+  private mergeAddress(rows: KeyRows, delta: ClientAddressDelta): void {
+    const current = addressRow(rows, delta.ip);
     if (current) {
       current.firstSeenAt = Math.min(current.firstSeenAt, delta.firstSeenAt);
       current.lastSeenAt = Math.max(current.lastSeenAt, delta.lastSeenAt);
       current.requests += delta.requests;
       // Absorbed: the stored lastSeenAt is kept only if every part said so.
       if (!delta.keepLastSeen) delete current.keepLastSeen;
-    } else if (this.clientAddressCount < this.limits.maxClientAddresses) {
-      if (byIp) byIp.set(delta.ip, { ...delta });
-      else this.clientAddresses.set(delta.keyId, new Map([[delta.ip, { ...delta }]]));
-      this.clientAddressCount += 1;
     } else {
-      this.dropped.clientAddressRequests += delta.requests;
+      this.addAddress(rows, { ...delta });
     }
+  }
+
+  /** A pair new to this write, within the bound (`address` becomes the aggregate's row). */
+  private addAddress(rows: KeyRows, address: ClientAddressDelta): void {
+    if (this.clientAddressCount >= this.limits.maxClientAddresses) {
+      this.dropped.clientAddressRequests += address.requests;
+      return;
+    }
+    if (!rows.address) rows.address = address;
+    else (rows.moreAddresses ??= new Map()).set(address.ip, address);
+    this.clientAddressCount += 1;
   }
 
   private mergeUnknown(delta: UnknownKeyDelta): void {
@@ -229,39 +245,31 @@ export class VisibilityAggregate {
 
   /** Nothing waits for a write. */
   isEmpty(): boolean {
-    return this.outcomesHourly.size === 0 && this.unknownKeys.size === 0;
+    return this.keys.size === 0 && this.unknownKeys.size === 0 && this.requestLog.length === 0;
   }
 
   /** Everything added so far, handed to a write; the aggregate starts over. */
   take(): VisibilityBatch {
-    const batch: VisibilityBatch = {
-      outcomesHourly: flat(this.outcomesHourly.values()),
-      outcomesDaily: flat(this.outcomesDaily.values()),
-      models: flat([...this.models.values()].flatMap((byModel) => [...byModel.values()])),
-      requestLog: this.requestLog,
-      clientAddresses: this.addressesToWrite(),
-      unknownKeys: [...this.unknownKeys.values()],
-    };
-    this.outcomesHourly = new Map();
-    this.outcomesDaily = new Map();
-    this.models = new Map();
+    const batch: VisibilityBatch = { outcomesHourly: [], outcomesDaily: [], models: [], requestLog: this.requestLog, clientAddresses: [], unknownKeys: [...this.unknownKeys.values()] };
+    for (const rows of this.keys.values()) {
+      if (rows.outcomesHourly) for (const o of rows.outcomesHourly) batch.outcomesHourly.push(o);
+      if (rows.outcomesDaily) for (const o of rows.outcomesDaily) batch.outcomesDaily.push(o);
+      if (rows.model) for (const m of rows.model) batch.models.push(m);
+      if (rows.moreModels) for (const list of rows.moreModels.values()) for (const m of list) batch.models.push(m);
+      if (rows.address) batch.clientAddresses.push(this.toWrite(rows.address));
+      if (rows.moreAddresses) for (const address of rows.moreAddresses.values()) batch.clientAddresses.push(this.toWrite(address));
+    }
+    this.keys = new Map();
     this.requestLog = [];
-    this.clientAddresses = new Map();
     this.clientAddressCount = 0;
     this.unknownKeys = new Map();
     return batch;
   }
 
-  /** The pairs to write, each marked to keep its stored lastSeenAt when this process moved it less than a minute (lastSeenEveryMs) before. */
-  private addressesToWrite(): ClientAddressDelta[] {
-    const addresses: ClientAddressDelta[] = [];
-    for (const byIp of this.clientAddresses.values()) {
-      for (const address of byIp.values()) {
-        if (!this.lastSeenWritten.due(pairId(address), address.lastSeenAt)) address.keepLastSeen = true;
-        addresses.push(address);
-      }
-    }
-    return addresses;
+  /** A pair to write, marked to keep its stored lastSeenAt when this process moved it less than a minute (lastSeenEveryMs) before. */
+  private toWrite(address: ClientAddressDelta): ClientAddressDelta {
+    if (!this.lastSeenWritten.due(pairId(address), address.lastSeenAt)) address.keepLastSeen = true;
+    return address;
   }
 
   /**
@@ -284,25 +292,59 @@ export class VisibilityAggregate {
   }
 }
 
-/** Requests (one, or an absorbed row's) of a key in a bucket with an outcome (a row object only for a new row). */
-function countOutcome(map: Map<string, OutcomeDelta[]>, keyId: string, tenantId: string, bucketStart: number, outcome: RequestOutcome, requests = 1): void {
-  const rows = map.get(keyId);
+/** Requests (one, or an absorbed row's) of a key in a bucket with an outcome, in the key's rows (a row object only for a new row). */
+function countOutcome(
+  key: KeyRows,
+  period: 'outcomesHourly' | 'outcomesDaily',
+  keyId: string,
+  tenantId: string,
+  bucketStart: number,
+  outcome: RequestOutcome,
+  requests = 1,
+): void {
+  const rows = key[period];
   const current = findRow(rows, bucketStart, outcome);
   if (current) current.requests += requests;
   else if (rows) rows.push({ keyId, tenantId, bucketStart, outcome, requests });
-  else map.set(keyId, [{ keyId, tenantId, bucketStart, outcome, requests }]);
+  else key[period] = [{ keyId, tenantId, bucketStart, outcome, requests }];
+}
+
+/** Adds model rows (one request's, or an absorbed row) to a key's rows. */
+function mergeModel(rows: KeyRows, delta: ModelDelta): void {
+  const current = findRow(modelRows(rows, delta.model), delta.bucketStart, delta.outcome);
+  if (current) {
+    current.requests += delta.requests;
+    current.tokens += delta.tokens;
+    current.spendMicroCents += delta.spendMicroCents;
+  } else {
+    addModel(rows, { ...delta });
+  }
+}
+
+/** A model row new to this write (`row` becomes the key's). */
+function addModel(rows: KeyRows, row: ModelDelta): void {
+  const list = modelRows(rows, row.model);
+  if (list) list.push(row);
+  else if (!rows.model) rows.model = [row];
+  else (rows.moreModels ??= new Map()).set(row.model, [row]);
+}
+
+/** A key's rows for a model, if it has any. */
+function modelRows(rows: KeyRows, model: string): ModelDelta[] | undefined {
+  if (rows.model && rows.model[0].model === model) return rows.model;
+  return rows.moreModels?.get(model);
+}
+
+/** A key's row for an address, if it has one. */
+function addressRow(rows: KeyRows, ip: string): ClientAddressDelta | undefined {
+  if (rows.address?.ip === ip) return rows.address;
+  return rows.moreAddresses?.get(ip);
 }
 
 /** A key's row for a bucket and outcome (outcome and model rows), found by a scan: a key has few per write. */
-function findRow<T extends { bucketStart: number; outcome: string }>(rows: T[] | undefined, bucketStart: number, outcome: string): T | undefined {
+function findRow<T extends { bucketStart: number; outcome: string }>(rows: T[] | null | undefined, bucketStart: number, outcome: string): T | undefined {
   if (rows) for (const row of rows) if (row.bucketStart === bucketStart && row.outcome === outcome) return row;
   return undefined;
-}
-
-function flat<T>(lists: Iterable<T[]>): T[] {
-  const rows: T[] = [];
-  for (const list of lists) for (const row of list) rows.push(row);
-  return rows;
 }
 
 /** A (key, address) pair's id where this process remembers when it moved the pair's lastSeenAt (NUL cannot appear in either). */

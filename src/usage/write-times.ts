@@ -17,8 +17,13 @@ export class WriteTimes {
 
   /** Whether a value at `time` is due for `id`: never written, or written `everyMs` or more before. */
   due(id: string, time: number): boolean {
+    return time >= this.dueAt(id);
+  }
+
+  /** The earliest time a value is due for `id` (due() is `time >= dueAt(id)`); -Infinity when never written. */
+  dueAt(id: string): number {
     const written = this.times.get(id);
-    return written === undefined || time - written >= this.everyMs;
+    return written === undefined ? Number.NEGATIVE_INFINITY : written + this.everyMs;
   }
 
   /** A write of `id` at `time` committed. */

@@ -71,6 +71,26 @@ describe('UsageBuffer', () => {
     expect(sink.batches.map((b) => b.keys[0].lastUsedAt)).toEqual([at, null, at + 61_000]);
   });
 
+  it('a key whose lastUsedAt falls due within a batch gets it from the first request after that moment, hot or not', async () => {
+    const sink = new MemorySink();
+    const buffer = new UsageBuffer(sink);
+    buffer.record(event());
+    await buffer.flush();
+    // One batch: not due yet (read once for the key), then due 60 s after the write.
+    for (const offset of [10_000, 59_999, 60_000, 60_500]) buffer.record(event({ at: at + offset }));
+    buffer.record(event({ keyId: 'k2', at: at + 10_000 }));
+    await buffer.flush();
+    const [, second] = sink.batches;
+    expect(second.keys.map((k) => [k.keyId, k.lastUsedAt])).toEqual([
+      ['k1', at + 60_500],
+      ['k2', at + 10_000],
+    ]);
+    expect(second.hourly.map((r) => [r.keyId, r.requestsOk])).toEqual([
+      ['k1', 4],
+      ['k2', 1],
+    ]);
+  });
+
   it('sends a batch that failed to write again as it was (same id), before what came since', async () => {
     const sink = new MemorySink();
     const buffer = new UsageBuffer(sink, { onError: () => undefined });

@@ -138,6 +138,44 @@ describe('UsageBuffer: bounded memory, exact counts', () => {
     expect(dropped).toHaveLength(1);
   });
 
+  it("adds up a key's several models and addresses in one write, recorded or absorbed, exactly and within the address bound", async () => {
+    const sink = new MemorySink();
+    const buffer = new UsageBuffer(sink, { limits: { maxClientAddresses: 3 }, onDropped: () => undefined });
+    const requests: [string, string][] = [
+      ['m1', '10.0.0.1'],
+      ['m2', '10.0.0.2'],
+      ['m1', '10.0.0.1'],
+      ['m3', '10.0.0.3'],
+      ['m2', '10.0.0.4'],
+    ];
+    for (const [model, ip] of requests) buffer.record(buildUsageEvent({ at, model, ip }));
+    buffer.record(buildUsageEvent({ at, model: 'm3', ip: '10.0.0.2', keyId: 'k2' }));
+    await buffer.flush();
+    const [recorded] = sink.batches;
+    const models = (batch: UsageBatch) => batch.models.map((m) => [m.keyId, m.model, m.requests, m.tokens]);
+    const addresses = (batch: UsageBatch) => batch.clientAddresses.map((a) => [a.keyId, a.ip, a.requests]);
+    expect(models(recorded)).toEqual([
+      ['k1', 'm1', 2, 20],
+      ['k1', 'm2', 2, 20],
+      ['k1', 'm3', 1, 10],
+      ['k2', 'm3', 1, 10],
+    ]);
+    // Three pairs wait at most: k1's fourth address and k2's are left out (counted as dropped).
+    expect(addresses(recorded)).toEqual([
+      ['k1', '10.0.0.1', 2],
+      ['k1', '10.0.0.2', 1],
+      ['k1', '10.0.0.3', 1],
+    ]);
+    // The same batch absorbed twice into another buffer: every row merges with its own.
+    const folder = new MemorySink();
+    const sum = new UsageBuffer(folder, { limits: { maxClientAddresses: 10 } });
+    sum.absorb(recorded);
+    sum.absorb(recorded);
+    await sum.flush();
+    expect(models(folder.batches[0])).toEqual(models(recorded).map(([key, model, n, tokens]) => [key, model, 2 * Number(n), 2 * Number(tokens)]));
+    expect(addresses(folder.batches[0])).toEqual(addresses(recorded).map(([key, ip, n]) => [key, ip, 2 * Number(n)]));
+  });
+
   it('bounds client addresses waiting for a write; unknown-key addresses past the daily bound count as "other"', async () => {
     const sink = new MemorySink();
     const buffer = new UsageBuffer(sink, { limits: { maxClientAddresses: 2, maxUnknownAddresses: 2 }, onDropped: () => undefined });
