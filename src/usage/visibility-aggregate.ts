@@ -250,7 +250,14 @@ export class VisibilityAggregate {
 
   /** Everything added so far, handed to a write; the aggregate starts over. */
   take(): VisibilityBatch {
-    const batch: VisibilityBatch = { outcomesHourly: [], outcomesDaily: [], models: [], requestLog: this.requestLog, clientAddresses: [], unknownKeys: [...this.unknownKeys.values()] };
+    const batch: VisibilityBatch = {
+      outcomesHourly: [],
+      outcomesDaily: [],
+      models: [],
+      requestLog: this.requestLog,
+      clientAddresses: [],
+      unknownKeys: [...this.unknownKeys.values()],
+    };
     for (const rows of this.keys.values()) {
       if (rows.outcomesHourly) for (const o of rows.outcomesHourly) batch.outcomesHourly.push(o);
       if (rows.outcomesDaily) for (const o of rows.outcomesDaily) batch.outcomesDaily.push(o);
