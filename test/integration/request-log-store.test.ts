@@ -193,7 +193,9 @@ describe.each(availableProviders)('request visibility storage on %s', (provider)
     expect(newest).toMatchObject({ at: new Date(now - 1000), model: null, chatbot: 'bot "7"', requestId: null, userAgent: null, costMicroCents: 2 ** 40, status: 200 });
   });
 
-  it('prunes the request log past retention in bounded batches, and addresses and attempts after 90 days', async () => {
+  it('prunes the request log past retention oldest id first in bounded batches, and addresses and attempts after 90 days', async () => {
+    // The log holds only this test's rows: pruning reads the oldest ids of the whole table.
+    await db().requestLog.deleteMany({});
     const id = await newKey();
     const old = now - 8 * DAY_MS;
     const batch = emptyUsageBatch();
@@ -208,20 +210,44 @@ describe.each(availableProviders)('request visibility storage on %s', (provider)
       { ip: '192.0.2.201', bucketStart: today - 89 * DAY_MS, attempts: 1, blockedAttempts: 0, lastSeenAt: today - 89 * DAY_MS },
     );
     await writeUsageBatch(t.ctx.database, batch);
-    const count = () => t.ctx.database.prisma.requestLog.count({ where: { keyId: id } });
+    // Written late (a batch held through an outage): its id follows the rows inside retention.
+    const late = emptyUsageBatch();
+    late.requestLog.push(logRow(id, tenantId, old - 1, { requestId: 'late' }));
+    await writeUsageBatch(t.ctx.database, late);
+    const left = async () => (await db().requestLog.findMany({ where: { keyId: id }, orderBy: { id: 'asc' } })).map((r) => r.requestId === 'late' ? 'late' : r.at.getTime());
 
     // 2 statements of 3 rows at most per run: the rest waits for the next run.
     const retention = new ActivityRetention({ db: db(), requestLogDays: 7, batchSize: 3, maxBatches: 2, now: () => now });
     expect(await retention.pruneOnce()).toMatchObject({ requestLog: 6, clientAddresses: 1 });
-    expect(await count()).toBe(8);
-    const oldest = await t.ctx.database.prisma.requestLog.findFirst({ where: { keyId: id }, orderBy: { at: 'asc' } });
-    expect(oldest?.at.getTime()).toBe(old + 6);
+    expect(await left()).toEqual([old + 6, old + 7, old + 8, old + 9, now - 3, now - 2, now - 1, now, 'late']);
+    // The second statement reaches a row inside retention: the run ends there.
     expect((await retention.pruneOnce()).requestLog).toBe(4);
-    expect(await count()).toBe(4);
     expect((await retention.pruneOnce()).requestLog).toBe(0);
-    expect((await t.ctx.database.prisma.keyClientAddress.findMany({ where: { keyId: id } })).map((a) => a.ip)).toEqual(['10.1.1.2']);
-    const ips = (await t.ctx.database.prisma.unknownKeyAttempt.findMany({ where: { ip: { startsWith: '192.0.2.20' } } })).map((u) => u.ip);
+    expect(await left()).toEqual([now - 3, now - 2, now - 1, now, 'late']);
+    expect((await db().keyClientAddress.findMany({ where: { keyId: id } })).map((a) => a.ip)).toEqual(['10.1.1.2']);
+    const ips = (await db().unknownKeyAttempt.findMany({ where: { ip: { startsWith: '192.0.2.20' } } })).map((u) => u.ip);
     expect(ips).toEqual(['192.0.2.201']);
+    // The late row goes once the rows written before it have aged out.
+    const later = new ActivityRetention({ db: db(), requestLogDays: 7, batchSize: 3, maxBatches: 2, now: () => now + 8 * DAY_MS });
+    expect((await later.pruneOnce()).requestLog).toBe(5);
+    expect(await left()).toEqual([]);
+  });
+
+  it('prunes the request log through its primary key: no index on the time is kept for it', async () => {
+    const indexes =
+      provider === 'sqlite'
+        ? (await db().$queryRawUnsafe<{ name: string }[]>(`SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'request_log'`)).map((r) => r.name)
+        : (await db().$queryRawUnsafe<{ indexname: string }[]>(`SELECT indexname FROM pg_indexes WHERE tablename = 'request_log'`)).map((r) => r.indexname);
+    expect(indexes.filter((name) => !name.startsWith('sqlite_autoindex')).sort()).toEqual(
+      provider === 'sqlite' ? ['request_log_keyId_at_id_idx'] : ['request_log_keyId_at_id_idx', 'request_log_pkey'],
+    );
+    if (provider === 'sqlite') {
+      const plan = await db().$queryRawUnsafe<{ detail: string }[]>(
+        `EXPLAIN QUERY PLAN DELETE FROM "request_log" WHERE "id" IN (SELECT "id" FROM (SELECT "id", "at" FROM "request_log" ORDER BY "id" LIMIT 5000) AS "oldest" WHERE "at" < '2026-01-01')`,
+      );
+      // The oldest ids are read in order from the table itself: no sort, no scan of an index on time.
+      expect(plan.map((row) => row.detail).join(' | ')).not.toMatch(/TEMP B-TREE|request_log_at/);
+    }
   });
 
   it('prunes webhook deliveries that ended more than 30 days ago, and keeps pending ones and their alerts', async () => {
