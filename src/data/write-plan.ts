@@ -183,12 +183,19 @@ function singleRow(statement: PlannedRows): string {
   return probe.sql;
 }
 
+/** '000' to '999': a time's milliseconds as the stored text writes them. */
+const MILLIS = Array.from({ length: 1000 }, (_, ms) => String(ms).padStart(3, '0'));
+
+/** Times from 1970 to 9999 have a four-digit year, so their text is a fixed-width prefix and the ms. */
+const YEAR_10000_MS = Date.UTC(10000, 0, 1);
+
 /** Binds values as @prisma/adapter-better-sqlite3 does, and notes whether they all fit in JSON. */
 class SqliteBinder {
   /** Every value bound so far was text, a finite number or null. */
   jsonSafe = true;
-  // A batch binds the same few times (its buckets) thousands of times: each is formatted once.
-  private readonly times = new Map<number, string>();
+  /** The second of the last time formatted, and its text up to the milliseconds ("2026-12-02T15:04:05."). */
+  private second = Number.NaN;
+  private secondText = '';
 
   readonly bind = (value: unknown): BoundValue => {
     if (typeof value === 'string') return value;
@@ -202,14 +209,20 @@ class SqliteBinder {
     return sqliteValue(value);
   };
 
+  /**
+   * sqliteTime(value), formatted once per second: a batch binds its request-log rows in time order,
+   * each at another millisecond, and toISOString() took about a tenth of each row's write (7,500
+   * instructions of 81,000, counted with callgrind); its buckets repeat the same few times.
+   */
   private time(value: Date): string {
     const ms = value.getTime();
-    let text = this.times.get(ms);
-    if (text === undefined) {
-      text = sqliteTime(value);
-      this.times.set(ms, text);
+    if (!(ms >= 0 && ms < YEAR_10000_MS)) return sqliteTime(value);
+    const second = ms - (ms % 1000);
+    if (second !== this.second) {
+      this.second = second;
+      this.secondText = sqliteTime(new Date(second)).slice(0, 20);
     }
-    return text;
+    return `${this.secondText}${MILLIS[ms % 1000]}+00:00`;
   }
 }
 
