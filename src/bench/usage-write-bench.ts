@@ -3,7 +3,9 @@
  * spend, request log, client addresses), for a batch of N requests over K keys (default 1,000 over
  * 100: 80 % admitted, 20 % refused, each key used from A client addresses, default 2). Prints the
  * median time of each write and the median CPU this process spent on it (on SQLite that is nearly
- * all of the cost; a shared machine's load moves the times more than the CPU), and their ratios.
+ * all of the cost, the writer thread's included; a shared machine's load moves the times more than
+ * the CPU), their ratios, and what the request log's rows cost apart (one per request: the part of
+ * the write that grows with traffic rather than with keys).
  *
  *   node dist/bench/usage-write-bench.js                       # SQLite, a temporary file
  *   node dist/bench/usage-write-bench.js --postgres postgresql://root@127.0.0.1:5432/test
@@ -105,31 +107,41 @@ async function measure(url: string, { rounds, requests, keyCount, addresses }: {
     const tenant = await ctx.tenants.create({ name: 'Bench', slug: 'bench' }, actor);
     const keys = [];
     for (let i = 0; i < keyCount; i++) keys.push((await ctx.keys.create(tenant.id, { name: `k${i}` }, actor)).apiKey);
-    const before = { ms: [] as number[], cpu: [] as number[] };
-    const after = { ms: [] as number[], cpu: [] as number[] };
+    const usageOnly = { label: 'usage only (before issue 10)', ms: [] as number[], cpu: [] as number[] };
+    const withoutLog = { label: 'with outcomes, models, addresses; no request log', ms: [] as number[], cpu: [] as number[] };
+    const full = { label: 'with outcomes, models, request log, addresses', ms: [] as number[], cpu: [] as number[] };
+    const arms = [usageOnly, withoutLog, full];
     for (let round = 0; round < rounds; round++) {
-      const full = await batchOf(keys, requests, addresses, Date.now());
-      const usageOnly = { ...emptyUsageBatch(), keys: full.keys, hourly: full.hourly, daily: full.daily };
-      // Alternate which goes first, so neither always meets a warmer cache.
-      for (const [batch, times] of round % 2 ? ([[full, after], [usageOnly, before]] as const) : ([[usageOnly, before], [full, after]] as const)) {
+      const batch = await batchOf(keys, requests, addresses, Date.now());
+      const batches = new Map([
+        [usageOnly, { ...emptyUsageBatch(), keys: batch.keys, hourly: batch.hourly, daily: batch.daily }],
+        [withoutLog, { ...batch, id: emptyUsageBatch().id, requestLog: [] }],
+        [full, batch],
+      ]);
+      // Each round starts with another arm, so none always meets a warmer cache.
+      for (let i = 0; i < arms.length; i++) {
+        const arm = arms[(round + i) % arms.length];
         const started = performance.now();
         const cpu = process.cpuUsage();
-        await writeUsageBatch(ctx.database, batch);
+        await writeUsageBatch(ctx.database, batches.get(arm) as UsageBatch);
         const used = process.cpuUsage(cpu);
-        times.ms.push(performance.now() - started);
-        times.cpu.push((used.user + used.system) / 1000);
+        arm.ms.push(performance.now() - started);
+        arm.cpu.push((used.user + used.system) / 1000);
       }
     }
     const sample = await batchOf(keys, requests, addresses, Date.now());
     const rows = (b: UsageBatch) =>
       b.keys.length + b.hourly.length + b.daily.length + b.outcomesHourly.length + b.outcomesDaily.length + b.models.length + b.requestLog.length + b.clientAddresses.length;
-    const line = (label: string, t: typeof before) => `  ${label}: median ${median(t.ms).toFixed(1)} ms, CPU here ${median(t.cpu).toFixed(1)} ms\n`;
+    const line = (arm: typeof full) => `  ${arm.label}: median ${median(arm.ms).toFixed(1)} ms, CPU here ${median(arm.cpu).toFixed(1)} ms\n`;
+    // Per round, so that both sides of the difference come from the same moment of a noisy machine.
+    const logCpu = median(full.cpu.map((cpu, i) => cpu - withoutLog.cpu[i]));
     process.stdout.write(
       `${config.database.provider}: ${requests} requests over ${keyCount} keys from ${addresses} addresses each, ${rounds} rounds ` +
-        `(rows per batch: usage only ${sample.keys.length + sample.hourly.length + sample.daily.length}, with visibility ${rows(sample)})\n` +
-        line('usage only (before issue 10)', before) +
-        line('with outcomes, models, request log, addresses', after) +
-        `  ratios: time ${(median(after.ms) / median(before.ms)).toFixed(2)}, CPU ${(median(after.cpu) / median(before.cpu)).toFixed(2)}\n`,
+        `(rows per batch: usage only ${sample.keys.length + sample.hourly.length + sample.daily.length}, with visibility ${rows(sample)}, of them ${sample.requestLog.length} request-log rows)\n` +
+        arms.map(line).join('') +
+        `  ratios: time ${(median(full.ms) / median(usageOnly.ms)).toFixed(2)}, CPU ${(median(full.cpu) / median(usageOnly.cpu)).toFixed(2)}\n` +
+        `  request log: ${((logCpu * 1000) / sample.requestLog.length).toFixed(1)} µs of CPU per row (the full write less the write without it, median of rounds), ` +
+        `${((100 * logCpu) / median(full.cpu)).toFixed(0)}% of the full write\n`,
     );
   } finally {
     await ctx.close();
