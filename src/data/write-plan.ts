@@ -189,13 +189,18 @@ const MILLIS = Array.from({ length: 1000 }, (_, ms) => String(ms).padStart(3, '0
 /** Times from 1970 to 9999 have a four-digit year, so their text is a fixed-width prefix and the ms. */
 const YEAR_10000_MS = Date.UTC(10000, 0, 1);
 
+/** Seconds a binder keeps the text of (it starts again past this many). */
+const MAX_SECONDS = 4096;
+
 /** Binds values as @prisma/adapter-better-sqlite3 does, and notes whether they all fit in JSON. */
 class SqliteBinder {
   /** Every value bound so far was text, a finite number or null. */
   jsonSafe = true;
-  /** The second of the last time formatted, and its text up to the milliseconds ("2026-12-02T15:04:05."). */
-  private second = Number.NaN;
-  private secondText = '';
+  /** Each second's text up to the milliseconds ("2026-12-02T15:04:05."), by the second's ms. */
+  private readonly seconds = new Map<number, string>();
+  /** The last second formatted and its text: rows in time order name the same one again and again. */
+  private lastSecond = Number.NaN;
+  private lastText = '';
 
   readonly bind = (value: unknown): BoundValue => {
     if (typeof value === 'string') return value;
@@ -211,19 +216,26 @@ class SqliteBinder {
 
   /**
    * sqliteTime(value), formatted once per second: a batch binds its request-log rows in time order,
-   * most at a millisecond of their own, and formatting each (toISOString, replace, a map entry)
-   * cost a row 11,300 of its 75,000 instructions through the writer (callgrind); its buckets
-   * repeat the same few times.
+   * most at a millisecond of their own, and a fold binds each key's last use and each address's
+   * first and last sight, each another time; formatting each (toISOString, replace, a map entry)
+   * cost a request-log row 11,300 of its 75,000 instructions through the writer (callgrind).
    */
   private time(value: Date): string {
     const ms = value.getTime();
     if (!(ms >= 0 && ms < YEAR_10000_MS)) return sqliteTime(value);
     const second = ms - (ms % 1000);
-    if (second !== this.second) {
-      this.second = second;
-      this.secondText = sqliteTime(new Date(second)).slice(0, 20);
+    if (second !== this.lastSecond) {
+      let text = this.seconds.get(second);
+      if (text === undefined) {
+        // A plan names a few thousand seconds at most (a fold's times span its interval).
+        if (this.seconds.size >= MAX_SECONDS) this.seconds.clear();
+        text = sqliteTime(new Date(second)).slice(0, 20);
+        this.seconds.set(second, text);
+      }
+      this.lastSecond = second;
+      this.lastText = text;
     }
-    return `${this.secondText}${MILLIS[ms % 1000]}+00:00`;
+    return `${this.lastText}${MILLIS[ms % 1000]}+00:00`;
   }
 }
 

@@ -33,6 +33,12 @@ describe('times bound for the SQLite writer thread', () => {
     );
   });
 
+  it('in a plan naming more seconds than the binder keeps, and naming the first ones again after', () => {
+    const start = Date.UTC(2026, 11, 2);
+    const dates = [...Array.from({ length: 5_000 }, (_, i) => start + i * 1_000 + (i % 1_000)), start + 7, start + 1_999, start + 4_999_000].map((ms) => new Date(ms));
+    expect(boundTimes(dates)).toEqual(dates.map(sqliteTime));
+  });
+
   it('at the edges: the epoch, the last millisecond of 9999, before 1970 and after 9999', () => {
     const edges = [0, 999, 1_000, Date.UTC(9999, 11, 31, 23, 59, 59, 999), Date.UTC(10000, 0, 1), -1, -1_000, -1_001, Date.UTC(2026, 11, 2, 15, 4, 5, 7)].map((ms) => new Date(ms));
     expect(boundTimes(edges)).toEqual(edges.map(sqliteTime));
