@@ -107,23 +107,20 @@ async function measure(url: string, { rounds, requests, keyCount, addresses }: {
     const tenant = await ctx.tenants.create({ name: 'Bench', slug: 'bench' }, actor);
     const keys = [];
     for (let i = 0; i < keyCount; i++) keys.push((await ctx.keys.create(tenant.id, { name: `k${i}` }, actor)).apiKey);
-    const usageOnly = { label: 'usage only (before issue 10)', ms: [] as number[], cpu: [] as number[] };
-    const withoutLog = { label: 'with outcomes, models, addresses; no request log', ms: [] as number[], cpu: [] as number[] };
-    const full = { label: 'with outcomes, models, request log, addresses', ms: [] as number[], cpu: [] as number[] };
+    // Each arm writes its part of the round's batch (under an id of its own).
+    const newArm = (label: string, of: (batch: UsageBatch) => UsageBatch) => ({ label, of, ms: [] as number[], cpu: [] as number[] });
+    const usageOnly = newArm('usage only (before issue 10)', (b) => ({ ...emptyUsageBatch(), keys: b.keys, hourly: b.hourly, daily: b.daily }));
+    const withoutLog = newArm('with outcomes, models, addresses; no request log', (b) => ({ ...b, id: emptyUsageBatch().id, requestLog: [] }));
+    const full = newArm('with outcomes, models, request log, addresses', (b) => b);
     const arms = [usageOnly, withoutLog, full];
     for (let round = 0; round < rounds; round++) {
       const batch = await batchOf(keys, requests, addresses, Date.now());
-      const batches = new Map([
-        [usageOnly, { ...emptyUsageBatch(), keys: batch.keys, hourly: batch.hourly, daily: batch.daily }],
-        [withoutLog, { ...batch, id: emptyUsageBatch().id, requestLog: [] }],
-        [full, batch],
-      ]);
       // Each round starts with another arm, so none always meets a warmer cache.
       for (let i = 0; i < arms.length; i++) {
         const arm = arms[(round + i) % arms.length];
         const started = performance.now();
         const cpu = process.cpuUsage();
-        await writeUsageBatch(ctx.database, batches.get(arm) as UsageBatch);
+        await writeUsageBatch(ctx.database, arm.of(batch));
         const used = process.cpuUsage(cpu);
         arm.ms.push(performance.now() - started);
         arm.cpu.push((used.user + used.system) / 1000);
@@ -132,7 +129,7 @@ async function measure(url: string, { rounds, requests, keyCount, addresses }: {
     const sample = await batchOf(keys, requests, addresses, Date.now());
     const rows = (b: UsageBatch) =>
       b.keys.length + b.hourly.length + b.daily.length + b.outcomesHourly.length + b.outcomesDaily.length + b.models.length + b.requestLog.length + b.clientAddresses.length;
-    const line = (arm: typeof full) => `  ${arm.label}: median ${median(arm.ms).toFixed(1)} ms, CPU here ${median(arm.cpu).toFixed(1)} ms\n`;
+    const line = (arm: (typeof arms)[number]) => `  ${arm.label}: median ${median(arm.ms).toFixed(1)} ms, CPU here ${median(arm.cpu).toFixed(1)} ms\n`;
     // Per round, so that both sides of the difference come from the same moment of a noisy machine.
     const logCpu = median(full.cpu.map((cpu, i) => cpu - withoutLog.cpu[i]));
     const logMs = median(full.ms.map((ms, i) => ms - withoutLog.ms[i]));

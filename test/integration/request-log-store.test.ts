@@ -214,7 +214,7 @@ describe.each(availableProviders)('request visibility storage on %s', (provider)
     const late = emptyUsageBatch();
     late.requestLog.push(logRow(id, tenantId, old - 1, { requestId: 'late' }));
     await writeUsageBatch(t.ctx.database, late);
-    const left = async () => (await db().requestLog.findMany({ where: { keyId: id }, orderBy: { id: 'asc' } })).map((r) => r.requestId === 'late' ? 'late' : r.at.getTime());
+    const left = async () => (await db().requestLog.findMany({ where: { keyId: id }, orderBy: { id: 'asc' } })).map((r) => (r.requestId === 'late' ? 'late' : r.at.getTime()));
 
     // 2 statements of 3 rows at most per run: the rest waits for the next run.
     const retention = new ActivityRetention({ db: db(), requestLogDays: 7, batchSize: 3, maxBatches: 2, now: () => now });

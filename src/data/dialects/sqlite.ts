@@ -8,6 +8,7 @@ import type { DatabaseConfig } from '../../config';
 import type { Db } from '../client-types';
 import type { AppliedMigration, Dialect, MigrationConnection, MigrationFile } from './dialect';
 import { escapeLike, likeEscapingAdapter } from './like-escape';
+import { sqliteTime } from '../list-reads';
 
 /** How long the migration connection waits for another process's write lock before failing. */
 const BUSY_TIMEOUT_MS = 5000;
@@ -25,11 +26,6 @@ function sqlitePath(config: DatabaseConfig): string {
 function createOwnerOnly(file: string): void {
   fs.mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
   fs.closeSync(fs.openSync(file, fs.constants.O_RDWR | fs.constants.O_CREAT, 0o600));
-}
-
-/** A time as @prisma/adapter-better-sqlite3 writes a DateTime (timestampFormat "iso8601"). */
-function storedTimestamp(ms: number): string {
-  return new Date(ms).toISOString().replace('Z', '+00:00');
 }
 
 /** SQLite through better-sqlite3: the embedded default. */
@@ -66,7 +62,7 @@ export const sqliteDialect: Dialect = {
   jsonRows(rows, types) {
     // Timestamps as the client's adapter stores them (its default `timestampFormat`, iso8601 with
     // +00:00), so they compare as text with every other stored time.
-    const json = JSON.stringify(rows.map((row) => row.map((value, i) => (types[i] === 'timestamp' && value !== null ? storedTimestamp(value as number) : value))));
+    const json = JSON.stringify(rows.map((row) => row.map((value, i) => (types[i] === 'timestamp' && value !== null ? sqliteTime(new Date(value as number)) : value))));
     const columns = types.map((_, i) => Prisma.raw(`v.value->>${i}`));
     return Prisma.sql`SELECT ${Prisma.join(columns)} FROM json_each(${json}) AS v`;
   },
