@@ -49,6 +49,7 @@ import { GuardVerdicts } from '../observability/guard-verdicts';
 import { KeywardMetrics } from '../observability/metrics';
 import { requestMetrics } from '../observability/request-metrics';
 import { routePatterns } from '../observability/route-pattern';
+import type { ThreadHeap } from '../data/sqlite-thread';
 import { startPrivateRedis } from './private-redis';
 
 const KEY_COUNT = 100;
@@ -291,7 +292,9 @@ async function serve(redisUrl: string | undefined, sqlitePath: string): Promise<
           if (second === 3) early = process.memoryUsage().rss;
         }
         const { rss, heapUsed, heapTotal, external, arrayBuffers } = process.memoryUsage();
-        process.send?.({ type: 'settled', early, rss, heapUsed, heapTotal, external, arrayBuffers, cached: ctx.keyStore.stats().size });
+        // The worker threads' heaps are their own (process.memoryUsage() leaves them out).
+        const threads = await ctx.database.threadHeaps();
+        process.send?.({ type: 'settled', early, rss, heapUsed, heapTotal, external, arrayBuffers, cached: ctx.keyStore.stats().size, threads });
       });
     }
     if (message.type === 'cpu') {
@@ -456,14 +459,26 @@ async function main(): Promise<void> {
     heapTotal: number;
     external: number;
     cached: number;
+    /** The SQLite worker threads' heaps, by thread, before and settled. */
+    threadsStart: Record<string, ThreadHeap>;
+    threads: Record<string, ThreadHeap>;
   } | null = null;
   if (variants.includes('d')) {
     // The start is read as the settled figure is (idle, a GC each second), so the two compare alike.
-    const before = await ask<{ rss: number; heapTotal: number }>(child, 'settled');
+    const before = await ask<{ rss: number; heapTotal: number; threads: Record<string, ThreadHeap> }>(child, 'settled');
     const start = before.rss;
     const miss = await load(ready.port, 'd', seeded.cold, 0, connections, seeded.cold.length);
     const after = (await ask<{ rss: number }>(child, 'rss')).rss;
-    const settled = await ask<{ early: number; rss: number; heapUsed: number; heapTotal: number; external: number; arrayBuffers: number; cached: number }>(child, 'settled');
+    const settled = await ask<{
+      early: number;
+      rss: number;
+      heapUsed: number;
+      heapTotal: number;
+      external: number;
+      arrayBuffers: number;
+      cached: number;
+      threads: Record<string, ThreadHeap>;
+    }>(child, 'settled');
     memory = {
       start,
       after,
@@ -474,6 +489,8 @@ async function main(): Promise<void> {
       heapTotal: settled.heapTotal,
       external: settled.external,
       cached: settled.cached,
+      threadsStart: before.threads,
+      threads: settled.threads,
     };
     console.log(`  miss-heavy run: ${seeded.cold.length.toLocaleString('en-US')} cold keys once each, ${miss.rps.toFixed(0)} req/s, ${miss.errors} non-2xx`);
     // One more pass untimed, as the other variants had.
@@ -569,9 +586,17 @@ async function main(): Promise<void> {
       `memory (server RSS): ${mb(memory.start)} before the miss-heavy run, ${mb(memory.after)} right after it, ` +
         `${mb(memory.early)} 3 s after its usage was written (${(memory.early / memory.start).toFixed(2)}), ${mb(memory.settled)} settled (10 s, a GC each second) ` +
         `(JS heap ${mb(memory.heap)} used of ${mb(memory.heapTotal)} committed, ${mb(memory.heapTotalStart)} committed at the start; external ${mb(memory.external)}; ` +
-        `${memory.cached.toLocaleString('en-US')} keys cached): settled/start = ${(memory.settled / memory.start).toFixed(2)} (goal ≤ 1.5)`,
+        `${memory.cached.toLocaleString('en-US')} keys cached${threadHeaps(memory.threadsStart, memory.threads)}): settled/start = ${(memory.settled / memory.start).toFixed(2)} (goal ≤ 1.5)`,
     );
   }
+}
+
+/** `; usage writer heap 8 → 4 MB committed, ...`: each worker thread's heap at the start and settled. */
+function threadHeaps(start: Record<string, ThreadHeap>, settled: Record<string, ThreadHeap>): string {
+  const mb = (bytes: number | undefined) => (bytes === undefined ? '?' : (bytes / 2 ** 20).toFixed(0));
+  return Object.entries(settled)
+    .map(([name, heap]) => `; ${name} heap ${mb(start[name]?.totalBytes)} → ${mb(heap.totalBytes)} MB committed`)
+    .join('');
 }
 
 main().catch((error) => {

@@ -6,7 +6,7 @@ import { dialectFor } from './dialects';
 import { type DatabaseTimeouts, type Dialect, transactionTimeoutMs } from './dialects/dialect';
 import { databaseUnavailableReason } from './errors';
 import { createListReads, type ListReads } from './list-reads';
-import { SqliteThread } from './sqlite-thread';
+import { SqliteThread, type ThreadHeap } from './sqlite-thread';
 import type { WritePlan } from './write-plan';
 
 /** The app's handle on its database: the Prisma client plus provider-specific strategies. */
@@ -32,6 +32,11 @@ export interface Database {
   write(plan: WritePlan): Promise<void>;
   /** Resolves when the database answers a trivial query. */
   ping(): Promise<void>;
+  /**
+   * The JS heap of each worker thread with a connection, by its name (SQLite; none elsewhere): the
+   * process's own heap figures leave them out. A thread not started yet is not started for it.
+   */
+  threadHeaps(): Promise<Record<string, ThreadHeap>>;
   close(): Promise<void>;
 }
 
@@ -93,6 +98,14 @@ export function openDatabase(config: DatabaseConfig, options: DatabaseOptions): 
     },
     ping: async () => {
       await prisma.$queryRawUnsafe('SELECT 1');
+    },
+    threadHeaps: async () => {
+      const heaps: Record<string, ThreadHeap> = {};
+      for (const thread of [writer, reads.thread]) {
+        const heap = thread ? await thread.heapIfStarted() : null;
+        if (thread && heap) heaps[thread.name] = heap;
+      }
+      return heaps;
     },
     close: async () => {
       await reads.close();

@@ -22,6 +22,8 @@ export interface ListReads {
   all<T extends Record<string, unknown>>(sql: string, params: readonly ReadParam[]): Promise<T[]>;
   /** A time as this provider compares it in SQL (SQLite: the adapter's ISO 8601 text). */
   time(value: Date): ReadParam;
+  /** The worker thread the reads run on (SQLite), for its heap figures; null elsewhere. */
+  readonly thread: SqliteThread | null;
   close(): Promise<void>;
 }
 
@@ -32,7 +34,7 @@ export function sqliteTime(value: Date): string {
 
 /** Reads on a worker thread with a read-only connection (see sqlite-thread.ts). */
 class SqliteWorkerReads implements ListReads {
-  private readonly thread: SqliteThread;
+  readonly thread: SqliteThread;
 
   constructor(file: string, queryMs: number) {
     this.thread = new SqliteThread({
@@ -66,6 +68,8 @@ function numbered(sql: string): string {
 }
 
 class PrismaReads implements ListReads {
+  readonly thread = null;
+
   constructor(private readonly prisma: Db) {}
 
   time(value: Date): ReadParam {

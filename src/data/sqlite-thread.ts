@@ -239,10 +239,20 @@ export class SqliteThread {
     return answer.results ?? [];
   }
 
+  /** What its requests fail with when the worker dies (the usage writer, the list reader). */
+  get name(): string {
+    return this.options.name;
+  }
+
   /** The worker's JS heap, once it has answered what it was asked before (starts the worker). */
   async heap(): Promise<ThreadHeap> {
     const { heap } = await this.request({ heap: true });
     return heap ?? { totalBytes: 0, usedBytes: 0, youngBytes: 0 };
+  }
+
+  /** heap(), or null when no worker runs (it is not started for this). */
+  async heapIfStarted(): Promise<ThreadHeap | null> {
+    return this.worker ? this.heap() : null;
   }
 
   /** Ends the worker once it has answered what it was asked. */

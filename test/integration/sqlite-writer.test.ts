@@ -7,6 +7,7 @@
  */
 import { performance } from 'node:perf_hooks';
 import { Prisma } from '../../src/generated/postgresql/client';
+import { YOUNG_GENERATION_MB } from '../../src/data/sqlite-thread';
 import { WritePlan } from '../../src/data/write-plan';
 import type { Database } from '../../src/data/database';
 import { writeUsageBatch } from '../../src/data/repositories/usage';
@@ -225,5 +226,19 @@ describe('planned writes on SQLite', () => {
     expect(db.prepare(`SELECT COUNT(*) AS n FROM "unknown_key_attempts" WHERE "ip" = '192.0.2.6'`).get()).toEqual({ n: 1 });
     db.close();
     await own.close().catch(() => undefined);
+  });
+
+  it('tells its threads\' heaps (the process\'s own figures leave them out), the writer\'s young generation capped', async () => {
+    const plan = new WritePlan();
+    plan.execute(attempt('192.0.2.7', new Date()));
+    await t.ctx.database.write(plan);
+    await t.ctx.database.reads.all('SELECT 1 AS one', []);
+    const heaps = await t.ctx.database.threadHeaps();
+    expect(Object.keys(heaps).sort()).toEqual(['list reader', 'usage writer']);
+    for (const heap of Object.values(heaps)) {
+      expect(heap.usedBytes).toBeGreaterThan(0);
+      expect(heap.totalBytes).toBeGreaterThanOrEqual(heap.usedBytes);
+      expect(heap.youngBytes).toBeLessThanOrEqual(YOUNG_GENERATION_MB * 2 ** 20);
+    }
   });
 });
