@@ -61,8 +61,11 @@ async function serve(file: string): Promise<void> {
     return encodeCursor({ sort: 'createdAt', order: 'desc', value: ms, id: row.id });
   };
   const counts = await ctx.database.reads.all<{ n: unknown }>('SELECT SUM("count") AS "n" FROM "tenant_key_counts" WHERE "tenantId" = ?', [tenant.id]);
+  // The most used key that still exists: an earlier run's own keys are deleted at its end, and
+  // their usage rows stay (as any deleted key's do), often the month's most used.
   const hot = await ctx.database.reads.all<{ keyId: string }>(
-    'SELECT "keyId" FROM "usage_key_monthly" WHERE "tenantId" = ? ORDER BY "monthStart" DESC, "requestsOk" DESC LIMIT 1',
+    `SELECT m."keyId" FROM "usage_key_monthly" m JOIN "api_keys" k ON k."id" = m."keyId"
+     WHERE m."tenantId" = ? ORDER BY m."monthStart" DESC, m."requestsOk" DESC LIMIT 1`,
     [tenant.id],
   );
 
