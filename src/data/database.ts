@@ -102,7 +102,7 @@ export function openDatabase(config: DatabaseConfig, options: DatabaseOptions): 
     threadHeaps: async () => {
       const heaps: Record<string, ThreadHeap> = {};
       for (const thread of [writer, reads.thread]) {
-        const heap = thread ? await thread.heapIfStarted() : null;
+        const heap = await thread?.heapIfStarted();
         if (thread && heap) heaps[thread.name] = heap;
       }
       return heaps;
