@@ -177,7 +177,7 @@ describe('an unsettled verification', () => {
     const recorded: UsageEvent[] = [];
     const keys = cachedKeyStore({ findKey: async (id) => (id === record.id ? record : null) });
     const guard = createKeyGuard({ keys, hasher, limits, usage: { record: (e) => recorded.push(e) } });
-    const verification = new KeyVerification({ guard, limits, keys, secret: 'token-secret-0123456789abcdefghijklmnopqrstuv', ttlMs: 100 });
+    const verification = new KeyVerification({ guard, limits, keys, secret: 'token-secret-0123456789abcdefghijklmnopqrstuv', ttlMs: 1_000 });
     const app = express();
     app.use(express.json());
     app.post('/verify', async (req, res) => res.json(await verification.verify(req, 'acme', req.body)));
@@ -190,10 +190,11 @@ describe('an unsettled verification', () => {
     });
     const first = await request(app).post('/verify').send({ key, cost: { microCents: 3_000_000 } });
     expect(first.body).toMatchObject({ valid: true });
-    // Its concurrency slot is held until it ends.
+    // Its concurrency slot is held until it ends: a second here, so that a loaded machine's delay
+    // between two requests (this test once gave 100 ms) cannot free the slot before the check.
     expect((await request(app).post('/verify').send({ key })).body).toMatchObject({ valid: false, code: 'rate_limited' });
-    // Charged when its timer fires (100 ms here), not at a fixed delay of the test.
-    for (let i = 0; i < 500 && recorded.length === 0; i++) await new Promise((r) => setTimeout(r, 10));
+    // Charged when its timer fires, not at a fixed delay of the test.
+    for (let i = 0; i < 1_000 && recorded.length === 0; i++) await new Promise((r) => setTimeout(r, 10));
     expect(recorded).toHaveLength(1);
     expect(recorded[0]).toMatchObject({ outcome: 'client_closed', costMicroCents: 3_000_000 });
     expect(await limits.ledger.usage(record.id, 'budget', 0, { used: 0, ceiling: 0, periodStart: -1 })).toEqual({ used: 3_000_000, reserved: 0 });
