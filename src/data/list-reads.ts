@@ -20,6 +20,11 @@ export type ReadParam = string | number | null | Date;
 export interface ListReads {
   /** Rows of a SELECT written with `?` placeholders. */
   all<T extends Record<string, unknown>>(sql: string, params: readonly ReadParam[]): Promise<T[]>;
+  /**
+   * The texts of a SELECT of one text column (never null), joined by `separator` in the rows' order (for reports
+   * whose rows the database writes as text: on SQLite one string leaves the worker thread).
+   */
+  joined(sql: string, params: readonly ReadParam[], separator: string): Promise<string>;
   /** A time as this provider compares it in SQL (SQLite: the adapter's ISO 8601 text). */
   time(value: Date): ReadParam;
   /** The worker thread the reads run on (SQLite), for its heap figures; null elsewhere. */
@@ -30,6 +35,11 @@ export interface ListReads {
 /** A time as @prisma/adapter-better-sqlite3 stores a DateTime (ISO 8601 with +00:00). */
 export function sqliteTime(value: Date): string {
   return value.toISOString().replace('Z', '+00:00');
+}
+
+/** Values as the worker binds them (times as stored). */
+function bound(params: readonly ReadParam[]): (string | number | null)[] {
+  return params.map((p) => (p instanceof Date ? sqliteTime(p) : p));
 }
 
 /** Reads on a worker thread with a read-only connection (see sqlite-thread.ts). */
@@ -53,7 +63,11 @@ class SqliteWorkerReads implements ListReads {
   }
 
   all<T extends Record<string, unknown>>(sql: string, params: readonly ReadParam[]): Promise<T[]> {
-    return this.thread.all<T>(sql, params.map((p) => (p instanceof Date ? sqliteTime(p) : p)));
+    return this.thread.all<T>(sql, bound(params));
+  }
+
+  joined(sql: string, params: readonly ReadParam[], separator: string): Promise<string> {
+    return this.thread.joined(sql, bound(params), separator);
   }
 
   close(): Promise<void> {
@@ -78,6 +92,11 @@ class PrismaReads implements ListReads {
 
   async all<T extends Record<string, unknown>>(sql: string, params: readonly ReadParam[]): Promise<T[]> {
     return this.prisma.$queryRawUnsafe<T[]>(numbered(sql), ...params);
+  }
+
+  async joined(sql: string, params: readonly ReadParam[], separator: string): Promise<string> {
+    const rows = await this.all<Record<string, unknown>>(sql, params);
+    return rows.map((row) => String(Object.values(row)[0])).join(separator);
   }
 
   async close(): Promise<void> {

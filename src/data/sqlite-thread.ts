@@ -7,6 +7,7 @@
  *
  * The worker answers one message at a time, in order:
  * - `{ id, sql, params }`: the rows of one statement;
+ * - `{ id, sql, params, join }`: the first column of its rows, joined by `join` into one text;
  * - `{ id, statements }`: runs the statements in one transaction (BEGIN IMMEDIATE: the write lock
  *   is taken first, waiting up to the busy timeout) and answers the rows of those that ask for
  *   them. It either commits all of them or none. A statement with `each` runs once per row;
@@ -43,11 +44,14 @@ const Database = require(workerData.driver);
 const db = new Database(workerData.file, { readonly: workerData.readonly, fileMustExist: true, timeout: workerData.busyMs });
 for (const pragma of workerData.pragmas) db.pragma(pragma);
 const statements = new Map();
-function prepared(sql) {
-  let statement = statements.get(sql);
+// A statement read for its first column only (pluck) is another statement: better-sqlite3 keeps the mode on it.
+function prepared(sql, pluck = false) {
+  const key = pluck ? 'pluck ' + sql : sql;
+  let statement = statements.get(key);
   if (!statement) {
     statement = db.prepare(sql);
-    statements.set(sql, statement);
+    if (pluck) statement.pluck();
+    statements.set(key, statement);
     if (statements.size > 200) statements.delete(statements.keys().next().value);
   }
   return statement;
@@ -89,6 +93,7 @@ parentPort.on('message', (message) => {
   try {
     if (message.heap) parentPort.postMessage({ id: message.id, heap: heapFigures() });
     else if (message.statements) parentPort.postMessage({ id: message.id, results: runAll.immediate(message.statements) });
+    else if (message.join !== undefined) parentPort.postMessage({ id: message.id, text: prepared(message.sql, true).all(...message.params).join(message.join) });
     else parentPort.postMessage({ id: message.id, rows: prepared(message.sql).all(...message.params) });
   } catch (error) {
     parentPort.postMessage({ id: message.id, error: { message: String(error && error.message), code: error && error.code } });
@@ -100,6 +105,7 @@ interface Answer {
   id: number;
   heap?: ThreadHeap;
   rows?: Record<string, unknown>[];
+  text?: string;
   results?: (Record<string, unknown>[] | null)[];
   error?: { message: string; code?: string };
 }
@@ -209,7 +215,7 @@ export class SqliteThread {
     for (const wake of waiters) wake();
   }
 
-  private request(message: { sql: string; params: BoundValue[] } | { statements: ThreadStatement[] } | { heap: true }): Promise<Answer> {
+  private request(message: { sql: string; params: BoundValue[]; join?: string } | { statements: ThreadStatement[] } | { heap: true }): Promise<Answer> {
     const worker = this.ensure();
     const id = this.nextId++;
     const { stopAfterMs } = this.options;
@@ -231,6 +237,15 @@ export class SqliteThread {
   async all<T extends Record<string, unknown>>(sql: string, params: BoundValue[]): Promise<T[]> {
     const answer = await this.request({ sql, params });
     return (answer.rows ?? []) as T[];
+  }
+
+  /**
+   * The first column of one statement's rows, joined by `separator` in their order, as one text:
+   * a single string crosses from the worker, not a row object per row.
+   */
+  async joined(sql: string, params: BoundValue[], separator: string): Promise<string> {
+    const answer = await this.request({ sql, params, join: separator });
+    return answer.text ?? '';
   }
 
   /** Runs the statements in one transaction; per statement, its rows (or null where none were asked). */

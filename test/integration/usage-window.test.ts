@@ -278,6 +278,13 @@ describe.each(availableProviders)('the usage window on %s', (provider) => {
     expect(await windowTopKeysJson(t.ctx.database, tenants[0], first + DAY_MS, today, 10)).toBeNull();
   });
 
+  it("reads a report's row texts joined in the statement's order, as one text (any characters; none when no row)", async () => {
+    const texts = ['b', 'a', 'ç,"\\ 🔑', 'c', 'A'];
+    const sql = `SELECT t."x" FROM (${texts.map((x, i) => `SELECT '${x.replace(/'/g, "''")}' AS "x", ${i} AS "n"`).join(' UNION ALL ')}) t WHERE t."x" <> ? ORDER BY t."n" DESC`;
+    expect(await t.ctx.database.reads.joined(sql, ['c'], ',')).toBe('A,ç,"\\ 🔑,a,b');
+    expect(await t.ctx.database.reads.joined(sql.replace('<>', '='), ['none'], ',')).toBe('');
+  });
+
   it('does not answer for other days: a report of another range, or before the roll, sums the daily rows', async () => {
     const { today, first } = await windowEndingAt(200);
     expect(await windowTopKeys(t.ctx.database, tenants[0], first, today, 10)).not.toBeNull();

@@ -250,56 +250,57 @@ export async function windowTopKeys(db: Pick<Database, 'reads' | 'provider'>, te
  *
  * Parsing 10,000 rows, making them objects, presenting them and serializing them again took the
  * app's thread about 90 ms a report (bench:pages, usage by key). Here the database writes each
- * row's JSON and the app only joins texts:
- * - SQLite: json_object per row, group_concat'ed in rank order on the read worker (about 10 ms
- *   more statement; one text crosses to the app's thread);
- * - PostgreSQL: each row's JSON as one text column, made by concatenation (as fast as the packed
- *   counters: 63-82 ms against 61-79 through psql; its json_build_object took 70 ms and an
- *   aggregate 100-280 ms, its sort spilling to disk), joined by the app. Writing the same JSON
- *   from the packed rows in JavaScript was slower than the objects (string building and its
- *   garbage: 174-185 ms a report against 118).
+ * row's JSON, in rank order from the window's index, and the reader joins the texts:
+ * - SQLite: joined on the read worker, so one text crosses to the app's thread. Joined there
+ *   rather than by group_concat: an aggregate does not know its rows come sorted, and its ORDER BY
+ *   sorted the 4 MB of texts again. 10,000 rows at 1M keys, medians of 21 runs in turn: 33 ms a
+ *   statement group_concat'ed, 27-30 joined on the worker (rows by json_object or concatenation
+ *   alike; reading the rows alone takes 10);
+ * - PostgreSQL: the same text (as fast as the packed counters: 63-82 ms against 61-79 through
+ *   psql; its json_build_object took 70 ms and an aggregate 100-280 ms, its sort spilling to
+ *   disk), joined by the app.
+ * Writing the same JSON from the packed rows in JavaScript was slower than the objects (string
+ * building and its garbage: 174-185 ms a report against 118).
  */
 export async function windowTopKeysJson(db: Pick<Database, 'reads' | 'provider'>, tenantId: string, firstDay: number, lastDay: number, limit: number): Promise<string | null> {
-  if (db.provider === 'sqlite') {
-    const answer = await whileWindowCovers(db, firstDay, lastDay, () => db.reads.all<{ rows: string | null }>(TOP_KEYS_JSON_SQL, [tenantId, limit]));
-    return answer === null ? null : `[${answer[0]?.rows ?? ''}]`;
-  }
-  const rows = await whileWindowCovers(db, firstDay, lastDay, () => db.reads.all<{ row: string }>(PG_TOP_KEYS_JSON_ROWS_SQL, [tenantId, limit]));
-  return rows === null ? null : `[${rows.map((r) => r.row).join(',')}]`;
+  const sql = db.provider === 'sqlite' ? TOP_KEYS_JSON_SQL : PG_TOP_KEYS_JSON_ROWS_SQL;
+  const rows = await whileWindowCovers(db, firstDay, lastDay, () => db.reads.joined(sql, [tenantId, limit], ','));
+  return rows === null ? null : `[${rows}]`;
 }
 
 /** A window row `w`'s requests as the presented row counts them: the sum of the known codes' counts. */
 const REQUESTS_SUM = `(${OUTCOME_COLUMNS.map((c) => `w.${c}`).join(' + ')})`;
 
-/** A SQLite JSON object of `pairs` ([name, SQL value]; the names are constants). */
-const sqliteJsonObject = (pairs: [string, string][]) => `json_object(${pairs.map(([name, value]) => `'${name}', ${value}`).join(', ')})`;
+/** How a dialect writes a value as JSON text: texts quoted (null as null), numbers, cents from micro-cents. */
+interface JsonText {
+  quote(value: string): string;
+  number(value: string): string;
+  cents(microCents: string): string;
+}
 
-/** A window row `w` as presentUsageRow presents it, as SQLite JSON. */
-const PRESENTED_ROW_JSON = sqliteJsonObject([
-  ['keyId', 'w."keyId"'],
-  ['keyName', 'w."keyName"'],
-  ['requests', REQUESTS_SUM],
-  ['outcomes', sqliteJsonObject(REQUEST_OUTCOMES.map((outcome, i) => [outcome, `w.${OUTCOME_COLUMNS[i]}`]))],
-  ['tokens', 'w."tokens"'],
-  ['costCents', centsJsonSql('w."spendMicroCents"')],
-]);
+/** A window row `w` as presentUsageRow presents it, as JSON text made by concatenation (see windowTopKeysJson). */
+function presentedRowText(json: JsonText): string {
+  return [
+    `'{"keyId":' || ${json.quote('w."keyId"')}`,
+    `',"keyName":' || ${json.quote('w."keyName"')}`,
+    `',"requests":' || ${json.number(REQUESTS_SUM)}`,
+    `',"outcomes":{' || ${REQUEST_OUTCOMES.map((outcome, i) => `'${i === 0 ? '' : ','}"${outcome}":' || ${json.number(`w.${OUTCOME_COLUMNS[i]}`)}`).join(' || ')} || '}'`,
+    `',"tokens":' || ${json.number('w."tokens"')}`,
+    `',"costCents":' || ${json.cents('w."spendMicroCents"')} || '}'`,
+  ].join(' || ');
+}
 
-/** windowTopKeysJson's statement (tenant, limit): the top rows' JSON, joined in their rank order. */
-const TOP_KEYS_JSON_SQL = `SELECT group_concat(t."row", ',' ORDER BY t."requests" DESC, t."spend" DESC, t."keyId" ASC) AS "rows"
-  FROM (${topRowsSql({ provider: 'sqlite' }, `w."keyId" AS "keyId", w."requests" AS "requests", w."spendMicroCents" AS "spend", ${PRESENTED_ROW_JSON} AS "row"`)}) t`;
+/** windowTopKeysJson's statement on SQLite (tenant, limit): the top rows' JSON texts, in rank order. */
+const TOP_KEYS_JSON_SQL = topRowsSql(
+  { provider: 'sqlite' },
+  `${presentedRowText({ quote: (value) => `json_quote(${value})`, number: (value) => value, cents: sqliteCentsText })} AS "row"`,
+);
 
-/** A window row `w` as presentUsageRow presents it, as PostgreSQL text (to_json quotes the texts). */
-const PG_PRESENTED_ROW_TEXT = [
-  `'{"keyId":' || to_json(w."keyId")::text`,
-  `',"keyName":' || COALESCE(to_json(w."keyName")::text, 'null')`,
-  `',"requests":' || ${REQUESTS_SUM}::text`,
-  `',"outcomes":{' || ${REQUEST_OUTCOMES.map((outcome, i) => `'${i === 0 ? '' : ','}"${outcome}":' || w.${OUTCOME_COLUMNS[i]}::text`).join(' || ')} || '}'`,
-  `',"tokens":' || w."tokens"::text`,
-  `',"costCents":' || ${pgCentsText('w."spendMicroCents"')} || '}'`,
-].join(' || ');
-
-/** windowTopKeysJson's statement on PostgreSQL (tenant, limit): the top rows' JSON texts, in rank order. */
-const PG_TOP_KEYS_JSON_ROWS_SQL = topRowsSql({ provider: 'postgresql' }, `${PG_PRESENTED_ROW_TEXT} AS "row"`);
+/** windowTopKeysJson's statement on PostgreSQL (tenant, limit): the top rows' JSON texts, in rank order (to_json quotes the texts). */
+const PG_TOP_KEYS_JSON_ROWS_SQL = topRowsSql(
+  { provider: 'postgresql' },
+  `${presentedRowText({ quote: (value) => `COALESCE(to_json(${value})::text, 'null')`, number: (value) => `${value}::text`, cents: pgCentsText })} AS "row"`,
+);
 
 /**
  * Cents from a bigint micro-cents column as JSON number text, the exact decimal (integer
@@ -311,13 +312,13 @@ function pgCentsText(m: string): string {
 }
 
 /**
- * Cents from a micro-cents column as a JSON number, equal to microCentsToCents of it. SQLite prints
- * a real to 15 digits, so the exact decimal is written out and read as a JSON number (a column
- * that overflowed into a real, which JavaScript reads inexactly too, is divided as a real).
+ * Cents from a micro-cents column as JSON number text, equal to microCentsToCents of it. SQLite
+ * prints a real to 15 digits, so the exact decimal is written out (a column that overflowed into
+ * a real, which JavaScript reads inexactly too, is divided as a real).
  */
-function centsJsonSql(m: string): string {
+function sqliteCentsText(m: string): string {
   const decimal = `(CASE WHEN ${m} < 0 THEN '-' ELSE '' END) || rtrim(printf('%d.%06d', abs(${m}) / 1000000, abs(${m}) % 1000000), '0')`;
-  return `CASE WHEN typeof(${m}) <> 'integer' THEN ${m} / 1000000.0 WHEN ${m} % 1000000 = 0 THEN ${m} / 1000000 ELSE json(${decimal}) END`;
+  return `(CASE WHEN typeof(${m}) <> 'integer' THEN json_quote(${m} / 1000000.0) WHEN ${m} % 1000000 = 0 THEN ${m} / 1000000 ELSE ${decimal} END)`;
 }
 
 /** `read()` when the window covers exactly `firstDay` to `lastDay` and did not roll while it ran; else null. */
@@ -342,7 +343,8 @@ function topRowsSql(db: Pick<Database, 'provider'>, select: string): string {
  * A row's counters as one text (COUNTERS in order, joined by commas): 10,000 rows of 19 numbered
  * columns cost three times more to move off the reading thread than to find.
  */
-const PACKED_COUNTERS = `${COUNTERS.map((c) => `w.${c}`).join(" || ',' || ")} AS "counters"`;
+const COUNTERS_TEXT = COUNTERS.map((c) => `w.${c}`).join(" || ',' || ");
+const PACKED_COUNTERS = `${COUNTERS_TEXT} AS "counters"`;
 
 /** The top rows as rows (PostgreSQL: its client converts 10,000 rows faster than it parses them as one JSON). */
 async function topRows(db: Pick<Database, 'reads' | 'provider'>, tenantId: string, limit: number): Promise<WindowRow[]> {
@@ -354,17 +356,14 @@ async function topRows(db: Pick<Database, 'reads' | 'provider'>, tenantId: strin
 }
 
 /**
- * The top rows as one JSON text, an array of [keyId, keyName, counters] in order (SQLite): moving
- * 10,000 rows of three texts off the read worker cost as much again as the statement (structured
- * clone of 10,000 objects); one text crosses in one copy.
+ * The top rows as one JSON text, an array of [keyId, keyName, counters] in order (SQLite), each
+ * row's array written by the statement and joined on the read worker: moving 10,000 rows of three
+ * texts off it cost as much again as the statement (structured clone of 10,000 objects); one text
+ * crosses in one copy.
  */
 async function topRowsAsOneText(db: Pick<Database, 'reads' | 'provider'>, tenantId: string, limit: number): Promise<WindowRow[]> {
-  const inner = topRowsSql(db, `w."keyId" AS "keyId", w."keyName" AS "keyName", w."requests" AS "requests", w."spendMicroCents" AS "spend", ${PACKED_COUNTERS}`);
-  const [answer] = await db.reads.all<{ rows: string | null }>(
-    `SELECT json_group_array(json_array(t."keyId", t."keyName", t."counters") ORDER BY t."requests" DESC, t."spend" DESC, t."keyId" ASC) AS "rows" FROM (${inner}) t`,
-    [tenantId, limit],
-  );
-  return answer?.rows ? JSON.parse(answer.rows) : [];
+  const rows = await db.reads.joined(topRowsSql(db, `json_array(w."keyId", w."keyName", ${COUNTERS_TEXT}) AS "row"`), [tenantId, limit], ',');
+  return JSON.parse(`[${rows}]`);
 }
 
 /** A window row as windowTopKeys reads it: key id, name (null once deleted), packed counters. */
