@@ -18,8 +18,15 @@ export interface Counts {
 export interface KeyUsageDelta extends Counts {
   keyId: string;
   tenantId: string;
-  /** Spend per budget period start (ms), for the budget's period counter. */
-  budgetSpend: Map<number, number>;
+  /**
+   * The newest budget period (its start, ms) the key spent in, null when none, and the spend in it,
+   * for the budget's period counter. Spend in an older period is not kept: that period has ended,
+   * and a write applies only the newest (addKeyCounters). Two fields, not a map per key: a key's
+   * delta lives until the write, and with 20,000 keys in turn a map each was the largest single
+   * kind of object V8 promoted (bench (d), a sampling heap profile).
+   */
+  budgetPeriod: number | null;
+  budgetPeriodSpend: number;
   /** Set when lastUsedAt is due to be written (at most once a minute per key). */
   lastUsedAt: number | null;
 }
@@ -133,6 +140,14 @@ export interface UsageSink {
   write(batch: UsageBatch): Promise<void | UsageBatch[]>;
 }
 
+/** Adds spend in a budget period to a key's delta (see KeyUsageDelta.budgetPeriod: the newest period is kept). */
+export function addBudgetSpend(key: KeyUsageDelta, period: number, spend: number): void {
+  if (key.budgetPeriod === null || period > key.budgetPeriod) {
+    key.budgetPeriod = period;
+    key.budgetPeriodSpend = spend;
+  } else if (period === key.budgetPeriod) key.budgetPeriodSpend += spend;
+}
+
 /** A new batch id: random, unique across processes. */
 export function newBatchId(): string {
   return randomUUID();
@@ -224,23 +239,46 @@ export function usageBatchSummary(batch: UsageBatch) {
  * The batch as the usage journal stores it: JSON, each row a positional array (about half the
  * size of objects, and as much less to write and parse), without its id, its request log (written
  * at once, never folded) or journal ids. Read back by usageBatchFromJournal.
+ *
+ * Each list is written JOURNAL_SLICE rows at a time. Made all at once, the arrays of a batch of
+ * 9,000 keys (50,000 rows) outlived the young generation's collections while they were made, and
+ * V8 copied them twice and promoted them: a sixth of what the server promoted under (d) of
+ * npm run bench (a sampling heap profile of objects kept past minor GCs). A slice's arrays are
+ * garbage as soon as it is written.
  */
 export function usageBatchToJournal(batch: UsageBatch): string {
-  return JSON.stringify({
-    v: 1,
-    k: batch.keys.map((k) => [k.keyId, k.tenantId, k.requestsOk, k.requestsFailed, k.tokens, k.spendMicroCents, [...k.budgetSpend], k.lastUsedAt]),
-    h: batch.hourly.map(rollupTuple),
-    d: batch.daily.map(rollupTuple),
-    oh: batch.outcomesHourly.map(outcomeTuple),
-    od: batch.outcomesDaily.map(outcomeTuple),
-    m: batch.models.map((m) => [m.keyId, m.tenantId, m.bucketStart, m.model, m.outcome, m.requests, m.tokens, m.spendMicroCents]),
-    a: batch.clientAddresses.map((a) => [a.keyId, a.tenantId, a.ip, a.firstSeenAt, a.lastSeenAt, a.requests, a.keepLastSeen === true ? 1 : 0]),
-    u: batch.unknownKeys.map((u) => [u.ip, u.bucketStart, u.attempts, u.blockedAttempts, u.lastSeenAt]),
-  });
+  // One join: a text made by concatenation is copied again when it is sent to the writer thread.
+  const out: string[] = ['{"v":1'];
+  const list = <T>(name: string, rows: readonly T[], tuple: (row: T) => unknown[]) => {
+    out.push(`,"${name}":[`);
+    for (let at = 0; at < rows.length; at += JOURNAL_SLICE) {
+      if (at > 0) out.push(',');
+      out.push(JSON.stringify(rows.slice(at, at + JOURNAL_SLICE).map(tuple)).slice(1, -1));
+    }
+    out.push(']');
+  };
+  list('k', batch.keys, keyTuple);
+  list('h', batch.hourly, rollupTuple);
+  list('d', batch.daily, rollupTuple);
+  list('oh', batch.outcomesHourly, outcomeTuple);
+  list('od', batch.outcomesDaily, outcomeTuple);
+  list('m', batch.models, modelTuple);
+  list('a', batch.clientAddresses, addressTuple);
+  list('u', batch.unknownKeys, unknownTuple);
+  out.push('}');
+  return out.join('');
 }
 
+/** Rows of a journal payload's list made into arrays and written at a time (see usageBatchToJournal). */
+const JOURNAL_SLICE = 500;
+
+/** A key's budget spend as [period, spend] pairs (journal rows of earlier versions may hold several periods). */
+const keyTuple = (k: KeyUsageDelta) => [k.keyId, k.tenantId, k.requestsOk, k.requestsFailed, k.tokens, k.spendMicroCents, k.budgetPeriod === null ? [] : [[k.budgetPeriod, k.budgetPeriodSpend]], k.lastUsedAt];
 const rollupTuple = (r: RollupDelta) => [r.keyId, r.tenantId, r.bucketStart, r.requestsOk, r.requestsFailed, r.tokens, r.spendMicroCents];
 const outcomeTuple = (o: OutcomeDelta) => [o.keyId, o.tenantId, o.bucketStart, o.outcome, o.requests];
+const modelTuple = (m: ModelDelta) => [m.keyId, m.tenantId, m.bucketStart, m.model, m.outcome, m.requests, m.tokens, m.spendMicroCents];
+const addressTuple = (a: ClientAddressDelta) => [a.keyId, a.tenantId, a.ip, a.firstSeenAt, a.lastSeenAt, a.requests, a.keepLastSeen === true ? 1 : 0];
+const unknownTuple = (u: UnknownKeyDelta) => [u.ip, u.bucketStart, u.attempts, u.blockedAttempts, u.lastSeenAt];
 
 /** A journal payload (usageBatchToJournal) as a batch with the given id; throws on a payload of another version. */
 export function usageBatchFromJournal(id: string, payload: string): UsageBatch {
@@ -253,10 +291,11 @@ export function usageBatchFromJournal(id: string, payload: string): UsageBatch {
   const outcome = ([keyId, tenantId, bucketStart, outcome, requests]: Row): OutcomeDelta => ({ keyId, tenantId, bucketStart, outcome, requests }) as OutcomeDelta;
   return {
     id,
-    keys: p.k.map(
-      ([keyId, tenantId, requestsOk, requestsFailed, tokens, spendMicroCents, budgetSpend, lastUsedAt]) =>
-        ({ keyId, tenantId, requestsOk, requestsFailed, tokens, spendMicroCents, budgetSpend: new Map(budgetSpend as [number, number][]), lastUsedAt }) as KeyUsageDelta,
-    ),
+    keys: p.k.map(([keyId, tenantId, requestsOk, requestsFailed, tokens, spendMicroCents, budgetSpend, lastUsedAt]) => {
+      const key = { keyId, tenantId, requestsOk, requestsFailed, tokens, spendMicroCents, budgetPeriod: null, budgetPeriodSpend: 0, lastUsedAt } as KeyUsageDelta;
+      for (const [period, spend] of budgetSpend as [number, number][]) addBudgetSpend(key, period, spend);
+      return key;
+    }),
     hourly: p.h.map(rollup),
     daily: p.d.map(rollup),
     outcomesHourly: p.oh.map(outcome),

@@ -25,7 +25,7 @@
  * the ledgers' ceilings.
  */
 import { ADMITTED_OUTCOMES, dayStart, hourStart, type RefusalEvent, type UnknownKeyAttempt, type UsageEvent, type UsageRecorder } from '@keyward/guard';
-import { type Counts, type KeyUsageDelta, newBatchId, partitionUsageBatch, type RollupDelta, splitUsageBatch, type UsageBatch, type UsageSink, usageBatchOwners } from './usage-batch';
+import { addBudgetSpend, type Counts, type KeyUsageDelta, newBatchId, partitionUsageBatch, type RollupDelta, splitUsageBatch, type UsageBatch, type UsageSink, usageBatchOwners } from './usage-batch';
 import { DEFAULT_VISIBILITY_LIMITS, type DroppedRows, VisibilityAggregate, type VisibilityLimits } from './visibility-aggregate';
 import { WriteTimes } from './write-times';
 
@@ -87,34 +87,54 @@ function addCounts(target: Counts, counts: Counts): void {
 
 /**
  * One key's part of the batch being added up: its counters (null until it has admitted usage) and
- * its hour and day rollups (a key has one or two of each per write, found by a scan). A record
- * finds all of them with one lookup: with 20,000 keys in turn every record starts a key's part,
- * and five maps (keys, then bucket and key for hours and for days) cost it five insertions and as
- * many rehashes as the maps grew.
+ * its hour and day rollups. A record finds all of them with one lookup: with 20,000 keys in turn
+ * every record starts a key's part, and five maps (keys, then bucket and key for hours and for
+ * days) cost it five insertions and as many rehashes as the maps grew.
+ *
+ * A key has one hour and one day per write but for a write across an hour's or a day's end: the
+ * first is held here, the others in an array made only then. A key's part lives until the write
+ * (a second), long enough for V8 to copy it twice and promote it, so every object of it costs: an
+ * array made for one row is two more (the array and its store).
  */
 interface KeyTally {
   usage: KeyUsageDelta | null;
-  /** Made with their first row: an array made empty and pushed to holds room for 17. */
-  hourly: RollupDelta[] | null;
-  daily: RollupDelta[] | null;
+  hour: RollupDelta | null;
+  day: RollupDelta | null;
+  moreHours: RollupDelta[] | null;
+  moreDays: RollupDelta[] | null;
   /** When the key's lastUsedAt falls due (WriteTimes.dueAt), read once per batch: hot keys skip the lookup. */
   lastUsedDueAt: number | undefined;
 }
 
+/** Where a tally holds a period's first rollup and its others. */
+const HOURS = { first: 'hour', more: 'moreHours' } as const;
+const DAYS = { first: 'day', more: 'moreDays' } as const;
+
 /** The tally's counters, started at zero on first use. */
 function usageOf(tally: KeyTally, keyId: string, tenantId: string): KeyUsageDelta {
-  tally.usage ??= { keyId, tenantId, requestsOk: 0, requestsFailed: 0, tokens: 0, spendMicroCents: 0, budgetSpend: new Map(), lastUsedAt: null };
+  tally.usage ??= { keyId, tenantId, requestsOk: 0, requestsFailed: 0, tokens: 0, spendMicroCents: 0, budgetPeriod: null, budgetPeriodSpend: 0, lastUsedAt: null };
   return tally.usage;
 }
 
-/** The tally's rollup for a bucket, found in its few rows by a scan (a new row when there is none). */
-function rollupOf(tally: KeyTally, period: 'hourly' | 'daily', keyId: string, tenantId: string, bucketStart: number): RollupDelta {
-  const rows = tally[period];
-  if (rows) for (const row of rows) if (row.bucketStart === bucketStart) return row;
+/** The tally's rollup for a bucket of a period (a new row when there is none; the others are few, found by a scan). */
+function rollupOf(tally: KeyTally, period: typeof HOURS | typeof DAYS, keyId: string, tenantId: string, bucketStart: number): RollupDelta {
+  const first = tally[period.first];
+  if (first?.bucketStart === bucketStart) return first;
+  const more = tally[period.more];
+  if (more) for (const row of more) if (row.bucketStart === bucketStart) return row;
   const row = { keyId, tenantId, bucketStart, requestsOk: 0, requestsFailed: 0, tokens: 0, spendMicroCents: 0 };
-  if (rows) rows.push(row);
-  else tally[period] = [row];
+  if (!first) tally[period.first] = row;
+  else if (more) more.push(row);
+  else tally[period.more] = [row];
   return row;
+}
+
+/** Each rollup a tally holds for a period, to `rows`. */
+function pushRollups(tally: KeyTally, period: typeof HOURS | typeof DAYS, rows: RollupDelta[]): void {
+  const first = tally[period.first];
+  if (first) rows.push(first);
+  const more = tally[period.more];
+  if (more) for (const row of more) rows.push(row);
 }
 
 export class UsageBuffer implements UsageRecorder {
@@ -150,13 +170,11 @@ export class UsageBuffer implements UsageRecorder {
     const tally = this.tally(event.keyId);
     const key = usageOf(tally, event.keyId, event.tenantId);
     add(key, okCount, event.tokens, event.costMicroCents);
-    if (event.budgetPeriodStart !== null && event.costMicroCents > 0) {
-      key.budgetSpend.set(event.budgetPeriodStart, (key.budgetSpend.get(event.budgetPeriodStart) ?? 0) + event.costMicroCents);
-    }
+    if (event.budgetPeriodStart !== null && event.costMicroCents > 0) addBudgetSpend(key, event.budgetPeriodStart, event.costMicroCents);
     tally.lastUsedDueAt ??= this.lastUsedWritten.dueAt(event.keyId);
     if (event.at >= tally.lastUsedDueAt) key.lastUsedAt = Math.max(key.lastUsedAt ?? 0, event.at);
-    add(rollupOf(tally, 'hourly', event.keyId, event.tenantId, hourStart(event.at)), okCount, event.tokens, event.costMicroCents);
-    add(rollupOf(tally, 'daily', event.keyId, event.tenantId, dayStart(event.at)), okCount, event.tokens, event.costMicroCents);
+    add(rollupOf(tally, HOURS, event.keyId, event.tenantId, hourStart(event.at)), okCount, event.tokens, event.costMicroCents);
+    add(rollupOf(tally, DAYS, event.keyId, event.tenantId, dayStart(event.at)), okCount, event.tokens, event.costMicroCents);
     this.visibility.admitted(event);
   }
 
@@ -169,11 +187,11 @@ export class UsageBuffer implements UsageRecorder {
     for (const delta of batch.keys) {
       const key = usageOf(this.tally(delta.keyId), delta.keyId, delta.tenantId);
       addCounts(key, delta);
-      for (const [period, spend] of delta.budgetSpend) key.budgetSpend.set(period, (key.budgetSpend.get(period) ?? 0) + spend);
+      if (delta.budgetPeriod !== null) addBudgetSpend(key, delta.budgetPeriod, delta.budgetPeriodSpend);
       if (delta.lastUsedAt !== null) key.lastUsedAt = Math.max(key.lastUsedAt ?? 0, delta.lastUsedAt);
     }
-    for (const r of batch.hourly) addCounts(rollupOf(this.tally(r.keyId), 'hourly', r.keyId, r.tenantId, r.bucketStart), r);
-    for (const r of batch.daily) addCounts(rollupOf(this.tally(r.keyId), 'daily', r.keyId, r.tenantId, r.bucketStart), r);
+    for (const r of batch.hourly) addCounts(rollupOf(this.tally(r.keyId), HOURS, r.keyId, r.tenantId, r.bucketStart), r);
+    for (const r of batch.daily) addCounts(rollupOf(this.tally(r.keyId), DAYS, r.keyId, r.tenantId, r.bucketStart), r);
     this.visibility.absorb(batch);
     if (batch.journalIds) this.journalIds.push(...batch.journalIds);
   }
@@ -181,7 +199,7 @@ export class UsageBuffer implements UsageRecorder {
   private tally(keyId: string): KeyTally {
     let tally = this.tallies.get(keyId);
     if (!tally) {
-      tally = { usage: null, hourly: null, daily: null, lastUsedDueAt: undefined };
+      tally = { usage: null, hour: null, day: null, moreHours: null, moreDays: null, lastUsedDueAt: undefined };
       this.tallies.set(keyId, tally);
     }
     return tally;
@@ -306,8 +324,8 @@ export class UsageBuffer implements UsageRecorder {
     const daily: RollupDelta[] = [];
     for (const tally of this.tallies.values()) {
       if (tally.usage) keys.push(tally.usage);
-      if (tally.hourly) for (const r of tally.hourly) hourly.push(r);
-      if (tally.daily) for (const r of tally.daily) daily.push(r);
+      pushRollups(tally, HOURS, hourly);
+      pushRollups(tally, DAYS, daily);
     }
     const batch: UsageBatch = { id: newBatchId(), keys, hourly, daily, ...this.visibility.take() };
     if (this.journalIds.length > 0) batch.journalIds = this.journalIds;
@@ -344,7 +362,8 @@ export class UsageBuffer implements UsageRecorder {
     for (const key of [this.tallies.get(keyId)?.usage, ...this.unsent.map((u) => u.batch.keys.find((k) => k.keyId === keyId))]) {
       if (!key) continue;
       Object.assign(key, zero());
-      key.budgetSpend.clear();
+      key.budgetPeriod = null;
+      key.budgetPeriodSpend = 0;
     }
   }
 

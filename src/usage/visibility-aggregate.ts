@@ -68,22 +68,30 @@ const clip = (text: string | null): string | null => (text === null ? null : tex
 // Under a key, outcome rows are few (buckets within a write × outcome codes) and found by a scan;
 // models and addresses, which a client chooses, get maps past the first. A row object is made only
 // for a new row, so the common case allocates nothing.
+//
+// A key's rows live until the write (a second), long enough for V8 to copy them twice and promote
+// them, so every object of them costs: the first row of each kind is held on the key's rows, and
+// arrays or maps are made only for a second (an array made for one row is two objects more).
 
 /** One key's rows since the last take(). */
 interface KeyRows {
-  /** Made with their first row: an array made empty and pushed to holds room for 17. */
-  outcomesHourly: OutcomeDelta[] | null;
-  outcomesDaily: OutcomeDelta[] | null;
-  /**
-   * The rows of the first model (by day and outcome), and of further models by name. A key names
-   * one model, or a few, per write: a map each (about 170 bytes) would be most of a new key's rows.
-   */
-  model: ModelDelta[] | null;
+  /** The first outcome row of the hour and of the day, and the others (another outcome, a next hour or day). */
+  outcomeHour: OutcomeDelta | null;
+  outcomeDay: OutcomeDelta | null;
+  moreOutcomeHours: OutcomeDelta[] | null;
+  moreOutcomeDays: OutcomeDelta[] | null;
+  /** The first model row (a model, a day and an outcome), and the others by model. */
+  model: ModelDelta | null;
   moreModels: Map<string, ModelDelta[]> | null;
   /** The first address's row, and further addresses' by address (as models). */
   address: ClientAddressDelta | null;
   moreAddresses: Map<string, ClientAddressDelta> | null;
 }
+
+/** Where a key's rows hold a period's first outcome row and its others. */
+const OUTCOME_HOURS = { first: 'outcomeHour', more: 'moreOutcomeHours' } as const;
+const OUTCOME_DAYS = { first: 'outcomeDay', more: 'moreOutcomeDays' } as const;
+type OutcomePeriod = typeof OUTCOME_HOURS | typeof OUTCOME_DAYS;
 
 /** Adds up outcomes, model spend, log rows, addresses and unknown-key attempts until take(). */
 export class VisibilityAggregate {
@@ -113,7 +121,7 @@ export class VisibilityAggregate {
     if (!model) return;
     const { keyId, outcome } = event;
     const bucketStart = dayStart(event.at);
-    const current = findRow(modelRows(rows, model), bucketStart, outcome);
+    const current = modelRow(rows, model, bucketStart, outcome);
     if (current) {
       current.requests += 1;
       current.tokens += event.tokens;
@@ -153,8 +161,8 @@ export class VisibilityAggregate {
   private request(facts: RequestFacts, outcome: RequestOutcome, tokens: number, costMicroCents: number): KeyRows {
     const { keyId, tenantId, at, ip } = facts;
     const rows = this.rowsOf(keyId);
-    countOutcome(rows, 'outcomesHourly', keyId, tenantId, hourStart(at), outcome);
-    countOutcome(rows, 'outcomesDaily', keyId, tenantId, dayStart(at), outcome);
+    countOutcome(rows, OUTCOME_HOURS, keyId, tenantId, hourStart(at), outcome);
+    countOutcome(rows, OUTCOME_DAYS, keyId, tenantId, dayStart(at), outcome);
     const address = addressRow(rows, ip);
     if (address) {
       if (at < address.firstSeenAt) address.firstSeenAt = at;
@@ -188,7 +196,7 @@ export class VisibilityAggregate {
   private rowsOf(keyId: string): KeyRows {
     let rows = this.keys.get(keyId);
     if (!rows) {
-      rows = { outcomesHourly: null, outcomesDaily: null, model: null, moreModels: null, address: null, moreAddresses: null };
+      rows = { outcomeHour: null, outcomeDay: null, moreOutcomeHours: null, moreOutcomeDays: null, model: null, moreModels: null, address: null, moreAddresses: null };
       this.keys.set(keyId, rows);
     }
     return rows;
@@ -196,8 +204,8 @@ export class VisibilityAggregate {
 
   /** Adds up another aggregate's batch (UsageBuffer.absorb), within this one's bounds. */
   absorb(batch: VisibilityBatch): void {
-    for (const o of batch.outcomesHourly) countOutcome(this.rowsOf(o.keyId), 'outcomesHourly', o.keyId, o.tenantId, o.bucketStart, o.outcome, o.requests);
-    for (const o of batch.outcomesDaily) countOutcome(this.rowsOf(o.keyId), 'outcomesDaily', o.keyId, o.tenantId, o.bucketStart, o.outcome, o.requests);
+    for (const o of batch.outcomesHourly) countOutcome(this.rowsOf(o.keyId), OUTCOME_HOURS, o.keyId, o.tenantId, o.bucketStart, o.outcome, o.requests);
+    for (const o of batch.outcomesDaily) countOutcome(this.rowsOf(o.keyId), OUTCOME_DAYS, o.keyId, o.tenantId, o.bucketStart, o.outcome, o.requests);
     for (const model of batch.models) mergeModel(this.rowsOf(model.keyId), model);
     for (const address of batch.clientAddresses) this.mergeAddress(this.rowsOf(address.keyId), address);
     for (const unknown of batch.unknownKeys) this.mergeUnknown(unknown);
@@ -259,9 +267,9 @@ export class VisibilityAggregate {
       unknownKeys: [...this.unknownKeys.values()],
     };
     for (const rows of this.keys.values()) {
-      if (rows.outcomesHourly) for (const o of rows.outcomesHourly) batch.outcomesHourly.push(o);
-      if (rows.outcomesDaily) for (const o of rows.outcomesDaily) batch.outcomesDaily.push(o);
-      if (rows.model) for (const m of rows.model) batch.models.push(m);
+      pushOutcomes(rows, OUTCOME_HOURS, batch.outcomesHourly);
+      pushOutcomes(rows, OUTCOME_DAYS, batch.outcomesDaily);
+      if (rows.model) batch.models.push(rows.model);
       if (rows.moreModels) for (const list of rows.moreModels.values()) for (const m of list) batch.models.push(m);
       if (rows.address) batch.clientAddresses.push(this.toWrite(rows.address));
       if (rows.moreAddresses) for (const address of rows.moreAddresses.values()) batch.clientAddresses.push(this.toWrite(address));
@@ -300,25 +308,31 @@ export class VisibilityAggregate {
 }
 
 /** Requests (one, or an absorbed row's) of a key in a bucket with an outcome, in the key's rows (a row object only for a new row). */
-function countOutcome(
-  key: KeyRows,
-  period: 'outcomesHourly' | 'outcomesDaily',
-  keyId: string,
-  tenantId: string,
-  bucketStart: number,
-  outcome: RequestOutcome,
-  requests = 1,
-): void {
-  const rows = key[period];
-  const current = findRow(rows, bucketStart, outcome);
-  if (current) current.requests += requests;
-  else if (rows) rows.push({ keyId, tenantId, bucketStart, outcome, requests });
-  else key[period] = [{ keyId, tenantId, bucketStart, outcome, requests }];
+function countOutcome(key: KeyRows, period: OutcomePeriod, keyId: string, tenantId: string, bucketStart: number, outcome: RequestOutcome, requests = 1): void {
+  const first = key[period.first];
+  const more = key[period.more];
+  const current = isRow(first, bucketStart, outcome) ? first : findRow(more, bucketStart, outcome);
+  if (current) {
+    current.requests += requests;
+    return;
+  }
+  const row = { keyId, tenantId, bucketStart, outcome, requests };
+  if (!first) key[period.first] = row;
+  else if (more) more.push(row);
+  else key[period.more] = [row];
+}
+
+/** Each outcome row a key holds for a period, to `rows`. */
+function pushOutcomes(key: KeyRows, period: OutcomePeriod, rows: OutcomeDelta[]): void {
+  const first = key[period.first];
+  if (first) rows.push(first);
+  const more = key[period.more];
+  if (more) for (const row of more) rows.push(row);
 }
 
 /** Adds model rows (one request's, or an absorbed row) to a key's rows. */
 function mergeModel(rows: KeyRows, delta: ModelDelta): void {
-  const current = findRow(modelRows(rows, delta.model), delta.bucketStart, delta.outcome);
+  const current = modelRow(rows, delta.model, delta.bucketStart, delta.outcome);
   if (current) {
     current.requests += delta.requests;
     current.tokens += delta.tokens;
@@ -330,22 +344,32 @@ function mergeModel(rows: KeyRows, delta: ModelDelta): void {
 
 /** A model row new to this write (`row` becomes the key's). */
 function addModel(rows: KeyRows, row: ModelDelta): void {
-  const list = modelRows(rows, row.model);
+  if (!rows.model) {
+    rows.model = row;
+    return;
+  }
+  rows.moreModels ??= new Map();
+  const list = rows.moreModels.get(row.model);
   if (list) list.push(row);
-  else if (!rows.model) rows.model = [row];
-  else (rows.moreModels ??= new Map()).set(row.model, [row]);
+  else rows.moreModels.set(row.model, [row]);
 }
 
-/** A key's rows for a model, if it has any. */
-function modelRows(rows: KeyRows, model: string): ModelDelta[] | undefined {
-  if (rows.model && rows.model[0].model === model) return rows.model;
-  return rows.moreModels?.get(model);
+/** A key's row for a model, day and outcome, if it has one. */
+function modelRow(rows: KeyRows, model: string, bucketStart: number, outcome: string): ModelDelta | undefined {
+  const first = rows.model;
+  if (first && first.model === model && isRow(first, bucketStart, outcome)) return first;
+  return findRow(rows.moreModels?.get(model), bucketStart, outcome);
 }
 
 /** A key's row for an address, if it has one. */
 function addressRow(rows: KeyRows, ip: string): ClientAddressDelta | undefined {
   if (rows.address?.ip === ip) return rows.address;
   return rows.moreAddresses?.get(ip);
+}
+
+/** Whether `row` is the one of a bucket and outcome. */
+function isRow<T extends { bucketStart: number; outcome: string }>(row: T | null, bucketStart: number, outcome: string): row is T {
+  return row !== null && row.bucketStart === bucketStart && row.outcome === outcome;
 }
 
 /** A key's row for a bucket and outcome (outcome and model rows), found by a scan: a key has few per write. */

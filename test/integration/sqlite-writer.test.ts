@@ -117,7 +117,7 @@ describe('planned writes on SQLite', () => {
       // one (started over), the same one again (added to); a lastUsedAt before the stored one (kept).
       const steps: [number, number | null][] = [[Date.UTC(2026, 9, 1), at - 60_000], [Date.UTC(2026, 11, 1), at + 5000], [Date.UTC(2026, 11, 1), null]];
       for (const [period, lastUsedAt] of steps) {
-        const key = { keyId: apiKey.id, tenantId: tenant.id, requestsOk: 1, requestsFailed: 0, tokens: 0, spendMicroCents: 0, budgetSpend: new Map([[period, 17]]), lastUsedAt };
+        const key = { keyId: apiKey.id, tenantId: tenant.id, requestsOk: 1, requestsFailed: 0, tokens: 0, spendMicroCents: 0, budgetPeriod: period, budgetPeriodSpend: 17, lastUsedAt };
         await writeUsageBatch(db, { ...emptyUsageBatch(), keys: [key] });
       }
       written.push({ keyId: apiKey.id, tenantId: tenant.id, newAddresses: result.newClientAddresses.map((a) => a.ip).sort() });

@@ -17,7 +17,8 @@ function batch(keyId: string, tenantId: string, n: number, options: { period?: n
     keyId,
     tenantId,
     ...counts,
-    budgetSpend: new Map(options.period === undefined ? [] : [[options.period, 7 * n]]),
+    budgetPeriod: options.period ?? null,
+    budgetPeriodSpend: options.period === undefined ? 0 : 7 * n,
     lastUsedAt: options.lastUsedAt ?? null,
   };
   const rollup = (bucketStart: number): RollupDelta => ({ keyId, tenantId, bucketStart, ...counts });
@@ -46,7 +47,7 @@ describe.each(availableProviders)('usage storage on %s', (provider) => {
     // Keys deleted meanwhile (no rows) are skipped; their outcome counts are still written.
     for (let i = 0; i < 70_000; i++) {
       const keyId = `gone-${i}`;
-      big.keys.push({ keyId, tenantId, requestsOk: 1, requestsFailed: 0, tokens: 0, spendMicroCents: 0, budgetSpend: new Map(), lastUsedAt: null });
+      big.keys.push({ keyId, tenantId, requestsOk: 1, requestsFailed: 0, tokens: 0, spendMicroCents: 0, budgetPeriod: null, budgetPeriodSpend: 0, lastUsedAt: null });
       if (i % 10 === 0) big.outcomesDaily.push({ keyId, tenantId, bucketStart: DAY, outcome: 'rate_limited', requests: 1 });
     }
     await writeUsageBatch(t.ctx.database, big);

@@ -136,6 +136,42 @@ describe('usage journal payloads', () => {
     );
   });
 
+  it('writes lists longer than a slice as one JSON text, the same as the whole batch stringified at once', async () => {
+    let taken: UsageBatch | undefined;
+    const keeper = new UsageBuffer({ write: async (b) => void (taken = b) });
+    for (let i = 0; i < 1_234; i++) {
+      const at = Date.UTC(2026, 11, 3, 10, 59, 59, 500) + (i % 2) * 1_000;
+      keeper.record(buildUsageEvent({ keyId: `k${i}`, at, model: i % 3 === 0 ? 'm "quoted"' : 'm2', ip: `203.0.113.${i % 7}` }));
+    }
+    await keeper.flush();
+    const batch = taken as UsageBatch;
+    expect(batch.hourly.length).toBeGreaterThan(1_000);
+    // The layout every version reads: the lists of positional rows as usageBatchFromJournal names them.
+    const atOnce = JSON.stringify({
+      v: 1,
+      k: batch.keys.map((k) => [k.keyId, k.tenantId, k.requestsOk, k.requestsFailed, k.tokens, k.spendMicroCents, k.budgetPeriod === null ? [] : [[k.budgetPeriod, k.budgetPeriodSpend]], k.lastUsedAt]),
+      h: batch.hourly.map((r) => [r.keyId, r.tenantId, r.bucketStart, r.requestsOk, r.requestsFailed, r.tokens, r.spendMicroCents]),
+      d: batch.daily.map((r) => [r.keyId, r.tenantId, r.bucketStart, r.requestsOk, r.requestsFailed, r.tokens, r.spendMicroCents]),
+      oh: batch.outcomesHourly.map((o) => [o.keyId, o.tenantId, o.bucketStart, o.outcome, o.requests]),
+      od: batch.outcomesDaily.map((o) => [o.keyId, o.tenantId, o.bucketStart, o.outcome, o.requests]),
+      m: batch.models.map((m) => [m.keyId, m.tenantId, m.bucketStart, m.model, m.outcome, m.requests, m.tokens, m.spendMicroCents]),
+      a: batch.clientAddresses.map((a) => [a.keyId, a.tenantId, a.ip, a.firstSeenAt, a.lastSeenAt, a.requests, a.keepLastSeen === true ? 1 : 0]),
+      u: batch.unknownKeys.map((u) => [u.ip, u.bucketStart, u.attempts, u.blockedAttempts, u.lastSeenAt]),
+    });
+    expect(usageBatchToJournal(batch)).toBe(atOnce);
+    expect(canonical(usageBatchFromJournal(batch.id, usageBatchToJournal(batch)))).toEqual(canonical({ ...batch, requestLog: [] }));
+  });
+
+  it("reads a key's spend in several budget periods (rows of earlier versions) as the newest period's, as a write applies it", () => {
+    const [nov, dec] = [Date.UTC(2026, 10, 1), Date.UTC(2026, 11, 1)];
+    for (const pairs of [[[nov, 5], [dec, 7]], [[dec, 7], [nov, 5]]]) {
+      const payload = JSON.stringify({ v: 1, k: [['k1', 't1', 2, 0, 0, 12, pairs, null]], h: [], d: [], oh: [], od: [], m: [], a: [], u: [] });
+      expect(usageBatchFromJournal('b1', payload).keys[0]).toMatchObject({ budgetPeriod: dec, budgetPeriodSpend: 7, spendMicroCents: 12 });
+    }
+    const none = JSON.stringify({ v: 1, k: [['k1', 't1', 1, 0, 0, 0, [], null]], h: [], d: [], oh: [], od: [], m: [], a: [], u: [] });
+    expect(usageBatchFromJournal('b2', none).keys[0]).toMatchObject({ budgetPeriod: null, budgetPeriodSpend: 0 });
+  });
+
   it('refuses a payload of another version rather than misreading it', () => {
     expect(() => usageBatchFromJournal('b1', JSON.stringify({ v: 2, k: [] }))).toThrow(/version 2/);
   });

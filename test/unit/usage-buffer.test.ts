@@ -108,7 +108,7 @@ describe('UsageBuffer', () => {
     expect(sink.batches.map((b) => b.id)).toEqual([sink.sent[0], sink.sent[3]]);
     for (const batch of sink.batches) {
       expect(batch.keys[0]).toMatchObject({ requestsOk: 1, spendMicroCents: 500 });
-      expect(batch.keys[0].budgetSpend.get(Date.UTC(2026, 10, 1))).toBe(500);
+      expect(batch.keys[0]).toMatchObject({ budgetPeriod: Date.UTC(2026, 10, 1), budgetPeriodSpend: 500 });
       expect(batch.hourly[0].requestsOk).toBe(1);
     }
     expect(buffer.isEmpty()).toBe(true);

@@ -7,7 +7,7 @@
 import fc from 'fast-check';
 import { Prisma } from '../../src/generated/postgresql/client';
 import { sqliteTime } from '../../src/data/list-reads';
-import { WritePlan } from '../../src/data/write-plan';
+import { mappedRows, WritePlan } from '../../src/data/write-plan';
 
 /** The values the thread would bind for rows of one column, in row order. */
 function boundTimes(dates: Date[]): unknown[] {
@@ -43,5 +43,31 @@ describe('times bound for the SQLite writer thread', () => {
     const edges = [0, 999, 1_000, Date.UTC(9999, 11, 31, 23, 59, 59, 999), Date.UTC(10000, 0, 1), -1, -1_000, -1_001, Date.UTC(2026, 11, 2, 15, 4, 5, 7)].map((ms) => new Date(ms));
     expect(boundTimes(edges)).toEqual(edges.map(sqliteTime));
     expect(boundTimes([new Date(Date.UTC(2026, 11, 2, 15, 4, 5, 7))])).toEqual(['2026-12-02T15:04:05.007+00:00']);
+  });
+});
+
+describe('rows mapped from items (mappedRows)', () => {
+  it('are made when the plan is sent (none while it is planned), and bound as the same rows given as an array', () => {
+    const items = Array.from({ length: 2_345 }, (_, i) => i);
+    const values = (i: number) => [`key-${i}`, i * 7, i % 3 === 0 ? null : new Date(Date.UTC(2026, 11, 3) + i)];
+    const build = (list: Prisma.Sql) => Prisma.sql`INSERT INTO "t" ("k", "n", "at") VALUES ${list}`;
+    const made: number[] = [];
+    const lazy = new WritePlan();
+    lazy.executeRows(
+      mappedRows(items, (i) => {
+        made.push(i);
+        return values(i);
+      }),
+      { build },
+    );
+    expect(made).toEqual([]);
+    const [statement] = lazy.forSqliteThread();
+    // Each part's rows once, then the first row again for the single-row statement's text.
+    expect(made).toEqual([...items, 0]);
+    const eager = new WritePlan();
+    eager.executeRows(items.map(values), { build });
+    const [expected] = eager.forSqliteThread();
+    expect(statement).toEqual(expected);
+    expect(statement.each).toHaveLength(3);
   });
 });

@@ -9,7 +9,7 @@
  */
 import { Prisma } from '../../generated/postgresql/client';
 import type { ClientAddressDelta, ModelDelta, OutcomeDelta, RequestLogRow, UnknownKeyDelta, VisibilityBatch } from '../../usage/usage-batch';
-import type { WritePlan } from '../write-plan';
+import { mappedRows, type WritePlan } from '../write-plan';
 import type { Database } from '../database';
 import type { JsonColumnType } from '../dialects/dialect';
 import { chunks, compareText } from './batching';
@@ -45,7 +45,7 @@ function upsertOutcomes(plan: WritePlan, table: 'usage_outcomes_hourly' | 'usage
     (a, b) => compareText(a.keyId, b.keyId) || a.bucketStart - b.bucketStart || compareText(a.outcome, b.outcome),
   );
   plan.executeRows(
-    sorted.map((r) => [r.keyId, plan.time(r.bucketStart), r.outcome, r.tenantId, r.requests]),
+    mappedRows(sorted, (r) => [r.keyId, plan.time(r.bucketStart), r.outcome, r.tenantId, r.requests]),
     {
       build: (values) => Prisma.sql`INSERT INTO ${name} ("keyId", "bucketStart", "outcome", "tenantId", "requests")
        VALUES ${values}
@@ -60,7 +60,7 @@ function upsertModels(plan: WritePlan, rows: ModelDelta[]): void {
       compareText(a.keyId, b.keyId) || a.bucketStart - b.bucketStart || compareText(a.model, b.model) || compareText(a.outcome, b.outcome),
   );
   plan.executeRows(
-    sorted.map((r) => [r.keyId, plan.time(r.bucketStart), r.model, r.outcome, r.tenantId, r.requests, r.tokens, r.spendMicroCents]),
+    mappedRows(sorted, (r) => [r.keyId, plan.time(r.bucketStart), r.model, r.outcome, r.tenantId, r.requests, r.tokens, r.spendMicroCents]),
     {
       build: (values) => Prisma.sql`INSERT INTO "usage_models_daily" ("keyId", "bucketStart", "model", "outcome", "tenantId", "requests", "tokens", "spendMicroCents")
        VALUES ${values}
@@ -81,7 +81,7 @@ export function insertRequestLog(db: SqlDatabase, plan: WritePlan, rows: Request
   // Oldest first, so ids mostly follow time (the cursor orders by time, then id).
   const sorted = [...rows].sort((a, b) => a.at - b.at);
   plan.executeRows(
-    sorted.map((r) => logValues(r, new Date(r.at))),
+    mappedRows(sorted, (r) => logValues(r, new Date(r.at))),
     {
       build: (values) => Prisma.sql`${LOG_INSERT} VALUES ${values}`,
       // Through the client: LOG_CHUNK rows a statement, read from one JSON parameter (times in ms).
@@ -119,7 +119,7 @@ function upsertClientAddresses(plan: WritePlan, rows: ClientAddressDelta[]): New
     // CASE rather than LEAST/GREATEST (PostgreSQL) or MIN/MAX (SQLite): the same SQL on both.
     const lastSeen = keep ? '' : `"lastSeenAt" = CASE WHEN excluded."lastSeenAt" > t."lastSeenAt" THEN excluded."lastSeenAt" ELSE t."lastSeenAt" END,`;
     plan.queryRows<Written>(
-      group.map((r) => [r.keyId, r.ip, r.tenantId, plan.time(r.firstSeenAt), plan.time(r.lastSeenAt), r.requests]),
+      mappedRows(group, (r) => [r.keyId, r.ip, r.tenantId, plan.time(r.firstSeenAt), plan.time(r.lastSeenAt), r.requests]),
       {
         build: (values) => Prisma.sql`INSERT INTO "key_client_addresses" AS t ("keyId", "ip", "tenantId", "firstSeenAt", "lastSeenAt", "requests")
          VALUES ${values}
@@ -139,7 +139,7 @@ function upsertClientAddresses(plan: WritePlan, rows: ClientAddressDelta[]): New
 function upsertUnknownKeys(plan: WritePlan, rows: UnknownKeyDelta[]): void {
   const sorted = [...rows].sort((a, b) => a.bucketStart - b.bucketStart || compareText(a.ip, b.ip));
   plan.executeRows(
-    sorted.map((r) => [plan.time(r.bucketStart), r.ip, r.attempts, r.blockedAttempts, plan.time(r.lastSeenAt)]),
+    mappedRows(sorted, (r) => [plan.time(r.bucketStart), r.ip, r.attempts, r.blockedAttempts, plan.time(r.lastSeenAt)]),
     {
       build: (values) => Prisma.sql`INSERT INTO "unknown_key_attempts" AS t ("bucketStart", "ip", "attempts", "blockedAttempts", "lastSeenAt")
        VALUES ${values}
