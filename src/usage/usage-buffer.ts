@@ -26,6 +26,7 @@
  */
 import { ADMITTED_OUTCOMES, dayStart, hourStart, type RefusalEvent, type UnknownKeyAttempt, type UsageEvent, type UsageRecorder } from '@keyward/guard';
 import { addBudgetSpend, type Counts, type KeyUsageDelta, newBatchId, partitionUsageBatch, type RollupDelta, splitUsageBatch, type UsageBatch, type UsageSink, usageBatchOwners } from './usage-batch';
+import { type HeldRows, heldRow, holdRow, pushHeldRows } from './held-rows';
 import { DEFAULT_VISIBILITY_LIMITS, type DroppedRows, VisibilityAggregate, type VisibilityLimits } from './visibility-aggregate';
 import { WriteTimes } from './write-times';
 
@@ -89,12 +90,8 @@ function addCounts(target: Counts, counts: Counts): void {
  * One key's part of the batch being added up: its counters (null until it has admitted usage) and
  * its hour and day rollups. A record finds all of them with one lookup: with 20,000 keys in turn
  * every record starts a key's part, and five maps (keys, then bucket and key for hours and for
- * days) cost it five insertions and as many rehashes as the maps grew.
- *
- * A key has one hour and one day per write but for a write across an hour's or a day's end: the
- * first is held here, the others in an array made only then. A key's part lives until the write
- * (a second), long enough for V8 to copy it twice and promote it, so every object of it costs: an
- * array made for one row is two more (the array and its store).
+ * days) cost it five insertions and as many rehashes as the maps grew. Its first hour and day
+ * rollups are held on it, any others in arrays (see held-rows.ts).
  */
 interface KeyTally {
   usage: KeyUsageDelta | null;
@@ -106,9 +103,10 @@ interface KeyTally {
   lastUsedDueAt: number | undefined;
 }
 
-/** Where a tally holds a period's first rollup and its others. */
-const HOURS = { first: 'hour', more: 'moreHours' } as const;
-const DAYS = { first: 'day', more: 'moreDays' } as const;
+/** Where a tally holds a period's rollups. */
+type RollupPeriod = HeldRows<RollupDelta, 'hour' | 'day', 'moreHours' | 'moreDays'>;
+const HOURS: RollupPeriod = { first: 'hour', more: 'moreHours' };
+const DAYS: RollupPeriod = { first: 'day', more: 'moreDays' };
 
 /** The tally's counters, started at zero on first use. */
 function usageOf(tally: KeyTally, keyId: string, tenantId: string): KeyUsageDelta {
@@ -116,25 +114,13 @@ function usageOf(tally: KeyTally, keyId: string, tenantId: string): KeyUsageDelt
   return tally.usage;
 }
 
-/** The tally's rollup for a bucket of a period (a new row when there is none; the others are few, found by a scan). */
-function rollupOf(tally: KeyTally, period: typeof HOURS | typeof DAYS, keyId: string, tenantId: string, bucketStart: number): RollupDelta {
-  const first = tally[period.first];
-  if (first?.bucketStart === bucketStart) return first;
-  const more = tally[period.more];
-  if (more) for (const row of more) if (row.bucketStart === bucketStart) return row;
+/** The tally's rollup for a bucket of a period (a new row when there is none). */
+function rollupOf(tally: KeyTally, period: RollupPeriod, keyId: string, tenantId: string, bucketStart: number): RollupDelta {
+  const held = heldRow(tally, period, bucketStart);
+  if (held) return held;
   const row = { keyId, tenantId, bucketStart, requestsOk: 0, requestsFailed: 0, tokens: 0, spendMicroCents: 0 };
-  if (!first) tally[period.first] = row;
-  else if (more) more.push(row);
-  else tally[period.more] = [row];
+  holdRow(tally, period, row);
   return row;
-}
-
-/** Each rollup a tally holds for a period, to `rows`. */
-function pushRollups(tally: KeyTally, period: typeof HOURS | typeof DAYS, rows: RollupDelta[]): void {
-  const first = tally[period.first];
-  if (first) rows.push(first);
-  const more = tally[period.more];
-  if (more) for (const row of more) rows.push(row);
 }
 
 export class UsageBuffer implements UsageRecorder {
@@ -324,8 +310,8 @@ export class UsageBuffer implements UsageRecorder {
     const daily: RollupDelta[] = [];
     for (const tally of this.tallies.values()) {
       if (tally.usage) keys.push(tally.usage);
-      pushRollups(tally, HOURS, hourly);
-      pushRollups(tally, DAYS, daily);
+      pushHeldRows(tally, HOURS, hourly);
+      pushHeldRows(tally, DAYS, daily);
     }
     const batch: UsageBatch = { id: newBatchId(), keys, hourly, daily, ...this.visibility.take() };
     if (this.journalIds.length > 0) batch.journalIds = this.journalIds;

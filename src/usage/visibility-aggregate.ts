@@ -29,6 +29,7 @@ import type {
   UnknownKeyDelta,
   VisibilityBatch,
 } from './usage-batch';
+import { findBucketRow, type HeldRows, heldRow, holdRow, isBucketRow, pushHeldRows } from './held-rows';
 import { WriteTimes } from './write-times';
 
 export interface VisibilityLimits {
@@ -69,9 +70,8 @@ const clip = (text: string | null): string | null => (text === null ? null : tex
 // models and addresses, which a client chooses, get maps past the first. A row object is made only
 // for a new row, so the common case allocates nothing.
 //
-// A key's rows live until the write (a second), long enough for V8 to copy them twice and promote
-// them, so every object of them costs: the first row of each kind is held on the key's rows, and
-// arrays or maps are made only for a second (an array made for one row is two objects more).
+// The first outcome row of the hour and of the day are held on the key's rows, any others in
+// arrays (see held-rows.ts); the first model row too, others in a map by model.
 
 /** One key's rows since the last take(). */
 interface KeyRows {
@@ -89,9 +89,9 @@ interface KeyRows {
 }
 
 /** Where a key's rows hold a period's first outcome row and its others. */
-const OUTCOME_HOURS = { first: 'outcomeHour', more: 'moreOutcomeHours' } as const;
-const OUTCOME_DAYS = { first: 'outcomeDay', more: 'moreOutcomeDays' } as const;
-type OutcomePeriod = typeof OUTCOME_HOURS | typeof OUTCOME_DAYS;
+type OutcomePeriod = HeldRows<OutcomeDelta, 'outcomeHour' | 'outcomeDay', 'moreOutcomeHours' | 'moreOutcomeDays'>;
+const OUTCOME_HOURS: OutcomePeriod = { first: 'outcomeHour', more: 'moreOutcomeHours' };
+const OUTCOME_DAYS: OutcomePeriod = { first: 'outcomeDay', more: 'moreOutcomeDays' };
 
 /** Adds up outcomes, model spend, log rows, addresses and unknown-key attempts until take(). */
 export class VisibilityAggregate {
@@ -267,8 +267,8 @@ export class VisibilityAggregate {
       unknownKeys: [...this.unknownKeys.values()],
     };
     for (const rows of this.keys.values()) {
-      pushOutcomes(rows, OUTCOME_HOURS, batch.outcomesHourly);
-      pushOutcomes(rows, OUTCOME_DAYS, batch.outcomesDaily);
+      pushHeldRows(rows, OUTCOME_HOURS, batch.outcomesHourly);
+      pushHeldRows(rows, OUTCOME_DAYS, batch.outcomesDaily);
       if (rows.model) batch.models.push(rows.model);
       if (rows.moreModels) for (const list of rows.moreModels.values()) for (const m of list) batch.models.push(m);
       if (rows.address) batch.clientAddresses.push(this.toWrite(rows.address));
@@ -309,25 +309,9 @@ export class VisibilityAggregate {
 
 /** Requests (one, or an absorbed row's) of a key in a bucket with an outcome, in the key's rows (a row object only for a new row). */
 function countOutcome(key: KeyRows, period: OutcomePeriod, keyId: string, tenantId: string, bucketStart: number, outcome: RequestOutcome, requests = 1): void {
-  const first = key[period.first];
-  const more = key[period.more];
-  const current = isRow(first, bucketStart, outcome) ? first : findRow(more, bucketStart, outcome);
-  if (current) {
-    current.requests += requests;
-    return;
-  }
-  const row = { keyId, tenantId, bucketStart, outcome, requests };
-  if (!first) key[period.first] = row;
-  else if (more) more.push(row);
-  else key[period.more] = [row];
-}
-
-/** Each outcome row a key holds for a period, to `rows`. */
-function pushOutcomes(key: KeyRows, period: OutcomePeriod, rows: OutcomeDelta[]): void {
-  const first = key[period.first];
-  if (first) rows.push(first);
-  const more = key[period.more];
-  if (more) for (const row of more) rows.push(row);
+  const current = heldRow(key, period, bucketStart, outcome);
+  if (current) current.requests += requests;
+  else holdRow(key, period, { keyId, tenantId, bucketStart, outcome, requests });
 }
 
 /** Adds model rows (one request's, or an absorbed row) to a key's rows. */
@@ -357,25 +341,14 @@ function addModel(rows: KeyRows, row: ModelDelta): void {
 /** A key's row for a model, day and outcome, if it has one. */
 function modelRow(rows: KeyRows, model: string, bucketStart: number, outcome: string): ModelDelta | undefined {
   const first = rows.model;
-  if (first && first.model === model && isRow(first, bucketStart, outcome)) return first;
-  return findRow(rows.moreModels?.get(model), bucketStart, outcome);
+  if (first && first.model === model && isBucketRow(first, bucketStart, outcome)) return first;
+  return findBucketRow(rows.moreModels?.get(model), bucketStart, outcome);
 }
 
 /** A key's row for an address, if it has one. */
 function addressRow(rows: KeyRows, ip: string): ClientAddressDelta | undefined {
   if (rows.address?.ip === ip) return rows.address;
   return rows.moreAddresses?.get(ip);
-}
-
-/** Whether `row` is the one of a bucket and outcome. */
-function isRow<T extends { bucketStart: number; outcome: string }>(row: T | null, bucketStart: number, outcome: string): row is T {
-  return row !== null && row.bucketStart === bucketStart && row.outcome === outcome;
-}
-
-/** A key's row for a bucket and outcome (outcome and model rows), found by a scan: a key has few per write. */
-function findRow<T extends { bucketStart: number; outcome: string }>(rows: T[] | null | undefined, bucketStart: number, outcome: string): T | undefined {
-  if (rows) for (const row of rows) if (row.bucketStart === bucketStart && row.outcome === outcome) return row;
-  return undefined;
 }
 
 /** A (key, address) pair's id where this process remembers when it moved the pair's lastSeenAt (NUL cannot appear in either). */
