@@ -30,6 +30,7 @@ import { timingSafeEqual } from 'node:crypto';
 import fs from 'node:fs';
 import http from 'node:http';
 import os from 'node:os';
+import { type PerformanceEntry, PerformanceObserver } from 'node:perf_hooks';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import autocannon from 'autocannon';
@@ -266,6 +267,14 @@ async function serve(redisUrl: string | undefined, sqlitePath: string): Promise<
     const { port } = server.address() as { port: number };
     process.send?.({ type: 'ready', port } satisfies Ready);
   });
+  // The main thread's GC pauses, from the runtime's own gc entries (the worker threads' are theirs):
+  // where a variant's CPU goes that no CPU profile attributes to the code that caused it.
+  let gcMicros = 0;
+  const addGc = (entries: PerformanceEntry[]) => {
+    for (const entry of entries) gcMicros += entry.duration * 1000;
+  };
+  const gcObserver = new PerformanceObserver((list) => addGc(list.getEntries()));
+  gcObserver.observe({ entryTypes: ['gc'] });
   process.on('message', (message: { type: string }) => {
     if (message.type === 'rss') process.send?.({ type: 'rss', rss: process.memoryUsage().rss, heapTotal: process.memoryUsage().heapTotal });
     if (message.type === 'fold') {
@@ -299,7 +308,9 @@ async function serve(redisUrl: string | undefined, sqlitePath: string): Promise<
     }
     if (message.type === 'cpu') {
       const { user, system } = process.cpuUsage();
-      process.send?.({ type: 'cpu', micros: user + system });
+      // Entries not delivered to the observer yet are counted now, with the CPU time they belong to.
+      addGc(gcObserver.takeRecords());
+      process.send?.({ type: 'cpu', micros: user + system, gcMicros } satisfies CpuReading & { type: 'cpu' });
     }
     if (message.type === 'stop') {
       server.close();
@@ -346,6 +357,14 @@ interface Round {
   errors: number;
   /** Server CPU time per request (µs), independent of how the load generator fared. */
   cpuPerRequest: number;
+  /** Of that, the main thread's garbage-collection pauses (µs per request). */
+  gcPerRequest: number;
+}
+
+/** The server's CPU time and its main thread's GC pauses so far (µs). */
+interface CpuReading {
+  micros: number;
+  gcMicros: number;
 }
 
 function ask<T>(child: ChildProcess, type: string): Promise<T> {
@@ -368,7 +387,7 @@ async function load(
   seconds: number,
   connections: number,
   amount?: number,
-): Promise<Omit<Round, 'rss' | 'cpuPerRequest'> & { total: number }> {
+): Promise<Omit<Round, 'rss' | 'cpuPerRequest' | 'gcPerRequest'> & { total: number }> {
   let next = 0;
   // A run of `amount` requests ends at autocannon's next one-second tick after its last answer:
   // its rate is taken from its last answer instead (20,000 requests over 10.1 or 10.9 s both
@@ -500,20 +519,21 @@ async function main(): Promise<void> {
 
   const results: Record<Variant, Round[]> = { a: [], b: [], c: [], d: [], e: [] };
   /** (d)'s rounds not folded yet, with what each measured (a fold's cost is added to them). */
-  let unfolded: { round: Round; seconds: number; requests: number; cpuMicros: number }[] = [];
+  let unfolded: { round: Round; seconds: number; requests: number; cpu: CpuReading }[] = [];
   /** Requests journaled and not folded after (d)'s last round. */
   let journaled = 0;
   for (let round = 1; round <= rounds; round++) {
     for (const variant of variants) {
-      const before = await ask<{ micros: number }>(child, 'cpu');
+      const before = await ask<CpuReading>(child, 'cpu');
       const measured = await load(ready.port, variant, keysFor(variant), seconds, connections);
-      const after = await ask<{ micros: number }>(child, 'cpu');
+      const used = spent(before, await ask<CpuReading>(child, 'cpu'));
       const { rss } = await ask<{ rss: number }>(child, 'rss');
-      const cpuPerRequest = (after.micros - before.micros) / measured.total;
-      const result = { ...measured, rss, cpuPerRequest };
+      const cpuPerRequest = used.micros / measured.total;
+      const gcPerRequest = used.gcMicros / measured.total;
+      const result = { ...measured, rss, cpuPerRequest, gcPerRequest };
       results[variant].push(result);
       console.log(
-        `  round ${round} ${variant}: ${measured.rps.toFixed(0)} req/s, p50 ${measured.p50} ms, p99 ${measured.p99} ms, server CPU ${cpuPerRequest.toFixed(0)} µs/req`,
+        `  round ${round} ${variant}: ${measured.rps.toFixed(0)} req/s, p50 ${measured.p50} ms, p99 ${measured.p99} ms, server CPU ${cpuPerRequest.toFixed(0)} µs/req (GC ${gcPerRequest.toFixed(0)})`,
       );
       const { folding } = await ask<{ folding: number }>(child, 'folding');
       if (variant !== 'd') {
@@ -522,21 +542,22 @@ async function main(): Promise<void> {
         continue;
       }
       journaled = folding;
-      unfolded.push({ round: result, seconds: measured.total / measured.rps, requests: measured.total, cpuMicros: after.micros - before.micros });
+      unfolded.push({ round: result, seconds: measured.total / measured.rps, requests: measured.total, cpu: used });
       if (unfolded.length < Math.ceil(FOLD_EVERY_MS / (seconds * 1000)) && round < rounds) continue;
       // The fold of these rounds' usage, its time and CPU shared among them by their requests.
-      const cpuBefore = await ask<{ micros: number }>(child, 'cpu');
+      const cpuBefore = await ask<CpuReading>(child, 'cpu');
       const fold = await ask<{ ms: number; folding: number }>(child, 'fold');
-      const foldCpu = (await ask<{ micros: number }>(child, 'cpu')).micros - cpuBefore.micros;
+      const foldCpu = spent(cpuBefore, await ask<CpuReading>(child, 'cpu'));
       const requests = unfolded.reduce((sum, u) => sum + u.requests, 0);
       for (const u of unfolded) {
         const share = u.requests / requests;
         u.round.rps = u.requests / (u.seconds + (share * fold.ms) / 1000);
-        u.round.cpuPerRequest = (u.cpuMicros + share * foldCpu) / u.requests;
+        u.round.cpuPerRequest = (u.cpu.micros + share * foldCpu.micros) / u.requests;
+        u.round.gcPerRequest = (u.cpu.gcMicros + share * foldCpu.gcMicros) / u.requests;
       }
       console.log(
         `  fold of (d)'s last ${unfolded.length} rounds (${fold.folding.toLocaleString('en-US')} requests): ${fold.ms.toFixed(0)} ms, ` +
-          `CPU ${(foldCpu / 1000).toFixed(0)} ms, charged to them: req/s ${unfolded.map((u) => u.round.rps.toFixed(0)).join(', ')}`,
+          `CPU ${(foldCpu.micros / 1000).toFixed(0)} ms (GC ${(foldCpu.gcMicros / 1000).toFixed(0)} ms), charged to them: req/s ${unfolded.map((u) => u.round.rps.toFixed(0)).join(', ')}`,
       );
       unfolded = [];
       journaled = 0;
@@ -556,15 +577,16 @@ async function main(): Promise<void> {
         rss: Math.max(...results[v].map((r) => r.rss)),
         errors: results[v].reduce((sum, r) => sum + r.errors, 0),
         cpuPerRequest: median(results[v].map((r) => r.cpuPerRequest)),
+        gcPerRequest: median(results[v].map((r) => r.gcPerRequest)),
       },
     ]),
   ) as Record<Variant, Round>;
 
-  console.log('\nvariant                                                      req/s    p50 ms  p99 ms  RSS MB  CPU µs/req  non-2xx');
+  console.log('\nvariant                                                      req/s    p50 ms  p99 ms  RSS MB  CPU µs/req  GC µs/req  non-2xx');
   for (const v of variants) {
     const s = summary[v];
     console.log(
-      `${LABEL[v].padEnd(60)} ${s.rps.toFixed(0).padStart(6)}  ${String(s.p50).padStart(6)}  ${String(s.p99).padStart(6)}  ${(s.rss / 2 ** 20).toFixed(0).padStart(6)}  ${s.cpuPerRequest.toFixed(0).padStart(10)}  ${String(s.errors).padStart(7)}`,
+      `${LABEL[v].padEnd(60)} ${s.rps.toFixed(0).padStart(6)}  ${String(s.p50).padStart(6)}  ${String(s.p99).padStart(6)}  ${(s.rss / 2 ** 20).toFixed(0).padStart(6)}  ${s.cpuPerRequest.toFixed(0).padStart(10)}  ${s.gcPerRequest.toFixed(0).padStart(9)}  ${String(s.errors).padStart(7)}`,
     );
   }
   // Ratios are taken within each round (the variants ran back to back), then the median.
@@ -589,6 +611,11 @@ async function main(): Promise<void> {
         `${memory.cached.toLocaleString('en-US')} keys cached${threadHeaps(memory.threadsStart, memory.threads)}): settled/start = ${(memory.settled / memory.start).toFixed(2)} (goal ≤ 1.5)`,
     );
   }
+}
+
+/** What the server spent between two readings. */
+function spent(before: CpuReading, after: CpuReading): CpuReading {
+  return { micros: after.micros - before.micros, gcMicros: after.gcMicros - before.gcMicros };
 }
 
 /** `; usage writer heap 8 → 4 MB committed, ...`: each worker thread's heap at the start and settled. */
