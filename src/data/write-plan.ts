@@ -26,23 +26,14 @@ function unexpectedChanges(expected: number, changed: number): Error {
   return Object.assign(new Error(`a statement changed ${changed} rows where ${expected} were expected; the transaction was rolled back`), { code: UNEXPECTED_CHANGES });
 }
 
-/**
- * Rows of values as a plan takes them: an array of rows, or rows made from items a part at a time,
- * when the plan sends that part (mappedRows).
- */
-export interface RowList {
+/** A planned statement's rows of values, made from its items a part at a time (see executeRows). */
+interface RowList {
   readonly length: number;
   slice(start: number, end: number): readonly (readonly unknown[])[];
 }
 
-/**
- * The rows of `items`, each made by `values` only when the plan sends its part. A usage batch's
- * rows (up to tens of thousands a second) made when its write was planned outlived the young
- * generation's collections before they were sent, and V8 copied them twice and promoted them
- * (bench (b) and (d), a sampling heap profile); made a part at a time, they are garbage once the
- * part is bound.
- */
-export function mappedRows<T>(items: readonly T[], values: (item: T) => readonly unknown[]): RowList {
+/** The rows of `items`, each made by `values` only when its part is sent. */
+function mappedRows<T>(items: readonly T[], values: (item: T) => readonly unknown[]): RowList {
   return { length: items.length, slice: (start, end) => items.slice(start, end).map(values) };
 }
 
@@ -109,21 +100,24 @@ export class WritePlan {
   }
 
   /**
-   * Writes `rows` (each a row of values in the statement's column order; an array, or mappedRows
-   * made a part at a time). On a SQLite thread each
+   * Writes a row for each of `items`: `values` gives its values in the statement's column order,
+   * called only when the plan sends that row's part. A usage batch's rows (up to tens of thousands
+   * a second) made when its write was planned outlived the young generation's collections before
+   * they were sent, and V8 copied them twice and promoted them (bench (b) and (d), a sampling heap
+   * profile); made a part at a time, they are garbage once the part is bound. On a SQLite thread each
    * row runs through one prepared single-row statement, so only the values are built and sent (as
    * one JSON text): planning and sending a usage batch of 2,500 distinct keys took the app's thread
    * 33 µs a key with multi-row statements (their text, thousands of parameters, a structured clone
    * of them), 20 µs this way, and SQLite runs either in the same time. Elsewhere the rows go as
    * multi-row statements of CHUNK rows. Both store the same rows the same way (sqlite-writer.test.ts).
    */
-  executeRows(rows: RowList, statement: RowStatement): void {
-    if (rows.length > 0) this.statements.push({ rows, ...statement, read: null });
+  executeRows<T>(items: readonly T[], values: (item: T) => readonly unknown[], statement: RowStatement): void {
+    if (items.length > 0) this.statements.push({ rows: mappedRows(items, values), ...statement, read: null });
   }
 
   /** executeRows() for a statement that returns rows (RETURNING): `read` receives all of them after the commit. */
-  queryRows<T extends Record<string, unknown>>(rows: RowList, statement: RowStatement, read: (rows: T[]) => void): void {
-    if (rows.length > 0) this.statements.push({ rows, ...statement, read: read as PlannedRows['read'] });
+  queryRows<I, T extends Record<string, unknown>>(items: readonly I[], values: (item: I) => readonly unknown[], statement: RowStatement, read: (rows: T[]) => void): void {
+    if (items.length > 0) this.statements.push({ rows: mappedRows(items, values), ...statement, read: read as PlannedRows['read'] });
   }
 
   get size(): number {

@@ -7,13 +7,14 @@
 import fc from 'fast-check';
 import { Prisma } from '../../src/generated/postgresql/client';
 import { sqliteTime } from '../../src/data/list-reads';
-import { mappedRows, WritePlan } from '../../src/data/write-plan';
+import { WritePlan } from '../../src/data/write-plan';
 
 /** The values the thread would bind for rows of one column, in row order. */
 function boundTimes(dates: Date[]): unknown[] {
   const plan = new WritePlan();
   plan.executeRows(
-    dates.map((date) => [date]),
+    dates,
+    (date) => [date],
     { build: (values) => Prisma.sql`INSERT INTO "t" ("at") VALUES ${values}` },
   );
   const [statement] = plan.forSqliteThread();
@@ -46,7 +47,7 @@ describe('times bound for the SQLite writer thread', () => {
   });
 });
 
-describe('rows mapped from items (mappedRows)', () => {
+describe('rows mapped from items (executeRows)', () => {
   it('are made when the plan is sent (none while it is planned), and bound as the same rows given as an array', () => {
     const items = Array.from({ length: 2_345 }, (_, i) => i);
     const values = (i: number) => [`key-${i}`, i * 7, i % 3 === 0 ? null : new Date(Date.UTC(2026, 11, 3) + i)];
@@ -54,10 +55,11 @@ describe('rows mapped from items (mappedRows)', () => {
     const made: number[] = [];
     const lazy = new WritePlan();
     lazy.executeRows(
-      mappedRows(items, (i) => {
+      items,
+      (i) => {
         made.push(i);
         return values(i);
-      }),
+      },
       { build },
     );
     expect(made).toEqual([]);
@@ -65,7 +67,7 @@ describe('rows mapped from items (mappedRows)', () => {
     // Each part's rows once, then the first row again for the single-row statement's text.
     expect(made).toEqual([...items, 0]);
     const eager = new WritePlan();
-    eager.executeRows(items.map(values), { build });
+    eager.executeRows(items.map(values), (row) => row, { build });
     const [expected] = eager.forSqliteThread();
     expect(statement).toEqual(expected);
     expect(statement.each).toHaveLength(3);

@@ -10,7 +10,7 @@ import type { DatabaseProvider } from '../../config';
 import { Prisma } from '../../generated/postgresql/client';
 import type { OutcomeDelta, RollupDelta } from '../../usage/usage-batch';
 import type { Db } from '../client-types';
-import { mappedRows, type WritePlan } from '../write-plan';
+import type { WritePlan } from '../write-plan';
 import { compareText } from './batching';
 
 /** 00:00 UTC of the first day of the month of `ms`. */
@@ -48,7 +48,8 @@ export function upsertUsageRollups(plan: WritePlan, daily: RollupDelta[]): void 
   const byParts = (a: { parts: [string, number, string] }, b: { parts: [string, number, string] }) =>
     compareText(a.parts[0], b.parts[0]) || a.parts[1] - b.parts[1];
   plan.executeRows(
-    mappedRows([...tenantDays.values()].sort(byParts), (r) => [r.parts[0], plan.time(r.parts[1]), r.requestsOk, r.requestsFailed, r.tokens, r.spendMicroCents]),
+    [...tenantDays.values()].sort(byParts),
+    (r) => [r.parts[0], plan.time(r.parts[1]), r.requestsOk, r.requestsFailed, r.tokens, r.spendMicroCents],
     {
       build: (values) => Prisma.sql`INSERT INTO "usage_tenant_daily" ("tenantId", "bucketStart", "requestsOk", "requestsFailed", "tokens", "spendMicroCents")
        VALUES ${values}
@@ -60,7 +61,8 @@ export function upsertUsageRollups(plan: WritePlan, daily: RollupDelta[]): void 
     },
   );
   plan.executeRows(
-    mappedRows([...keyMonths.values()].sort(byParts), (r) => [r.parts[0], plan.time(r.parts[1]), r.parts[2], r.requestsOk, r.requestsFailed, r.spendMicroCents]),
+    [...keyMonths.values()].sort(byParts),
+    (r) => [r.parts[0], plan.time(r.parts[1]), r.parts[2], r.requestsOk, r.requestsFailed, r.spendMicroCents],
     {
       build: (values) => Prisma.sql`INSERT INTO "usage_key_monthly" ("keyId", "monthStart", "tenantId", "requestsOk", "requestsFailed", "spendMicroCents")
        VALUES ${values}
@@ -85,7 +87,8 @@ export function upsertTenantOutcomes(plan: WritePlan, daily: OutcomeDelta[]): vo
     (a, b) => compareText(a.tenantId, b.tenantId) || a.bucketStart - b.bucketStart || compareText(a.outcome, b.outcome),
   );
   plan.executeRows(
-    mappedRows(sorted, (r) => [r.tenantId, plan.time(r.bucketStart), r.outcome, r.requests]),
+    sorted,
+    (r) => [r.tenantId, plan.time(r.bucketStart), r.outcome, r.requests],
     {
       build: (values) => Prisma.sql`INSERT INTO "usage_tenant_outcomes_daily" ("tenantId", "bucketStart", "outcome", "requests")
        VALUES ${values}

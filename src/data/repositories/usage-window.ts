@@ -29,7 +29,7 @@ import { REQUEST_OUTCOMES, type RequestOutcome } from '@keyward/guard';
 import { Prisma } from '../../generated/postgresql/client';
 import type { OutcomeDelta, RollupDelta } from '../../usage/usage-batch';
 import type { Database } from '../database';
-import { mappedRows, WritePlan } from '../write-plan';
+import { WritePlan } from '../write-plan';
 import { compareText } from './batching';
 import { mapInSlices } from '../../lib/slices';
 import type { KeyTotals } from './outcomes';
@@ -117,7 +117,8 @@ export function planWindowDeltas(
   const names = COUNTERS.map((_, i) => `"c${i}"`);
   // GROUP BY: a batch across midnight holds two days of one key, and a multi-row upsert may touch a row once.
   plan.executeRows(
-    mappedRows(sorted, (r) => [r.keyId, r.tenantId, plan.time(r.day), ...r.counters]),
+    sorted,
+    (r) => [r.keyId, r.tenantId, plan.time(r.day), ...r.counters],
     {
       casts: [null, null, timestamp, ...COUNTERS.map(() => bigint)],
       build: (values) => Prisma.sql`WITH v ("keyId", "tenantId", "day", ${Prisma.raw(names.join(', '))}) AS (VALUES ${values})

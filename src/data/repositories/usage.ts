@@ -9,7 +9,7 @@ import type { KeyUsageDelta, RollupDelta, UsageBatch } from '../../usage/usage-b
 import type { Database } from '../database';
 import { Prisma } from '../../generated/postgresql/client';
 import type { Db } from '../client-types';
-import { mappedRows, WritePlan } from '../write-plan';
+import { WritePlan } from '../write-plan';
 import { compareText } from './batching';
 import { ownerRowsFrom } from './owner-rows';
 import { planJournalConsumed, planJournalRows } from './usage-journal';
@@ -25,7 +25,8 @@ function upsertRollups(plan: WritePlan, table: 'usage_hourly' | 'usage_daily', r
   const name = Prisma.raw(`"${table}"`); // one of two constants, never input
   const sorted = [...rollups].sort((a, b) => byKey(a, b) || a.bucketStart - b.bucketStart);
   plan.executeRows(
-    mappedRows(sorted, (r) => [r.keyId, plan.time(r.bucketStart), r.tenantId, r.requestsOk, r.requestsFailed, r.tokens, r.spendMicroCents]),
+    sorted,
+    (r) => [r.keyId, plan.time(r.bucketStart), r.tenantId, r.requestsOk, r.requestsFailed, r.tokens, r.spendMicroCents],
     {
       build: (values) => Prisma.sql`INSERT INTO ${name} ("keyId", "bucketStart", "tenantId", "requestsOk", "requestsFailed", "tokens", "spendMicroCents")
        VALUES ${values}
@@ -72,7 +73,7 @@ function addKeyCounters(db: SqlDatabase, plan: WritePlan, keys: KeyUsageDelta[])
     const group = keys.filter((key) => (key.lastUsedAt !== null) === lastUsed);
     if (group.length === 0) continue;
     const values = ['"id"', '"ok"', '"failed"', '"tokens"', '"spend"', '"period"', '"periodSpend"', ...(lastUsed ? ['"usedAt"'] : [])];
-    plan.executeRows(mappedRows(group, row), {
+    plan.executeRows(group, row, {
       casts: casts.slice(0, values.length),
       build: (list) => Prisma.sql`WITH v (${Prisma.raw(values.join(', '))}) AS (VALUES ${list})
         UPDATE "api_keys" AS k SET ${Prisma.raw(keyCounterSets((i) => `v.${values[i]}`, 'k.', lastUsed))} FROM v WHERE k."id" = v."id"`,
@@ -216,7 +217,8 @@ export async function lowerCeilings(
   const timestamp = db.sql.cast('timestamp');
   const plan = new WritePlan();
   plan.executeRows(
-    mappedRows(sorted.filter((e) => e.kind === 'quota' && e.periodStart === 0), (e) => [e.keyId, e.ceiling]),
+    sorted.filter((e) => e.kind === 'quota' && e.periodStart === 0),
+    (e) => [e.keyId, e.ceiling],
     {
       casts: [null, bigint],
       build: (values) => Prisma.sql`WITH v ("id", "ceiling") AS (VALUES ${values})
@@ -225,7 +227,8 @@ export async function lowerCeilings(
     },
   );
   plan.executeRows(
-    mappedRows(sorted.filter((e) => e.kind === 'quota' && e.periodStart !== 0), (e) => [e.keyId, plan.time(e.periodStart), e.ceiling]),
+    sorted.filter((e) => e.kind === 'quota' && e.periodStart !== 0),
+    (e) => [e.keyId, plan.time(e.periodStart), e.ceiling],
     {
       casts: [null, timestamp, bigint],
       build: (values) => Prisma.sql`WITH v ("id", "period", "ceiling") AS (VALUES ${values})
@@ -234,7 +237,8 @@ export async function lowerCeilings(
     },
   );
   plan.executeRows(
-    mappedRows(sorted.filter((e) => e.kind === 'budget'), (e) => [e.keyId, plan.time(e.periodStart), e.ceiling]),
+    sorted.filter((e) => e.kind === 'budget'),
+    (e) => [e.keyId, plan.time(e.periodStart), e.ceiling],
     {
       casts: [null, timestamp, bigint],
       build: (values) => Prisma.sql`WITH v ("id", "period", "ceiling") AS (VALUES ${values})

@@ -9,7 +9,7 @@
  */
 import { Prisma } from '../../generated/postgresql/client';
 import type { ClientAddressDelta, ModelDelta, OutcomeDelta, RequestLogRow, UnknownKeyDelta, VisibilityBatch } from '../../usage/usage-batch';
-import { mappedRows, type WritePlan } from '../write-plan';
+import type { WritePlan } from '../write-plan';
 import type { Database } from '../database';
 import type { JsonColumnType } from '../dialects/dialect';
 import { chunks, compareText } from './batching';
@@ -45,7 +45,8 @@ function upsertOutcomes(plan: WritePlan, table: 'usage_outcomes_hourly' | 'usage
     (a, b) => compareText(a.keyId, b.keyId) || a.bucketStart - b.bucketStart || compareText(a.outcome, b.outcome),
   );
   plan.executeRows(
-    mappedRows(sorted, (r) => [r.keyId, plan.time(r.bucketStart), r.outcome, r.tenantId, r.requests]),
+    sorted,
+    (r) => [r.keyId, plan.time(r.bucketStart), r.outcome, r.tenantId, r.requests],
     {
       build: (values) => Prisma.sql`INSERT INTO ${name} ("keyId", "bucketStart", "outcome", "tenantId", "requests")
        VALUES ${values}
@@ -60,7 +61,8 @@ function upsertModels(plan: WritePlan, rows: ModelDelta[]): void {
       compareText(a.keyId, b.keyId) || a.bucketStart - b.bucketStart || compareText(a.model, b.model) || compareText(a.outcome, b.outcome),
   );
   plan.executeRows(
-    mappedRows(sorted, (r) => [r.keyId, plan.time(r.bucketStart), r.model, r.outcome, r.tenantId, r.requests, r.tokens, r.spendMicroCents]),
+    sorted,
+    (r) => [r.keyId, plan.time(r.bucketStart), r.model, r.outcome, r.tenantId, r.requests, r.tokens, r.spendMicroCents],
     {
       build: (values) => Prisma.sql`INSERT INTO "usage_models_daily" ("keyId", "bucketStart", "model", "outcome", "tenantId", "requests", "tokens", "spendMicroCents")
        VALUES ${values}
@@ -81,7 +83,8 @@ export function insertRequestLog(db: SqlDatabase, plan: WritePlan, rows: Request
   // Oldest first, so ids mostly follow time (the cursor orders by time, then id).
   const sorted = [...rows].sort((a, b) => a.at - b.at);
   plan.executeRows(
-    mappedRows(sorted, (r) => logValues(r, new Date(r.at))),
+    sorted,
+    (r) => logValues(r, new Date(r.at)),
     {
       build: (values) => Prisma.sql`${LOG_INSERT} VALUES ${values}`,
       // Through the client: LOG_CHUNK rows a statement, read from one JSON parameter (times in ms).
@@ -118,8 +121,9 @@ function upsertClientAddresses(plan: WritePlan, rows: ClientAddressDelta[]): New
     if (group.length === 0) continue;
     // CASE rather than LEAST/GREATEST (PostgreSQL) or MIN/MAX (SQLite): the same SQL on both.
     const lastSeen = keep ? '' : `"lastSeenAt" = CASE WHEN excluded."lastSeenAt" > t."lastSeenAt" THEN excluded."lastSeenAt" ELSE t."lastSeenAt" END,`;
-    plan.queryRows<Written>(
-      mappedRows(group, (r) => [r.keyId, r.ip, r.tenantId, plan.time(r.firstSeenAt), plan.time(r.lastSeenAt), r.requests]),
+    plan.queryRows<ClientAddressDelta, Written>(
+      group,
+      (r) => [r.keyId, r.ip, r.tenantId, plan.time(r.firstSeenAt), plan.time(r.lastSeenAt), r.requests],
       {
         build: (values) => Prisma.sql`INSERT INTO "key_client_addresses" AS t ("keyId", "ip", "tenantId", "firstSeenAt", "lastSeenAt", "requests")
          VALUES ${values}
@@ -139,7 +143,8 @@ function upsertClientAddresses(plan: WritePlan, rows: ClientAddressDelta[]): New
 function upsertUnknownKeys(plan: WritePlan, rows: UnknownKeyDelta[]): void {
   const sorted = [...rows].sort((a, b) => a.bucketStart - b.bucketStart || compareText(a.ip, b.ip));
   plan.executeRows(
-    mappedRows(sorted, (r) => [plan.time(r.bucketStart), r.ip, r.attempts, r.blockedAttempts, plan.time(r.lastSeenAt)]),
+    sorted,
+    (r) => [plan.time(r.bucketStart), r.ip, r.attempts, r.blockedAttempts, plan.time(r.lastSeenAt)],
     {
       build: (values) => Prisma.sql`INSERT INTO "unknown_key_attempts" AS t ("bucketStart", "ip", "attempts", "blockedAttempts", "lastSeenAt")
        VALUES ${values}
