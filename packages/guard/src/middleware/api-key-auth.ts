@@ -30,7 +30,7 @@ import { clientAddress, requestedChatbot, requestedModel } from './credentials';
 import { type DenialCode, DENIALS, deny } from './deny';
 import { keyWindowsMeter, type Meter, type MeterResult, separateWindowMeter } from './meters';
 import { type ApiKeyAuthOptions, validateOptions } from './options';
-import { OverdueResponses } from './overdue-responses';
+import { type OverdueEntry, OverdueResponses } from './overdue-responses';
 import { type PreparedKey, prepare, verifyPresented } from './prepared-key';
 import { RequestKey } from './request-key';
 import { clientLeft, whenClosed } from './response-end';
@@ -431,11 +431,11 @@ export function createKeyGuard(options: ApiKeyAuthOptions): KeyGuard {
    * left before the response was complete and nothing was reported, to the whole reservation (the
    * cost is unknown). A handler that never ran (apiKey null) served nothing: nothing is charged.
    */
-  function settleOnClose(admission: Admission, res: Response, apiKey: RequestKey | null, holding: boolean): void {
+  function settleOnClose(admission: Admission, res: Response, apiKey: RequestKey | null, tracked: OverdueEntry | null): void {
     whenClosed(res, () => {
       const left = clientLeft(res);
       if (left) apiKey?.clientLeft();
-      if (holding) overdue.forget(res);
+      if (tracked) overdue.forget(tracked);
       finish(heldBy(admission), {
         outcome: left ? 'client_closed' : res.statusCode < 400 ? 'ok' : 'failed',
         status: res.headersSent ? res.statusCode : 0,
@@ -485,13 +485,12 @@ export function createKeyGuard(options: ApiKeyAuthOptions): KeyGuard {
     if (clientLeft(res)) {
       // The client left while the guard was checking: the handler does not run (nobody would get
       // its answer, and an upstream call would be paid for nothing); the request is settled as such.
-      settleOnClose(admission, res, null, holding);
+      settleOnClose(admission, res, null, null);
       return;
     }
     const apiKey = new RequestKey(admission.key, admission.info.limits, admission.budget?.amount ?? 0);
     req.apiKey = apiKey;
-    if (holding) overdue.track(res, now() + timeoutMs);
-    settleOnClose(admission, res, apiKey, holding);
+    settleOnClose(admission, res, apiKey, holding ? overdue.track(res, now() + timeoutMs) : null);
     next();
   }
 

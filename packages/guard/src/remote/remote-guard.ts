@@ -295,9 +295,9 @@ export function createRemoteGuard(options: RemoteGuardOptions): RemoteGuard {
    * A response still running after requestTimeoutMs is ended (and so settled).
    */
   function settleOnClose(res: Response, reservationId: string, call: VerifyCall, apiKey: RequestKey | null, req: Request): void {
-    overdue.track(res, now() + requestTimeoutMs);
+    const tracked = overdue.track(res, now() + requestTimeoutMs);
     whenClosed(res, () => {
-      overdue.forget(res);
+      overdue.forget(tracked);
       const left = clientLeft(res);
       if (left) apiKey?.clientLeft();
       const reported = apiKey?.usage ?? { tokens: 0, costMicroCents: 0 };
