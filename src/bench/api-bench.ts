@@ -8,7 +8,9 @@
  *   (d) (b)'s guard with 20,000 keys rotating over a database of 1,000,000 keys (cold keys: each
  *       is read from the database once, then served from the key cache);
  *   (e) (b) with what operators see, as the app wires it: the access log at info (written to
- *       /dev/null), request metrics, the guard timed, outcomes teed to metrics, reservations counted.
+ *       /dev/null), request metrics, the guard timed, outcomes teed to metrics, reservations counted;
+ *   (f) only when asked for (--only a,b,f): the floor, what any API-key guard does at the least (see
+ *       floorGuard); f/a is as close to the bare route as b/a can come.
  *
  * The server runs in a child process (one core), the load generator (autocannon) here. Rounds
  * alternate a → b → c → d → e so drift on a shared machine hits all alike; the median round counts.
@@ -19,7 +21,8 @@
  * cache miss) and the server's memory is printed before it, right after it, and once it settled:
  * before and settled are each read after the usage is written and 10 s idle with a full GC each
  * second (the reading 3 s in is printed too).
- * Prints req/s, p50/p99 latency and server RSS per variant, and the ratios b/a, b/c, d/b and e/b.
+ * Prints req/s, p50/p99 latency and server RSS per variant, and the ratios b/a, b/c, d/b and e/b
+ * (and f/a, b/f with (f)).
  * Options: --rounds N (default 7), --seconds S per round (default 5), --connections C (default 32),
  * --stored N keys in the database for (d) (default 1,000,000), --rotating N of them used (default 20,000),
  * --only a,b (a subset of variants), --redis (limits in Redis, as several instances run them:
@@ -35,6 +38,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import autocannon from 'autocannon';
 import express, { type Request } from 'express';
+import Redis from 'ioredis';
 import pino from 'pino';
 import { systemActor } from '../audit/audit-types';
 import type { ResolvedConfig } from '../config';
@@ -54,14 +58,17 @@ import type { ThreadHeap } from '../data/sqlite-thread';
 import { startPrivateRedis } from './private-redis';
 
 const KEY_COUNT = 100;
-const VARIANTS = ['a', 'b', 'c', 'd', 'e'] as const;
+const VARIANTS = ['a', 'b', 'c', 'd', 'e', 'f'] as const;
 type Variant = (typeof VARIANTS)[number];
+/** What runs without --only: (f) is context, asked for by name. */
+const DEFAULT_VARIANTS: readonly Variant[] = ['a', 'b', 'c', 'd', 'e'];
 const LABEL: Record<Variant, string> = {
   a: '(a) unguarded handler',
   b: '(b) guarded: IP + scope + model + 4 windows + budget + usage',
   c: '(c) seeds\' design: Prisma lookup + usage write per request',
   d: '(d) = (b) with 20,000 keys rotating over 1M stored',
   e: '(e) = (b) + access log + metrics, as the app wires them',
+  f: '(f) floor: key from the header, Map lookup, 3 headers',
 };
 
 interface Ready {
@@ -187,6 +194,41 @@ const FOLD = parseConfig({ USAGE_FOLD_INTERVAL_MS: process.env.USAGE_FOLD_INTERV
 /** (d)'s load between two folds: the app's interval, as under steady load. */
 const FOLD_EVERY_MS = FOLD.intervalMs;
 
+/**
+ * (f): the least any API-key guard does, and no more: the key read from the Authorization header,
+ * looked up in a Map, its request counted (with Redis, one INCR per request, auto-pipelined as a
+ * tick's admissions are), three rate-limit headers. No hash, allowlist, scope, model, window,
+ * budget or usage: it is not a guard, it is how much of the bare route's speed a lookup alone
+ * leaves, the ceiling b/a is measured against.
+ */
+function floorGuard(redisUrl: string | undefined): express.RequestHandler {
+  const counts = new Map<string, { id: string; count: number }>();
+  const redis = redisUrl ? new Redis(redisUrl, { enableAutoPipelining: true, lazyConnect: true }) : null;
+  const noUsage = { reportUsage: () => undefined };
+  return (req, res, next) => {
+    const header = req.headers.authorization;
+    const presented = header?.startsWith('Bearer ') ? header.slice(7) : '';
+    let entry = counts.get(presented);
+    if (!entry) {
+      const parsed = parseKey(presented);
+      if (!parsed) {
+        res.status(401).json({ error: { code: 'invalid_api_key' } });
+        return;
+      }
+      counts.set(presented, (entry = { id: parsed.id, count: 0 }));
+    }
+    const answer = (count: number) => {
+      res.setHeader('x-ratelimit-limit-requests', '10000');
+      res.setHeader('x-ratelimit-remaining-requests', String(Math.max(0, 10_000 - (count % 10_000))));
+      res.setHeader('x-ratelimit-reset-requests', '60s');
+      (req as { apiKey?: unknown }).apiKey = noUsage;
+      next();
+    };
+    if (!redis) answer((entry.count += 1));
+    else redis.incr(`kw:bench:floor:${entry.id}`).then(answer, next);
+  };
+}
+
 async function serve(redisUrl: string | undefined, sqlitePath: string): Promise<void> {
   const dir = path.dirname(sqlitePath);
   const base = parseConfig({ DATABASE_URL: `file:${sqlitePath}`, LOG_LEVEL: 'silent', ...(redisUrl ? { REDIS_URL: redisUrl } : {}) });
@@ -259,6 +301,7 @@ async function serve(redisUrl: string | undefined, sqlitePath: string): Promise<
     res.json({ ok: true, model: (req.body as { model?: string }).model ?? null });
   });
 
+  app.post('/f', floorGuard(redisUrl), handler);
   app.use(observed);
 
   // Served as src/server.ts serves the app: requests built with the app's prototypes (see expressServerOptions).
@@ -443,7 +486,9 @@ async function main(): Promise<void> {
   });
   const stored = Number(values.stored);
   const rotating = Math.min(Number(values.rotating), stored);
-  const variants = (values.only ? values.only.split(',') : [...VARIANTS]) as Variant[];
+  const variants = (values.only ? values.only.split(',') : [...DEFAULT_VARIANTS]) as Variant[];
+  const unknown = variants.filter((v) => !VARIANTS.includes(v));
+  if (unknown.length > 0) throw new Error(`--only: no variant ${unknown.join(', ')} (there are ${VARIANTS.join(', ')})`);
   if (values.serve) {
     const file = values.db as string;
     return serve(values['redis-url'], file);
@@ -517,7 +562,7 @@ async function main(): Promise<void> {
     await ask(child, 'fold');
   }
 
-  const results: Record<Variant, Round[]> = { a: [], b: [], c: [], d: [], e: [] };
+  const results: Record<Variant, Round[]> = { a: [], b: [], c: [], d: [], e: [], f: [] };
   /** (d)'s rounds not folded yet, with what each measured (a fold's cost is added to them). */
   let unfolded: { round: Round; seconds: number; requests: number; cpu: CpuReading }[] = [];
   /** Requests journaled and not folded after (d)'s last round. */
@@ -597,6 +642,8 @@ async function main(): Promise<void> {
     ['b', 'c', 'goal ≥ 5'],
     ['d', 'b', `goal ≥ 0.80: ${rotating.toLocaleString('en-US')} keys rotating over ${stored.toLocaleString('en-US')}`],
     ['e', 'b', 'the access log and metrics on top of the guard'],
+    ['f', 'a', 'the floor: a lookup and three headers, no guard; b/a cannot pass it'],
+    ['b', 'f', 'the guard against the floor'],
   ];
   console.log('');
   for (const [x, y, goal] of goals) {
