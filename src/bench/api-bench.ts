@@ -38,7 +38,6 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import autocannon from 'autocannon';
 import express, { type Request } from 'express';
-import Redis from 'ioredis';
 import pino from 'pino';
 import { systemActor } from '../audit/audit-types';
 import type { ResolvedConfig } from '../config';
@@ -55,6 +54,7 @@ import { KeywardMetrics } from '../observability/metrics';
 import { requestMetrics } from '../observability/request-metrics';
 import { routePatterns } from '../observability/route-pattern';
 import type { ThreadHeap } from '../data/sqlite-thread';
+import { createRedisClient, type RedisClient, whenReady } from '../redis/redis-client';
 import { startPrivateRedis } from './private-redis';
 
 const KEY_COUNT = 100;
@@ -196,14 +196,13 @@ const FOLD_EVERY_MS = FOLD.intervalMs;
 
 /**
  * (f): the least any API-key guard does, and no more: the key read from the Authorization header,
- * looked up in a Map, its request counted (with Redis, one INCR per request, auto-pipelined as a
- * tick's admissions are), three rate-limit headers. No hash, allowlist, scope, model, window,
+ * looked up in a Map, its request counted (with Redis, one INCR per request on a connection made
+ * as the app makes the guard's: auto-pipelined, with its command timeout), three rate-limit headers. No hash, allowlist, scope, model, window,
  * budget or usage: it is not a guard, it is how much of the bare route's speed a lookup alone
  * leaves, the ceiling b/a is measured against.
  */
-function floorGuard(redisUrl: string | undefined): express.RequestHandler {
+function floorGuard(redis: RedisClient | null): express.RequestHandler {
   const counts = new Map<string, { id: string; count: number }>();
-  const redis = redisUrl ? new Redis(redisUrl, { enableAutoPipelining: true, lazyConnect: true }) : null;
   const noUsage = { reportUsage: () => undefined };
   return (req, res, next) => {
     const header = req.headers.authorization;
@@ -237,7 +236,9 @@ async function serve(redisUrl: string | undefined, sqlitePath: string): Promise<
   const config: ResolvedConfig = { ...base, api, keyHashSecret: HASH_SECRET, sessionSecret: 's'.repeat(48), secretsFile: null };
   await migrate(config.database);
   const ctx = createContext(config, { logger: createLogger('silent') });
-  await ctx.ready();
+  // (f)'s connection, made as the app makes the guard's (src/redis/redis-client.ts).
+  const floorRedis = config.redis ? createRedisClient({ url: config.redis.url, commandTimeoutMs: config.redis.commandTimeoutMs }, createLogger('silent'), 'bench-floor') : null;
+  await Promise.all([ctx.ready(), floorRedis ? whenReady(floorRedis, 5000) : undefined]);
 
   const app = express();
   // As src/app.ts: no ETag (a hash of every response body; /api answers are never revalidated).
@@ -301,7 +302,7 @@ async function serve(redisUrl: string | undefined, sqlitePath: string): Promise<
     res.json({ ok: true, model: (req.body as { model?: string }).model ?? null });
   });
 
-  app.post('/f', floorGuard(redisUrl), handler);
+  app.post('/f', floorGuard(floorRedis), handler);
   app.use(observed);
 
   // Served as src/server.ts serves the app: requests built with the app's prototypes (see expressServerOptions).
@@ -357,6 +358,7 @@ async function serve(redisUrl: string | undefined, sqlitePath: string): Promise<
     }
     if (message.type === 'stop') {
       server.close();
+      floorRedis?.disconnect();
       ctx.close().finally(() => {
         fs.rmSync(dir, { recursive: true, force: true });
         process.exit(0);
