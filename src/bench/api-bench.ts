@@ -351,10 +351,16 @@ async function serve(redisUrl: string | undefined, sqlitePath: string): Promise<
       });
     }
     if (message.type === 'cpu') {
-      const { user, system } = process.cpuUsage();
-      // Entries not delivered to the observer yet are counted now, with the CPU time they belong to.
-      addGc(gcObserver.takeRecords());
-      process.send?.({ type: 'cpu', micros: user + system, gcMicros } satisfies CpuReading & { type: 'cpu' });
+      // The SQLite usage writer's thread id is learned from its first heap answer (once it runs).
+      const learned = WRITER in ctx.database.threadCpu() ? Promise.resolve() : ctx.database.threadHeaps().then(() => undefined);
+      void learned.then(() => {
+        const { user, system } = process.cpuUsage();
+        // Entries not delivered to the observer yet are counted now, with the CPU time they belong to.
+        addGc(gcObserver.takeRecords());
+        // Where a thread's time cannot be read (not Linux), null; a writer not started yet has run none.
+        const writerMicros = process.platform === 'linux' ? (ctx.database.threadCpu()[WRITER] ?? 0) : null;
+        process.send?.({ type: 'cpu', micros: user + system, gcMicros, writerMicros } satisfies CpuReading & { type: 'cpu' });
+      });
     }
     if (message.type === 'stop') {
       server.close();
@@ -404,13 +410,20 @@ interface Round {
   cpuPerRequest: number;
   /** Of that, the main thread's garbage-collection pauses (µs per request). */
   gcPerRequest: number;
+  /** Of that, the SQLite usage writer thread's CPU time (µs per request); null where it cannot be read. */
+  writerPerRequest: number | null;
 }
 
 /** The server's CPU time and its main thread's GC pauses so far (µs). */
 interface CpuReading {
   micros: number;
   gcMicros: number;
+  /** The SQLite usage writer thread's CPU time (µs), null where it cannot be read. */
+  writerMicros: number | null;
 }
+
+/** The SQLite usage writer thread's name (see data/database.ts): its CPU time is printed apart. */
+const WRITER = 'usage writer';
 
 function ask<T>(child: ChildProcess, type: string): Promise<T> {
   return new Promise((resolve) => {
@@ -432,7 +445,7 @@ async function load(
   seconds: number,
   connections: number,
   amount?: number,
-): Promise<Omit<Round, 'rss' | 'cpuPerRequest' | 'gcPerRequest'> & { total: number }> {
+): Promise<Omit<Round, 'rss' | 'cpuPerRequest' | 'gcPerRequest' | 'writerPerRequest'> & { total: number }> {
   let next = 0;
   // A run of `amount` requests ends at autocannon's next one-second tick after its last answer:
   // its rate is taken from its last answer instead (20,000 requests over 10.1 or 10.9 s both
@@ -577,10 +590,11 @@ async function main(): Promise<void> {
       const { rss } = await ask<{ rss: number }>(child, 'rss');
       const cpuPerRequest = used.micros / measured.total;
       const gcPerRequest = used.gcMicros / measured.total;
-      const result = { ...measured, rss, cpuPerRequest, gcPerRequest };
+      const writerPerRequest = used.writerMicros === null ? null : used.writerMicros / measured.total;
+      const result = { ...measured, rss, cpuPerRequest, gcPerRequest, writerPerRequest };
       results[variant].push(result);
       console.log(
-        `  round ${round} ${variant}: ${measured.rps.toFixed(0)} req/s, p50 ${measured.p50} ms, p99 ${measured.p99} ms, server CPU ${cpuPerRequest.toFixed(0)} µs/req (GC ${gcPerRequest.toFixed(0)})`,
+        `  round ${round} ${variant}: ${measured.rps.toFixed(0)} req/s, p50 ${measured.p50} ms, p99 ${measured.p99} ms, server CPU ${cpuPerRequest.toFixed(0)} µs/req (GC ${gcPerRequest.toFixed(0)}${writerPerRequest === null ? '' : `, writer ${writerPerRequest.toFixed(0)}`})`,
       );
       const { folding } = await ask<{ folding: number }>(child, 'folding');
       if (variant !== 'd') {
@@ -601,10 +615,11 @@ async function main(): Promise<void> {
         u.round.rps = u.requests / (u.seconds + (share * fold.ms) / 1000);
         u.round.cpuPerRequest = (u.cpu.micros + share * foldCpu.micros) / u.requests;
         u.round.gcPerRequest = (u.cpu.gcMicros + share * foldCpu.gcMicros) / u.requests;
+        if (u.cpu.writerMicros !== null && foldCpu.writerMicros !== null) u.round.writerPerRequest = (u.cpu.writerMicros + share * foldCpu.writerMicros) / u.requests;
       }
       console.log(
         `  fold of (d)'s last ${unfolded.length} rounds (${fold.folding.toLocaleString('en-US')} requests): ${fold.ms.toFixed(0)} ms, ` +
-          `CPU ${(foldCpu.micros / 1000).toFixed(0)} ms (GC ${(foldCpu.gcMicros / 1000).toFixed(0)} ms), charged to them: req/s ${unfolded.map((u) => u.round.rps.toFixed(0)).join(', ')}`,
+          `CPU ${(foldCpu.micros / 1000).toFixed(0)} ms (GC ${(foldCpu.gcMicros / 1000).toFixed(0)} ms${foldCpu.writerMicros === null ? '' : `, writer ${(foldCpu.writerMicros / 1000).toFixed(0)} ms`}), charged to them: req/s ${unfolded.map((u) => u.round.rps.toFixed(0)).join(', ')}`,
       );
       unfolded = [];
       journaled = 0;
@@ -625,15 +640,17 @@ async function main(): Promise<void> {
         errors: results[v].reduce((sum, r) => sum + r.errors, 0),
         cpuPerRequest: median(results[v].map((r) => r.cpuPerRequest)),
         gcPerRequest: median(results[v].map((r) => r.gcPerRequest)),
+        writerPerRequest: results[v].some((r) => r.writerPerRequest === null) ? null : median(results[v].map((r) => r.writerPerRequest as number)),
       },
     ]),
   ) as Record<Variant, Round>;
 
-  console.log('\nvariant                                                      req/s    p50 ms  p99 ms  RSS MB  CPU µs/req  GC µs/req  non-2xx');
+  console.log('\nvariant                                                      req/s    p50 ms  p99 ms  RSS MB  CPU µs/req  GC µs/req  writer µs/req  non-2xx');
   for (const v of variants) {
     const s = summary[v];
+    const writer = s.writerPerRequest === null ? '-' : s.writerPerRequest.toFixed(0);
     console.log(
-      `${LABEL[v].padEnd(60)} ${s.rps.toFixed(0).padStart(6)}  ${String(s.p50).padStart(6)}  ${String(s.p99).padStart(6)}  ${(s.rss / 2 ** 20).toFixed(0).padStart(6)}  ${s.cpuPerRequest.toFixed(0).padStart(10)}  ${s.gcPerRequest.toFixed(0).padStart(9)}  ${String(s.errors).padStart(7)}`,
+      `${LABEL[v].padEnd(60)} ${s.rps.toFixed(0).padStart(6)}  ${String(s.p50).padStart(6)}  ${String(s.p99).padStart(6)}  ${(s.rss / 2 ** 20).toFixed(0).padStart(6)}  ${s.cpuPerRequest.toFixed(0).padStart(10)}  ${s.gcPerRequest.toFixed(0).padStart(9)}  ${writer.padStart(13)}  ${String(s.errors).padStart(7)}`,
     );
   }
   // Ratios are taken within each round (the variants ran back to back), then the median.
@@ -664,7 +681,8 @@ async function main(): Promise<void> {
 
 /** What the server spent between two readings. */
 function spent(before: CpuReading, after: CpuReading): CpuReading {
-  return { micros: after.micros - before.micros, gcMicros: after.gcMicros - before.gcMicros };
+  const writerMicros = before.writerMicros === null || after.writerMicros === null ? null : after.writerMicros - before.writerMicros;
+  return { micros: after.micros - before.micros, gcMicros: after.gcMicros - before.gcMicros, writerMicros };
 }
 
 /** `; usage writer heap 8 → 4 MB committed, ...`: each worker thread's heap at the start and settled. */

@@ -37,6 +37,11 @@ export interface Database {
    * process's own heap figures leave them out. A thread not started yet is not started for it.
    */
   threadHeaps(): Promise<Record<string, ThreadHeap>>;
+  /**
+   * The CPU time (µs) of each worker thread with a connection whose time can be read (Linux, once
+   * threadHeaps() has been asked), by its name: what the process's CPU time holds of theirs.
+   */
+  threadCpu(): Record<string, number>;
   close(): Promise<void>;
 }
 
@@ -106,6 +111,14 @@ export function openDatabase(config: DatabaseConfig, options: DatabaseOptions): 
         if (thread && heap) heaps[thread.name] = heap;
       }
       return heaps;
+    },
+    threadCpu: () => {
+      const cpu: Record<string, number> = {};
+      for (const thread of [writer, reads.thread]) {
+        const micros = thread?.cpuMicros() ?? null;
+        if (thread && micros !== null) cpu[thread.name] = micros;
+      }
+      return cpu;
     },
     close: async () => {
       await reads.close();

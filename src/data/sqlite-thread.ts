@@ -15,6 +15,7 @@
  *
  * Its young generation is capped (YOUNG_GENERATION_MB), so that its heap returns after a burst.
  */
+import fs from 'node:fs';
 import { Worker } from 'node:worker_threads';
 import { databaseUnavailable, UNEXPECTED_CHANGES } from './errors';
 
@@ -82,11 +83,19 @@ function runOne(s) {
   }
   return null;
 }
+// The thread's id in the operating system (Linux: /proc/thread-self names it), or null.
+const threadId = (() => {
+  try {
+    return Number(require('node:fs').readlinkSync('/proc/thread-self').split('/').pop()) || null;
+  } catch {
+    return null;
+  }
+})();
 function heapFigures() {
   const v8 = require('node:v8');
   const { total_heap_size, used_heap_size } = v8.getHeapStatistics();
   const young = v8.getHeapSpaceStatistics().find((space) => space.space_name === 'new_space');
-  return { totalBytes: total_heap_size, usedBytes: used_heap_size, youngBytes: young ? young.space_size : 0 };
+  return { totalBytes: total_heap_size, usedBytes: used_heap_size, youngBytes: young ? young.space_size : 0, threadId };
 }
 const runAll = db.transaction((list) => list.map((s) => (s.each ? runEach(prepared(s.sql), s.each, s.rows, s.numbered) : runOne(s))));
 parentPort.on('message', (message) => {
@@ -141,6 +150,8 @@ export interface ThreadHeap {
   usedBytes: number;
   /** Of totalBytes, the young generation's (V8's new space). */
   youngBytes: number;
+  /** The worker's thread id in the operating system where it can be read (Linux), for cpuMicros(). */
+  threadId?: number | null;
 }
 
 /**
@@ -157,6 +168,8 @@ export const YOUNG_GENERATION_MB = 6;
 /** A worker thread with one connection; requests are answered in order. */
 export class SqliteThread {
   private worker: Worker | null = null;
+  /** The worker's thread id in the operating system, once a heap() answer told it. */
+  private threadId: number | null = null;
   private readonly pending = new Map<number, Pending>();
   /** Told when nothing is pending any more (close() waits for the last answer). */
   private idleWaiters: (() => void)[] = [];
@@ -171,6 +184,8 @@ export class SqliteThread {
 
   private ensure(): Worker {
     if (this.worker) return this.worker;
+    // A new worker runs on a thread of its own: its id is told by its own heap() answer.
+    this.threadId = null;
     const { file, readonly, busyMs, pragmas = [], youngGenerationMb = YOUNG_GENERATION_MB } = this.options;
     const worker = new Worker(WORKER_SOURCE, {
       eval: true,
@@ -262,7 +277,24 @@ export class SqliteThread {
   /** The worker's JS heap, once it has answered what it was asked before (starts the worker). */
   async heap(): Promise<ThreadHeap> {
     const { heap } = await this.request({ heap: true });
+    if (heap?.threadId) this.threadId = heap.threadId;
     return heap ?? { totalBytes: 0, usedBytes: 0, youngBytes: 0 };
+  }
+
+  /**
+   * The CPU time the worker's thread has run (µs), read from the operating system at once (not
+   * queued behind a statement the worker runs), or null where it cannot be read (not Linux, or no
+   * heap() answered yet: that tells the thread's id). For the benchmark: what the process's CPU
+   * time (all threads) holds of this thread's.
+   */
+  cpuMicros(): number | null {
+    if (this.threadId === null || !this.worker) return null;
+    try {
+      // schedstat: time on the CPU (ns), time waiting to run (ns), timeslices.
+      return Number(fs.readFileSync(`/proc/self/task/${this.threadId}/schedstat`, 'utf8').split(' ')[0]) / 1000;
+    } catch {
+      return null;
+    }
   }
 
   /** heap(), or null when no worker runs (it is not started for this). */

@@ -241,4 +241,25 @@ describe('planned writes on SQLite', () => {
       expect(heap.youngBytes).toBeLessThanOrEqual(YOUNG_GENERATION_MB * 2 ** 20);
     }
   });
+
+  (process.platform === 'linux' ? it : it.skip)("tells each thread's own CPU time: a long write runs on the writer's, not the app's", async () => {
+    await t.ctx.database.threadHeaps(); // tells the threads' ids
+    const before = t.ctx.database.threadCpu();
+    expect(Object.keys(before).sort()).toEqual(['list reader', 'usage writer']);
+    const appBefore = process.cpuUsage();
+    const plan = new WritePlan();
+    plan.query(busy(3_000_000), () => undefined);
+    const started = performance.now();
+    await t.ctx.database.write(plan);
+    const ms = performance.now() - started;
+    const after = t.ctx.database.threadCpu();
+    const writerMs = (after['usage writer'] - before['usage writer']) / 1000;
+    // The statement kept the writer's thread busy for most of the write (a loaded machine may
+    // preempt it), and the reader's not at all; the process's time (all threads) holds it too.
+    expect(writerMs).toBeGreaterThan(ms / 3);
+    expect(writerMs).toBeLessThanOrEqual(ms + 5);
+    expect(after['list reader'] - before['list reader']).toBeLessThan(writerMs / 10);
+    const app = process.cpuUsage(appBefore);
+    expect((app.user + app.system) / 1000).toBeGreaterThanOrEqual(writerMs * 0.9);
+  });
 });
