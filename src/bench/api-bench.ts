@@ -351,14 +351,16 @@ async function serve(redisUrl: string | undefined, sqlitePath: string): Promise<
       });
     }
     if (message.type === 'cpu') {
-      // The SQLite usage writer's thread id is learned from its first heap answer (once it runs).
-      const learned = WRITER in ctx.database.threadCpu() ? Promise.resolve() : ctx.database.threadHeaps().then(() => undefined);
+      // The SQLite usage writer's thread id is learned from its first heap answer (once it runs;
+      // only where a thread's time can be read: asked each time, a heap answer would wait for a write).
+      const linux = process.platform === 'linux';
+      const learned = !linux || WRITER in ctx.database.threadCpu() ? Promise.resolve() : ctx.database.threadHeaps().then(() => undefined);
       void learned.then(() => {
         const { user, system } = process.cpuUsage();
         // Entries not delivered to the observer yet are counted now, with the CPU time they belong to.
         addGc(gcObserver.takeRecords());
         // Where a thread's time cannot be read (not Linux), null; a writer not started yet has run none.
-        const writerMicros = process.platform === 'linux' ? (ctx.database.threadCpu()[WRITER] ?? 0) : null;
+        const writerMicros = linux ? (ctx.database.threadCpu()[WRITER] ?? 0) : null;
         process.send?.({ type: 'cpu', micros: user + system, gcMicros, writerMicros } satisfies CpuReading & { type: 'cpu' });
       });
     }
