@@ -54,6 +54,7 @@ import { KeywardMetrics } from '../observability/metrics';
 import { requestMetrics } from '../observability/request-metrics';
 import { routePatterns } from '../observability/route-pattern';
 import type { ThreadHeap } from '../data/sqlite-thread';
+import { USAGE_WRITER } from '../data/database';
 import { createRedisClient, type RedisClient, whenReady } from '../redis/redis-client';
 import { startPrivateRedis } from './private-redis';
 
@@ -351,18 +352,12 @@ async function serve(redisUrl: string | undefined, sqlitePath: string): Promise<
       });
     }
     if (message.type === 'cpu') {
-      // The SQLite usage writer's thread id is learned from its first heap answer (once it runs;
-      // only where a thread's time can be read: asked each time, a heap answer would wait for a write).
-      const linux = process.platform === 'linux';
-      const learned = !linux || WRITER in ctx.database.threadCpu() ? Promise.resolve() : ctx.database.threadHeaps().then(() => undefined);
-      void learned.then(() => {
-        const { user, system } = process.cpuUsage();
-        // Entries not delivered to the observer yet are counted now, with the CPU time they belong to.
-        addGc(gcObserver.takeRecords());
-        // Where a thread's time cannot be read (not Linux), null; a writer not started yet has run none.
-        const writerMicros = linux ? (ctx.database.threadCpu()[WRITER] ?? 0) : null;
-        process.send?.({ type: 'cpu', micros: user + system, gcMicros, writerMicros } satisfies CpuReading & { type: 'cpu' });
-      });
+      const { user, system } = process.cpuUsage();
+      // Entries not delivered to the observer yet are counted now, with the CPU time they belong to.
+      addGc(gcObserver.takeRecords());
+      // Where a thread's time cannot be read (not Linux), null; a writer not started yet has run none.
+      const writerMicros = process.platform === 'linux' ? (ctx.database.threadCpu()[USAGE_WRITER] ?? 0) : null;
+      process.send?.({ type: 'cpu', micros: user + system, gcMicros, writerMicros } satisfies CpuReading & { type: 'cpu' });
     }
     if (message.type === 'stop') {
       server.close();
@@ -423,9 +418,6 @@ interface CpuReading {
   /** The SQLite usage writer thread's CPU time (µs), null where it cannot be read. */
   writerMicros: number | null;
 }
-
-/** The SQLite usage writer thread's name (see data/database.ts): its CPU time is printed apart. */
-const WRITER = 'usage writer';
 
 function ask<T>(child: ChildProcess, type: string): Promise<T> {
   return new Promise((resolve) => {

@@ -38,12 +38,15 @@ export interface Database {
    */
   threadHeaps(): Promise<Record<string, ThreadHeap>>;
   /**
-   * The CPU time (µs) of each worker thread with a connection whose time can be read (Linux, once
-   * threadHeaps() has been asked), by its name: what the process's CPU time holds of theirs.
+   * The CPU time (µs) of each running worker thread with a connection whose time can be read
+   * (Linux), by its name: what the process's CPU time holds of theirs.
    */
   threadCpu(): Record<string, number>;
   close(): Promise<void>;
 }
+
+/** The SQLite usage writer thread's name (threadHeaps(), threadCpu()). */
+export const USAGE_WRITER = 'usage writer';
 
 /** How long to wait for the database, and where to report failures. */
 export interface DatabaseOptions {
@@ -87,7 +90,7 @@ export function openDatabase(config: DatabaseConfig, options: DatabaseOptions): 
   // write that may have committed must not be reported failed and written again).
   const writer =
     config.provider === 'sqlite' && config.sqlitePath
-      ? new SqliteThread({ file: config.sqlitePath, readonly: false, busyMs: timeouts.queryMs, name: 'usage writer' })
+      ? new SqliteThread({ file: config.sqlitePath, readonly: false, busyMs: timeouts.queryMs, name: USAGE_WRITER })
       : null;
   return {
     provider: config.provider,

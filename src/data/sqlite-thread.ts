@@ -83,20 +83,22 @@ function runOne(s) {
   }
   return null;
 }
-// The thread's id in the operating system (Linux: /proc/thread-self names it), or null.
-const threadId = (() => {
-  try {
-    return Number(require('node:fs').readlinkSync('/proc/thread-self').split('/').pop()) || null;
-  } catch {
-    return null;
-  }
-})();
 function heapFigures() {
   const v8 = require('node:v8');
   const { total_heap_size, used_heap_size } = v8.getHeapStatistics();
   const young = v8.getHeapSpaceStatistics().find((space) => space.space_name === 'new_space');
-  return { totalBytes: total_heap_size, usedBytes: used_heap_size, youngBytes: young ? young.space_size : 0, threadId };
+  return { totalBytes: total_heap_size, usedBytes: used_heap_size, youngBytes: young ? young.space_size : 0 };
 }
+// First, unasked: the thread's id in the operating system (Linux: /proc/thread-self names it), or null.
+parentPort.postMessage({
+  threadId: (() => {
+    try {
+      return Number(require('node:fs').readlinkSync('/proc/thread-self').split('/').pop()) || null;
+    } catch {
+      return null;
+    }
+  })(),
+});
 const runAll = db.transaction((list) => list.map((s) => (s.each ? runEach(prepared(s.sql), s.each, s.rows, s.numbered) : runOne(s))));
 parentPort.on('message', (message) => {
   try {
@@ -150,8 +152,6 @@ export interface ThreadHeap {
   usedBytes: number;
   /** Of totalBytes, the young generation's (V8's new space). */
   youngBytes: number;
-  /** The worker's thread id in the operating system where it can be read (Linux), for cpuMicros(). */
-  threadId?: number | null;
 }
 
 /**
@@ -168,7 +168,7 @@ export const YOUNG_GENERATION_MB = 6;
 /** A worker thread with one connection; requests are answered in order. */
 export class SqliteThread {
   private worker: Worker | null = null;
-  /** The worker's thread id in the operating system, once a heap() answer told it. */
+  /** The worker's thread id in the operating system, once the worker told it (its first message). */
   private threadId: number | null = null;
   private readonly pending = new Map<number, Pending>();
   /** Told when nothing is pending any more (close() waits for the last answer). */
@@ -184,7 +184,7 @@ export class SqliteThread {
 
   private ensure(): Worker {
     if (this.worker) return this.worker;
-    // A new worker runs on a thread of its own: its id is told by its own heap() answer.
+    // A new worker runs on a thread of its own, which it tells first.
     this.threadId = null;
     const { file, readonly, busyMs, pragmas = [], youngGenerationMb = YOUNG_GENERATION_MB } = this.options;
     const worker = new Worker(WORKER_SOURCE, {
@@ -195,7 +195,11 @@ export class SqliteThread {
     // Idle, the worker keeps no process alive; while a request waits, it does (a graceful stop
     // awaiting its last usage write must not end before the write does).
     worker.unref();
-    worker.on('message', (answer: Answer) => {
+    worker.on('message', (answer: Answer | { threadId: number | null }) => {
+      if (!('id' in answer)) {
+        if (this.worker === worker) this.threadId = answer.threadId;
+        return;
+      }
       const pending = this.pending.get(answer.id);
       if (!pending) return;
       this.pending.delete(answer.id);
@@ -277,15 +281,14 @@ export class SqliteThread {
   /** The worker's JS heap, once it has answered what it was asked before (starts the worker). */
   async heap(): Promise<ThreadHeap> {
     const { heap } = await this.request({ heap: true });
-    if (heap?.threadId) this.threadId = heap.threadId;
     return heap ?? { totalBytes: 0, usedBytes: 0, youngBytes: 0 };
   }
 
   /**
    * The CPU time the worker's thread has run (µs), read from the operating system at once (not
    * queued behind a statement the worker runs), or null where it cannot be read (not Linux, or no
-   * heap() answered yet: that tells the thread's id). For the benchmark: what the process's CPU
-   * time (all threads) holds of this thread's.
+   * worker running, or one that has not told its thread's id yet). For the benchmark: what the
+   * process's CPU time (all threads) holds of this thread's.
    */
   cpuMicros(): number | null {
     if (this.threadId === null || !this.worker) return null;

@@ -243,7 +243,7 @@ describe('planned writes on SQLite', () => {
   });
 
   (process.platform === 'linux' ? it : it.skip)("tells each thread's own CPU time: a long write runs on the writer's, not the app's", async () => {
-    await t.ctx.database.threadHeaps(); // tells the threads' ids
+    await t.ctx.database.threadHeaps(); // both threads have answered: each has told its id first
     const before = t.ctx.database.threadCpu();
     expect(Object.keys(before).sort()).toEqual(['list reader', 'usage writer']);
     const appBefore = process.cpuUsage();
