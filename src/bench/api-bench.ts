@@ -25,6 +25,7 @@
  * (and f/a, b/f with (f)).
  * Options: --rounds N (default 7), --seconds S per round (default 5), --connections C (default 32),
  * --stored N keys in the database for (d) (default 1,000,000), --rotating N of them used (default 20,000),
+ * --logged N request-log rows of (d)'s keys written before the rounds (default 0: see prefillRequestLog),
  * --only a,b (a subset of variants), --redis (limits in Redis, as several instances run them:
  * REDIS_URL, or a private redis-server; the ratio to report is then b/a, goal ≥ 0.70).
  */
@@ -128,6 +129,39 @@ function seedKeys(file: string, tenantId: string, hash: (key: string) => string,
   db.exec('ANALYZE');
   db.close();
   return keys;
+}
+
+/**
+ * --logged N: about N request-log rows of (d)'s keys, spread over the last 7 days, written before
+ * the rounds. The seeded database holds no log, and a log's per-key index costs each new row more
+ * as it grows (an index page of its own under many keys): this runs (d) against a log of a real
+ * size. Written in key order, as folds move journaled rows (data/repositories/visibility-writes.ts).
+ * Returns the rows written.
+ */
+function prefillRequestLog(file: string, cold: readonly string[], rows: number): number {
+  const perKey = Math.ceil(rows / cold.length);
+  const db = new BetterSqlite3(file, { timeout: 10_000 });
+  try {
+    db.exec('CREATE TEMP TABLE "bench_keys" ("id" TEXT PRIMARY KEY)');
+    const add = db.prepare('INSERT INTO "bench_keys" ("id") VALUES (?)');
+    db.transaction(() => {
+      for (const key of cold) add.run((parseKey(key) as { id: string }).id);
+    })();
+    const spanSeconds = 7 * 86_400;
+    const from = Date.now() / 1000 - spanSeconds;
+    const { changes } = db
+      .prepare(
+        `INSERT INTO "request_log" ("keyId", "tenantId", "at", "outcome", "status", "ip", "model", "tokens", "costMicroCents", "latencyMs", "userAgent")
+         WITH RECURSIVE "n"("i") AS (SELECT 0 UNION ALL SELECT "i" + 1 FROM "n" WHERE "i" < ?)
+         SELECT k."id", k."tenantId", strftime('%Y-%m-%dT%H:%M:%f+00:00', ? + n."i" * ?, 'unixepoch'), 'ok', 200, '127.0.0.1', 'bench-model', 12, 3400, 1, 'bench'
+         FROM "bench_keys" b JOIN "api_keys" k ON k."id" = b."id" CROSS JOIN "n" ORDER BY k."id", n."i"`,
+      )
+      .run(perKey - 1, from, spanSeconds / perKey);
+    db.pragma('wal_checkpoint(TRUNCATE)');
+    return changes;
+  } finally {
+    db.close();
+  }
 }
 
 // ---------------------------------------------------------------- server (child process)
@@ -490,6 +524,7 @@ async function main(): Promise<void> {
       only: { type: 'string' },
       stored: { type: 'string', default: '1000000' },
       rotating: { type: 'string', default: '20000' },
+      logged: { type: 'string', default: '0' },
       db: { type: 'string' },
     },
   });
@@ -511,10 +546,13 @@ async function main(): Promise<void> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'keyward-bench-'));
   const sqlitePath = path.join(dir, 'bench.db');
   const seeded = await benchDatabase(sqlitePath, stored, rotating);
+  const logStarted = Date.now();
+  const logged = Number(values.logged) > 0 && variants.includes('d') ? prefillRequestLog(sqlitePath, seeded.cold, Number(values.logged)) : 0;
+  const logSeconds = (Date.now() - logStarted) / 1000;
   const child = startServer(redis?.url, sqlitePath);
   const ready = await new Promise<Ready>((resolve) => child.once('message', (m: Ready) => resolve(m)));
   const keysFor = (variant: Variant) => (variant === 'd' ? seeded.cold : seeded.keys);
-  console.log(`keyward bench: SQLite${redis ? ` + Redis (${redis.url})` : ''}, ${KEY_COUNT} keys for (b), (d) ${rotating.toLocaleString('en-US')} of ${stored.toLocaleString('en-US')} stored keys (${seeded.reused ? 'copied from bench-data/ in' : 'seeded in'} ${seeded.seedSeconds.toFixed(1)} s), ${rounds} rounds × ${seconds} s per variant, ${connections} connections, node ${process.version}, ${os.cpus().length} CPUs, ${os.cpus()[0]?.model ?? 'unknown CPU'}`);
+  console.log(`keyward bench: SQLite${redis ? ` + Redis (${redis.url})` : ''}, ${KEY_COUNT} keys for (b), (d) ${rotating.toLocaleString('en-US')} of ${stored.toLocaleString('en-US')} stored keys (${seeded.reused ? 'copied from bench-data/ in' : 'seeded in'} ${seeded.seedSeconds.toFixed(1)} s)${logged > 0 ? `, a request log of ${logged.toLocaleString('en-US')} rows of (d)'s keys (written in ${logSeconds.toFixed(1)} s)` : ''}, ${rounds} rounds × ${seconds} s per variant, ${connections} connections, node ${process.version}, ${os.cpus().length} CPUs, ${os.cpus()[0]?.model ?? 'unknown CPU'}`);
 
   // Warm-up: JIT and the limiters, untimed (twice: the first pass is far from steady); (d)'s keys stay cold.
   for (let pass = 0; pass < 2; pass++) {

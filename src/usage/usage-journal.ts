@@ -7,12 +7,14 @@
  *
  * - **Each interval**, the buffer's batch is written as before when it names few owners (fewer
  *   than `minOwners` keys or addresses: light load, nothing changes). Otherwise it is **appended**
- *   to the journal: one row holding the batch (usageBatchToJournal), its request-log rows (the log
- *   is per request: folding saves nothing) and the process's lease, in one small transaction. The
- *   batch is then added to the **folder**, a second UsageBuffer.
+ *   to the journal: one row holding the batch (usageBatchToJournal), its request-log rows (staged:
+ *   the log is per request, so folding sums nothing, but moved at the fold sorted by key its rows
+ *   cost the index far less; see stageRequestLog) and the process's lease, in one small
+ *   transaction. The batch is then added to the **folder**, a second UsageBuffer.
  * - **Every `foldIntervalMs`**, the folder writes its sum like any batch, in one transaction that
- *   also deletes the journal rows it sums. That DELETE must delete every one of them (else the
- *   transaction rolls back): a row is applied exactly when it is deleted, so exactly once.
+ *   also deletes the journal rows it sums and moves their staged request-log rows into the log.
+ *   That DELETE must delete every one of them (else the transaction rolls back): a row is applied
+ *   exactly when it is deleted, so exactly once, and so are its log rows.
  * - **Another process's rows** are taken over once its lease has lapsed (a crash; the lease is
  *   renewed by every append and every fold, and lasts two fold intervals plus 10 s): a process
  *   that comes back, or any other instance, folds them. Two processes folding the same rows (one
@@ -20,9 +22,9 @@
  *   process sums again only the rows still in the journal.
  *
  * A crash loses what it lost before (the buffer's batch not yet appended: at most one interval
- * plus two writes). What changes under many keys is when counters, rollups and reports show the
- * usage: up to a fold interval later (limits never wait for it: the ledgers count in memory or in
- * Redis). A usage reset drops the key's counters from both buffers and folds at once, so the
+ * plus two writes). What changes under many keys is when counters, rollups, reports and the
+ * request log show the usage: up to a fold interval later (limits never wait for it: the ledgers
+ * count in memory or in Redis). A usage reset drops the key's counters from both buffers and folds at once, so the
  * journal's rows from before it (which still hold the key's old counters) are applied within a
  * write; the same holds for a write in flight without the journal.
  */

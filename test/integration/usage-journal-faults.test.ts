@@ -47,6 +47,15 @@ const storedOk = async (provider: DatabaseProvider, t: TestContext) => {
   const [hourly] = await query<{ ok: unknown }>(provider, t, 'SELECT SUM("requestsOk") AS ok FROM usage_hourly');
   return { ok: Number(keys.ok ?? 0), failed: Number(keys.failed ?? 0), hourlyOk: Number(hourly.ok ?? 0) };
 };
+/** Request-log rows: in request_log, and staged (waiting for the fold of their journal row). */
+const logRows = async (provider: DatabaseProvider, t: TestContext) => {
+  const [row] = await query<{ logged: unknown; staged: unknown }>(
+    provider,
+    t,
+    'SELECT (SELECT COUNT(*) FROM request_log) AS logged, (SELECT COUNT(*) FROM request_log_staged) AS staged',
+  );
+  return { logged: Number(row.logged), staged: Number(row.staged) };
+};
 
 /** Waits until `check` holds (polled), failing after `ms`. */
 async function until(what: string, check: () => Promise<boolean>, ms: number): Promise<void> {
@@ -109,6 +118,9 @@ describe.each(availableProviders)('usage journal under process faults (%s)', (pr
     const appended = await journalRows(provider, t);
     expect(appended).toBeGreaterThan(3);
     expect((await storedOk(provider, t)).ok).toBe(0);
+    const staged = await logRows(provider, t);
+    expect(staged.logged).toBe(0);
+    expect(staged.staged).toBeGreaterThan(100);
     const writes = loggedEntries<{ ms: number }>(dead, 'usage written').map((entry) => entry.ms);
 
     // Its lease (two fold intervals plus 10 s: 20 minutes here) has run out.
@@ -125,6 +137,8 @@ describe.each(availableProviders)('usage journal under process faults (%s)', (pr
     expect(load.seen.length - stored.ok).toBeLessThanOrEqual(load.seen.filter((time) => time > killedAt - bound).length);
     expect(stored.failed).toBe(0);
     expect(stored.hourlyOk).toBe(stored.ok);
+    // Its request log moved with its journal rows: one row per request counted, none left staged.
+    expect(await logRows(provider, t)).toEqual({ logged: stored.ok, staged: 0 });
   }, 90_000);
 
   it('kill -STOP past the lease: another instance folds the paused one\'s rows, and resumed it never writes them again', async () => {
@@ -163,6 +177,8 @@ describe.each(availableProviders)('usage journal under process faults (%s)', (pr
     const stored = await storedOk(provider, t);
     expect(stored).toEqual({ ok: load.seen.length, failed: 0, hourlyOk: load.seen.length });
     expect(await journalRows(provider, t)).toBe(0);
+    // The paused one's request log was moved once, by the instance that folded its rows.
+    expect(await logRows(provider, t)).toEqual({ logged: load.seen.length, staged: 0 });
     // A clean stop ends the process's lease.
     expect(Number((await query<{ n: unknown }>(provider, t, 'SELECT COUNT(*) AS n FROM usage_journal_leases'))[0].n)).toBe(0);
   }, 120_000);

@@ -106,16 +106,25 @@ describe.each(availableProviders)('usage journal on %s', (provider) => {
     }
 
     // Appended, not folded: the journal holds the three batches, the keys' counters are untouched,
-    // the request log is written.
+    // the request log is staged (every row of it, none in request_log yet).
     expect(await count('usage_journal')).toBe(3);
     expect(await counters(journalKeys)).toEqual(journalKeys.map(() => ({ ok: 0, failed: 0, tokens: 0 })));
     const logRows = (tenantId: string) => t.ctx.database.prisma.requestLog.count({ where: { tenantId } });
-    expect(await logRows(journalTenant.id)).toBe(await logRows(directTenant.id));
+    const directLog = await logRows(directTenant.id);
+    expect(directLog).toBeGreaterThan(0);
+    expect(await logRows(journalTenant.id)).toBe(0);
+    expect(await t.ctx.database.prisma.requestLogStaged.count({ where: { tenantId: journalTenant.id } })).toBe(directLog);
     expect(t.ctx.usage.foldingRequests()).toBeGreaterThan(0);
 
     await t.ctx.usage.foldNow();
     expect(await count('usage_journal')).toBe(0);
+    expect(await count('request_log_staged')).toBe(0);
     expect(t.ctx.usage.isEmpty()).toBe(true);
+    // Moved by the fold in key order: ids follow (keyId, at), so each key's rows were placed together.
+    const moved = await t.ctx.database.prisma.requestLog.findMany({ where: { tenantId: journalTenant.id }, orderBy: { id: 'asc' } });
+    expect(moved.length).toBe(directLog);
+    const byKey = [...moved].sort((a, b) => (a.keyId < b.keyId ? -1 : a.keyId > b.keyId ? 1 : a.at.getTime() - b.at.getTime() || Number(a.id - b.id)));
+    expect(moved.map((row) => row.id)).toEqual(byKey.map((row) => row.id));
     const rename = new Map<unknown, unknown>([[directTenant.id, journalTenant.id], ...directKeys.map((id, i) => [id, journalKeys[i]] as const)]);
     for (const last of ['1', '2', '9', '77']) rename.set(`192.0.2.${last}`, `198.51.100.${last}`);
     const side = (tenantId: string, net: string) => (row: Record<string, unknown>) => row.tenantId === tenantId || (row.tenantId === undefined && String(row.ip).startsWith(net));
@@ -164,6 +173,9 @@ describe.each(availableProviders)('usage journal on %s', (provider) => {
     expect(await count('usage_journal')).toBe(0);
     expect(await counters(keys)).toEqual(keys.map(() => ({ ok: 7, failed: 0, tokens: 7 })));
     expect(t.ctx.usage.isEmpty()).toBe(true);
+    // The request log too: each row moved once, by whichever process applied its batch.
+    expect(await count('request_log_staged')).toBe(0);
+    for (const keyId of keys) expect(await t.ctx.database.prisma.requestLog.count({ where: { keyId } })).toBe(7);
   });
 
   it('consumes the journal rows of a fold the database refuses, then writes every other key and sets the refused one aside', async () => {
@@ -182,8 +194,11 @@ describe.each(availableProviders)('usage journal on %s', (provider) => {
     expect(await count('usage_journal')).toBe(1);
 
     await t.ctx.usage.foldNow();
-    // The row is consumed at once (the batch became this process's own), the other keys written.
+    // The row is consumed at once (the batch became this process's own), the other keys written;
+    // its request log moved with it (the log is not what the database refused).
     expect(await count('usage_journal')).toBe(0);
+    expect(await count('request_log_staged')).toBe(0);
+    expect(await t.ctx.database.prisma.requestLog.count({ where: { tenantId: tenant.id } })).toBe(3);
     const [good, , other] = await counters(keys);
     expect([good, other]).toEqual([{ ok: 1, failed: 0, tokens: 1000 }, { ok: 1, failed: 0, tokens: 1000 }]);
     expect(t.ctx.usage.isEmpty()).toBe(false);

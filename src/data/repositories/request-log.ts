@@ -118,7 +118,8 @@ export async function unknownKeyAttemptsByAddress(db: Db, from: Date, limit: num
  * `cutoff`, in one short statement through the primary key; returns how many. Call it again while
  * it returns `batchSize`: fewer means the oldest ids reached a row inside retention, and rows are
  * written in the order they happen, so what follows is too. A row written late (a usage write held
- * through an outage) has a later id than its time: it goes as many seconds late as it was written.
+ * through an outage, or moved by a fold, whose rows get their ids in key order: see
+ * moveStagedRequestLog) has a later id than its time: it goes as many seconds late as it was written.
  * Kept this way so that no index on `at` costs every request's insert (see the migration
  * request_log_drop_at_index).
  */

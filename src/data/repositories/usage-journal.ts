@@ -10,7 +10,7 @@ import type { RequestLogRow } from '../../usage/usage-batch';
 import type { Db } from '../client-types';
 import type { Database } from '../database';
 import { WritePlan } from '../write-plan';
-import { insertRequestLog } from './visibility-writes';
+import { moveStagedRequestLog, stageRequestLog } from './visibility-writes';
 
 type SqlDatabase = Pick<Database, 'write' | 'sql' | 'reads'>;
 
@@ -26,7 +26,10 @@ export interface JournalAppend {
   id: string;
   owner: string;
   payload: string;
-  /** Written in the same transaction (the log is not folded: it is per request and only grows). */
+  /**
+   * Staged in the same transaction (the log is not folded: it is per request and only grows), and
+   * moved into request_log by the write that consumes the journal row (planJournalConsumed).
+   */
   requestLog: RequestLogRow[];
   /** The owner's lease, moved to this time (ms). */
   leaseUntil: number;
@@ -43,7 +46,7 @@ function planLease(plan: WritePlan, owner: string, until: number): void {
 /**
  * Appends a batch in one transaction: its id (usage_batches: a second append of the same batch
  * fails as a usage write sent again does, see isBatchAlreadyWritten), its journal row, its
- * request-log rows, and the owner's lease.
+ * request-log rows (staged: see stageRequestLog), and the owner's lease.
  */
 export async function appendToJournal(db: SqlDatabase, entry: JournalAppend): Promise<void> {
   const plan = new WritePlan();
@@ -51,17 +54,19 @@ export async function appendToJournal(db: SqlDatabase, entry: JournalAppend): Pr
   plan.execute(Prisma.sql`INSERT INTO "usage_batches" ("id", "writtenAt") VALUES (${entry.id}, ${now})`);
   planJournalRows(plan, [entry]);
   planLease(plan, entry.owner, entry.leaseUntil);
-  insertRequestLog(db, plan, entry.requestLog);
+  stageRequestLog(db, plan, entry.id, entry.requestLog);
   await db.write(plan);
 }
 
 /**
  * Plans the DELETE of journal rows a write applies: it must delete every one of them, else the
- * write rolls back (another process applied some first; see isUnexpectedChanges).
+ * write rolls back (another process applied some first; see isUnexpectedChanges). Their staged
+ * request-log rows move into request_log in the same write, once the DELETE has claimed them.
  */
 export function planJournalConsumed(plan: WritePlan, ids: readonly string[]): void {
   if (ids.length === 0) return;
   plan.executeExpecting(Prisma.sql`DELETE FROM "usage_journal" WHERE "id" IN (${Prisma.join(ids)})`, ids.length);
+  moveStagedRequestLog(plan, ids);
 }
 
 /** Plans journal rows appended (a batch, or the rest of a fold written in parts: see usage-journal.ts). */

@@ -36,8 +36,13 @@ const LOG_COLUMNS: [string, JsonColumnType][] = [
   ['requestId', 'text'],
   ['userAgent', 'text'],
 ];
-const LOG_INSERT = Prisma.raw(`INSERT INTO "request_log" (${LOG_COLUMNS.map(([name]) => `"${name}"`).join(', ')})`);
+const LOG_COLUMN_LIST = LOG_COLUMNS.map(([name]) => `"${name}"`).join(', ');
+const LOG_INSERT = Prisma.raw(`INSERT INTO "request_log" (${LOG_COLUMN_LIST})`);
 const LOG_TYPES = LOG_COLUMNS.map(([, type]) => type);
+const STAGED_INSERT = Prisma.raw(`INSERT INTO "request_log_staged" ("batchId", ${LOG_COLUMN_LIST})`);
+const STAGED_TYPES: JsonColumnType[] = ['text', ...LOG_TYPES];
+/** Staged rows moved in key order, so that rows of one key land on the same index pages (see stageRequestLog). */
+const STAGED_MOVE = Prisma.raw(`INSERT INTO "request_log" (${LOG_COLUMN_LIST}) SELECT ${LOG_COLUMN_LIST} FROM "request_log_staged"`);
 
 function upsertOutcomes(plan: WritePlan, table: 'usage_outcomes_hourly' | 'usage_outcomes_daily', rows: OutcomeDelta[]): void {
   const name = Prisma.raw(`"${table}"`); // one of two constants, never input
@@ -79,16 +84,53 @@ function logValues(r: RequestLogRow, at: number | Date): unknown[] {
   return [r.keyId, r.tenantId, at, r.outcome, r.status, r.ip, r.model, r.chatbot, r.tokens, r.costMicroCents, r.latencyMs, r.requestId, r.userAgent];
 }
 
+/** Plans a batch's request-log rows into request_log, each row's index entry placed as it comes. */
 export function insertRequestLog(db: SqlDatabase, plan: WritePlan, rows: RequestLogRow[]): void {
+  planLogRows(db, plan, rows, LOG_INSERT, LOG_TYPES, (r, at) => logValues(r, at));
+}
+
+/**
+ * Plans a journaled batch's request-log rows into request_log_staged, where they wait for the fold
+ * that applies the batch (moveStagedRequestLog). Under many distinct keys a row inserted into
+ * request_log's (keyId, at, id) index writes an index page of its own (measured with 20,000 keys
+ * in turn: 10 µs of the writer's CPU a row at 300,000 logged rows, 26 µs at 3,000,000); staged
+ * rows are only appended, and moved a fold at a time in key order they share pages.
+ */
+export function stageRequestLog(db: SqlDatabase, plan: WritePlan, batchId: string, rows: RequestLogRow[]): void {
+  planLogRows(db, plan, rows, STAGED_INSERT, STAGED_TYPES, (r, at) => [batchId, ...logValues(r, at)]);
+}
+
+/**
+ * Plans the staged request-log rows of the journal rows `batchIds` moved into request_log, sorted
+ * by (keyId, at, staged order), and deleted from the stage: in the transaction that consumes those
+ * journal rows, so a row is moved exactly when its batch is applied. A fold's move assigns ids in
+ * key order: ids follow time only up to the fold interval (retention deletes by id: see
+ * deleteRequestLogBefore).
+ */
+export function moveStagedRequestLog(plan: WritePlan, batchIds: readonly string[]): void {
+  if (batchIds.length === 0) return;
+  const ids = Prisma.join(batchIds);
+  plan.execute(Prisma.sql`${STAGED_MOVE} WHERE "batchId" IN (${ids}) ORDER BY "keyId", "at", "id"`);
+  plan.execute(Prisma.sql`DELETE FROM "request_log_staged" WHERE "batchId" IN (${ids})`);
+}
+
+function planLogRows(
+  db: SqlDatabase,
+  plan: WritePlan,
+  rows: RequestLogRow[],
+  insert: Prisma.Sql,
+  types: readonly JsonColumnType[],
+  values: (r: RequestLogRow, at: number | Date) => unknown[],
+): void {
   // Oldest first, so ids mostly follow time (the cursor orders by time, then id).
   const sorted = [...rows].sort((a, b) => a.at - b.at);
   plan.executeRows(
     sorted,
-    (r) => logValues(r, new Date(r.at)),
+    (r) => values(r, new Date(r.at)),
     {
-      build: (values) => Prisma.sql`${LOG_INSERT} VALUES ${values}`,
+      build: (sqlValues) => Prisma.sql`${insert} VALUES ${sqlValues}`,
       // Through the client: LOG_CHUNK rows a statement, read from one JSON parameter (times in ms).
-      chunked: () => chunks(sorted, LOG_CHUNK).map((chunk) => Prisma.sql`${LOG_INSERT} ${db.sql.jsonRows(chunk.map((r) => logValues(r, r.at)), LOG_TYPES)}`),
+      chunked: () => chunks(sorted, LOG_CHUNK).map((chunk) => Prisma.sql`${insert} ${db.sql.jsonRows(chunk.map((r) => values(r, r.at)), types)}`),
     },
   );
 }
