@@ -108,6 +108,8 @@ describe('a key\'s activity in the dashboard', () => {
     const all = await owner.get(`/keys/${keyId}/requests`).expect(200);
     expect(loggedOutcomes(all.text)).toEqual([...SCRIPT].reverse().map((s) => s.outcome));
     expect(all.text).toContain('aria-current="page">Request log</a>');
+    // Under many keys a second usage is journaled and a request logged at the fold (30 s by default).
+    expect(all.text).toContain('While Keyward serves many keys a second, a request can take up to 30 seconds to appear.');
     expect(all.text).toContain('<td data-label="Status" class="num">429</td>');
     expect(all.text).toContain(`<td data-label="Client IP"><code>${OTHER_IP}</code></td>`);
     expect(all.text).toMatch(/<td data-label="Cost" class="num">\$0\.0\d+<\/td>/);

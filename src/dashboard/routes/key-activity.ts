@@ -8,6 +8,7 @@
  */
 import { Router } from 'express';
 import { z } from 'zod';
+import { DEFAULT_USAGE_FOLD } from '../../config';
 import { sendCsv } from '../../http/csv-response';
 import { normalizeIpEntry, REQUEST_OUTCOMES, type RequestOutcome } from '@keyward/guard';
 import { requestLogCsv, tenantUsageCsv } from '../../presenters/activity-presenter';
@@ -112,6 +113,8 @@ export function keyActivityRoutes({ ctx, pages }: DashboardDeps): Router {
       pageSize: PAGE_SIZE,
       maxExport: MAX_EXPORT,
       retentionDays: ctx.config.requestLog.retentionDays,
+      // Under many keys a second a request is logged when its usage is folded (usage/usage-journal.ts).
+      foldSeconds: Math.ceil((ctx.config.api.usageFold ?? DEFAULT_USAGE_FOLD).intervalMs / 1000),
     });
   });
 
