@@ -15,7 +15,7 @@ import { databaseRefusalReason, databaseUnavailableReason, isUnexpectedChanges }
 import { createKeyLookup } from './data/repositories/key-lookup';
 import { deleteKeyChangesBefore, latestKeyChangeId, listKeyChangesAfter } from './data/repositories/key-changes';
 import { isBatchAlreadyWritten, writeUsageBatch } from './data/repositories/usage';
-import { appendToJournal, consumeJournal, journalRows, orphanedJournalRows, releaseJournalLease, renewJournalLease } from './data/repositories/usage-journal';
+import { appendToJournal, consumeJournal, journalRows, moveStrayStagedRequestLog, orphanedJournalRows, releaseJournalLease, renewJournalLease } from './data/repositories/usage-journal';
 import { KeyChangeFeed } from './keys/key-change-feed';
 import { KeyChangeInbox } from './keys/key-change-inbox';
 import { type CachedKeyStore, cachedKeyStore, createKeyGuard, isKeyId, type KeyEventBus, KeyHasher, type LimitBackend } from '@keyward/guard';
@@ -204,7 +204,12 @@ export function createContext(config: ResolvedConfig, overrides: ContextOverride
     },
   );
   usage.start();
-  const retention = new ActivityRetention({ db: database.prisma, requestLogDays: config.requestLog.retentionDays, logger });
+  const retention = new ActivityRetention({
+    db: database.prisma,
+    requestLogDays: config.requestLog.retentionDays,
+    logger,
+    moveStrayStagedLog: () => moveStrayStagedRequestLog(database),
+  });
   retention.start();
   // Usage by key over the last 30 days reads a window kept per key; it moves each UTC day (a
   // background worker: not in the CLI's short-lived processes).

@@ -4,7 +4,8 @@
  * retries) within 30 days: every 15 minutes (first a minute after start), each process deletes
  * what is older, the request log in short batches (oldest first) so a big backlog never holds the
  * database's write lock for long. Several processes pruning at once only find less to delete.
- * Rollups (outcomes, models, usage) are kept, like usage_daily.
+ * Rollups (outcomes, models, usage) are kept, like usage_daily. Each run also moves into the log
+ * the staged rows a process of an earlier version left behind (moveStrayStagedRequestLog).
  */
 import type { Db } from '../data/client-types';
 import { deleteFinishedDeliveriesBefore } from '../data/repositories/alerts';
@@ -34,6 +35,8 @@ export interface RetentionOptions {
   batchSize?: number;
   /** Statements per run at most (default 200, i.e. 1,000,000 rows); the rest waits for the next run. */
   maxBatches?: number;
+  /** Moves staged request-log rows whose journal row is gone; returns how many (the app passes moveStrayStagedRequestLog). */
+  moveStrayStagedLog?: () => Promise<number>;
   now?: () => number;
 }
 
@@ -46,6 +49,8 @@ export interface PruneResult {
   usageBatches: number;
   /** Usage journal leases lapsed a day before (their processes are gone). */
   journalLeases: number;
+  /** Staged request-log rows moved into the log because their journal row was gone. */
+  strayStagedLog: number;
 }
 
 /** Deletes request-log rows, client addresses, unknown-key attempts and finished deliveries past retention, on a timer. */
@@ -61,7 +66,7 @@ export class ActivityRetention {
     const run = () => {
       this.pruneOnce()
         .then((result) => {
-          const total = result.requestLog + result.clientAddresses + result.unknownKeyAttempts + result.webhookDeliveries;
+          const total = result.requestLog + result.clientAddresses + result.unknownKeyAttempts + result.webhookDeliveries + result.strayStagedLog;
           if (total > 0) this.options.logger?.info(result, 'pruned request log, addresses and webhook deliveries');
         })
         .catch((error) => this.options.logger?.error({ err: error }, 'request-log pruning failed'));
@@ -112,6 +117,7 @@ export class ActivityRetention {
     // Usage batch ids only need to outlive a retry (seconds to minutes): a day is ample.
     const usageBatches = await deleteUsageBatchesBefore(db, new Date(now - DAY_MS));
     const journalLeases = await deleteLapsedJournalLeases(db, new Date(now - DAY_MS));
-    return { requestLog, clientAddresses, unknownKeyAttempts, webhookDeliveries, usageBatches, journalLeases };
+    const strayStagedLog = (await this.options.moveStrayStagedLog?.()) ?? 0;
+    return { requestLog, clientAddresses, unknownKeyAttempts, webhookDeliveries, usageBatches, journalLeases, strayStagedLog };
   }
 }

@@ -10,6 +10,7 @@
 import { parseConfig } from '../../src/config';
 import { createContext } from '../../src/context';
 import { writeUsageBatch } from '../../src/data/repositories/usage';
+import { moveStrayStaged, moveStrayStagedRequestLog, strayStagedBatches } from '../../src/data/repositories/usage-journal';
 import { createLogger } from '../../src/logger';
 import { ActivityRetention } from '../../src/usage/retention';
 import { UsageBuffer } from '../../src/usage/usage-buffer';
@@ -243,6 +244,49 @@ describe.each(availableProviders)('usage journal on %s', (provider) => {
     await t.ctx.usage.stop();
     expect(await count('usage_journal')).toBe(0);
     expect(await count('usage_journal_leases')).toBe(0);
+  });
+
+  it('moves request-log rows left staged by an earlier version (their journal row consumed without them) at a retention run, once', async () => {
+    const tenant = await buildTenant(t.ctx);
+    const keys = await Promise.all([0, 1, 2].map(async () => (await t.ctx.keys.create(tenant.id, buildKeyInput(), testActor)).apiKey.id));
+    const burst = () => {
+      for (const keyId of keys) t.ctx.usage.record(buildUsageEvent({ keyId, tenantId: tenant.id, tokens: 1 }));
+    };
+    burst();
+    await t.ctx.usage.appendNow();
+    const [consumed] = await t.ctx.database.prisma.usageJournal.findMany();
+    burst();
+    burst();
+    await t.ctx.usage.appendNow();
+    expect(await count('request_log_staged')).toBe(9);
+    // A process of an earlier version folds the first row: it deletes the journal row and leaves
+    // the staged rows (it wrote the log at append).
+    await t.ctx.database.prisma.usageJournal.delete({ where: { id: consumed.id } });
+
+    // Two processes sweep at once: both find the strays, one moves them, the other's move rolls
+    // back. The six rows whose journal row is still there stay staged for its fold.
+    const other = createContext(buildConfig(t.db.config, JOURNAL_CONFIG), { logger: createLogger('silent'), alertWorkers: false, keyChangeFeed: false });
+    try {
+      const found = await strayStagedBatches(t.ctx.database);
+      expect(found).toEqual([{ batchId: consumed.id, rows: 3 }]);
+      expect(await moveStrayStagedRequestLog(other.database)).toBe(3);
+      expect(await moveStrayStaged(t.ctx.database, found)).toBe(0);
+      // A retention run sweeps too: nothing is left to move.
+      const pruned = await new ActivityRetention({ db: other.database.prisma, requestLogDays: 7, moveStrayStagedLog: () => moveStrayStagedRequestLog(other.database) }).pruneOnce();
+      expect(pruned.strayStagedLog).toBe(0);
+    } finally {
+      await other.close();
+    }
+    const logged = await t.ctx.database.prisma.requestLog.findMany({ where: { tenantId: tenant.id } });
+    expect(logged.map((row) => row.keyId).sort()).toEqual([...keys].sort());
+    expect(await t.ctx.database.prisma.requestLogStaged.count({ where: { batchId: consumed.id } })).toBe(0);
+    expect(await count('request_log_staged')).toBe(6);
+
+    // The other row's fold moves its own rows (the first row's fold finds it gone: nothing of it is written twice).
+    await t.ctx.usage.foldNow();
+    expect(await count('request_log_staged')).toBe(0);
+    expect(await t.ctx.database.prisma.requestLog.count({ where: { tenantId: tenant.id } })).toBe(9);
+    expect(await counters(keys)).toEqual(keys.map(() => ({ ok: 2, failed: 0, tokens: 2 })));
   });
 
   it('writes a batch of fewer keys than the threshold at once, and nothing when folding is off', async () => {

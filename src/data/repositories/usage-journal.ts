@@ -10,6 +10,7 @@ import type { RequestLogRow } from '../../usage/usage-batch';
 import type { Db } from '../client-types';
 import type { Database } from '../database';
 import { WritePlan } from '../write-plan';
+import { isUnexpectedChanges } from '../errors';
 import { moveStagedRequestLog, stageRequestLog } from './visibility-writes';
 
 type SqlDatabase = Pick<Database, 'write' | 'sql' | 'reads'>;
@@ -75,6 +76,54 @@ export function planJournalRows(plan: WritePlan, rows: readonly { id: string; ow
   for (const row of rows) {
     plan.execute(Prisma.sql`INSERT INTO "usage_journal" ("id", "owner", "writtenAt", "payload") VALUES (${row.id}, ${row.owner}, ${now}, ${row.payload})`);
   }
+}
+
+/** Journal rows whose strays one sweep moves at most (a statement's list of ids stays short). */
+const STRAY_BATCHES = 100;
+
+/** Staged request-log rows of one journal row that is gone, and how many. */
+export interface StrayStagedBatch {
+  batchId: string;
+  rows: number;
+}
+
+/**
+ * Journal rows that are gone while request-log rows of theirs are still staged: rows a process of
+ * an earlier version consumed without moving them (one that wrote the log at append: a rolling
+ * upgrade, or its takeover of a newer process's rows). At most STRAY_BATCHES.
+ */
+export async function strayStagedBatches(db: Pick<Database, 'reads'>): Promise<StrayStagedBatch[]> {
+  const strays = await db.reads.all<{ batchId: string; rows: number | bigint | string }>(
+    `SELECT "batchId", "rows" FROM (SELECT "batchId", COUNT(*) AS "rows" FROM "request_log_staged" GROUP BY "batchId") AS "staged"
+      WHERE NOT EXISTS (SELECT 1 FROM "usage_journal" j WHERE j."id" = "staged"."batchId") LIMIT ?`,
+    [STRAY_BATCHES],
+  );
+  return strays.map((stray) => ({ batchId: stray.batchId, rows: Number(stray.rows) }));
+}
+
+/**
+ * Moves the staged rows of `strays` into request_log; returns how many, or 0 when another process
+ * moved some first (its DELETE must delete every row counted, else the write rolls back, so two
+ * processes sweeping at once move each row once). A batch found gone stays gone, so no fold moves
+ * its rows meanwhile.
+ */
+export async function moveStrayStaged(db: Pick<Database, 'write'>, strays: readonly StrayStagedBatch[]): Promise<number> {
+  if (strays.length === 0) return 0;
+  const rows = strays.reduce((sum, stray) => sum + stray.rows, 0);
+  const plan = new WritePlan();
+  moveStagedRequestLog(plan, strays.map((stray) => stray.batchId), rows);
+  try {
+    await db.write(plan);
+  } catch (error) {
+    if (isUnexpectedChanges(error)) return 0;
+    throw error;
+  }
+  return rows;
+}
+
+/** Finds stray staged request-log rows and moves them (strayStagedBatches, moveStrayStaged); returns how many. */
+export async function moveStrayStagedRequestLog(db: Pick<Database, 'reads' | 'write'>): Promise<number> {
+  return moveStrayStaged(db, await strayStagedBatches(db));
 }
 
 /** Deletes journal rows in a write of their own, all of them or none (isUnexpectedChanges). */

@@ -103,15 +103,18 @@ export function stageRequestLog(db: SqlDatabase, plan: WritePlan, batchId: strin
 /**
  * Plans the staged request-log rows of the journal rows `batchIds` moved into request_log, sorted
  * by (keyId, at, staged order), and deleted from the stage: in the transaction that consumes those
- * journal rows, so a row is moved exactly when its batch is applied. A fold's move assigns ids in
- * key order: ids follow time only up to the fold interval (retention deletes by id: see
- * deleteRequestLogBefore).
+ * journal rows, so a row is moved exactly when its batch is applied. With `expected`, the DELETE
+ * must delete that many rows, else the write rolls back (isUnexpectedChanges: another process
+ * moved them first). A fold's move assigns ids in key order: ids follow time only up to the fold
+ * interval (retention deletes by id: see deleteRequestLogBefore).
  */
-export function moveStagedRequestLog(plan: WritePlan, batchIds: readonly string[]): void {
+export function moveStagedRequestLog(plan: WritePlan, batchIds: readonly string[], expected?: number): void {
   if (batchIds.length === 0) return;
   const ids = Prisma.join(batchIds);
   plan.execute(Prisma.sql`${STAGED_MOVE} WHERE "batchId" IN (${ids}) ORDER BY "keyId", "at", "id"`);
-  plan.execute(Prisma.sql`DELETE FROM "request_log_staged" WHERE "batchId" IN (${ids})`);
+  const remove = Prisma.sql`DELETE FROM "request_log_staged" WHERE "batchId" IN (${ids})`;
+  if (expected === undefined) plan.execute(remove);
+  else plan.executeExpecting(remove, expected);
 }
 
 function planLogRows(
