@@ -5,18 +5,17 @@
  * request of a period, so a burst of first-seen keys (a restart, a new customer base) would
  * otherwise be one write per key on the app's thread; now it is one write per tick.
  *
- * Rows are updated in key order, like the usage batches, so two instances never deadlock. A write
- * that fails fails every raise in it; each caller's request is then refused as when its own raise
- * fails (and the next request tries again).
+ * Rows are locked in key order, like the usage batches, so two instances never deadlock (see
+ * planCeilingRaises). A write that fails fails every raise in it; each caller's request is then
+ * refused as when its own raise fails (and the next request tries again).
  */
 import type { CounterKind } from '@keyward/guard';
 import type { Database } from './database';
-import { planCeilingRaise } from './repositories/usage';
-import { compareText } from './repositories/batching';
+import { planCeilingRaises } from './repositories/usage';
 import { WritePlan } from './write-plan';
 
-/** Raises written in one transaction at most (statements are single-row UPDATEs). */
-const MAX_RAISES_PER_WRITE = 500;
+/** Raises written in one transaction at most. */
+const MAX_RAISES_PER_WRITE = 2500;
 
 interface PendingRaise {
   keyId: string;
@@ -31,7 +30,7 @@ export class CeilingRaises {
   private pending: PendingRaise[] = [];
   private scheduled = false;
 
-  constructor(private readonly database: Pick<Database, 'write'>) {}
+  constructor(private readonly database: Pick<Database, 'write' | 'sql'>) {}
 
   /** Resolves once the ceiling is durable (at least `ceiling` for `periodStart`). */
   raise(keyId: string, kind: CounterKind, periodStart: number, ceiling: number): Promise<void> {
@@ -45,13 +44,13 @@ export class CeilingRaises {
   }
 
   private writePending(): void {
-    const raises = this.pending.sort((a, b) => compareText(a.keyId, b.keyId) || compareText(a.kind, b.kind));
+    const raises = this.pending;
     this.pending = [];
     this.scheduled = false;
     for (let i = 0; i < raises.length; i += MAX_RAISES_PER_WRITE) {
       const part = raises.slice(i, i + MAX_RAISES_PER_WRITE);
       const plan = new WritePlan();
-      for (const r of part) planCeilingRaise(plan, r.keyId, r.kind, r.periodStart, r.ceiling);
+      planCeilingRaises(this.database, plan, part);
       this.database.write(plan).then(
         () => {
           for (const r of part) r.resolve();

@@ -161,7 +161,7 @@ describe.each(availableProviders)('usage storage on %s', (provider) => {
   it('writes the ceiling raises of one tick together, in one write, each durable when its promise resolves', async () => {
     const ids = await Promise.all(Array.from({ length: 30 }, () => newKey({ budget: { limitCents: 100, period: 'monthly' }, usageLimit: 1000 })));
     let writes = 0;
-    const counted = { write: (plan: Parameters<typeof t.ctx.database.write>[0]) => ((writes += 1), t.ctx.database.write(plan)) };
+    const counted = { sql: t.ctx.database.sql, write: (plan: Parameters<typeof t.ctx.database.write>[0]) => ((writes += 1), t.ctx.database.write(plan)) };
     const raises = new CeilingRaises(counted);
     await Promise.all(ids.flatMap((id, i) => [raises.raise(id, 'budget', NOV, 1000 + i), raises.raise(id, 'quota', 0, 10 + i)]));
     expect(writes).toBe(1);
@@ -173,9 +173,26 @@ describe.each(availableProviders)('usage storage on %s', (provider) => {
     expect(writes).toBe(2);
     expect((await stored(ids[0])).ledger.quotaCeiling).toBe(500);
     // A write that fails fails the raises in it (their requests are refused; the next ones retry).
-    const failing = new CeilingRaises({ write: async () => Promise.reject(new Error('database away')) });
+    const failing = new CeilingRaises({ sql: t.ctx.database.sql, write: async () => Promise.reject(new Error('database away')) });
     await expect(Promise.all([failing.raise(ids[1], 'quota', 0, 900), failing.raise(ids[2], 'quota', 0, 900)])).rejects.toThrow('database away');
     expect((await stored(ids[1])).ledger.quotaCeiling).toBe(11);
+
+    // Raises of one key in one write leave what they would leave one after the other: the highest
+    // ceiling of a period, and the newest period (its spend starting over) whatever the order.
+    await raises.raise(ids[3], 'budget', DEC, 1);
+    await Promise.all([
+      raises.raise(ids[3], 'budget', DEC, 700),
+      raises.raise(ids[3], 'budget', DEC, 400),
+      raises.raise(ids[4], 'budget', DEC + 31 * 86_400_000, 50),
+      raises.raise(ids[4], 'budget', DEC, 9000),
+      raises.raise(ids[5], 'quota', 0, 300),
+      raises.raise(ids[5], 'quota', 0, 200),
+      raises.raise(ids[5], 'budget', NOV, 80),
+    ]);
+    expect(writes).toBe(4);
+    expect((await stored(ids[3])).ledger).toMatchObject({ budgetCeilingMicroCents: 700, budgetPeriodStart: new Date(DEC) });
+    expect((await stored(ids[4])).ledger).toMatchObject({ budgetCeilingMicroCents: 50, budgetPeriodStart: new Date(DEC + 31 * 86_400_000), budgetSpentMicroCents: 0 });
+    expect((await stored(ids[5])).ledger).toMatchObject({ quotaCeiling: 300, budgetCeilingMicroCents: 1005, budgetPeriodStart: new Date(NOV) });
   });
 
   it('a batch sent again after a commit whose answer was lost is counted once (its id is stored with it)', async () => {

@@ -166,39 +166,94 @@ export interface UsageWriteResult {
   alreadyWritten: boolean;
 }
 
-/** Plans raising a ledger ceiling (never lowering it); a newer budget or quota period starts over. */
-export function planCeilingRaise(plan: WritePlan, keyId: string, kind: CounterKind, periodStart: number, ceiling: number): void {
-  if (kind === 'quota' && periodStart === 0) {
-    plan.execute(Prisma.sql`UPDATE "api_keys" SET
-        "quotaCeiling" = CASE WHEN "quotaCeiling" < ${ceiling} THEN ${ceiling} ELSE "quotaCeiling" END
-      WHERE "id" = ${keyId}`);
-    return;
+/** A ledger ceiling to raise: at least `ceiling` for the period starting `periodStart` (0: a quota without period). */
+export interface CeilingRaise {
+  keyId: string;
+  kind: CounterKind;
+  periodStart: number;
+  ceiling: number;
+}
+
+/**
+ * Plans ledger ceilings raised (never lowered; a newer budget or quota period starts over), in one
+ * statement per kind of ceiling: on a SQLite thread a prepared single-row statement run per raise
+ * (only the values cross to the thread), elsewhere multi-row UPDATEs after the keys' rows are
+ * locked in key order (lockApiKeys), so two instances never deadlock (measured on PostgreSQL,
+ * 5,000 raises at 100 a write: 1.0-1.2 s of the app's CPU, against 2.8-3.2 s a statement each). A burst of first-seen keys
+ * with budgets raises a ceiling per key: as a statement of its own each, a raise cost the app's
+ * thread 25-60 µs (its text and values built, sent and answered: ceiling-raises.ts). Raises of the
+ * same key and kind become one, as applying them in turn would leave it: the newest period's
+ * highest ceiling (an older period's raise changes nothing once a newer one is in).
+ */
+export function planCeilingRaises(db: Pick<Database, 'sql'>, plan: WritePlan, raises: readonly CeilingRaise[]): void {
+  const merged = new Map<string, CeilingRaise>();
+  for (const raise of raises) {
+    const id = `${raise.keyId} ${raise.kind} ${raise.periodStart === 0 ? 'total' : 'period'}`;
+    const held = merged.get(id);
+    if (!held || raise.periodStart > held.periodStart || (raise.periodStart === held.periodStart && raise.ceiling > held.ceiling)) merged.set(id, raise);
   }
-  if (kind === 'quota') {
-    // A daily or monthly quota: the ceiling belongs to its period, and a newer period starts over.
-    const quotaPeriod = new Date(periodStart);
-    plan.execute(Prisma.sql`UPDATE "api_keys" SET
-        "quotaCeiling" = CASE
-          WHEN "quotaPeriodStart" = ${quotaPeriod} AND "quotaCeiling" >= ${ceiling} THEN "quotaCeiling"
-          ELSE ${ceiling} END,
-        "quotaPeriodStart" = ${quotaPeriod}
-      WHERE "id" = ${keyId} AND ("quotaPeriodStart" IS NULL OR "quotaPeriodStart" <= ${quotaPeriod})`);
-    return;
-  }
-  const period = new Date(periodStart);
-  plan.execute(Prisma.sql`UPDATE "api_keys" SET
-      "budgetCeilingMicroCents" = CASE
-        WHEN "budgetPeriodStart" = ${period} AND "budgetCeilingMicroCents" >= ${ceiling} THEN "budgetCeilingMicroCents"
-        ELSE ${ceiling} END,
-      "budgetSpentMicroCents" = CASE WHEN "budgetPeriodStart" = ${period} THEN "budgetSpentMicroCents" ELSE 0 END,
-      "budgetPeriodStart" = ${period}
-    WHERE "id" = ${keyId} AND ("budgetPeriodStart" IS NULL OR "budgetPeriodStart" <= ${period})`);
+  const sorted = [...merged.values()].sort(byKey);
+  if (sorted.length === 0) return;
+  // One key's row is locked by its UPDATE alone; several are locked first, in key order.
+  const keyIds = [...new Set(sorted.map((r) => r.keyId))];
+  const lock = keyIds.length > 1 ? db.sql.lockApiKeys(keyIds) : null;
+  if (lock) plan.execute(lock);
+  const bigint = db.sql.cast('bigint');
+  const timestamp = db.sql.cast('timestamp');
+  plan.executeRows(
+    sorted.filter((r) => r.kind === 'quota' && r.periodStart === 0),
+    (r) => [r.keyId, r.ceiling],
+    {
+      casts: [null, bigint],
+      build: (values) => Prisma.sql`WITH v ("id", "ceiling") AS (VALUES ${values})
+        UPDATE "api_keys" AS k SET "quotaCeiling" = CASE WHEN k."quotaCeiling" < v."ceiling" THEN v."ceiling" ELSE k."quotaCeiling" END
+        FROM v WHERE k."id" = v."id"`,
+      sqliteRow: 'UPDATE "api_keys" SET "quotaCeiling" = CASE WHEN "quotaCeiling" < ?2 THEN ?2 ELSE "quotaCeiling" END WHERE "id" = ?1',
+    },
+  );
+  // A daily or monthly quota: the ceiling belongs to its period, and a newer period starts over.
+  plan.executeRows(
+    sorted.filter((r) => r.kind === 'quota' && r.periodStart !== 0),
+    (r) => [r.keyId, plan.time(r.periodStart), r.ceiling],
+    {
+      casts: [null, timestamp, bigint],
+      build: (values) => Prisma.sql`WITH v ("id", "period", "ceiling") AS (VALUES ${values})
+        UPDATE "api_keys" AS k SET
+          "quotaCeiling" = CASE WHEN k."quotaPeriodStart" = v."period" AND k."quotaCeiling" >= v."ceiling" THEN k."quotaCeiling" ELSE v."ceiling" END,
+          "quotaPeriodStart" = v."period"
+        FROM v WHERE k."id" = v."id" AND (k."quotaPeriodStart" IS NULL OR k."quotaPeriodStart" <= v."period")`,
+      sqliteRow: `UPDATE "api_keys" SET
+          "quotaCeiling" = CASE WHEN "quotaPeriodStart" = ?2 AND "quotaCeiling" >= ?3 THEN "quotaCeiling" ELSE ?3 END,
+          "quotaPeriodStart" = ?2
+        WHERE "id" = ?1 AND ("quotaPeriodStart" IS NULL OR "quotaPeriodStart" <= ?2)`,
+    },
+  );
+  plan.executeRows(
+    sorted.filter((r) => r.kind === 'budget'),
+    (r) => [r.keyId, plan.time(r.periodStart), r.ceiling],
+    {
+      casts: [null, timestamp, bigint],
+      build: (values) => Prisma.sql`WITH v ("id", "period", "ceiling") AS (VALUES ${values})
+        UPDATE "api_keys" AS k SET
+          "budgetCeilingMicroCents" = CASE
+            WHEN k."budgetPeriodStart" = v."period" AND k."budgetCeilingMicroCents" >= v."ceiling" THEN k."budgetCeilingMicroCents"
+            ELSE v."ceiling" END,
+          "budgetSpentMicroCents" = CASE WHEN k."budgetPeriodStart" = v."period" THEN k."budgetSpentMicroCents" ELSE 0 END,
+          "budgetPeriodStart" = v."period"
+        FROM v WHERE k."id" = v."id" AND (k."budgetPeriodStart" IS NULL OR k."budgetPeriodStart" <= v."period")`,
+      sqliteRow: `UPDATE "api_keys" SET
+          "budgetCeilingMicroCents" = CASE WHEN "budgetPeriodStart" = ?2 AND "budgetCeilingMicroCents" >= ?3 THEN "budgetCeilingMicroCents" ELSE ?3 END,
+          "budgetSpentMicroCents" = CASE WHEN "budgetPeriodStart" = ?2 THEN "budgetSpentMicroCents" ELSE 0 END,
+          "budgetPeriodStart" = ?2
+        WHERE "id" = ?1 AND ("budgetPeriodStart" IS NULL OR "budgetPeriodStart" <= ?2)`,
+    },
+  );
 }
 
 /** Raises one ledger ceiling in a write of its own (the app coalesces raises: see ceiling-raises.ts). */
-export async function raiseCeiling(db: Pick<Database, 'write'>, keyId: string, kind: CounterKind, periodStart: number, ceiling: number): Promise<void> {
+export async function raiseCeiling(db: Pick<Database, 'write' | 'sql'>, keyId: string, kind: CounterKind, periodStart: number, ceiling: number): Promise<void> {
   const plan = new WritePlan();
-  planCeilingRaise(plan, keyId, kind, periodStart, ceiling);
+  planCeilingRaises(db, plan, [{ keyId, kind, periodStart, ceiling }]);
   await db.write(plan);
 }
 
