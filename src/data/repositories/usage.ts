@@ -178,11 +178,10 @@ export interface CeilingRaise {
  * Plans ledger ceilings raised (never lowered; a newer budget or quota period starts over), in one
  * statement per kind of ceiling: on a SQLite thread a prepared single-row statement run per raise
  * (only the values cross to the thread), elsewhere multi-row UPDATEs after the keys' rows are
- * locked in key order (lockApiKeys), so two instances never deadlock (measured on PostgreSQL,
- * 5,000 raises at 100 a write: 1.0-1.2 s of the app's CPU, against 2.8-3.2 s a statement each). A burst of first-seen keys
- * with budgets raises a ceiling per key: as a statement of its own each, a raise cost the app's
- * thread 25-60 µs (its text and values built, sent and answered: ceiling-raises.ts). Raises of the
- * same key and kind become one, as applying them in turn would leave it: the newest period's
+ * locked in key order (lockApiKeys), so two instances never deadlock. A burst of first-seen keys
+ * with budgets raises a ceiling per key; as a statement of its own each, 5,000 raises at 100 a
+ * write took the app 2.8-3.2 s of CPU on PostgreSQL, now 1.0-1.2 s (ceiling-raises.ts). Raises of
+ * the same key and kind become one, as applying them in turn would leave it: the newest period's
  * highest ceiling (an older period's raise changes nothing once a newer one is in).
  */
 export function planCeilingRaises(db: Pick<Database, 'sql'>, plan: WritePlan, raises: readonly CeilingRaise[]): void {
