@@ -243,7 +243,12 @@ describe('planned writes on SQLite', () => {
   });
 
   (process.platform === 'linux' ? it : it.skip)("tells each thread's own CPU time: a long write runs on the writer's, not the app's", async () => {
-    await t.ctx.database.threadHeaps(); // both threads have answered: each has told its id first
+    // Both threads started (whatever ran before), and each has answered: each tells its id first.
+    const warm = new WritePlan();
+    warm.query(busy(1), () => undefined);
+    await t.ctx.database.write(warm);
+    await t.ctx.database.reads.all('SELECT 1 AS "one"', []);
+    await t.ctx.database.threadHeaps();
     const before = t.ctx.database.threadCpu();
     expect(Object.keys(before).sort()).toEqual(['list reader', 'usage writer']);
     const appBefore = process.cpuUsage();
@@ -255,10 +260,13 @@ describe('planned writes on SQLite', () => {
     const after = t.ctx.database.threadCpu();
     const writerMs = (after['usage writer'] - before['usage writer']) / 1000;
     // The statement kept the writer's thread busy for most of the write (a loaded machine may
-    // preempt it), and the reader's not at all; the process's time (all threads) holds it too.
+    // preempt it), and not the reader's; the process's time (all threads) holds it too. The
+    // reader may serve the app's own background reads meanwhile (the usage window's roll: a CI
+    // run saw 50 ms of reader time against the write's 383), so its bound is half the writer's:
+    // time told for the wrong thread would exceed it.
     expect(writerMs).toBeGreaterThan(ms / 3);
     expect(writerMs).toBeLessThanOrEqual(ms + 5);
-    expect(after['list reader'] - before['list reader']).toBeLessThan(writerMs / 10);
+    expect(after['list reader'] - before['list reader']).toBeLessThan(writerMs / 2);
     const app = process.cpuUsage(appBefore);
     expect((app.user + app.system) / 1000).toBeGreaterThanOrEqual(writerMs * 0.9);
   });
