@@ -105,6 +105,8 @@ export interface ContextOverrides {
   alertWorkers?: boolean;
   /** Delivery worker settings (tests use short retry delays). */
   webhookDelivery?: Pick<DelivererOptions, 'retryDelaysMs' | 'giveUpAfterMs' | 'timeoutMs' | 'concurrency'>;
+  /** SQLite: count the usage writer's CPU time per statement (database.writerStatementCpu(); `npm run bench -- --statements`). */
+  statementCpu?: boolean;
 }
 
 /** How long key_changes rows are kept: pollers only need the recent tail. */
@@ -113,7 +115,7 @@ const KEY_CHANGE_RETENTION_MS = 60 * 60_000;
 /** Wires the services for a configuration. Migrations must have been applied. */
 export function createContext(config: ResolvedConfig, overrides: ContextOverrides = {}): AppContext {
   const logger = overrides.logger ?? createLogger(config.logLevel, { format: config.logFormat });
-  const database = openDatabase(config.database, { timeouts: config.databaseTimeouts, logger });
+  const database = openDatabase(config.database, { timeouts: config.databaseTimeouts, logger, statementCpu: overrides.statementCpu });
   const inbox = new KeyChangeInbox();
   const shared = createSharedState(config, { database, logger, inbox });
   const keyEvents = shared.keyEvents;

@@ -27,7 +27,9 @@
  * --stored N keys in the database for (d) (default 1,000,000), --rotating N of them used (default 20,000),
  * --logged N request-log rows of (d)'s keys written before the rounds (default 0: see prefillRequestLog),
  * --only a,b (a subset of variants), --redis (limits in Redis, as several instances run them:
- * REDIS_URL, or a private redis-server; the ratio to report is then b/a, goal ≥ 0.70).
+ * REDIS_URL, or a private redis-server; the ratio to report is then b/a, goal ≥ 0.70),
+ * --statements (the SQLite usage writer's CPU by statement, per variant's rounds and for (d)'s
+ * folds: where the writer's time goes).
  */
 import { type ChildProcess, fork, spawn, spawnSync, type StdioOptions } from 'node:child_process';
 import { timingSafeEqual } from 'node:crypto';
@@ -54,7 +56,7 @@ import { GuardVerdicts } from '../observability/guard-verdicts';
 import { KeywardMetrics } from '../observability/metrics';
 import { requestMetrics } from '../observability/request-metrics';
 import { routePatterns } from '../observability/route-pattern';
-import type { ThreadHeap } from '../data/sqlite-thread';
+import type { StatementCpu, ThreadHeap } from '../data/sqlite-thread';
 import { USAGE_WRITER } from '../data/database';
 import { createRedisClient, type RedisClient, whenReady } from '../redis/redis-client';
 import { startPrivateRedis } from './private-redis';
@@ -263,14 +265,14 @@ function floorGuard(redis: RedisClient | null): express.RequestHandler {
   };
 }
 
-async function serve(redisUrl: string | undefined, sqlitePath: string): Promise<void> {
+async function serve(redisUrl: string | undefined, sqlitePath: string, statementCpu: boolean): Promise<void> {
   const dir = path.dirname(sqlitePath);
   const base = parseConfig({ DATABASE_URL: `file:${sqlitePath}`, LOG_LEVEL: 'silent', ...(redisUrl ? { REDIS_URL: redisUrl } : {}) });
   // The fold timer never fires: a fold runs when the load generator says (charged to (d)).
   const api = { ...base.api, usageFold: { ...FOLD, intervalMs: 24 * 3_600_000 } };
   const config: ResolvedConfig = { ...base, api, keyHashSecret: HASH_SECRET, sessionSecret: 's'.repeat(48), secretsFile: null };
   await migrate(config.database);
-  const ctx = createContext(config, { logger: createLogger('silent') });
+  const ctx = createContext(config, { logger: createLogger('silent'), statementCpu });
   // (f)'s connection, made as the app makes the guard's (src/redis/redis-client.ts).
   const floorRedis = config.redis ? createRedisClient({ url: config.redis.url, commandTimeoutMs: config.redis.commandTimeoutMs }, createLogger('silent'), 'bench-floor') : null;
   await Promise.all([ctx.ready(), floorRedis ? whenReady(floorRedis, 5000) : undefined]);
@@ -361,6 +363,9 @@ async function serve(redisUrl: string | undefined, sqlitePath: string): Promise<
       const folding = ctx.usage.foldingRequests();
       ctx.usage.flush().then(() => process.send?.({ type: 'fold', ms: performance.now() - started, folding }));
     }
+    if (message.type === 'statements') {
+      void ctx.database.writerStatementCpu().then((statements) => process.send?.({ type: 'statements', statements }));
+    }
     if (message.type === 'folding') {
       // The round's last interval appended (or written) first, so it is counted with its round.
       void ctx.usage.appendNow().then(() => process.send?.({ type: 'folding', folding: ctx.usage.foldingRequests() }));
@@ -418,10 +423,10 @@ async function benchRedis(): Promise<{ url: string; stop(): void }> {
  * The server gets CPU 0 and this load generator CPU 1 when taskset exists and there are two CPUs
  * or more, so the two do not steal time from each other mid-round.
  */
-function startServer(redisUrl: string | undefined, sqlitePath: string): ChildProcess {
+function startServer(redisUrl: string | undefined, sqlitePath: string, statements: boolean): ChildProcess {
   const pinned = os.cpus().length >= 2 && spawnSync('taskset', ['-pc', '1', String(process.pid)], { stdio: 'ignore' }).status === 0;
   const stdio: StdioOptions = ['ignore', 'inherit', 'inherit', 'ipc'];
-  const args = ['--serve', `--db=${sqlitePath}`, ...(redisUrl ? [`--redis-url=${redisUrl}`] : [])];
+  const args = ['--serve', `--db=${sqlitePath}`, ...(redisUrl ? [`--redis-url=${redisUrl}`] : []), ...(statements ? ['--statements'] : [])];
   // --expose-gc: the settled memory figure is taken after a full GC.
   const nodeFlags = ['--expose-gc', ...(process.env.BENCH_NODE_FLAGS ? process.env.BENCH_NODE_FLAGS.split(' ') : [])];
   const child = pinned
@@ -525,6 +530,7 @@ async function main(): Promise<void> {
       stored: { type: 'string', default: '1000000' },
       rotating: { type: 'string', default: '20000' },
       logged: { type: 'string', default: '0' },
+      statements: { type: 'boolean' },
       db: { type: 'string' },
     },
   });
@@ -535,7 +541,7 @@ async function main(): Promise<void> {
   if (unknown.length > 0) throw new Error(`--only: no variant ${unknown.join(', ')} (there are ${VARIANTS.join(', ')})`);
   if (values.serve) {
     const file = values.db as string;
-    return serve(values['redis-url'], file);
+    return serve(values['redis-url'], file, values.statements === true);
   }
   const redis = values.redis ? await benchRedis() : null;
 
@@ -549,7 +555,7 @@ async function main(): Promise<void> {
   const logStarted = Date.now();
   const logged = Number(values.logged) > 0 && variants.includes('d') ? prefillRequestLog(sqlitePath, seeded.cold, Number(values.logged)) : 0;
   const logSeconds = (Date.now() - logStarted) / 1000;
-  const child = startServer(redis?.url, sqlitePath);
+  const child = startServer(redis?.url, sqlitePath, values.statements === true);
   const ready = await new Promise<Ready>((resolve) => child.once('message', (m: Ready) => resolve(m)));
   const keysFor = (variant: Variant) => (variant === 'd' ? seeded.cold : seeded.keys);
   console.log(`keyward bench: SQLite${redis ? ` + Redis (${redis.url})` : ''}, ${KEY_COUNT} keys for (b), (d) ${rotating.toLocaleString('en-US')} of ${stored.toLocaleString('en-US')} stored keys (${seeded.reused ? 'copied from bench-data/ in' : 'seeded in'} ${seeded.seedSeconds.toFixed(1)} s)${logged > 0 ? `, a request log of ${logged.toLocaleString('en-US')} rows of (d)'s keys (written in ${logSeconds.toFixed(1)} s)` : ''}, ${rounds} rounds × ${seconds} s per variant, ${connections} connections, node ${process.version}, ${os.cpus().length} CPUs, ${os.cpus()[0]?.model ?? 'unknown CPU'}`);
@@ -610,6 +616,10 @@ async function main(): Promise<void> {
   }
 
   const results: Record<Variant, Round[]> = { a: [], b: [], c: [], d: [], e: [], f: [] };
+  // --statements: the writer's CPU by statement, for each variant's rounds and for (d)'s folds
+  // (what ran before the rounds, the miss-heavy run among it, is left out).
+  const statements = values.statements ? new WriterStatements() : null;
+  if (statements) await ask(child, 'statements');
   /** (d)'s rounds not folded yet, with what each measured (a fold's cost is added to them). */
   let unfolded: { round: Round; seconds: number; requests: number; cpu: CpuReading }[] = [];
   /** Requests journaled and not folded after (d)'s last round. */
@@ -629,6 +639,8 @@ async function main(): Promise<void> {
         `  round ${round} ${variant}: ${measured.rps.toFixed(0)} req/s, p50 ${measured.p50} ms, p99 ${measured.p99} ms, server CPU ${cpuPerRequest.toFixed(0)} µs/req (GC ${gcPerRequest.toFixed(0)}${writerPerRequest === null ? '' : `, writer ${writerPerRequest.toFixed(0)}`})`,
       );
       const { folding } = await ask<{ folding: number }>(child, 'folding');
+      // After the round's last interval was written or appended (as its folding count).
+      if (statements) statements.add(`(${variant})'s rounds`, measured.total, await ask<{ statements: StatementCpu[] }>(child, 'statements'));
       if (variant !== 'd') {
         // Only (d) names enough keys a second to be journaled: anything else would be misattributed.
         if (folding > journaled) console.log(`  warning: ${folding - journaled} requests of (${variant}) wait to be folded`);
@@ -641,6 +653,7 @@ async function main(): Promise<void> {
       const cpuBefore = await ask<CpuReading>(child, 'cpu');
       const fold = await ask<{ ms: number; folding: number }>(child, 'fold');
       const foldCpu = spent(cpuBefore, await ask<CpuReading>(child, 'cpu'));
+      if (statements) statements.add("(d)'s folds", fold.folding, await ask<{ statements: StatementCpu[] }>(child, 'statements'));
       const requests = unfolded.reduce((sum, u) => sum + u.requests, 0);
       for (const u of unfolded) {
         const share = u.requests / requests;
@@ -709,6 +722,55 @@ async function main(): Promise<void> {
         `${memory.cached.toLocaleString('en-US')} keys cached${threadHeaps(memory.threadsStart, memory.threads)}): settled/start = ${(memory.settled / memory.start).toFixed(2)} (goal ≤ 1.5)`,
     );
   }
+  statements?.print();
+}
+
+/**
+ * `--statements`: the SQLite usage writer thread's CPU time by statement (SqliteThread's
+ * statementCpu), added up for each variant's rounds and for (d)'s folds, and printed per request
+ * (of those rounds, or of the requests the folds applied) and per row bound.
+ */
+class WriterStatements {
+  private readonly groups = new Map<string, { requests: number; byStatement: Map<string, { cpuMicros: number; runs: number; rows: number }> }>();
+
+  add(group: string, requests: number, { statements }: { statements: StatementCpu[] }): void {
+    let entry = this.groups.get(group);
+    if (!entry) this.groups.set(group, (entry = { requests: 0, byStatement: new Map() }));
+    entry.requests += requests;
+    for (const s of statements) {
+      const label = statementLabel(s.sql);
+      const spent = entry.byStatement.get(label) ?? { cpuMicros: 0, runs: 0, rows: 0 };
+      spent.cpuMicros += s.cpuMicros;
+      spent.runs += s.runs;
+      spent.rows += s.rows;
+      entry.byStatement.set(label, spent);
+    }
+  }
+
+  print(): void {
+    console.log('\nusage writer CPU by statement (µs per request; µs per row bound, or per run for a statement run once a transaction; share of the writer):');
+    for (const [group, { requests, byStatement }] of this.groups) {
+      const rows = [...byStatement].sort((a, b) => b[1].cpuMicros - a[1].cpuMicros);
+      const total = rows.reduce((sum, [, s]) => sum + s.cpuMicros, 0);
+      console.log(`  ${group}: ${requests.toLocaleString('en-US')} requests, writer ${(total / requests).toFixed(1)} µs/req`);
+      for (const [label, s] of rows.slice(0, STATEMENTS_SHOWN)) {
+        const per = s.rows > 0 ? `${(s.cpuMicros / s.rows).toFixed(1)} a row` : `${(s.cpuMicros / s.runs).toFixed(0)} a run`;
+        console.log(`    ${(s.cpuMicros / requests).toFixed(2).padStart(7)}  ${per.padStart(13)}  ${((100 * s.cpuMicros) / total).toFixed(0).padStart(3)} %  ${label}`);
+      }
+    }
+  }
+}
+
+/** Statements printed per group (the largest). */
+const STATEMENTS_SHOWN = 10;
+
+/** A statement's SQL on one line, its lists of placeholders and of rows of placeholders shortened, cut at 100 characters. */
+function statementLabel(sql: string): string {
+  const line = sql
+    .replace(/\s+/g, ' ')
+    .replace(/\((?:\?\d*,\s?)+\?\d*\)/g, '(?…)')
+    .replace(/(?:\(\?…\),\s?)+\(\?…\)/g, '(?…)…');
+  return line.length > 100 ? `${line.slice(0, 99)}…` : line;
 }
 
 /** What the server spent between two readings. */

@@ -6,7 +6,7 @@ import { dialectFor } from './dialects';
 import { type DatabaseTimeouts, type Dialect, transactionTimeoutMs } from './dialects/dialect';
 import { databaseUnavailableReason } from './errors';
 import { createListReads, type ListReads } from './list-reads';
-import { SqliteThread, type ThreadHeap } from './sqlite-thread';
+import { SqliteThread, type StatementCpu, type ThreadHeap } from './sqlite-thread';
 import type { WritePlan } from './write-plan';
 
 /** The app's handle on its database: the Prisma client plus provider-specific strategies. */
@@ -42,6 +42,11 @@ export interface Database {
    * (Linux), by its name: what the process's CPU time holds of theirs.
    */
   threadCpu(): Record<string, number>;
+  /**
+   * With DatabaseOptions.statementCpu on SQLite: the usage writer thread's CPU time in each
+   * statement since the last call, largest first (see SqliteThread.statementCpu); else empty.
+   */
+  writerStatementCpu(): Promise<StatementCpu[]>;
   close(): Promise<void>;
 }
 
@@ -54,6 +59,8 @@ export interface DatabaseOptions {
   timeouts: DatabaseTimeouts;
   /** Where connections that fail outside any request are reported, throttled. */
   logger?: Logger;
+  /** SQLite: count the usage writer's CPU time per statement (writerStatementCpu; for the benchmark). */
+  statementCpu?: boolean;
 }
 
 /**
@@ -90,7 +97,7 @@ export function openDatabase(config: DatabaseConfig, options: DatabaseOptions): 
   // write that may have committed must not be reported failed and written again).
   const writer =
     config.provider === 'sqlite' && config.sqlitePath
-      ? new SqliteThread({ file: config.sqlitePath, readonly: false, busyMs: timeouts.queryMs, name: USAGE_WRITER })
+      ? new SqliteThread({ file: config.sqlitePath, readonly: false, busyMs: timeouts.queryMs, name: USAGE_WRITER, statementCpu: options.statementCpu })
       : null;
   return {
     provider: config.provider,
@@ -123,6 +130,7 @@ export function openDatabase(config: DatabaseConfig, options: DatabaseOptions): 
       }
       return cpu;
     },
+    writerStatementCpu: async () => (writer ? writer.statementCpu() : []),
     close: async () => {
       await reads.close();
       await writer?.close();

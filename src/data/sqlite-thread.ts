@@ -11,7 +11,9 @@
  * - `{ id, statements }`: runs the statements in one transaction (BEGIN IMMEDIATE: the write lock
  *   is taken first, waiting up to the busy timeout) and answers the rows of those that ask for
  *   them. It either commits all of them or none. A statement with `each` runs once per row;
- * - `{ id, heap: true }`: its isolate's heap figures (the process's own leave a worker out).
+ * - `{ id, heap: true }`: its isolate's heap figures (the process's own leave a worker out);
+ * - `{ id, statementCpu: true }`: with the statementCpu option, the thread's CPU time spent in each
+ *   statement (by its SQL text) since the last time it was asked, and in BEGIN and COMMIT.
  *
  * Its young generation is capped (YOUNG_GENERATION_MB), so that its heap returns after a burst.
  */
@@ -63,11 +65,14 @@ function byNumber(values) {
   for (let i = 0; i < values.length; i++) named[i + 1] = values[i];
   return named;
 }
+// Rows bound by runEach so far (statementCpu counts them per statement).
+let boundRows = 0;
 function runEach(statement, parts, rows, numbered) {
   const bind = numbered ? byNumber : (values) => values;
   const returned = rows ? [] : null;
   for (const part of parts) {
     const list = typeof part === 'string' ? JSON.parse(part) : part;
+    boundRows += list.length;
     if (!rows) for (const params of list) statement.run(bind(params));
     else for (const params of list) for (const row of statement.all(bind(params))) returned.push(row);
   }
@@ -99,11 +104,53 @@ parentPort.postMessage({
     }
   })(),
 });
-const runAll = db.transaction((list) => list.map((s) => (s.each ? runEach(prepared(s.sql), s.each, s.rows, s.numbered) : runOne(s))));
+const run = (s) => (s.each ? runEach(prepared(s.sql), s.each, s.rows, s.numbered) : runOne(s));
+// With statementCpu: by SQL text, the thread's CPU time (ns, read from /proc/thread-self/schedstat
+// before and after: a few µs a statement, so only when asked for), runs, and rows bound by runEach.
+const spent = workerData.statementCpu ? new Map() : null;
+const TRANSACTION = 'BEGIN IMMEDIATE ... COMMIT';
+function threadNs() {
+  return Number(require('node:fs').readFileSync('/proc/thread-self/schedstat', 'utf8').split(' ')[0]);
+}
+function count(sql, ns, rows) {
+  const entry = spent.get(sql);
+  if (entry) {
+    entry.ns += ns;
+    entry.runs += 1;
+    entry.rows += rows;
+  } else spent.set(sql, { ns, runs: 1, rows });
+}
+let inStatements = 0;
+function timed(s) {
+  const rowsBefore = boundRows;
+  const started = threadNs();
+  const result = run(s);
+  const ns = threadNs() - started;
+  inStatements += ns;
+  count(s.sql, ns, s.each ? boundRows - rowsBefore : 0);
+  return result;
+}
+const runAll = db.transaction((list) => list.map(spent ? timed : run));
+function runTransaction(statements) {
+  if (!spent) return runAll.immediate(statements);
+  inStatements = 0;
+  const started = threadNs();
+  try {
+    return runAll.immediate(statements);
+  } finally {
+    count(TRANSACTION, threadNs() - started - inStatements, 0);
+  }
+}
+function takeSpent() {
+  const list = spent ? [...spent].map(([sql, e]) => ({ sql, cpuMicros: e.ns / 1000, runs: e.runs, rows: e.rows })) : [];
+  spent?.clear();
+  return list;
+}
 parentPort.on('message', (message) => {
   try {
     if (message.heap) parentPort.postMessage({ id: message.id, heap: heapFigures() });
-    else if (message.statements) parentPort.postMessage({ id: message.id, results: runAll.immediate(message.statements) });
+    else if (message.statementCpu) parentPort.postMessage({ id: message.id, statementCpu: takeSpent() });
+    else if (message.statements) parentPort.postMessage({ id: message.id, results: runTransaction(message.statements) });
     else if (message.join !== undefined) parentPort.postMessage({ id: message.id, text: prepared(message.sql, true).all(...message.params).join(message.join) });
     else parentPort.postMessage({ id: message.id, rows: prepared(message.sql).all(...message.params) });
   } catch (error) {
@@ -115,6 +162,7 @@ parentPort.on('message', (message) => {
 interface Answer {
   id: number;
   heap?: ThreadHeap;
+  statementCpu?: StatementCpu[];
   rows?: Record<string, unknown>[];
   text?: string;
   results?: (Record<string, unknown>[] | null)[];
@@ -144,6 +192,22 @@ export interface SqliteThreadOptions {
   name: string;
   /** The worker's young generation at most, MB (default YOUNG_GENERATION_MB; null: V8's own, as tests compare). */
   youngGenerationMb?: number | null;
+  /**
+   * Counts the thread's CPU time in each statement (Linux; see statementCpu()). Reading the time
+   * costs a few µs a statement: for the benchmark, off unless asked for.
+   */
+  statementCpu?: boolean;
+}
+
+/** What one statement (by its SQL text) cost the worker's thread since the last statementCpu(). */
+export interface StatementCpu {
+  /** The statement's SQL; `BEGIN IMMEDIATE ... COMMIT` for the transactions' own time. */
+  sql: string;
+  cpuMicros: number;
+  /** Transactions it ran in (or transactions, for BEGIN ... COMMIT). */
+  runs: number;
+  /** Rows it was bound to (a statement run for each row: `each`); 0 for a statement run once a transaction. */
+  rows: number;
 }
 
 /** The worker's JS heap (V8's figures for its isolate: the app's own heap figures leave it out). */
@@ -186,11 +250,11 @@ export class SqliteThread {
     if (this.worker) return this.worker;
     // A new worker runs on a thread of its own, which it tells first.
     this.threadId = null;
-    const { file, readonly, busyMs, pragmas = [], youngGenerationMb = YOUNG_GENERATION_MB } = this.options;
+    const { file, readonly, busyMs, pragmas = [], youngGenerationMb = YOUNG_GENERATION_MB, statementCpu = false } = this.options;
     const worker = new Worker(WORKER_SOURCE, {
       eval: true,
       resourceLimits: youngGenerationMb === null ? {} : { maxYoungGenerationSizeMb: youngGenerationMb },
-      workerData: { driver: require.resolve('better-sqlite3'), file, readonly, busyMs, pragmas, unexpectedChanges: UNEXPECTED_CHANGES },
+      workerData: { driver: require.resolve('better-sqlite3'), file, readonly, busyMs, pragmas, statementCpu, unexpectedChanges: UNEXPECTED_CHANGES },
     });
     // Idle, the worker keeps no process alive; while a request waits, it does (a graceful stop
     // awaiting its last usage write must not end before the write does).
@@ -234,7 +298,9 @@ export class SqliteThread {
     for (const wake of waiters) wake();
   }
 
-  private request(message: { sql: string; params: BoundValue[]; join?: string } | { statements: ThreadStatement[] } | { heap: true }): Promise<Answer> {
+  private request(
+    message: { sql: string; params: BoundValue[]; join?: string } | { statements: ThreadStatement[] } | { heap: true } | { statementCpu: true },
+  ): Promise<Answer> {
     const worker = this.ensure();
     const id = this.nextId++;
     const { stopAfterMs } = this.options;
@@ -298,6 +364,16 @@ export class SqliteThread {
     } catch {
       return null;
     }
+  }
+
+  /**
+   * With the statementCpu option, the worker thread's CPU time in each statement since the last
+   * call (which it clears), largest first; empty without the option or when no worker runs.
+   */
+  async statementCpu(): Promise<StatementCpu[]> {
+    if (!this.options.statementCpu || !this.worker) return [];
+    const { statementCpu = [] } = await this.request({ statementCpu: true });
+    return statementCpu.sort((a, b) => b.cpuMicros - a.cpuMicros);
   }
 
   /** heap(), or null when no worker runs (it is not started for this). */

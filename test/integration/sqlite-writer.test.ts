@@ -9,7 +9,9 @@ import { performance } from 'node:perf_hooks';
 import { Prisma } from '../../src/generated/postgresql/client';
 import { YOUNG_GENERATION_MB } from '../../src/data/sqlite-thread';
 import { WritePlan } from '../../src/data/write-plan';
-import type { Database } from '../../src/data/database';
+import { type Database, openDatabase } from '../../src/data/database';
+import { migrate } from '../../src/data/migrations';
+import { createSqliteDatabase } from '../helpers/databases';
 import { writeUsageBatch } from '../../src/data/repositories/usage';
 import { emptyUsageBatch } from '../../src/usage/usage-batch';
 import { UsageBuffer } from '../../src/usage/usage-buffer';
@@ -269,5 +271,54 @@ describe('planned writes on SQLite', () => {
     expect(after['list reader'] - before['list reader']).toBeLessThan(writerMs / 2);
     const app = process.cpuUsage(appBefore);
     expect((app.user + app.system) / 1000).toBeGreaterThanOrEqual(writerMs * 0.9);
+  });
+
+  (process.platform === 'linux' ? it : it.skip)("with statementCpu, tells the writer's CPU time in each statement, its rows, and the transactions' own", async () => {
+    const created = await createSqliteDatabase();
+    await migrate(created.config);
+    const timed = openDatabase(created.config, { timeouts: t.ctx.config.databaseTimeouts, statementCpu: true });
+    try {
+      const day = new Date(Date.UTC(2026, 10, 30));
+      // Three addresses inserted (one statement run for each), the first deleted again.
+      const plan = (first: number) => {
+        const ips = [first, first + 1, first + 2].map((n) => `192.0.2.${n}`);
+        const p = new WritePlan();
+        p.query(busy(1_000_000), () => undefined);
+        p.executeRows(ips, (ip) => [day, ip, 1, day], {
+          build: (values) => Prisma.sql`INSERT INTO "unknown_key_attempts" ("bucketStart", "ip", "attempts", "blockedAttempts", "lastSeenAt") SELECT * FROM (VALUES ${values}) AS v`,
+          sqliteRow: 'INSERT INTO "unknown_key_attempts" ("bucketStart", "ip", "attempts", "blockedAttempts", "lastSeenAt") VALUES (?1, ?2, ?3, 0, ?4)',
+        });
+        p.execute(Prisma.sql`DELETE FROM "unknown_key_attempts" WHERE "ip" = ${ips[0]}`);
+        return p;
+      };
+      const before = timed.threadCpu()['usage writer'] ?? 0;
+      await timed.write(plan(31));
+      const statements = await timed.writerStatementCpu();
+      const writerMicros = timed.threadCpu()['usage writer'] - before;
+      const of = (start: string) => statements.find((s) => s.sql.startsWith(start));
+      const count = of('WITH RECURSIVE');
+      const insert = of('INSERT INTO "unknown_key_attempts"');
+      const remove = of('DELETE FROM "unknown_key_attempts"');
+      const transaction = of('BEGIN IMMEDIATE');
+      expect(statements).toHaveLength(4);
+      expect(count).toMatchObject({ runs: 1, rows: 0 });
+      expect(insert).toMatchObject({ runs: 1, rows: 3 });
+      expect(remove).toMatchObject({ runs: 1, rows: 0 });
+      expect(transaction).toMatchObject({ runs: 1, rows: 0 });
+      // The counting statement holds most of the thread's time, and all of it fits in the thread's.
+      expect(statements[0]).toBe(count);
+      const total = statements.reduce((sum, s) => sum + s.cpuMicros, 0);
+      expect(count!.cpuMicros).toBeGreaterThan(total / 2);
+      expect(total).toBeLessThanOrEqual(writerMicros);
+      // Each call tells what ran since the last: a second write adds to nothing older.
+      expect(await timed.writerStatementCpu()).toEqual([]);
+      await timed.write(plan(41));
+      expect((await timed.writerStatementCpu()).find((s) => s.sql.startsWith('INSERT INTO "unknown_key_attempts"'))).toMatchObject({ runs: 1, rows: 3 });
+      // Without the option nothing is counted.
+      expect(await t.ctx.database.writerStatementCpu()).toEqual([]);
+    } finally {
+      await timed.close();
+      await created.drop();
+    }
   });
 });
