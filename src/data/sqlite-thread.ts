@@ -107,11 +107,12 @@ parentPort.postMessage({
 const run = (s) => (s.each ? runEach(prepared(s.sql), s.each, s.rows, s.numbered) : runOne(s));
 // With statementCpu: by SQL text, the thread's CPU time (ns, read from /proc/thread-self/schedstat
 // before and after: a few µs a statement, so only when asked for), runs, and rows bound by runEach.
-const spent = workerData.statementCpu ? new Map() : null;
-const TRANSACTION = 'BEGIN IMMEDIATE ... COMMIT';
+// Where the thread's time cannot be read (not Linux), nothing is counted.
 function threadNs() {
   return Number(require('node:fs').readFileSync('/proc/thread-self/schedstat', 'utf8').split(' ')[0]);
 }
+const spent = workerData.statementCpu && (() => { try { return threadNs() >= 0; } catch { return false; } })() ? new Map() : null;
+const TRANSACTION = 'BEGIN IMMEDIATE ... COMMIT';
 function count(sql, ns, rows) {
   const entry = spent.get(sql);
   if (entry) {
@@ -193,7 +194,7 @@ export interface SqliteThreadOptions {
   /** The worker's young generation at most, MB (default YOUNG_GENERATION_MB; null: V8's own, as tests compare). */
   youngGenerationMb?: number | null;
   /**
-   * Counts the thread's CPU time in each statement (Linux; see statementCpu()). Reading the time
+   * Counts the thread's CPU time in each statement (Linux only; see statementCpu()). Reading the time
    * costs a few µs a statement: for the benchmark, off unless asked for.
    */
   statementCpu?: boolean;
@@ -204,7 +205,7 @@ export interface StatementCpu {
   /** The statement's SQL; `BEGIN IMMEDIATE ... COMMIT` for the transactions' own time. */
   sql: string;
   cpuMicros: number;
-  /** Transactions it ran in (or transactions, for BEGIN ... COMMIT). */
+  /** Times it ran (transactions, for BEGIN ... COMMIT). */
   runs: number;
   /** Rows it was bound to (a statement run for each row: `each`); 0 for a statement run once a transaction. */
   rows: number;
