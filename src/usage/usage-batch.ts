@@ -240,6 +240,12 @@ export function usageBatchSummary(batch: UsageBatch) {
  * size of objects, and as much less to write and parse), without its id, its request log (written
  * at once, never folded) or journal ids. Read back by usageBatchFromJournal.
  *
+ * Version 2 names each key id and tenant id once (`ids`, `ten`) and its rows by their index there:
+ * under (d) of npm run bench a tick's payload held about 640 bytes a key in version 1, 58 % of it
+ * the two ids repeated in each of the seven lists, and every byte of it costs the SQLite writer at
+ * the append's COMMIT (its WAL pages, then the checkpoint copying them), and again when the fold
+ * deletes the row.
+ *
  * Each list is written JOURNAL_SLICE rows at a time. Made all at once, the arrays of a batch of
  * 9,000 keys (50,000 rows) outlived the young generation's collections while they were made, and
  * V8 copied them twice and promoted them: a sixth of what the server promoted under (d) of
@@ -247,8 +253,10 @@ export function usageBatchSummary(batch: UsageBatch) {
  * garbage as soon as it is written.
  */
 export function usageBatchToJournal(batch: UsageBatch): string {
+  const ids = new NameIndex();
+  const tenants = new NameIndex();
   // One join: a text made by concatenation is copied again when it is sent to the writer thread.
-  const out: string[] = ['{"v":1'];
+  const out: string[] = ['{"v":2'];
   const list = <T>(name: string, rows: readonly T[], tuple: (row: T) => unknown[]) => {
     out.push(`,"${name}":[`);
     for (let at = 0; at < rows.length; at += JOURNAL_SLICE) {
@@ -257,56 +265,88 @@ export function usageBatchToJournal(batch: UsageBatch): string {
     }
     out.push(']');
   };
-  list('k', batch.keys, keyTuple);
-  list('h', batch.hourly, rollupTuple);
-  list('d', batch.daily, rollupTuple);
-  list('oh', batch.outcomesHourly, outcomeTuple);
-  list('od', batch.outcomesDaily, outcomeTuple);
-  list('m', batch.models, modelTuple);
-  list('a', batch.clientAddresses, addressTuple);
+  const key = (row: { keyId: string }) => ids.of(row.keyId);
+  const tenant = (row: { tenantId: string }) => tenants.of(row.tenantId);
+  list('k', batch.keys, (k) => [key(k), tenant(k), k.requestsOk, k.requestsFailed, k.tokens, k.spendMicroCents, k.budgetPeriod, k.budgetPeriodSpend, k.lastUsedAt]);
+  const rollup = (r: RollupDelta) => [key(r), tenant(r), r.bucketStart, r.requestsOk, r.requestsFailed, r.tokens, r.spendMicroCents];
+  list('h', batch.hourly, rollup);
+  list('d', batch.daily, rollup);
+  const outcome = (o: OutcomeDelta) => [key(o), tenant(o), o.bucketStart, o.outcome, o.requests];
+  list('oh', batch.outcomesHourly, outcome);
+  list('od', batch.outcomesDaily, outcome);
+  list('m', batch.models, (m) => [key(m), tenant(m), m.bucketStart, m.model, m.outcome, m.requests, m.tokens, m.spendMicroCents]);
+  list('a', batch.clientAddresses, (a) => [key(a), tenant(a), a.ip, a.firstSeenAt, a.lastSeenAt, a.requests, a.keepLastSeen === true ? 1 : 0]);
   list('u', batch.unknownKeys, unknownTuple);
-  out.push('}');
+  out.push(',"ids":', JSON.stringify(ids.names), ',"ten":', JSON.stringify(tenants.names), '}');
   return out.join('');
+}
+
+/** Names (key ids, tenant ids) in the order first seen, each with its index among them. */
+class NameIndex {
+  readonly names: string[] = [];
+  private readonly index = new Map<string, number>();
+
+  of(name: string): number {
+    let at = this.index.get(name);
+    if (at === undefined) {
+      at = this.names.length;
+      this.names.push(name);
+      this.index.set(name, at);
+    }
+    return at;
+  }
 }
 
 /** Rows of a journal payload's list made into arrays and written at a time (see usageBatchToJournal). */
 const JOURNAL_SLICE = 500;
 
-/** A key's budget spend as [period, spend] pairs (journal rows of earlier versions may hold several periods). */
-const keyTuple = (k: KeyUsageDelta) => [k.keyId, k.tenantId, k.requestsOk, k.requestsFailed, k.tokens, k.spendMicroCents, k.budgetPeriod === null ? [] : [[k.budgetPeriod, k.budgetPeriodSpend]], k.lastUsedAt];
-const rollupTuple = (r: RollupDelta) => [r.keyId, r.tenantId, r.bucketStart, r.requestsOk, r.requestsFailed, r.tokens, r.spendMicroCents];
-const outcomeTuple = (o: OutcomeDelta) => [o.keyId, o.tenantId, o.bucketStart, o.outcome, o.requests];
-const modelTuple = (m: ModelDelta) => [m.keyId, m.tenantId, m.bucketStart, m.model, m.outcome, m.requests, m.tokens, m.spendMicroCents];
-const addressTuple = (a: ClientAddressDelta) => [a.keyId, a.tenantId, a.ip, a.firstSeenAt, a.lastSeenAt, a.requests, a.keepLastSeen === true ? 1 : 0];
 const unknownTuple = (u: UnknownKeyDelta) => [u.ip, u.bucketStart, u.attempts, u.blockedAttempts, u.lastSeenAt];
 
-/** A journal payload (usageBatchToJournal) as a batch with the given id; throws on a payload of another version. */
+/**
+ * A journal payload (usageBatchToJournal; version 1, written before key and tenant ids were named
+ * once, is read too) as a batch with the given id; throws on a payload of another version.
+ */
 export function usageBatchFromJournal(id: string, payload: string): UsageBatch {
   // Written by this module and read back only from the app's own table: the shape is trusted.
-  type Row = [string, string, ...unknown[]];
-  const p = JSON.parse(payload) as { v: number; k: Row[]; h: Row[]; d: Row[]; oh: Row[]; od: Row[]; m: Row[]; a: Row[]; u: unknown[][] };
-  if (p.v !== 1) throw new Error(`a usage journal payload of version ${String(p.v)} cannot be read`);
-  const rollup = ([keyId, tenantId, bucketStart, requestsOk, requestsFailed, tokens, spendMicroCents]: Row): RollupDelta =>
-    ({ keyId, tenantId, bucketStart, requestsOk, requestsFailed, tokens, spendMicroCents }) as RollupDelta;
-  const outcome = ([keyId, tenantId, bucketStart, outcome, requests]: Row): OutcomeDelta => ({ keyId, tenantId, bucketStart, outcome, requests }) as OutcomeDelta;
+  type Row = unknown[];
+  const p = JSON.parse(payload) as { v: number; k: Row[]; h: Row[]; d: Row[]; oh: Row[]; od: Row[]; m: Row[]; a: Row[]; u: Row[]; ids?: string[]; ten?: string[] };
+  if (p.v !== 1 && p.v !== 2) throw new Error(`a usage journal payload of version ${String(p.v)} cannot be read`);
+  // Version 2 rows name their key and tenant by index, version 1 rows by the ids themselves.
+  const keyOf = p.v === 2 ? (i: unknown) => (p.ids as string[])[i as number] : (i: unknown) => i as string;
+  const tenantOf = p.v === 2 ? (i: unknown) => (p.ten as string[])[i as number] : (i: unknown) => i as string;
+  const rollup = ([key, tenant, bucketStart, requestsOk, requestsFailed, tokens, spendMicroCents]: Row): RollupDelta =>
+    ({ keyId: keyOf(key), tenantId: tenantOf(tenant), bucketStart, requestsOk, requestsFailed, tokens, spendMicroCents }) as RollupDelta;
+  const outcome = ([key, tenant, bucketStart, outcome, requests]: Row): OutcomeDelta =>
+    ({ keyId: keyOf(key), tenantId: tenantOf(tenant), bucketStart, outcome, requests }) as OutcomeDelta;
+  const usage = (row: Row): KeyUsageDelta => {
+    const [key, tenant, requestsOk, requestsFailed, tokens, spendMicroCents] = row;
+    const delta = { keyId: keyOf(key), tenantId: tenantOf(tenant), requestsOk, requestsFailed, tokens, spendMicroCents, budgetPeriod: null, budgetPeriodSpend: 0 } as KeyUsageDelta;
+    if (p.v === 2) {
+      const [period, spend, lastUsedAt] = row.slice(6) as [number | null, number, number | null];
+      if (period !== null) addBudgetSpend(delta, period, spend);
+      delta.lastUsedAt = lastUsedAt;
+    } else {
+      // Version 1: the spend as [period, spend] pairs (rows of earlier versions may hold several periods).
+      const [pairs, lastUsedAt] = row.slice(6) as [[number, number][], number | null];
+      for (const [period, spend] of pairs) addBudgetSpend(delta, period, spend);
+      delta.lastUsedAt = lastUsedAt;
+    }
+    return delta;
+  };
   return {
     id,
-    keys: p.k.map(([keyId, tenantId, requestsOk, requestsFailed, tokens, spendMicroCents, budgetSpend, lastUsedAt]) => {
-      const key = { keyId, tenantId, requestsOk, requestsFailed, tokens, spendMicroCents, budgetPeriod: null, budgetPeriodSpend: 0, lastUsedAt } as KeyUsageDelta;
-      for (const [period, spend] of budgetSpend as [number, number][]) addBudgetSpend(key, period, spend);
-      return key;
-    }),
+    keys: p.k.map(usage),
     hourly: p.h.map(rollup),
     daily: p.d.map(rollup),
     outcomesHourly: p.oh.map(outcome),
     outcomesDaily: p.od.map(outcome),
     models: p.m.map(
-      ([keyId, tenantId, bucketStart, model, outcome, requests, tokens, spendMicroCents]) =>
-        ({ keyId, tenantId, bucketStart, model, outcome, requests, tokens, spendMicroCents }) as ModelDelta,
+      ([key, tenant, bucketStart, model, outcome, requests, tokens, spendMicroCents]) =>
+        ({ keyId: keyOf(key), tenantId: tenantOf(tenant), bucketStart, model, outcome, requests, tokens, spendMicroCents }) as ModelDelta,
     ),
     requestLog: [],
-    clientAddresses: p.a.map(([keyId, tenantId, ip, firstSeenAt, lastSeenAt, requests, keep]) => {
-      const address = { keyId, tenantId, ip, firstSeenAt, lastSeenAt, requests } as ClientAddressDelta;
+    clientAddresses: p.a.map(([key, tenant, ip, firstSeenAt, lastSeenAt, requests, keep]) => {
+      const address = { keyId: keyOf(key), tenantId: tenantOf(tenant), ip, firstSeenAt, lastSeenAt, requests } as ClientAddressDelta;
       if (keep === 1) address.keepLastSeen = true;
       return address;
     }),

@@ -146,17 +146,24 @@ describe('usage journal payloads', () => {
     await keeper.flush();
     const batch = taken as UsageBatch;
     expect(batch.hourly.length).toBeGreaterThan(1_000);
-    // The layout every version reads: the lists of positional rows as usageBatchFromJournal names them.
+    // The layout of version 2: the lists of positional rows as usageBatchFromJournal names them,
+    // each naming its key and tenant by their index in `ids` and `ten` (in the order first written).
+    const ids = [...new Set([batch.keys, batch.hourly, batch.daily, batch.outcomesHourly, batch.outcomesDaily, batch.models, batch.clientAddresses].flatMap((rows) => rows.map((r) => r.keyId)))];
+    const ten = [...new Set([batch.keys, batch.hourly, batch.daily, batch.outcomesHourly, batch.outcomesDaily, batch.models, batch.clientAddresses].flatMap((rows) => rows.map((r) => r.tenantId)))];
+    const key = (r: { keyId: string }) => ids.indexOf(r.keyId);
+    const tenant = (r: { tenantId: string }) => ten.indexOf(r.tenantId);
     const atOnce = JSON.stringify({
-      v: 1,
-      k: batch.keys.map((k) => [k.keyId, k.tenantId, k.requestsOk, k.requestsFailed, k.tokens, k.spendMicroCents, k.budgetPeriod === null ? [] : [[k.budgetPeriod, k.budgetPeriodSpend]], k.lastUsedAt]),
-      h: batch.hourly.map((r) => [r.keyId, r.tenantId, r.bucketStart, r.requestsOk, r.requestsFailed, r.tokens, r.spendMicroCents]),
-      d: batch.daily.map((r) => [r.keyId, r.tenantId, r.bucketStart, r.requestsOk, r.requestsFailed, r.tokens, r.spendMicroCents]),
-      oh: batch.outcomesHourly.map((o) => [o.keyId, o.tenantId, o.bucketStart, o.outcome, o.requests]),
-      od: batch.outcomesDaily.map((o) => [o.keyId, o.tenantId, o.bucketStart, o.outcome, o.requests]),
-      m: batch.models.map((m) => [m.keyId, m.tenantId, m.bucketStart, m.model, m.outcome, m.requests, m.tokens, m.spendMicroCents]),
-      a: batch.clientAddresses.map((a) => [a.keyId, a.tenantId, a.ip, a.firstSeenAt, a.lastSeenAt, a.requests, a.keepLastSeen === true ? 1 : 0]),
+      v: 2,
+      k: batch.keys.map((k) => [key(k), tenant(k), k.requestsOk, k.requestsFailed, k.tokens, k.spendMicroCents, k.budgetPeriod, k.budgetPeriodSpend, k.lastUsedAt]),
+      h: batch.hourly.map((r) => [key(r), tenant(r), r.bucketStart, r.requestsOk, r.requestsFailed, r.tokens, r.spendMicroCents]),
+      d: batch.daily.map((r) => [key(r), tenant(r), r.bucketStart, r.requestsOk, r.requestsFailed, r.tokens, r.spendMicroCents]),
+      oh: batch.outcomesHourly.map((o) => [key(o), tenant(o), o.bucketStart, o.outcome, o.requests]),
+      od: batch.outcomesDaily.map((o) => [key(o), tenant(o), o.bucketStart, o.outcome, o.requests]),
+      m: batch.models.map((m) => [key(m), tenant(m), m.bucketStart, m.model, m.outcome, m.requests, m.tokens, m.spendMicroCents]),
+      a: batch.clientAddresses.map((a) => [key(a), tenant(a), a.ip, a.firstSeenAt, a.lastSeenAt, a.requests, a.keepLastSeen === true ? 1 : 0]),
       u: batch.unknownKeys.map((u) => [u.ip, u.bucketStart, u.attempts, u.blockedAttempts, u.lastSeenAt]),
+      ids,
+      ten,
     });
     expect(usageBatchToJournal(batch)).toBe(atOnce);
     expect(canonical(usageBatchFromJournal(batch.id, usageBatchToJournal(batch)))).toEqual(canonical({ ...batch, requestLog: [] }));
@@ -173,7 +180,40 @@ describe('usage journal payloads', () => {
   });
 
   it('refuses a payload of another version rather than misreading it', () => {
-    expect(() => usageBatchFromJournal('b1', JSON.stringify({ v: 2, k: [] }))).toThrow(/version 2/);
+    expect(() => usageBatchFromJournal('b1', JSON.stringify({ v: 3, k: [] }))).toThrow(/version 3/);
+  });
+
+  it('reads payloads of version 1 (each row naming its key and tenant by their ids), as written before version 2', () => {
+    const [hour, day] = [Date.UTC(2026, 11, 3, 10), Date.UTC(2026, 11, 3)];
+    const v1 = JSON.stringify({
+      v: 1,
+      k: [['k1', 't1', 2, 1, 30, 12, [[day, 12]], hour + 5]],
+      h: [['k1', 't1', hour, 2, 1, 30, 12]],
+      d: [['k1', 't1', day, 2, 1, 30, 12]],
+      oh: [['k1', 't1', hour, 'ok', 2]],
+      od: [['k2', 't2', day, 'rate_limited', 4]],
+      m: [['k1', 't1', day, 'gpt-4o', 'ok', 2, 30, 12]],
+      a: [['k2', 't2', '203.0.113.9', hour, hour + 9, 4, 1]],
+      u: [['198.51.100.1', day, 3, 1, hour + 7]],
+    });
+    const read = usageBatchFromJournal('b1', v1);
+    expect(read).toEqual({
+      id: 'b1',
+      keys: [{ keyId: 'k1', tenantId: 't1', requestsOk: 2, requestsFailed: 1, tokens: 30, spendMicroCents: 12, budgetPeriod: day, budgetPeriodSpend: 12, lastUsedAt: hour + 5 }],
+      hourly: [{ keyId: 'k1', tenantId: 't1', bucketStart: hour, requestsOk: 2, requestsFailed: 1, tokens: 30, spendMicroCents: 12 }],
+      daily: [{ keyId: 'k1', tenantId: 't1', bucketStart: day, requestsOk: 2, requestsFailed: 1, tokens: 30, spendMicroCents: 12 }],
+      outcomesHourly: [{ keyId: 'k1', tenantId: 't1', bucketStart: hour, outcome: 'ok', requests: 2 }],
+      outcomesDaily: [{ keyId: 'k2', tenantId: 't2', bucketStart: day, outcome: 'rate_limited', requests: 4 }],
+      models: [{ keyId: 'k1', tenantId: 't1', bucketStart: day, model: 'gpt-4o', outcome: 'ok', requests: 2, tokens: 30, spendMicroCents: 12 }],
+      requestLog: [],
+      clientAddresses: [{ keyId: 'k2', tenantId: 't2', ip: '203.0.113.9', firstSeenAt: hour, lastSeenAt: hour + 9, requests: 4, keepLastSeen: true }],
+      unknownKeys: [{ ip: '198.51.100.1', bucketStart: day, attempts: 3, blockedAttempts: 1, lastSeenAt: hour + 7 }],
+    });
+    // The same batch written today is version 2, and reads back the same.
+    const again = usageBatchToJournal(read);
+    expect(JSON.parse(again)).toMatchObject({ v: 2, ids: ['k1', 'k2'], ten: ['t1', 't2'] });
+    expect(again.length).toBeLessThan(v1.length);
+    expect(usageBatchFromJournal('b1', again)).toEqual(read);
   });
 });
 
